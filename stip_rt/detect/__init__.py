@@ -1,0 +1,1 @@
+"""Person detectors behind one interface, and detections read from files."""

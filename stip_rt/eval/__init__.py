@@ -1,0 +1,1 @@
+"""Evaluation: OKS AP (COCO, CrowdPose) and tracking metrics."""

@@ -1,0 +1,1 @@
+"""Sources, sinks (writers) and drawing."""

@@ -1,0 +1,1 @@
+"""Top-down pose estimation: crops, heatmap decoding, the estimator."""

@@ -1,0 +1,1 @@
+"""Inference backends behind one interface (:class:`stip_rt.runtime.base.Backend`)."""

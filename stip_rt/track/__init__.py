@@ -1,0 +1,1 @@
+"""Pose tracking: Kalman filter per person, association, lifecycle, smoothing."""
