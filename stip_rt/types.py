@@ -7,8 +7,12 @@ Scores are in [0, 1]. Arrays are numpy; no stage passes dicts or bare tuples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .schemas import KeypointSchema
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +150,22 @@ class FrameResult:
     tracks: Tracks
     timings: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a sink writes in its header: the source, the skeleton and the models used.
+
+    Attributes:
+        source: the source's metadata.
+        schema: the keypoint schema, or None for box-only tracking.
+        pose_model: pose model name (e.g. ``stip-w32-coco-256x192``) or ``none``.
+        detector: detector name (e.g. ``rtmdet-tiny`` or ``file:dets.json``).
+        backend: backend description (e.g. ``torch cpu fp32``).
+    """
+
+    source: SourceInfo
+    schema: KeypointSchema | None
+    pose_model: str = "none"
+    detector: str = "none"
+    backend: str = "none"

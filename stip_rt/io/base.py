@@ -1,0 +1,44 @@
+"""The interfaces between the pipeline and its ends: sources yield frames, sinks take results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from ..types import Frame, FrameResult, RunInfo, SourceInfo
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Frames from a file, stream, camera or image folder.
+
+    Attributes:
+        info: the source's metadata (available once opened).
+        dropped: frames dropped so far because downstream was slower (live sources only; files never drop).
+    """
+
+    info: SourceInfo
+    dropped: int
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Writes results as they come.
+
+    Attributes:
+        needs_image: True when the sink draws on frames (the pipeline then attaches ``FrameResult.image``).
+    """
+
+    needs_image: bool
+
+    def open(self, run: RunInfo) -> None: ...
+
+    def write(self, result: FrameResult) -> None: ...
+
+    def close(self) -> None:
+        """Flush and finish; must be safe to call after a failure and more than once."""
+        ...
