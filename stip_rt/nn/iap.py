@@ -32,6 +32,19 @@ def iap_reference(e: torch.Tensor, f: torch.Tensor, weight: torch.Tensor, bias: 
     return torch.mean(kernels * f.unsqueeze(1), dim=2)
 
 
-def iap(e: torch.Tensor, f: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """IaP dynamic convolution; same contract as :func:`iap_reference`."""
+def iap(
+    e: torch.Tensor,
+    f: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    upsample: bool = False,
+) -> torch.Tensor:
+    """IaP dynamic convolution; same contract as :func:`iap_reference`.
+
+    With ``upsample=True``, ``e`` is given at half resolution (N, C, H/2, W/2) and is
+    upsampled ×2 (bilinear, align_corners=False) first, as the network does; fused
+    implementations exploit that the generator commutes with the upsample (STIP_SPEC §1.5).
+    """
+    if upsample:
+        e = F.interpolate(e, scale_factor=2, mode="bilinear", align_corners=False)
     return iap_reference(e, f, weight, bias)
