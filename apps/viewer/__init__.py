@@ -1,0 +1,1 @@
+"""stip-viewer: the PyQt6 desktop viewer."""
