@@ -1,0 +1,118 @@
+"""The settings dialog and the camera list."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import sys
+
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from .options import ViewerOptions
+
+POSE_MODELS = ["", "none", "stip-w32-coco-256x192", "stip-w32-crowdpose-256x192", "stip-w48-coco-256x192",
+               "hrnet-w32-coco-256x192", "hrnet-w48-coco-256x192", "hrnet-w32-crowdpose-256x192"]
+DETECTORS = ["", "rtmdet-tiny", "rtmdet-s", "rtmdet-m", "rtmdet-l"]
+BACKENDS = ["auto", "torch", "cuda-fast", "onnxruntime", "tensorrt"]
+DEVICES = ["auto", "cpu", "cuda"]
+PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+
+
+def list_cameras(max_index: int = 4) -> list[str]:
+    """Camera ids a user can pick: ``/dev/video*`` on Linux, else indices that open with OpenCV."""
+    if sys.platform.startswith("linux"):
+        return sorted(glob.glob("/dev/video*"))
+    import cv2
+
+    found = []
+    for i in range(max_index + 1):
+        cap = cv2.VideoCapture(i)
+        if cap.isOpened():
+            found.append(str(i))
+        cap.release()
+    return found
+
+
+def _combo(values: list[str], current: str, editable: bool = False) -> QComboBox:
+    box = QComboBox()
+    box.setEditable(editable)
+    box.addItems(values)
+    if current not in values:
+        box.addItem(current)
+    box.setCurrentText(current)
+    return box
+
+
+class _PathEdit(QWidget):
+    def __init__(self, text: str, caption: str, filters: str) -> None:
+        super().__init__()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.edit = QLineEdit(text)
+        browse = QPushButton("…")
+        browse.setFixedWidth(32)
+        browse.clicked.connect(lambda: self._browse(caption, filters))
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+
+    def _browse(self, caption: str, filters: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, caption, "", filters)
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+
+class SettingsDialog(QDialog):
+    """Model, weights, detector, backend, device and tracker; the window remembers them (QSettings)."""
+
+    def __init__(self, options: ViewerOptions, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("stip-viewer settings")
+        self.setMinimumWidth(520)
+        self._options = options
+        form = QFormLayout(self)
+        self.model = _combo(POSE_MODELS, options.model, editable=True)
+        self.model.setToolTip(
+            "empty = default (STIP-W32 when its weights are cached, else HRNet-W32); none = boxes only"
+        )
+        self.weights = _PathEdit(options.weights, "Pose checkpoint", "Checkpoints (*.pth *.pt);;All files (*)")
+        self.weights.setToolTip("empty = weights cache; 'random' = random weights (for trying the app)")
+        self.detector = _combo(DETECTORS, options.detector, editable=True)
+        self.detections = _PathEdit(options.detections, "Detections file", "Detections (*.json *.txt);;All (*)")
+        self.backend = _combo(BACKENDS, options.backend)
+        self.device = _combo(DEVICES, options.device, editable=True)
+        self.precision = _combo(PRECISIONS, options.precision)
+        self.tracker = _PathEdit(options.tracker, "Tracker config", "YAML (*.yaml *.yml)")
+        self.det_every = QSpinBox()
+        self.det_every.setRange(1, 60)
+        self.det_every.setValue(options.det_every)
+        for label, widget in (("Pose model", self.model), ("Pose weights", self.weights),
+                              ("Detector", self.detector), ("Detections file", self.detections),
+                              ("Backend", self.backend), ("Device", self.device), ("Precision", self.precision),
+                              ("Tracker config", self.tracker), ("Detect every N frames", self.det_every)):
+            form.addRow(label, widget)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def options(self) -> ViewerOptions:
+        return dataclasses.replace(
+            self._options, model=self.model.currentText().strip(), weights=self.weights.text(),
+            detector=self.detector.currentText().strip(), detections=self.detections.text(),
+            backend=self.backend.currentText(), device=self.device.currentText().strip(),
+            precision=self.precision.currentText(), tracker=self.tracker.text(), det_every=self.det_every.value(),
+        )

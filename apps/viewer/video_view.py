@@ -1,0 +1,59 @@
+"""The picture: paints the newest annotated frame, scaled to fit, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import QRect, Qt
+from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+
+def bgr_to_qimage(image: np.ndarray) -> QImage:
+    """(H, W, 3) uint8 BGR → a QImage that owns its pixels."""
+    h, w = image.shape[:2]
+    rgb = np.ascontiguousarray(image[..., ::-1])
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class VideoView(QWidget):
+    """Shows one frame at a time, letter-boxed on a dark background."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._message = "Open a video, a camera or a stream URL (File menu, or drop a file here)"
+        self.setMinimumSize(480, 320)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def set_frame(self, image: np.ndarray) -> None:
+        self._image = bgr_to_qimage(image)
+        self.update()
+
+    def set_message(self, text: str) -> None:
+        self._message = text
+        self.update()
+
+    def clear(self) -> None:
+        self._image = None
+        self.update()
+
+    def image_rect(self) -> QRect:
+        """Where the frame is drawn inside the widget (empty when there is none)."""
+        if self._image is None:
+            return QRect()
+        size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = (self.width() - size.width()) // 2
+        y = (self.height() - size.height()) // 2
+        return QRect(x, y, size.width(), size.height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(24, 24, 28))
+        if self._image is None:
+            painter.setPen(QColor(170, 170, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
+        else:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(self.image_rect(), self._image)
+        painter.end()
