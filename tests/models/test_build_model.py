@@ -1,0 +1,153 @@
+"""build_model / ModelSpec / the zoo configs: every way to name a model, and every way to get it wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import stip_rt.models as models
+from stip_rt.errors import ConfigError
+from stip_rt.models import ModelSpec, build_model, load_spec, zoo_names
+from stip_rt.nn.hrnet import HRNet
+from stip_rt.nn.resnet import PoseResNet
+from stip_rt.nn.stip import STIPNet
+
+ZOO = [
+    f"{arch}-w{w}-{ds}-{size}"
+    for arch in ("stip", "hrnet")
+    for w in (32, 48)
+    for ds in ("coco", "crowdpose")
+    for size in ("256x192", "384x288")
+]
+SIMPLEBASELINE = [f"simplebaseline-res{d}-coco-{size}" for d in (50, 101, 152) for size in ("256x192", "384x288")]
+TINY = {
+    "name": "tiny",
+    "arch": "stip",
+    "schema": "crowdpose14",
+    "num_joints": 14,
+    "input_size": [64, 64],
+    "heatmap_size": [32, 32],
+    "widths": [8, 16, 24, 32],
+    "num_modules": [1, 1, 1],
+    "num_blocks": 1,
+    "stem_blocks": 1,
+}
+
+
+def test_zoo_has_the_16_stip_hrnet_configs_and_6_simplebaselines() -> None:
+    assert sorted(zoo_names()) == sorted(ZOO + SIMPLEBASELINE)
+
+
+@pytest.mark.parametrize("name", SIMPLEBASELINE)
+def test_simplebaseline_zoo_spec_fields(name: str) -> None:
+    spec = load_spec(name)
+    h, w = (int(v) for v in name.rsplit("-", 1)[1].split("x"))
+    assert spec.arch == "simplebaseline" and spec.decode == "hrnet" and spec.depth == int(name.split("-")[1][3:])
+    assert spec.schema == "coco17" and spec.input_size == (h, w) and spec.heatmap_size == (h // 4, w // 4)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_spec_fields(name: str) -> None:
+    spec = load_spec(name)
+    arch, width, ds, size = name.split("-")
+    h, w = (int(v) for v in size.split("x"))
+    assert spec.name == name and spec.arch == arch and spec.decode == arch
+    assert spec.widths == tuple(int(width[1:]) * m for m in (1, 2, 4, 8))
+    assert spec.schema == {"coco": "coco17", "crowdpose": "crowdpose14"}[ds]
+    assert spec.num_joints == {"coco": 17, "crowdpose": 14}[ds]
+    assert spec.input_size == (h, w)
+    assert spec.heatmap_size == ((h // 2, w // 2) if arch == "stip" else (h // 4, w // 4))
+    assert spec.stride == (2 if arch == "stip" else 4)
+    assert spec.num_modules == (1, 4, 3) and spec.num_blocks == 4 and spec.stem_blocks == 4
+    assert spec.pixel_mean == (0.485, 0.456, 0.406) and spec.pixel_std == (0.229, 0.224, 0.225)
+    assert spec.box_padding == 1.25 and spec.aspect_ratio == 0.75
+
+
+def test_build_by_name_gives_the_official_model_size() -> None:
+    model = build_model("stip-w32-crowdpose-256x192")
+    assert isinstance(model, STIPNet) and model.spec.name == "stip-w32-crowdpose-256x192"
+    assert sum(p.numel() for p in model.parameters()) == 28_657_241  # STIP_SPEC §1.3
+    hrnet = build_model("hrnet-w32-coco-256x192")
+    assert type(hrnet) is HRNet and sum(p.numel() for p in hrnet.parameters()) == 28_536_113
+    res50 = build_model("simplebaseline-res50-coco-256x192")
+    assert type(res50) is PoseResNet and sum(p.numel() for p in res50.parameters()) == 33_999_697  # mmpose: 34.00M
+
+
+def test_build_from_dict_yaml_path_and_spec_are_equal(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    a, b = build_model(TINY), build_model(path)
+    c = build_model(ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY.items()}))
+    assert a.spec == b.spec == c.spec
+    assert a.spec.name == "tiny" and a.spec.input_size == (64, 64)
+    with torch.no_grad():
+        y = a.eval()(torch.randn(1, 3, 64, 64))
+    assert y.shape == (1, 14, *a.spec.heatmap_size)
+
+
+def test_zoo_yaml_by_path_is_named_by_its_file() -> None:
+    from stip_rt.paths import models_dir
+
+    assert load_spec(models_dir() / "hrnet-w48-coco-384x288.yaml") == load_spec("hrnet-w48-coco-384x288")
+
+
+def test_build_from_parity_fixture_json(fixtures_dir: Path) -> None:
+    model = build_model(fixtures_dir / "official_parity" / "stipnet_c16_crowdpose14.json")
+    spec = model.spec
+    assert spec.arch == "stip" and spec.widths == (16, 32, 64, 128) and spec.num_modules == (1, 1, 1)
+    assert spec.num_blocks == 2 and spec.input_size == (128, 96) and spec.heatmap_size == (64, 48)
+    assert spec.schema == "crowdpose14"
+    hr = load_spec(fixtures_dir / "official_parity" / "hrnet_c16_coco17.json")
+    assert hr.arch == "hrnet" and hr.heatmap_size == (32, 24) and hr.decode == "hrnet"
+
+
+def test_stip_rt_exports_build_model() -> None:
+    import stip_rt
+
+    assert stip_rt.build_model is build_model
+
+
+def test_unknown_zoo_name_suggests_the_closest() -> None:
+    with pytest.raises(ConfigError, match=r"model 'stip-w32-coco-256x129'.*did you mean 'stip-w32-coco-256x192'"):
+        load_spec("stip-w32-coco-256x129")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"widht": [8, 16, 24, 32]}, r"unknown key 'widht' \(did you mean 'widths'\?\)"),
+        ({"num_joints": 17}, r"'num_joints' is 17 but schema 'crowdpose14' has 14"),
+        ({"heatmap_size": [16, 16]}, r"'heatmap_size' \[16, 16\] does not match"),
+        ({"input_size": [60, 64]}, r"'input_size' must be positive multiples of 32"),
+        ({"arch": "resnet"}, r"'arch': 'resnet' is not one of"),
+        ({"schema": "mpii"}, r"mpii"),
+        ({"up_scale": 1, "heatmap_size": [16, 16]}, r"up_scale"),
+        ({"widths": [8, 16, 24]}, r"widths"),
+        ({"arch": "simplebaseline", "depth": 42, "heatmap_size": [16, 16]}, r"'depth' must be one of"),
+    ],
+)
+def test_invalid_spec_is_one_clear_config_error(tmp_path: Path, change: dict, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **change}))
+    with pytest.raises(ConfigError, match=message) as info:
+        build_model(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_yaml_and_bad_fixture_json(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "fixture.json"
+    bad.write_text('{"arch": "stipnet", "hrnet_channels": [16, 32, 64, 128]}')
+    with pytest.raises(ConfigError, match=r"fixture.json: not a valid parity fixture config"):
+        load_spec(bad)
+
+
+def test_zoo_yaml_manifest_is_not_a_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("zoo", "stip-w32-coco-256x192"):
+        (tmp_path / f"{name}.yaml").write_text("arch: stip\n")
+    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    assert zoo_names() == ["stip-w32-coco-256x192"]
