@@ -1,0 +1,45 @@
+"""TrackerConfig: defaults, YAML file shipped with the package, errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from stip_rt.config import from_dict, to_dict
+from stip_rt.errors import ConfigError
+from stip_rt.track.config import TrackerConfig, default_config_text, load_tracker_config
+
+
+def test_shipped_yaml_equals_defaults_in_code():
+    data = yaml.safe_load(default_config_text())
+    assert from_dict(TrackerConfig, data) == TrackerConfig()
+    assert set(data) == set(to_dict(TrackerConfig()))  # every key is documented in the file
+
+
+def test_load_with_overrides(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text("min_hits: 3\nsmoothing:\n  beta: 0.1\n")
+    cfg = load_tracker_config(p, {"smoothing": {"enabled": False}})
+    assert cfg.min_hits == 3 and cfg.smoothing.beta == 0.1 and not cfg.smoothing.enabled
+
+
+def test_unknown_key_suggests(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text("max_age: 2\n")
+    with pytest.raises(ConfigError, match=r"t.yaml: unknown key 'max_age' \(did you mean 'max_age_s'\?\)"):
+        load_tracker_config(p)
+
+
+@pytest.mark.parametrize(
+    "data,msg",
+    [
+        ({"low_score": 0.8}, "low_score"),
+        ({"min_hits": 0}, "min_hits"),
+        ({"oks_weight": 2}, "oks_weight"),
+        ({"box_similarity": "dist"}, "is not one of"),
+        ({"kalman": {"std_position": 0}}, "std_position"),
+    ],
+)
+def test_invalid_values(data, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_tracker_config(None, data)
