@@ -1,0 +1,146 @@
+"""Local cameras (an index or a /dev/videoN path) captured with OpenCV on a background thread."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Iterator
+
+import cv2
+
+from ..errors import SourceError
+from ..types import Frame, SourceInfo
+from .source_config import SourceConfig
+from .threaded_source import ThreadedSource
+
+log = logging.getLogger(__name__)
+
+_NOMINAL_FPS = 30.0
+
+
+def _describe(device: int | str) -> str:
+    return f"camera {device}"
+
+
+def _available_devices() -> str:
+    found = sorted(glob.glob("/dev/video*"))
+    return ", ".join(found) if found else "none found under /dev/video*"
+
+
+class CameraSource(ThreadedSource):
+    """Frames from a local camera, newest first.
+
+    The capture buffer is set to 1 frame and the source is live: when the consumer is slower,
+    older frames are dropped (counted in ``dropped``) so results stay close to real time.
+    ``Frame.time`` is seconds since the source opened (capture time, monotonic clock);
+    ``Frame.index`` counts captured frames, so gaps show drops. A camera that stops delivering
+    frames is reopened with bounded retries and back-off, then fails with :class:`SourceError`.
+
+    Args:
+        device: camera index (``0``) or device path (``/dev/video0``).
+        start: frames to capture and discard first (e.g. while exposure settles).
+        max_frames: stop after this many frames (None: until closed).
+        config: capture mode, retries and back-off.
+
+    Raises:
+        SourceError: the camera cannot be opened or gives no first frame.
+    """
+
+    def __init__(
+        self,
+        device: int | str,
+        *,
+        start: int = 0,
+        max_frames: int | None = None,
+        config: SourceConfig | None = None,
+    ) -> None:
+        self.device = device
+        self.config = config or SourceConfig()
+        self.start = start
+        self._cap = self._open()
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            self._cap.release()
+            raise SourceError(f"{_describe(device)}: opened but gives no frames (in use by another program?)")
+        self._first = image
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        info = SourceInfo(
+            uri=str(device),
+            width=int(image.shape[1]),
+            height=int(image.shape[0]),
+            fps=fps if fps > 0 else _NOMINAL_FPS,
+            frame_count=None,
+            live=True,
+        )
+        super().__init__(info, max_frames=max_frames, buffer_size=1)
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(self.device)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(
+                f"{_describe(self.device)}: cannot open (no such camera, or busy); devices: {_available_devices()}"
+            )
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # latency first: don't let the driver queue stale frames
+        cfg = self.config
+        if cfg.camera_width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.camera_width)
+        if cfg.camera_height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.camera_height)
+        if cfg.camera_fps:
+            cap.set(cv2.CAP_PROP_FPS, cfg.camera_fps)
+        return cap
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def _produce(self) -> Iterator[Frame]:
+        t0 = time.monotonic()
+        index = 0
+        image = self._first
+        self._first = None
+        try:
+            while not self._stop.is_set():
+                if image is None:
+                    ok, image = self._cap.read()
+                    if not ok or image is None:
+                        image = None
+                        if not self._reopen(index):
+                            return
+                        image, self._first = self._first, None
+                        continue
+                if index >= self.start:
+                    yield Frame(index, time.monotonic() - t0, image)
+                image = None
+                index += 1
+        finally:
+            self._release()
+
+    def _reopen(self, index: int) -> bool:
+        """Reopen a camera that stopped giving frames; False if the source was closed meanwhile."""
+        retries = self.config.reconnect_retries
+        for attempt in range(1, retries + 1):
+            wait = self.config.backoff(attempt)
+            log.warning(
+                "%s: no frame after frame %d; reopening in %.1f s (attempt %d of %d)",
+                _describe(self.device), index - 1, wait, attempt, retries,
+            )  # fmt: skip
+            if self._stop.wait(wait):
+                return False
+            self._release()
+            try:
+                self._cap = self._open()
+            except SourceError:
+                continue
+            ok, image = self._cap.read()
+            if ok and image is not None:
+                self._first = image
+                log.info("%s: reopened", _describe(self.device))
+                return True
+        raise SourceError(
+            f"{_describe(self.device)}: stopped giving frames after frame {index - 1} and {retries} attempts "
+            f"to reopen it failed (unplugged?)"
+        )

@@ -1,0 +1,266 @@
+"""COCO-format files: keypoint ground truth, keypoint results and person detections.
+
+Every reader validates what it reads and raises one :class:`~stip_rt.errors.DataError`
+naming the file and the first offending entry (its index in the list) instead of letting a
+library crash deep inside.
+
+Detection boxes (COCO results with ``bbox`` = [x, y, w, h] pixels) follow the official test
+protocol — boxes partly outside the image are used as they are (the crop is zero-padded) —
+with one documented clamp:
+
+* a box whose width or height is below 1 px is widened to 1 px about its centre (a zero-size
+  box would give a singular crop);
+* a box that does not overlap the image at all is dropped (needs the image size; logged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, SinkError
+from ..types import Detections, Poses
+
+log = logging.getLogger(__name__)
+
+MIN_BOX_SIZE = 1.0
+
+
+def _read_json(path: str | Path, what: str) -> Any:
+    p = Path(path)
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{what} {p}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{what} {p}: is a directory, expected a JSON file") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{what} {p}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{what} {p}: cannot read ({e})") from None
+
+
+def _need_keys(entry: Any, keys: Iterable[str], where: str) -> None:
+    if not isinstance(entry, Mapping):
+        raise DataError(f"{where}: expected an object, got {type(entry).__name__}")
+    missing = [k for k in keys if k not in entry]
+    if missing:
+        raise DataError(f"{where}: missing key(s) {', '.join(repr(k) for k in missing)} (has {sorted(entry)})")
+
+
+def _finite_numbers(values: Any, n: int | None, where: str, field: str) -> np.ndarray:
+    if not isinstance(values, list | tuple):
+        raise DataError(f"{where}: '{field}' must be a list of numbers, got {type(values).__name__}")
+    if n is not None and len(values) != n:
+        raise DataError(f"{where}: '{field}' has {len(values)} values, expected {n}")
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: '{field}' must contain only numbers") from None
+    if arr.ndim != 1:
+        raise DataError(f"{where}: '{field}' must be a flat list of numbers")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{where}: '{field}' contains NaN or infinity")
+    return arr
+
+
+def _num(value: Any, where: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DataError(f"{where}: '{field}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str, Any]:
+    """Read and validate a COCO-format person-keypoint ground-truth file (COCO or CrowdPose).
+
+    Args:
+        path: the annotation JSON.
+        num_keypoints: expected K (17 COCO, 14 CrowdPose), or None to accept the file's.
+
+    Returns:
+        The dataset dict as read (``images``, ``annotations``, ``categories``, ...).
+
+    Raises:
+        DataError: unreadable file, missing keys, duplicate image ids, annotations of unknown
+            images, wrong keypoint counts, NaN values. The message names the file and entry.
+    """
+    p = Path(path)
+    data = _read_json(p, "ground truth")
+    _need_keys(data, ("images", "annotations", "categories"), f"ground truth {p}")
+    ids: set[int] = set()
+    for i, img in enumerate(data["images"]):
+        where = f"ground truth {p}: images[{i}]"
+        _need_keys(img, ("id",), where)
+        if img["id"] in ids:
+            raise DataError(f"{where}: duplicate image id {img['id']}")
+        ids.add(img["id"])
+    for i, ann in enumerate(data["annotations"]):
+        where = f"ground truth {p}: annotations[{i}]"
+        _need_keys(ann, ("image_id", "keypoints", "bbox"), where)
+        if ann["image_id"] not in ids:
+            raise DataError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
+        kp = _finite_numbers(ann["keypoints"], None, where, "keypoints")
+        if len(kp) % 3:
+            raise DataError(f"{where}: 'keypoints' has {len(kp)} values, not a multiple of 3")
+        if num_keypoints is not None and len(kp) != 3 * num_keypoints:
+            raise DataError(f"{where}: 'keypoints' has {len(kp) // 3} joints, expected {num_keypoints}")
+        _finite_numbers(ann["bbox"], 4, where, "bbox")
+    return data
+
+
+def image_ids(gt: Mapping[str, Any]) -> set[int]:
+    """The image ids of a ground-truth dict."""
+    return {img["id"] for img in gt["images"]}
+
+
+def read_coco_results(
+    path: str | Path, num_keypoints: int | None = None, known_image_ids: Iterable[int] | None = None
+) -> list[dict[str, Any]]:
+    """Read and validate a COCO keypoint-results file (list of person predictions).
+
+    Args:
+        path: the results JSON.
+        num_keypoints: expected K, or None.
+        known_image_ids: image ids of the ground truth; an entry with another id is an error.
+
+    Returns:
+        The entries as read (``image_id``, ``category_id``, ``keypoints``, ``score``, extra keys kept).
+
+    Raises:
+        DataError: not a list, missing keys, wrong keypoint count, NaN, unknown image id.
+    """
+    p = Path(path)
+    data = _read_json(p, "results")
+    if not isinstance(data, list):
+        raise DataError(f"results {p}: expected a JSON list of predictions, got {type(data).__name__}")
+    known = None if known_image_ids is None else set(known_image_ids)
+    for i, r in enumerate(data):
+        where = f"results {p}: entry [{i}]"
+        _need_keys(r, ("image_id", "category_id", "keypoints", "score"), where)
+        n = None if num_keypoints is None else 3 * num_keypoints
+        kp = _finite_numbers(r["keypoints"], None, where, "keypoints")
+        if n is not None and len(kp) != n:
+            raise DataError(
+                f"{where}: 'keypoints' has {len(kp)} values ({len(kp) / 3:g} joints), "
+                f"expected {n} ({num_keypoints} joints)"
+            )
+        _num(r["score"], where, "score")
+        if known is not None and r["image_id"] not in known:
+            raise DataError(f"{where}: image_id {r['image_id']!r} is not in the ground truth")
+    return data
+
+
+def read_coco_detections(
+    path: str | Path,
+    image_sizes: Mapping[int, tuple[int, int]] | None = None,
+    score_threshold: float = 0.0,
+    category_id: int = 1,
+) -> dict[int, Detections]:
+    """Read person detections (COCO results with ``bbox``) into per-image :class:`Detections`.
+
+    Args:
+        path: the detections JSON (list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``).
+        image_sizes: image id → (width, height). When given, an entry for another image id is an
+            error and boxes entirely outside their image are dropped.
+        score_threshold: keep boxes with score ≥ this (the official ``IMAGE_THRE``, 0 for STIP).
+        category_id: keep only this category (1 = person).
+
+    Returns:
+        image id → Detections (boxes (N, 4) float32 xyxy px, in file order). Images in
+        ``image_sizes`` without any box map to empty Detections.
+
+    Raises:
+        DataError: not a list, missing keys, NaN, negative box size, unknown image id.
+    """
+    p = Path(path)
+    data = _read_json(p, "detections")
+    if not isinstance(data, list):
+        raise DataError(f"detections {p}: expected a JSON list of boxes, got {type(data).__name__}")
+    boxes: dict[int, list[list[float]]] = {i: [] for i in (image_sizes or {})}
+    scores: dict[int, list[float]] = {i: [] for i in (image_sizes or {})}
+    dropped = widened = 0
+    for i, d in enumerate(data):
+        where = f"detections {p}: entry [{i}]"
+        _need_keys(d, ("image_id", "bbox", "score"), where)
+        if d.get("category_id", 1) != category_id:
+            continue
+        x, y, w, h = _finite_numbers(d["bbox"], 4, where, "bbox")
+        score = _num(d["score"], where, "score")
+        if w < 0 or h < 0:
+            raise DataError(f"{where}: 'bbox' has a negative size (w={w:g}, h={h:g}); expected [x, y, w, h]")
+        img = d["image_id"]
+        if image_sizes is not None and img not in image_sizes:
+            raise DataError(f"{where}: image_id {img!r} is not among the images")
+        if score < score_threshold:
+            continue
+        if w < MIN_BOX_SIZE or h < MIN_BOX_SIZE:
+            cx, cy = x + w / 2, y + h / 2
+            w, h = max(w, MIN_BOX_SIZE), max(h, MIN_BOX_SIZE)
+            x, y = cx - w / 2, cy - h / 2
+            widened += 1
+        if image_sizes is not None:
+            iw, ih = image_sizes[img]
+            if x >= iw or y >= ih or x + w <= 0 or y + h <= 0:
+                dropped += 1
+                continue
+        boxes.setdefault(img, []).append([x, y, x + w, y + h])
+        scores.setdefault(img, []).append(score)
+    if widened or dropped:
+        log.warning(
+            "detections %s: %d box(es) under %g px widened, %d outside their image dropped",
+            p,
+            widened,
+            MIN_BOX_SIZE,
+            dropped,
+        )
+    return {
+        img: Detections(np.asarray(b, np.float32).reshape(-1, 4), np.asarray(scores[img], np.float32))
+        for img, b in boxes.items()
+    }
+
+
+def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1) -> list[dict[str, Any]]:
+    """COCO keypoint results of one image.
+
+    Args:
+        image_id: the image's id.
+        poses: people with keypoints (N, K, 3) frame pixels.
+        category_id: 1 (person).
+
+    Returns:
+        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}]``, one per person.
+    """
+    if poses.keypoints is None:
+        raise DataError(f"image {image_id}: poses have no keypoints, cannot write COCO keypoint results")
+    kps = poses.keypoints.astype(np.float64).reshape(len(poses), -1)
+    return [
+        {"image_id": image_id, "category_id": category_id, "keypoints": [float(v) for v in k], "score": float(s)}
+        for k, s in zip(kps, poses.scores)
+    ]
+
+
+def write_coco_results(path: str | Path, results: Sequence[Mapping[str, Any]]) -> Path:
+    """Write COCO results atomically (temp file in the same folder, then rename).
+
+    Raises:
+        SinkError: the folder does not exist or is not writable.
+    """
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(list(results), f)
+        os.replace(tmp, p)
+    except OSError as e:
+        raise SinkError(f"results {p}: cannot write ({e.strerror or e})") from None
+    return p

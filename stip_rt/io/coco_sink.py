@@ -1,0 +1,55 @@
+"""COCO keypoint results (for evaluation), written atomically at the end with the writer of ``io/coco.py``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import SinkError
+from ..types import FrameResult, Poses, RunInfo
+from .coco import poses_to_coco, write_coco_results
+from .sink_files import check_writable
+
+
+class CocoSink:
+    """The standard list of ``{"image_id", "category_id": 1, "keypoints": [x, y, s] * K, "score"}``.
+
+    ``image_id`` is the frame index; each entry also carries its ``track_id`` (COCO tools ignore
+    extra keys). Like the JSON sink, results are kept until ``close()``, which writes them
+    atomically, also after a failure.
+
+    Args:
+        path: output file (``.coco.json`` by convention).
+
+    Raises:
+        SinkError: the folder is not writable; at ``open`` when the run has no keypoints.
+    """
+
+    needs_image = False
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self._results: list[dict[str, Any]] | None = None
+
+    def open(self, run: RunInfo) -> None:
+        if run.schema is None:
+            raise SinkError(f"{self.path}: COCO keypoint results need keypoints, but this run tracks boxes only")
+        self._results = []
+
+    def write(self, result: FrameResult) -> None:
+        if self._results is None:
+            raise SinkError(f"{self.path}: write() before open()")
+        t = result.tracks
+        if not len(t):
+            return
+        entries = poses_to_coco(result.index, Poses(t.boxes, t.box_scores, t.keypoints, t.scores))
+        for entry, tid in zip(entries, t.ids.tolist()):
+            entry["track_id"] = int(tid)
+        self._results.extend(entries)
+
+    def close(self) -> None:
+        results, self._results = self._results, None
+        if results is not None:
+            write_coco_results(self.path, results)

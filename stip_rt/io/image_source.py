@@ -1,0 +1,101 @@
+"""A folder, glob or list of images read as a video (sorted in natural order)."""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+
+from ..errors import SourceError
+from ..types import Frame, SourceInfo
+from .source_config import IMAGE_EXTENSIONS, SourceConfig
+from .threaded_source import ThreadedSource
+
+
+def _natural_key(path: Path) -> list[object]:
+    """Sort ``img2`` before ``img10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def find_images(spec: str | Path) -> list[Path]:
+    """The images of a folder, a glob pattern or a single image file, in natural order.
+
+    Raises:
+        SourceError: nothing matches, or the folder holds no images.
+    """
+    text = str(spec)
+    if any(c in text for c in "*?["):
+        paths = [Path(p) for p in glob.glob(text, recursive=True)]
+        where = f"{text}: no image files match this pattern"
+    elif Path(text).is_dir():
+        paths = list(Path(text).iterdir())
+        where = f"{text}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"
+    else:
+        paths = [Path(text)]
+        where = f"{text}: not an image file"
+    images = sorted((p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()), key=_natural_key)
+    if not images:
+        raise SourceError(where)
+    return images
+
+
+def _read(path: Path) -> cv2.typing.MatLike:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{path}: cannot read this image (damaged or not an image)")
+    return image
+
+
+class ImageFolderSource(ThreadedSource):
+    """Images as frames, read on a background thread.
+
+    Frame ``i`` is the ``i``-th image in natural order and its time is ``i / fps``. Images may differ
+    in size; ``info.width``/``info.height`` are those of the first one.
+
+    Args:
+        spec: a folder, a glob pattern (``frames/*.jpg``), an image file, or a list of image paths.
+        start: index of the first image to yield.
+        max_frames: stop after this many images (None: all).
+        fps: frame rate to report and to derive times from (None: ``config.image_fps``, 30).
+        config: buffering.
+
+    Raises:
+        SourceError: no images found, or the first image cannot be read.
+    """
+
+    def __init__(
+        self,
+        spec: str | Path | Sequence[str | Path],
+        *,
+        start: int = 0,
+        max_frames: int | None = None,
+        fps: float | None = None,
+        config: SourceConfig | None = None,
+    ) -> None:
+        self.config = config or SourceConfig()
+        if isinstance(spec, str | Path):
+            self.paths = find_images(spec)
+            uri = str(spec)
+        else:
+            self.paths = [Path(p) for p in spec]
+            uri = str(self.paths[0].parent) if self.paths else "<empty list>"
+            if not self.paths:
+                raise SourceError("image list: empty")
+        self.start = start
+        first = _read(self.paths[min(start, len(self.paths) - 1)])
+        info = SourceInfo(
+            uri=uri,
+            width=int(first.shape[1]),
+            height=int(first.shape[0]),
+            fps=float(fps or self.config.image_fps),
+            frame_count=len(self.paths),
+            live=False,
+        )
+        super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
+
+    def _produce(self) -> Iterator[Frame]:
+        for index in range(self.start, len(self.paths)):
+            yield Frame(index, index / self.info.fps, _read(self.paths[index]))

@@ -1,0 +1,103 @@
+"""JSON (one document, written atomically at the end) and JSONL (header line, then one line per frame)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import SinkError
+from ..types import FrameResult, RunInfo
+from .sink_files import atomic_write_text, check_writable, open_text, write_error
+from .tracks_format import dumps, frame_record, header_record
+
+
+def _dump(path: Path, record: dict, frame: int | None) -> str:
+    try:
+        return dumps(record)
+    except ValueError as e:  # NaN or infinity: not representable in JSON
+        where = "header" if frame is None else f"frame {frame}"
+        raise SinkError(f"{path}: {where}: cannot write a non-finite number (NaN or infinity) as JSON") from e
+
+
+class JsonSink:
+    """The stip-rt.tracks format as one JSON document, written atomically when the sink closes.
+
+    Frames are kept in memory (as JSON text) until ``close()``, which also runs after a failure:
+    whatever was accumulated is written, so nothing computed is lost, and a reader never sees a
+    half-written file. The document has one frame per line.
+
+    Args:
+        path: output ``.json`` file (its folder is created if missing).
+
+    Raises:
+        SinkError: the output folder is not writable.
+    """
+
+    needs_image = False
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self._header: str | None = None
+        self._frames: list[str] = []
+        self._closed = False
+
+    def open(self, run: RunInfo) -> None:
+        self._header = _dump(self.path, header_record(run), None)
+
+    def write(self, result: FrameResult) -> None:
+        self._frames.append(_dump(self.path, frame_record(result), result.index))
+
+    def close(self) -> None:
+        if self._closed or self._header is None:
+            return
+        self._closed = True
+        body = ",\n".join(self._frames)
+        atomic_write_text(self.path, f'{self._header[:-1]},"frames":[\n{body}\n]}}\n')
+        self._frames = []
+
+
+class JsonlSink:
+    """The stip-rt.tracks format as JSON Lines: the header on line 1, then one frame per line.
+
+    Each line is written with one call and flushed, so the file is valid after every frame; a
+    crash can at worst leave a partial last line, which :func:`stip_rt.io.read.read_tracks` skips.
+
+    Args:
+        path: output ``.jsonl`` file (its folder is created if missing).
+
+    Raises:
+        SinkError: the output folder is not writable.
+    """
+
+    needs_image = False
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self._file: TextIO | None = None
+
+    def open(self, run: RunInfo) -> None:
+        self._file = open_text(self.path)
+        self._line(_dump(self.path, header_record(run), None))
+
+    def write(self, result: FrameResult) -> None:
+        if self._file is None:
+            raise SinkError(f"{self.path}: write() before open()")
+        self._line(_dump(self.path, frame_record(result), result.index))
+
+    def _line(self, text: str) -> None:
+        try:
+            self._file.write(text + "\n")
+            self._file.flush()
+        except OSError as e:
+            raise write_error(self.path, e) from e
+
+    def close(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError as e:
+                raise write_error(self.path, e) from e

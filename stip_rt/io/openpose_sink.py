@@ -1,0 +1,85 @@
+"""OpenPose-style output: one ``<stem>_<frame:012d>_keypoints.json`` per frame in a folder.
+
+This is what biomechanics tools read (e.g. Pose2Sim with its ``COCO_17`` model for COCO-17
+output). Keypoints are in the order of the stip-rt skeleton (not OpenPose's BODY_25).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SinkError
+from ..types import FrameResult, RunInfo
+from .sink_files import check_writable, make_dir, write_error
+from .tracks_format import PX_DECIMALS, SCORE_DECIMALS
+
+_EMPTY = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
+          "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")  # fmt: skip
+
+
+def openpose_stem(uri: str) -> str:
+    """File-name stem for a source: the video's stem, or a safe form of a URL / camera id."""
+    base = uri.rstrip("/").split("://")[-1]
+    stem = Path(base).stem if not base.isdigit() else f"camera{base}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "frames"
+
+
+def openpose_record(keypoints: np.ndarray, ids: np.ndarray) -> dict[str, Any]:
+    """One OpenPose frame document from (N, K, 3) keypoints and (N,) track ids."""
+    k = np.asarray(keypoints, dtype=np.float64)
+    flat = np.concatenate([np.round(k[..., :2], PX_DECIMALS), np.round(k[..., 2:3], SCORE_DECIMALS)], -1)
+    rows = flat.reshape(len(ids), -1).tolist() if len(ids) else []
+    people = []
+    for tid, kp in zip(ids.tolist(), rows):
+        person: dict[str, Any] = {"person_id": [int(tid)], "pose_keypoints_2d": kp}
+        person.update({key: [] for key in _EMPTY})
+        people.append(person)
+    return {"version": 1.3, "people": people}
+
+
+class OpenPoseSink:
+    """Per-frame OpenPose JSON files: ``people[].pose_keypoints_2d`` = ``[x0, y0, c0, x1, ...]`` in frame
+    pixels and ``people[].person_id = [track_id]``.
+
+    Args:
+        folder: output folder (created if missing).
+        stem: file-name prefix; None: the source's file stem (``camera0`` for camera 0).
+
+    Raises:
+        SinkError: the folder cannot be written; at ``open`` when the run has no keypoints (``--pose none``).
+    """
+
+    needs_image = False
+
+    def __init__(self, folder: str | os.PathLike[str], *, stem: str | None = None) -> None:
+        self.folder = Path(folder)
+        check_writable(self.folder, is_dir=True)
+        self.stem = stem
+
+    def open(self, run: RunInfo) -> None:
+        if run.schema is None:
+            raise SinkError(f"{self.folder}: OpenPose output needs keypoints, but this run tracks boxes only")
+        make_dir(self.folder)
+        self.stem = self.stem or openpose_stem(run.source.uri)
+
+    def write(self, result: FrameResult) -> None:
+        t = result.tracks
+        kps = t.keypoints if t.keypoints is not None else np.zeros((0, 0, 3), np.float32)
+        path = self.folder / f"{self.stem}_{result.index:012d}_keypoints.json"
+        try:
+            text = json.dumps(openpose_record(kps, t.ids), allow_nan=False)
+        except ValueError as e:
+            raise SinkError(f"{path}: frame {result.index}: non-finite number (NaN or infinity)") from e
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise write_error(path, e) from e
+
+    def close(self) -> None:
+        """Nothing is buffered: every frame's file is complete when ``write`` returns."""

@@ -1,0 +1,41 @@
+"""Settings of the sources (files, streams, cameras, image folders), with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How sources decode, buffer and recover.
+
+    Attributes:
+        buffer_size: frames a file source decodes ahead of the consumer (live sources hold 1).
+        image_fps: frame rate given to a folder of images (their times are ``index / image_fps``).
+        open_timeout_s: seconds to wait for a network stream to open.
+        read_timeout_s: seconds without data after which a network stream counts as broken.
+        reconnect_retries: attempts to reopen a broken live stream or camera before failing.
+        reconnect_backoff_s: wait before the first attempt; doubles after each failed attempt.
+        reconnect_backoff_max_s: upper bound of that wait.
+        rtsp_transport: RTSP over ``tcp`` (reliable, the default) or ``udp`` (lower latency, may lose packets).
+        camera_width, camera_height, camera_fps: capture mode to request from a local camera (None: its default).
+    """
+
+    buffer_size: int = 8
+    image_fps: float = 30.0
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    reconnect_retries: int = 5
+    reconnect_backoff_s: float = 0.5
+    reconnect_backoff_max_s: float = 8.0
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    camera_width: int | None = None
+    camera_height: int | None = None
+    camera_fps: float | None = None
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before reconnect attempt ``attempt`` (1-based)."""
+        return min(self.reconnect_backoff_s * 2 ** (attempt - 1), self.reconnect_backoff_max_s)

@@ -1,0 +1,199 @@
+"""Video files and network streams (RTSP, RTMP, HTTP, HLS, ...) decoded with PyAV on a background thread."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..errors import SourceError
+from ..types import Frame, SourceInfo
+from .source_config import SourceConfig
+from .threaded_source import ThreadedSource
+
+log = logging.getLogger(__name__)
+
+# Schemes of sources that are live by nature (frames may be dropped, broken connections are retried).
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "srt", "udp", "tcp"})
+
+
+def is_url(spec: str) -> bool:
+    """True for ``scheme://...`` (network streams and anything else FFmpeg opens by URL)."""
+    return "://" in spec and spec.split("://", 1)[0].isalpha()
+
+
+def _reason(e: BaseException) -> str:
+    """FFmpeg's short description of an error, without the errno and file name."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return text[0].lower() + text[1:] if text else text
+
+
+def _open_container(uri: str, network: bool, config: SourceConfig) -> Any:
+    """Open ``uri`` for reading with PyAV; network inputs get timeouts (and RTSP its transport)."""
+    if not network:
+        return av.open(uri)
+    options = {"rtsp_transport": config.rtsp_transport} if uri.lower().startswith("rtsp") else {}
+    return av.open(uri, options=options, timeout=(config.open_timeout_s, config.read_timeout_s))
+
+
+def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
+    if isinstance(e, FileNotFoundError):
+        return SourceError(f"{uri}: file not found")
+    if isinstance(e, PermissionError):
+        return SourceError(f"{uri}: permission denied")
+    if isinstance(e, ConnectionRefusedError):
+        return SourceError(f"{uri}: connection refused (is the stream server running and the port right?)")
+    if isinstance(e, TimeoutError | av.error.ExitError):
+        return SourceError(f"{uri}: no answer (timed out)")
+    if isinstance(e, av.error.InvalidDataError) and not network:
+        return SourceError(f"{uri}: not a video FFmpeg can read ({_reason(e)}); is the file damaged or not a video?")
+    return SourceError(f"{uri}: cannot open ({_reason(e)})")
+
+
+class VideoSource(ThreadedSource):
+    """Frames of a video file or network stream.
+
+    The container is opened (and probed) here, so a missing or unreadable input fails at once;
+    decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
+    threading) and ``"SLICE"`` for live streams (frame threading adds frames of delay).
+
+    Frames are ``bgr24``; ``Frame.time`` is the stream's pts in seconds relative to the stream's
+    start. A file that ends before the frame count its container declares (a truncated file)
+    raises :class:`SourceError` after the last good frame. Live streams that break are reopened
+    with bounded retries and exponential back-off, then fail with :class:`SourceError`.
+
+    Args:
+        uri: file path or URL.
+        start: first frame index to yield (earlier frames are decoded and skipped, so indices stay exact).
+        max_frames: stop after this many frames (None: all).
+        live: force live (drop frames when the consumer is slower; reconnect) or not; None: live for
+            stream protocols (``rtsp://`` ...) and for URLs without a known duration.
+        config: buffering, timeouts and reconnection.
+
+    Raises:
+        SourceError: the input is missing, empty, not a video, has no video stream, or refuses connections.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        start: int = 0,
+        max_frames: int | None = None,
+        live: bool | None = None,
+        config: SourceConfig | None = None,
+    ) -> None:
+        self.uri = uri
+        self.config = config or SourceConfig()
+        self.start = start
+        self._network = is_url(uri)
+        if not self._network:
+            path = Path(uri)
+            if path.is_file() and path.stat().st_size == 0:
+                raise SourceError(f"{uri}: empty file (0 bytes)")
+        self._container = self._open()
+        stream = self._container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        if fps <= 0:
+            log.warning("%s: the stream does not state its frame rate; assuming 30 fps", uri)
+            fps = 30.0
+        if live is None:
+            scheme = uri.split("://", 1)[0].lower() if self._network else ""
+            live = scheme in LIVE_SCHEMES or (self._network and self._container.duration is None)
+        info = SourceInfo(
+            uri=uri,
+            width=int(stream.codec_context.width),
+            height=int(stream.codec_context.height),
+            fps=fps,
+            frame_count=int(stream.frames) if stream.frames and not live else None,
+            live=bool(live),
+        )
+        super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
+
+    def _open(self) -> Any:
+        try:
+            container = _open_container(self.uri, self._network, self.config)
+        except (av.FFmpegError, OSError) as e:
+            raise _open_error(self.uri, e, self._network) from e
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.uri}: has no video stream")
+        return container
+
+    def _release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def _produce(self) -> Iterator[Frame]:
+        container, self._container = self._container, None
+        index = 0  # frame number in the source (counts skipped frames too)
+        time_offset = 0.0  # after a reconnect, the new stream's times continue from here
+        last_time = -1.0
+        try:
+            while True:
+                stream = container.streams.video[0]
+                stream.thread_type = "SLICE" if self.live else "AUTO"
+                t0 = stream.start_time if stream.start_time is not None and not self.live else None
+                try:
+                    for av_frame in container.decode(stream):
+                        if av_frame.pts is not None and av_frame.time_base is not None:
+                            if t0 is None:
+                                t0 = av_frame.pts
+                            t = time_offset + float((av_frame.pts - t0) * av_frame.time_base)
+                        else:
+                            t = time_offset + index / self.info.fps
+                        if index >= self.start:
+                            yield Frame(index, t, av_frame.to_ndarray(format="bgr24"))
+                        last_time = t
+                        index += 1
+                    break  # end of the file / stream
+                except (av.FFmpegError, OSError) as e:
+                    if not self.live:
+                        raise SourceError(
+                            f"{self.uri}: cannot decode frame {index} ({_reason(e)}); the file is damaged"
+                        ) from e
+                    container.close()
+                    container = self._reconnect(index, e)
+                    if container is None:  # closed while waiting
+                        return
+                    time_offset = last_time + 1.0 / self.info.fps
+            count = self.info.frame_count
+            if count is not None and index < count:
+                raise SourceError(
+                    f"{self.uri}: the video ends after frame {index - 1} but its container declares {count} "
+                    f"frames; the file is truncated or damaged"
+                )
+        finally:
+            container.close()
+
+    def _reconnect(self, index: int, error: BaseException) -> Any:
+        """Reopen a broken live stream with back-off; None if the source was closed meanwhile."""
+        last = error
+        retries = self.config.reconnect_retries
+        for attempt in range(1, retries + 1):
+            wait = self.config.backoff(attempt)
+            log.warning(
+                "%s: stream broke after frame %d (%s); reconnecting in %.1f s (attempt %d of %d)",
+                self.uri, index - 1, _reason(last), wait, attempt, retries,
+            )  # fmt: skip
+            if self._stop.wait(wait):
+                return None
+            try:
+                container = _open_container(self.uri, self._network, self.config)
+            except (av.FFmpegError, OSError) as e:
+                last = e
+                continue
+            if container.streams.video:
+                log.info("%s: reconnected", self.uri)
+                return container
+            container.close()
+            last = SourceError("no video stream")
+        raise SourceError(
+            f"{self.uri}: stream broke after frame {index - 1} and {retries} reconnect attempts failed "
+            f"(last error: {_reason(last)})"
+        ) from last

@@ -1,0 +1,119 @@
+"""COCO files: validation errors name the file and the entry; detection box clamps; atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stip_rt.errors import DataError
+from stip_rt.io.coco import (
+    poses_to_coco,
+    read_coco_detections,
+    read_coco_gt,
+    read_coco_results,
+    write_coco_results,
+)
+from stip_rt.types import Poses
+
+
+def _write(tmp_path: Path, data, name: str = "f.json") -> Path:
+    p = tmp_path / name
+    p.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return p
+
+
+def test_shared_files_read(data_dir: Path) -> None:
+    coco = data_dir / "coco_val2017_keypoints" / "annotations"
+    gt = read_coco_gt(coco / "person_keypoints_val2017_sample.json", 17)
+    assert len(gt["images"]) == 3
+    res = read_coco_results(coco / "keypoint_results_sample.json", 17, {i["id"] for i in gt["images"]})
+    assert len(res) == 55
+    sizes = {i["id"]: (i["width"], i["height"]) for i in gt["images"]}
+    dets = read_coco_detections(coco / "person_detections_results_sample.json", sizes)
+    assert sum(len(d) for d in dets.values()) == 81 and set(dets) == set(sizes)
+    d = dets[785]
+    assert d.boxes.dtype == np.float32 and np.all(d.boxes[:, 2] > d.boxes[:, 0])
+    first = json.loads((coco / "person_detections_results_sample.json").read_text())[0]
+    x, y, w, h = first["bbox"]
+    np.testing.assert_allclose(d.boxes[0], [x, y, x + w, y + h], rtol=1e-6)
+
+
+BAD_RESULTS = [
+    ({"x": 1}, "expected a JSON list"),
+    ([{"image_id": 1, "category_id": 1, "score": 0.5}], r"entry \[0\]: missing key\(s\) 'keypoints'"),
+    ([{"image_id": 1, "category_id": 1, "keypoints": [0.0] * 42, "score": 0.5}], r"entry \[0\].*14 joints.*17"),
+    ([{"image_id": 9, "category_id": 1, "keypoints": [0.0] * 51, "score": 0.5}], r"entry \[0\]: image_id 9 is not"),
+    ([{"image_id": 1, "category_id": 1, "keypoints": [0.0] * 51, "score": 0.5},
+      {"image_id": 1, "category_id": 1, "keypoints": [float("nan")] * 51, "score": 0.5}], r"entry \[1\].*NaN"),
+    ([{"image_id": 1, "category_id": 1, "keypoints": [0.0] * 51, "score": None}], r"'score' must be a finite"),
+    ("[{", "invalid JSON at line 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("data,match", BAD_RESULTS)
+def test_bad_results(tmp_path: Path, data, match: str) -> None:
+    p = _write(tmp_path, data, "res.json")
+    with pytest.raises(DataError, match=match) as e:
+        read_coco_results(p, 17, {1})
+    assert str(p) in str(e.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="file not found"):
+        read_coco_gt(tmp_path / "nope.json")
+
+
+BAD_GT = [
+    ({"images": [], "annotations": []}, "missing key"),
+    ({"images": [{"id": 1}, {"id": 1}], "annotations": [], "categories": []}, r"images\[1\]: duplicate image id 1"),
+    ({"images": [{"id": 1}], "annotations": [{"image_id": 2, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1]}],
+      "categories": []}, r"annotations\[0\]: image_id 2 is not in 'images'"),
+    ({"images": [{"id": 1}], "annotations": [{"image_id": 1, "keypoints": [0] * 42, "bbox": [0, 0, 1, 1]}],
+      "categories": []}, r"annotations\[0\]: 'keypoints' has 14 joints, expected 17"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("data,match", BAD_GT)
+def test_bad_gt(tmp_path: Path, data, match: str) -> None:
+    p = _write(tmp_path, data, "gt.json")
+    with pytest.raises(DataError, match=match) as e:
+        read_coco_gt(p, 17)
+    assert str(p) in str(e.value)
+
+
+def test_detection_clamps_and_errors(tmp_path: Path) -> None:
+    dets = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 0, 0], "score": 0.9},  # zero size → 1 px
+        {"image_id": 1, "category_id": 1, "bbox": [500, 10, 20, 20], "score": 0.8},  # outside → dropped
+        {"image_id": 1, "category_id": 1, "bbox": [-20, -20, 40, 40], "score": 0.7},  # partly outside → kept
+        {"image_id": 1, "category_id": 2, "bbox": [0, 0, 5, 5], "score": 0.9},  # not a person
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.01},  # under the threshold
+    ]
+    out = read_coco_detections(_write(tmp_path, dets), {1: (100, 100), 2: (50, 50)}, score_threshold=0.05)
+    np.testing.assert_allclose(out[1].boxes, [[9.5, 9.5, 10.5, 10.5], [-20, -20, 20, 20]])
+    np.testing.assert_allclose(out[1].scores, [0.9, 0.7])
+    assert len(out[2]) == 0
+    bad = [
+        ([{"image_id": 3, "bbox": [0, 0, 1, 1], "score": 1}], r"entry \[0\]: image_id 3 is not among"),
+        ([{"image_id": 1, "bbox": [0, 0, -1, 1], "score": 1}], r"entry \[0\]: 'bbox' has a negative size"),
+        ([{"image_id": 1, "bbox": [0, float("nan"), 1, 1], "score": 1}], r"NaN"),
+        ([{"image_id": 1, "bbox": [0, 0, 1], "score": 1}], r"'bbox' has 3 values, expected 4"),
+        ([{"image_id": 1, "box": [0, 0, 1, 1], "score": 1}], r"missing key\(s\) 'bbox'"),
+    ]
+    for data, match in bad:
+        p = _write(tmp_path, data, "dets.json")
+        with pytest.raises(DataError, match=match):
+            read_coco_detections(p, {1: (100, 100)})
+
+
+def test_write_and_read_back(tmp_path: Path) -> None:
+    kps = np.random.default_rng(0).random((2, 17, 3)).astype(np.float32)
+    poses = Poses(np.zeros((2, 4), np.float32), np.ones(2, np.float32), kps, np.array([0.5, 0.25], np.float32))
+    out = write_coco_results(tmp_path / "sub" / "res.json", poses_to_coco(7, poses))
+    back = read_coco_results(out, 17, {7})
+    assert [r["score"] for r in back] == [0.5, 0.25]
+    np.testing.assert_allclose(np.array(back[1]["keypoints"]).reshape(17, 3), kps[1], rtol=1e-6)
+    assert list((tmp_path / "sub").iterdir()) == [out]  # no temp file left behind
