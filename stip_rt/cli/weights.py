@@ -1,16 +1,80 @@
-"""``stip-rt weights``: PLACEHOLDER — replaced by the issue that builds this verb."""
+"""``stip-rt weights list | fetch NAME... | verify [NAME] | path NAME | import FILE --name NAME``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
-from ..errors import StipError
+from .. import weights
 
 
-def run(args: argparse.Namespace) -> int:
-    raise StipError("'weights' is not built yet")
+def _list(args: argparse.Namespace) -> int:
+    entries = weights.list_models()
+    if args.json:
+        rows = [{**weights.entry_as_dict(e), "cached": (weights.weights_dir() / e.file).is_file()} for e in entries]
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<30}{'kind':<10}{'size':>8}  {'cached':<8}{'licence':<14}note")
+    for e in entries:
+        size = f"{e.size_mb:.0f} MB" if e.size_mb else "-"
+        cached = "yes" if (weights.weights_dir() / e.file).is_file() else "manual" if e.manual else "no"
+        print(f"{e.name:<30}{e.kind:<10}{size:>8}  {cached:<8}{e.license[:13]:<14}{e.note}")
+    print(f"cache: {weights.weights_dir()}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        print(weights.fetch(name, timeout=args.timeout, force=args.force))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    results = weights.verify(args.name)
+    bad = 0
+    for r in results:
+        if r.status == "missing" and args.name is None:
+            continue
+        bad += r.status != "ok"
+        print(f"{r.name:<30}{r.status:<9}{r.message if r.status != 'ok' else r.path}")
+    if not any(r.status != "missing" for r in results) and args.name is None:
+        print(f"nothing cached in {weights.weights_dir()}")
+    return 2 if bad else 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    print(weights.weights_path(args.name, fetch=False))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    print(weights.import_file(args.file, args.name))
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="(not built yet)")
-    p.set_defaults(func=run)
+    p = sub.add_parser("weights", help="list, download, verify and import model weights")
+    verbs = p.add_subparsers(dest="weights_verb", metavar="ACTION", required=True)
+
+    q = verbs.add_parser("list", help="every model of the zoo, with size, licence and whether it is cached")
+    q.add_argument("--json", action="store_true", help="print as JSON")
+    q.set_defaults(func=_list)
+
+    q = verbs.add_parser("fetch", help="download weights into the cache (SHA-256 checked)")
+    q.add_argument("names", nargs="+", metavar="NAME", help="zoo name(s), see `stip-rt weights list`")
+    q.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
+    q.add_argument("--timeout", type=float, default=weights.DEFAULT_TIMEOUT_S, help="network timeout in seconds")
+    q.set_defaults(func=_fetch)
+
+    q = verbs.add_parser("verify", help="re-hash cached weights (exit 2 when one is corrupt)")
+    q.add_argument("name", nargs="?", metavar="NAME", help="one zoo name (default: everything cached)")
+    q.set_defaults(func=_verify)
+
+    q = verbs.add_parser("path", help="print the cache path of a model's weights (never downloads)")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=_path)
+
+    q = verbs.add_parser("import", help="check a hand-downloaded file and copy it into the cache")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--name", required=True, metavar="NAME", help="zoo name the file is imported as")
+    q.set_defaults(func=_import)

@@ -1,0 +1,99 @@
+"""``create_detector``: a detector from a zoo name (``rtmdet-tiny|s|m|l``) or a detections file."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..nn.rtmdet import SIZES, build_rtmdet
+from .base import Detector
+from .files import read_detections_file
+from .interval import DetectEveryN, IntervalConfig
+from .rtmdet import RTMDetDetector, RTMDetDetectorConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DETECTOR = "rtmdet-tiny"
+
+
+def create_detector(
+    name_or_file: str | Path = DEFAULT_DETECTOR,
+    device: str = "auto",
+    *,
+    backend: str = "auto",
+    precision: str = "auto",
+    config: RTMDetDetectorConfig | None = None,
+    weights: str | Path | None = None,
+    random_weights: bool = False,
+    every: int = 1,
+    images: Sequence[str | Path] | None = None,
+    annotations: str | Path | None = None,
+) -> Detector | DetectEveryN:
+    """Build a person detector.
+
+    Args:
+        name_or_file: ``rtmdet-tiny`` (default), ``rtmdet-s``, ``rtmdet-m``, ``rtmdet-l``; or a
+            detections file (COCO ``.json`` or MOTChallenge ``.txt``, see :mod:`stip_rt.detect.files`).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        backend: inference backend for the network (``torch``, ``onnxruntime``, ... as
+            :func:`stip_rt.runtime.factory.create_backend`); ``auto``: ONNX Runtime on the CPU when
+            installed (about 3× PyTorch eager there, ``scripts/bench_detect.py``), else PyTorch.
+        precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16``, ``bf16``.
+        config: input size and thresholds of the network detector.
+        weights: an mmdetection RTMDet checkpoint to use instead of the zoo file; None: the zoo
+            weights, downloaded into the cache on first use (SHA-256 checked).
+        random_weights: skip the weights (tests, benchmarks).
+        every: run the detector on one frame in ``every`` and derive the other frames' boxes from
+            the tracked poses (returns a :class:`DetectEveryN`; its ``detect`` takes ``previous``).
+        images, annotations: COCO detections of an image folder: the images in frame order and
+            the annotation file mapping file names to image ids.
+
+    Raises:
+        ConfigError: unknown detector name. WeightsError: weights missing offline / corrupt /
+            not loading. DataError: a malformed detections file. BackendError: backend unusable.
+    """
+    key = str(name_or_file)
+    if key in SIZES:
+        detector: Detector = _network(key, device, backend, precision, config, weights, random_weights)
+    elif Path(key).suffix.lower() in (".json", ".txt") or Path(key).exists():
+        detector = read_detections_file(key, images, annotations, score_threshold=0.0)
+    else:
+        from ..errors import did_you_mean
+
+        raise ConfigError(
+            f"detector '{key}': not a detector name{did_you_mean(key, SIZES)} nor a detections file "
+            f"(names: {', '.join(SIZES)}; files: COCO .json, MOTChallenge .txt)"
+        )
+    return DetectEveryN(detector, IntervalConfig(every=every).every) if every > 1 else detector
+
+
+def _network(
+    name: str,
+    device: str,
+    backend: str,
+    precision: str,
+    config: RTMDetDetectorConfig | None,
+    weights: str | Path | None,
+    random_weights: bool,
+) -> RTMDetDetector:
+    from ..runtime.factory import create_backend, resolve_device
+
+    cfg = config or RTMDetDetectorConfig()
+    if backend == "auto":
+        device = resolve_device(device)
+        backend = "onnxruntime" if device == "cpu" and importlib.util.find_spec("onnxruntime") else "torch"
+    if random_weights:
+        model = build_rtmdet(name)
+    else:
+        if weights is None:
+            from ..weights import weights_path
+
+            weights = weights_path(name)
+        model = build_rtmdet(name, weights=weights)
+    size = (cfg.input_size, cfg.input_size)
+    runner = create_backend(model, backend=backend, device=device, precision=precision, input_size=size)
+    log.info("detector %s at %d px on %s", name, cfg.input_size, getattr(runner, "device", device))
+    return RTMDetDetector(runner, cfg, name=name)

@@ -1,0 +1,152 @@
+"""RTMDet as a person :class:`~stip_rt.detect.base.Detector`: letterbox → backend → decode → NMS.
+
+Pre-processing follows mmdetection's RTMDet test pipeline: keep-ratio resize (bilinear) so the
+frame fits ``input_size``², padding at the bottom/right with 114, BGR kept, then
+(x − mean) / std with the BGR mean/std of :mod:`stip_rt.nn.rtmdet`. Post-processing keeps the
+person class only: score threshold, the ``nms_pre`` best points per frame, boxes clipped to the
+resized frame, NMS (IoU 0.65 as in the official ``test_cfg``), at most ``max_per_image`` boxes,
+mapped back to frame pixels. All frames of a call go through the backend as one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..nn.rtmdet import PAD_VALUE, PERSON_CLASS, PIXEL_MEAN, PIXEL_STD
+from ..runtime.base import Backend
+from ..types import Detections
+from .nms import nms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RTMDetDetectorConfig:
+    """How the detector runs (defaults: 640 input, thresholds of a tracking pipeline).
+
+    Attributes:
+        input_size: side of the square network input in pixels, a multiple of 32 (e.g. 416, 640).
+        score_threshold: minimum person score kept (mmdet evaluates at 0.001; 0.3 suits tracking).
+        iou_threshold: NMS IoU threshold (official RTMDet ``test_cfg``: 0.65).
+        nms_pre: at most this many best-scored points per frame enter NMS.
+        max_per_image: at most this many people per frame after NMS.
+        class_index: detector class kept (COCO ``person`` = 0).
+    """
+
+    input_size: int = 640
+    score_threshold: float = 0.3
+    iou_threshold: float = 0.65
+    nms_pre: int = 1000
+    max_per_image: int = 100
+    class_index: int = PERSON_CLASS
+
+    def __post_init__(self) -> None:
+        if self.input_size < 32 or self.input_size % 32:
+            raise ValueError(f"'input_size' must be a positive multiple of 32, got {self.input_size}")
+        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.iou_threshold <= 1.0:
+            raise ValueError("'score_threshold' and 'iou_threshold' must be in [0, 1]")
+        if self.nms_pre < 1 or self.max_per_image < 1:
+            raise ValueError("'nms_pre' and 'max_per_image' must be >= 1")
+
+
+def letterbox_size(height: int, width: int, size: int) -> tuple[int, int, float, float]:
+    """Resized (h, w) and the (x, y) scale factors of mmcv's keep-ratio ``imrescale`` into ``size``²."""
+    scale = min(size / height, size / width)
+    new_w, new_h = int(width * scale + 0.5), int(height * scale + 0.5)
+    return new_h, new_w, new_w / width, new_h / height
+
+
+def letterbox_batch(frames: Sequence[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize every frame into a ``size``² canvas of 114s (top-left aligned).
+
+    Args:
+        frames: (H, W, 3) uint8 BGR images, any sizes.
+        size: canvas side in pixels.
+
+    Returns:
+        canvas (N, size, size, 3) uint8 BGR; geometry (N, 4) float32 rows
+        ``(resized_w, resized_h, scale_x, scale_y)``.
+    """
+    canvas = np.full((len(frames), size, size, 3), PAD_VALUE, np.uint8)
+    geometry = np.zeros((len(frames), 4), np.float32)
+    for i, img in enumerate(frames):
+        h, w = img.shape[:2]
+        nh, nw, sx, sy = letterbox_size(h, w, size)
+        canvas[i, :nh, :nw] = img if (nh, nw) == (h, w) else cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        geometry[i] = (nw, nh, sx, sy)
+    return canvas, geometry
+
+
+class RTMDetDetector:
+    """Person detector running an RTMDet through any backend.
+
+    Args:
+        backend: runs the network: ``infer((N, 3, S, S) float32) -> (N, P, 4 + classes)`` (e.g.
+            :class:`~stip_rt.runtime.torch_backend.TorchBackend` around :func:`~stip_rt.nn.rtmdet.build_rtmdet`).
+        config: input size and thresholds.
+        name: detector id for run summaries (e.g. ``rtmdet-tiny``).
+
+    Example:
+        >>> from stip_rt.nn.rtmdet import build_rtmdet
+        >>> from stip_rt.runtime.torch_backend import TorchBackend
+        >>> det = RTMDetDetector(TorchBackend(build_rtmdet("rtmdet-tiny")))
+        >>> dets = det.detect([frame])  # one Detections per frame
+    """
+
+    def __init__(self, backend: Backend, config: RTMDetDetectorConfig | None = None, name: str = "rtmdet") -> None:
+        self.backend = backend
+        self.config = config or RTMDetDetectorConfig()
+        self.name = name
+        self._mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(PIXEL_STD, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
+        """Letterboxed, normalised batch (N, 3, S, S) float32 on the backend's device, and the geometry."""
+        canvas, geometry = letterbox_batch(frames, self.config.input_size)
+        device = torch.device(self.backend.device)
+        x = torch.from_numpy(canvas).to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+        return (x - self._mean.to(device)) / self._std.to(device), geometry
+
+    def postprocess(self, out: torch.Tensor, geometry: np.ndarray) -> list[Detections]:
+        """Person boxes in frame pixels from the network output (N, P, 4 + classes)."""
+        cfg = self.config
+        n = out.shape[0]
+        scores = out[..., 4 + cfg.class_index]
+        k = min(cfg.nms_pre, scores.shape[1])
+        top, idx = scores.topk(k, dim=1)  # (N, k)
+        boxes = torch.gather(out[..., :4], 1, idx[..., None].expand(n, k, 4))
+        limits = torch.as_tensor(geometry[:, :2], device=out.device)  # resized (w, h) per frame
+        boxes = torch.minimum(boxes.clamp(min=0), limits.repeat(1, 2)[:, None, :])
+        frame = torch.arange(n, device=out.device)[:, None].expand(n, k)
+        sel = top > cfg.score_threshold
+        boxes, top, frame = boxes[sel], top[sel], frame[sel]
+        keep = nms(boxes, top, cfg.iou_threshold, groups=frame)
+        boxes, top, frame = boxes[keep].cpu().numpy(), top[keep].cpu().numpy(), frame[keep].cpu().numpy()
+        result = []
+        for i in range(n):
+            m = np.flatnonzero(frame == i)[: cfg.max_per_image]  # already by decreasing score
+            b = boxes[m] / np.tile(geometry[i, 2:], 2)
+            result.append(Detections(b.astype(np.float32), top[m].astype(np.float32)))
+        return result
+
+    def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
+        """Detect people in a batch of frames (``indices`` is ignored: the network needs no frame numbers).
+
+        Args:
+            frames: (H, W, 3) uint8 BGR images (sizes may differ).
+            indices: unused.
+
+        Returns:
+            One :class:`Detections` per frame: boxes (K, 4) float32 xyxy frame pixels, scores (K,).
+        """
+        if len(frames) == 0:
+            return []
+        batch, geometry = self.preprocess(frames)
+        out = self.backend.infer(batch)
+        return self.postprocess(out.float(), geometry)

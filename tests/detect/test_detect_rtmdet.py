@@ -1,0 +1,141 @@
+"""RTMDetDetector: letterbox geometry, decoding back to frame pixels, batching, a real random-weight run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stip_rt.detect.base import Detector
+from stip_rt.detect.rtmdet import RTMDetDetector, RTMDetDetectorConfig, letterbox_batch, letterbox_size
+from stip_rt.nn.rtmdet import PIXEL_MEAN, PIXEL_STD, build_rtmdet
+from stip_rt.runtime.torch_backend import TorchBackend
+
+
+def test_letterbox_follows_mmcv_rounding_and_pads_with_114():
+    assert letterbox_size(576, 768, 640) == (480, 640, 640 / 768, 480 / 576)
+    assert letterbox_size(333, 500, 640)[:2] == (426, 640)  # int(333 * 1.28 + 0.5)
+    frames = [np.full((576, 768, 3), 7, np.uint8), np.full((100, 50, 3), 9, np.uint8)]
+    canvas, geom = letterbox_batch(frames, 640)
+    assert canvas.shape == (2, 640, 640, 3)
+    assert (canvas[0, :480] == 7).all() and (canvas[0, 480:] == 114).all()
+    assert (canvas[1, :, :320] == 9).all() and (canvas[1, :, 320:] == 114).all()
+    np.testing.assert_allclose(geom[1], [320, 640, 6.4, 6.4])
+
+
+class _Scripted:
+    """A backend returning a fixed output and recording its input."""
+
+    name, device, precision = "scripted", "cpu", "fp32"
+
+    def __init__(self, out: torch.Tensor) -> None:
+        self.out = out
+        self.seen: torch.Tensor | None = None
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        self.seen = batch
+        return self.out[: batch.shape[0]]
+
+
+def _out(rows_per_frame: list[list[list[float]]], points: int = 50) -> torch.Tensor:
+    """(N, points, 4 + 2) with the given rows [x1, y1, x2, y2, person, other] and zeros elsewhere."""
+    out = torch.zeros(len(rows_per_frame), points, 6)
+    for i, rows in enumerate(rows_per_frame):
+        for j, r in enumerate(rows):
+            out[i, j] = torch.tensor(r)
+    return out
+
+
+def test_decoding_maps_boxes_back_to_frame_pixels_person_only():
+    out = _out(
+        [
+            [
+                [64, 32, 128, 160, 0.9, 0.1],  # person
+                [66, 33, 128, 160, 0.8, 0.1],  # duplicate → NMS
+                [300, 300, 400, 400, 0.1, 0.95],  # another class only → dropped
+                [500, 10, 700, 200, 0.6, 0.0],  # crosses the resized width 640 → clipped
+            ],
+            [[10, 10, 20, 20, 0.2, 0.0]],  # below threshold
+        ]
+    )
+    backend = _Scripted(out)
+    det = RTMDetDetector(backend, RTMDetDetectorConfig(input_size=640, score_threshold=0.3))
+    assert isinstance(det, Detector)
+    frames = [np.zeros((576, 768, 3), np.uint8), np.zeros((320, 320, 3), np.uint8)]
+    d0, d1 = det.detect(frames, [0, 1])
+    scale = 768 / 640
+    np.testing.assert_allclose(d0.boxes, np.array([[64, 32, 128, 160], [500, 10, 640, 200]]) * scale, rtol=1e-6)
+    np.testing.assert_allclose(d0.scores, [0.9, 0.6], rtol=1e-6)
+    assert d0.boxes.dtype == np.float32 and len(d1) == 0 and d1.boxes.shape == (0, 4)
+    # normalised BGR input: the 114 padding of frame 0 below row 480
+    mean, std = np.array(PIXEL_MEAN), np.array(PIXEL_STD)
+    np.testing.assert_allclose(backend.seen[0, :, 600, 10].numpy(), (114 - mean) / std, rtol=1e-5)
+    np.testing.assert_allclose(backend.seen[0, :, 10, 10].numpy(), (0 - mean) / std, rtol=1e-5)
+
+
+def test_max_per_image_keeps_the_best():
+    rows = [[i * 20, 0, i * 20 + 10, 10, 0.4 + i * 0.01, 0] for i in range(20)]
+    det = RTMDetDetector(_Scripted(_out([rows])), RTMDetDetectorConfig(max_per_image=5))
+    (d,) = det.detect([np.zeros((640, 640, 3), np.uint8)])
+    np.testing.assert_allclose(d.scores, [0.59, 0.58, 0.57, 0.56, 0.55], rtol=1e-6)
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        RTMDetDetectorConfig(input_size=500)
+
+
+def test_random_weight_detector_runs_end_to_end(data_dir):
+    import cv2
+
+    img = cv2.imread(str(data_dir / "opencv_samples" / "basketball1.png"))
+    assert img is not None
+    torch.manual_seed(0)
+    det = RTMDetDetector(
+        TorchBackend(build_rtmdet("rtmdet-tiny")),
+        RTMDetDetectorConfig(input_size=160, score_threshold=0.0, max_per_image=7),
+        name="rtmdet-tiny",
+    )
+    assert det.detect([]) == []
+    out = det.detect([img, img[:, ::-1].copy(), img[:120]])
+    assert [len(d) for d in out] == [7, 7, 7]
+    h, w = img.shape[:2]
+    for d, height in zip(out, (h, h, 120)):
+        assert (d.boxes[:, [0, 2]] >= 0).all() and (d.boxes[:, [0, 2]] <= w + 1e-3).all()
+        assert (d.boxes[:, [1, 3]] >= 0).all() and (d.boxes[:, [1, 3]] <= height + 1e-3).all()
+        assert np.all(np.diff(d.scores) <= 0)
+
+
+def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
+    from stip_rt import weights
+    from stip_rt.detect.factory import create_detector
+
+    torch.manual_seed(1)
+    src = build_rtmdet("rtmdet-tiny")
+    ckpt = tmp_path / "rtmdet_tiny.pth"
+    torch.save({"meta": {}, "state_dict": src.state_dict()}, ckpt)
+    asked = []
+    monkeypatch.setattr(weights, "weights_path", lambda name, fetch=True: asked.append(name) or ckpt)
+    det = create_detector("rtmdet-tiny", "cpu", backend="torch", config=RTMDetDetectorConfig(input_size=64))
+    assert asked == ["rtmdet-tiny"] and det.name == "rtmdet-tiny"
+    for a, b in zip(src.state_dict().values(), det.backend.model.state_dict().values()):
+        assert torch.equal(a, b)
+    every = create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True, every=5)
+    assert every.name == "rtmdet-tiny/every5"
+
+
+@pytest.mark.slow
+def test_onnxruntime_backend_matches_torch():
+    from stip_rt.detect.factory import create_detector
+
+    cfg = RTMDetDetectorConfig(input_size=128, score_threshold=0.0, max_per_image=20)
+    torch.manual_seed(2)
+    frames = [np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)]
+    from stip_rt.runtime.factory import create_backend
+
+    a = create_detector("rtmdet-tiny", "cpu", backend="torch", config=cfg, random_weights=True)
+    ort = create_backend(a.backend.model, backend="onnxruntime", device="cpu", input_size=(128, 128))
+    b = RTMDetDetector(ort, cfg)  # the same random weights through ONNX Runtime
+    (da,), (db,) = a.detect(frames), b.detect(frames)
+    np.testing.assert_allclose(da.scores, db.scores, atol=1e-4)
+    np.testing.assert_allclose(da.boxes, db.boxes, atol=1e-2)

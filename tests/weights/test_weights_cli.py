@@ -1,0 +1,54 @@
+"""``stip-rt weights`` verbs through main(argv), against the local server zoo."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from weights_http import PAYLOAD, SHA
+
+from stip_rt import weights
+from stip_rt.cli import main
+from stip_rt.nn.rtmdet import build_rtmdet
+
+
+def test_list_json_and_table(zoo, capsys):
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["good"]["sha256"] == SHA and rows["good"]["cached"] is False and rows["by-hand"]["manual"] is True
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "by-hand" in out and "manual" in out and str(weights.weights_dir()) in out
+
+
+def test_fetch_path_verify(zoo, capsys):
+    assert main(["weights", "path", "good"]) == 2
+    assert "weights fetch good" in capsys.readouterr().err
+    assert main(["weights", "fetch", "good", "--timeout", "5"]) == 0
+    path = weights.weights_dir() / "good.bin"
+    assert capsys.readouterr().out.strip() == str(path)
+    assert main(["weights", "path", "good"]) == 0
+    assert main(["weights", "verify"]) == 0
+    assert "good" in capsys.readouterr().out
+    path.write_bytes(PAYLOAD[:-1] + b"x")
+    assert main(["weights", "verify", "good"]) == 2
+    assert "corrupt" in capsys.readouterr().out
+
+
+def test_offline_fetch_is_one_line_and_exit_2(zoo, capsys):
+    assert main(["weights", "fetch", "offline", "--timeout", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "offline" in err and "/offline.bin" in err and "stip-rt weights import FILE --name offline" in err
+
+
+def test_import_checks_that_the_file_loads_into_the_architecture(zoo, tmp_path, capsys):
+    # "by-hand" is a manual entry whose arch is rtmdet-tiny: import builds it and loads strictly
+    good = tmp_path / "rtmdet.pth"
+    torch.save({"meta": {}, "state_dict": build_rtmdet("rtmdet-tiny").state_dict()}, good)
+    wrong = tmp_path / "rtmdet-s.pth"
+    torch.save({"meta": {}, "state_dict": build_rtmdet("rtmdet-s").state_dict()}, wrong)
+    assert main(["weights", "import", str(wrong), "--name", "by-hand"]) == 2
+    assert "mis-shaped" in capsys.readouterr().err
+    assert main(["weights", "import", str(good), "--name", "by-hand"]) == 0
+    assert weights.weights_path("by-hand", fetch=False).read_bytes() == good.read_bytes()

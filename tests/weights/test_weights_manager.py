@@ -1,0 +1,191 @@
+"""The weights manager against a local HTTP server: every server case of issue 7."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from weights_http import PAYLOAD, SHA
+
+from stip_rt import weights
+from stip_rt.errors import WeightsError
+
+
+def _no_leftovers(home: Path, file: str) -> None:
+    assert not (home / "weights" / f"{file}.part").exists()
+
+
+def test_good_file_is_downloaded_checked_and_stamped(zoo):
+    path = weights.fetch("good", timeout=5)
+    assert path == zoo.home / "cache" / "weights" / "good.bin"
+    assert path.read_bytes() == PAYLOAD
+    assert (path.parent / "good.bin.sha256").read_text().split()[0] == SHA
+    _no_leftovers(zoo.home, "good.bin")
+    # second call: cached, no new request
+    n = len(zoo.state.requests)
+    assert weights.weights_path("good") == path
+    assert len(zoo.state.requests) == n
+
+
+def test_published_prefix_is_checked_as_prefix(zoo):
+    assert weights.fetch("good-prefix", timeout=5).read_bytes() == PAYLOAD
+
+
+def test_wrong_checksum_deletes_download_and_says_expected_vs_got(zoo):
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("wrong", timeout=5)
+    msg = str(e.value)
+    assert "'wrong'" in msg and "0" * 64 in msg and SHA in msg
+    _no_leftovers(zoo.home, "wrong.bin")
+    assert not (weights.weights_dir() / "wrong.bin").exists()
+
+
+def test_404_names_model_url_and_import_command(zoo):
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("missing", timeout=5)
+    msg = str(e.value)
+    assert "HTTP 404" in msg and f"{zoo.url}/missing.bin" in msg
+    assert "stip-rt weights import FILE --name missing" in msg
+
+
+def test_connection_cut_midway_is_resumed_with_range(zoo):
+    path = weights.fetch("cut", timeout=5)
+    assert path.read_bytes() == PAYLOAD
+    ranges = [r for p, r in zoo.state.requests if p.endswith("cut.bin")]
+    assert ranges[0] is None and ranges[1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_server_ignoring_range_restarts_from_zero(zoo):
+    assert weights.fetch("norange", timeout=5).read_bytes() == PAYLOAD
+    assert [r for p, r in zoo.state.requests if p.endswith("norange.bin")][1] is not None
+
+
+def test_partial_file_is_kept_and_resumed_by_the_next_fetch(zoo):
+    with pytest.raises(WeightsError, match="partial file is kept"):
+        weights.fetch("cut", timeout=5, retries=0)
+    part = weights.weights_dir() / "cut.bin.part"
+    assert part.stat().st_size == len(PAYLOAD) // 2
+    assert weights.fetch("cut", timeout=5, retries=0).read_bytes() == PAYLOAD
+    assert zoo.state.requests[-1][1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_slow_server_times_out_quickly(zoo):
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("slow", timeout=0.5)
+    assert time.perf_counter() - t0 < 2.5  # bounded: far below the server's 3 s stall
+    assert "no answer within 0.5 s" in str(e.value) and "weights import" in str(e.value)
+
+
+def test_no_network_connection_refused(zoo):
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("offline", timeout=2)
+    msg = str(e.value)
+    assert "'offline'" in msg and "/offline.bin" in msg and "stip-rt weights import FILE --name offline" in msg
+
+
+def test_mirror_base_url(zoo, monkeypatch):
+    monkeypatch.setenv(weights.MIRROR_ENV, zoo.url + "/mirror/")
+    weights.fetch("offline", timeout=5)  # the manifest URL is dead; the mirror serves the file
+    assert zoo.state.requests[-1][0] == "/mirror/offline.bin"
+
+
+def test_corrupted_cache_is_caught_by_verify_and_on_load(zoo):
+    path = weights.fetch("good", timeout=5)
+    assert weights.verify("good")[0].status == "ok"
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    res = weights.verify("good")[0]
+    assert res.status == "corrupt" and SHA in res.message
+    with pytest.raises(WeightsError, match=r"corrupt.*weights fetch good --force"):
+        weights.weights_path("good")
+    assert weights.fetch("good", timeout=5, force=True).read_bytes() == PAYLOAD
+    assert weights.verify("good")[0].status == "ok"
+
+
+def test_truncated_cache_is_caught_on_load(zoo):
+    path = weights.fetch("good", timeout=5)
+    path.write_bytes(PAYLOAD[:100])
+    with pytest.raises(WeightsError, match="corrupt"):
+        weights.weights_path("good", fetch=False)
+
+
+def test_not_cached_without_fetch_and_unknown_names(zoo):
+    with pytest.raises(WeightsError, match="weights fetch good"):
+        weights.weights_path("good", fetch=False)
+    with pytest.raises(WeightsError, match="did you mean 'good'"):
+        weights.weights_path("godo")
+    assert weights.verify("good")[0].status == "missing"
+
+
+def test_manual_model_explains_how_to_import(zoo):
+    with pytest.raises(WeightsError) as e:
+        weights.weights_path("by-hand")
+    msg = str(e.value)
+    assert "cannot be downloaded automatically" in msg and "https://example.org/release" in msg
+    assert "stip-rt weights import FILE --name by-hand" in msg
+
+
+def test_import_checks_hash_and_architecture_then_copies(zoo, tmp_path):
+    src = tmp_path / "downloaded.bin"
+    src.write_bytes(PAYLOAD)
+    seen = []
+    dest = weights.import_file(src, "good", check=lambda entry, p: seen.append((entry.name, p)))
+    assert dest.read_bytes() == PAYLOAD and seen == [("good", src)]
+    assert weights.weights_path("good", fetch=False) == dest
+    bad = tmp_path / "other.bin"
+    bad.write_bytes(b"not it")
+    with pytest.raises(WeightsError, match="expected sha256"):
+        weights.import_file(bad, "good", check=lambda e, p: None)
+    with pytest.raises(WeightsError, match="file not found"):
+        weights.import_file(tmp_path / "nope.bin", "good")
+
+
+def test_import_of_manual_model_runs_the_load_check(zoo, tmp_path):
+    src = tmp_path / "stip.pth"
+    src.write_bytes(b"anything")
+
+    def refuse(entry, path):
+        raise WeightsError(f"{path}: does not load into {entry.arch}")
+
+    with pytest.raises(WeightsError, match="does not load"):
+        weights.import_file(src, "by-hand", check=refuse)
+    assert not (weights.weights_dir() / "by-hand.pth").exists()
+    weights.import_file(src, "by-hand", check=lambda e, p: None)
+    assert weights.weights_path("by-hand").read_bytes() == b"anything"
+
+
+def test_real_manifest_is_valid():
+    entries = weights.load_zoo()
+    assert {
+        "rtmdet-tiny",
+        "rtmdet-s",
+        "rtmdet-m",
+        "rtmdet-l",
+        "hrnet-w32-coco-256x192",
+        "stip-w32-coco-256x192",
+        "stip-w32-crowdpose-256x192",
+    } <= set(entries)
+    for e in entries.values():
+        assert e.manual or (e.url.startswith("https://") and e.sha256 and e.file in e.url)
+        if e.sha256_is_prefix:  # OpenMMLab: the prefix is in the file name
+            assert f"-{e.sha256}" in e.file
+
+
+def test_import_of_a_pose_checkpoint_builds_its_architecture(tmp_path, monkeypatch):
+    # the real manifest: a hand-downloaded HRNet-W32 CrowdPose file (manual entry) is load-checked
+    import torch
+
+    from stip_rt import build_model
+
+    monkeypatch.setenv(weights.HOME_ENV, str(tmp_path / "home"))
+    good = tmp_path / "hrnet_w32_256x192.pth"
+    torch.save(build_model("hrnet-w32-crowdpose-256x192").state_dict(), good)
+    wrong = tmp_path / "coco.pth"
+    torch.save({"state_dict": build_model("hrnet-w32-coco-256x192").state_dict()}, wrong)
+    with pytest.raises(WeightsError, match="joints"):
+        weights.import_file(wrong, "hrnet-w32-crowdpose-256x192")
+    dest = weights.import_file(good, "hrnet-w32-crowdpose-256x192")
+    assert weights.weights_path("hrnet-w32-crowdpose-256x192", fetch=False) == dest
