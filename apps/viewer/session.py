@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
-from stip_rt.io.draw import draw_people
-from stip_rt.io.sinks import open_sink
 
 from stip_rt.errors import StipError
+from stip_rt.io.draw import draw_people
+from stip_rt.io.sinks import open_sink
 from stip_rt.pipeline import Pipeline, PipelineConfig
 from stip_rt.types import FrameResult, RunInfo
 
@@ -159,12 +159,25 @@ class Session(QObject):
         self.sink = ViewerSink(self.frame.emit, options, speed)
         self.config = PipelineConfig(**_pipeline_fields(source, options, start, max_frames))
         self.pipeline = Pipeline(self.config, [self.sink], on_end=self._on_end)
+        self._stopped = threading.Event()
 
     def start(self) -> None:
-        """Start the run (building the models happens on the pipeline's threads... or raises StipError)."""
-        self.pipeline.start()
+        """Start the run without blocking the UI: opening the source and building the models happen
+        on a helper thread; a failure arrives as ``ended(message)``."""
+        threading.Thread(target=self._start, name="stip-viewer-start", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            self.pipeline.start()
+        except StipError as e:
+            self.sink.close()
+            self.ended.emit(str(e))
+            return
+        if self._stopped.is_set():  # stop() came while the run was starting
+            self.pipeline.stop()
 
     def stop(self) -> None:
+        self._stopped.set()
         self.sink.close()
         self.pipeline.stop()
 

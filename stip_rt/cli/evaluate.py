@@ -1,16 +1,90 @@
-"""``stip-rt eval``: PLACEHOLDER — replaced by the issue that builds this verb."""
+"""``stip-rt eval``: OKS keypoint AP, from a results file or by running the full test protocol.
+
+Metrics only::
+
+    stip-rt eval --gt GT.json --results RES.json --dataset coco|crowdpose [--json]
+
+Full protocol (detection boxes → batched inference with flip test → rescoring + OKS-NMS →
+COCO results → metrics)::
+
+    stip-rt eval --model NAME --weights PATH --gt GT.json --images DIR --detections DETS.json [--out RES.json]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
-from ..errors import StipError
+from ..errors import ConfigError
+
+
+def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
+    from tqdm import tqdm
+
+    return tqdm(stream, total=total, unit="img", disable=not sys.stderr.isatty())
 
 
 def run(args: argparse.Namespace) -> int:
-    raise StipError("'eval' is not built yet")
+    from ..eval.keypoints import evaluate_keypoints
+
+    protocol = [n for n in ("images", "detections", "model") if getattr(args, n) is not None]
+    if args.results is not None and protocol:
+        raise ConfigError(
+            f"eval: give either --results or --images/--detections/--model, not both "
+            f"(got --results and --{protocol[0]})"
+        )
+    if args.results is not None:
+        if args.dataset is None:
+            raise ConfigError("eval: --dataset coco|crowdpose is required with --results")
+        metrics = evaluate_keypoints(args.gt, args.results, args.dataset)
+    else:
+        missing = [f"--{n}" for n in ("images", "detections", "model") if getattr(args, n) is None]
+        if missing:
+            raise ConfigError(
+                f"eval: give --results RES.json, or the full protocol inputs (missing {', '.join(missing)})"
+            )
+        from ..eval.protocol import ProtocolConfig, run_protocol
+        from ..io.coco import write_coco_results
+        from ..pose.estimator import PoseEstimator
+
+        est = PoseEstimator.from_name(
+            args.model, args.weights, args.device, args.precision, flip_test=not args.no_flip, backend=args.backend
+        )
+        dataset = args.dataset or {"coco17": "coco", "crowdpose14": "crowdpose"}[est.schema.name]
+        config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
+        metrics, results = run_protocol(est, args.gt, args.images, args.detections, dataset, config, _progress)
+        if args.out is not None:
+            write_coco_results(args.out, results)
+    print(json.dumps(metrics.as_dict(), indent=2) if args.json else metrics.table())
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="(not built yet)")
+    p = sub.add_parser(
+        "eval",
+        help="COCO / CrowdPose keypoint AP (from results, or the full test protocol)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--gt", required=True, metavar="GT.json", help="ground-truth keypoint annotations")
+    p.add_argument("--results", metavar="RES.json", help="COCO keypoint results to score (metrics-only mode)")
+    p.add_argument(
+        "--dataset",
+        choices=("coco", "crowdpose"),
+        help="metric: coco (pycocotools) or crowdpose (AP easy/medium/hard); protocol mode: from the model",
+    )
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    g = p.add_argument_group("full protocol")
+    g.add_argument("--model", metavar="NAME", help="pose model: zoo name or model YAML")
+    g.add_argument("--weights", metavar="PATH", help="checkpoint ('random' for random weights; default: zoo cache)")
+    g.add_argument("--images", metavar="DIR", help="folder with the ground truth's images")
+    g.add_argument("--detections", metavar="DETS.json", help="person boxes, COCO results with 'bbox'")
+    g.add_argument("--out", metavar="RES.json", help="also write the COCO keypoint results here")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    g.add_argument("--precision", default="fp32", choices=("auto", "fp32", "fp16", "bf16"), help="default fp32")
+    g.add_argument("--backend", default="torch", help="torch (default), auto, cuda-fast, onnxruntime or tensorrt")
+    g.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    g.add_argument("--no-nms", action="store_true", help="turn OKS-NMS off")
+    g.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score (official: 0)")
     p.set_defaults(func=run)

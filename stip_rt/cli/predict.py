@@ -1,16 +1,74 @@
-"""``stip-rt predict``: PLACEHOLDER — replaced by the issue that builds this verb."""
+"""``stip-rt predict``: keypoints for the people in images, given their boxes.
+
+    stip-rt predict IMAGE_OR_DIR --detections DETS.json --out results.json [--draw DIR]
+
+Each image's id is its file name's stem as a number (``000000000785.jpg`` → 785), or the stem
+itself when it is not a number; ``DETS.json`` (COCO results with ``bbox``) gives the boxes per id.
+People are rescored and OKS-NMS'ed as in the official protocol (``--no-nms`` to keep all).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from ..errors import StipError
+
+def _image_id(path: Path) -> int | str:
+    return int(path.stem) if path.stem.isdigit() else path.stem
 
 
 def run(args: argparse.Namespace) -> int:
-    raise StipError("'predict' is not built yet")
+    import cv2
+    from tqdm import tqdm
+
+    from ..errors import SinkError
+    from ..eval.protocol import ProtocolConfig, predict_images
+    from ..io.coco import poses_to_coco, read_coco_detections, write_coco_results
+    from ..io.draw import draw_people
+    from ..io.image_source import find_images
+    from ..pose.estimator import PoseEstimator
+
+    images = [(_image_id(p), p) for p in find_images(args.input)]
+    dets = read_coco_detections(args.detections, score_threshold=args.image_thre)
+    est = PoseEstimator.from_name(
+        args.model, args.weights, args.device, args.precision, flip_test=not args.no_flip, backend=args.backend
+    )
+    draw_dir = Path(args.draw) if args.draw else None
+    if draw_dir is not None:
+        draw_dir.mkdir(parents=True, exist_ok=True)
+    config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
+    results = []
+    stream = predict_images(est, images, dets, config)
+    for image_id, path, image, poses in tqdm(stream, total=len(images), unit="img", disable=not sys.stderr.isatty()):
+        results.extend(poses_to_coco(image_id, poses))
+        if draw_dir is not None:
+            drawn = draw_people(image, poses.boxes, poses.keypoints, schema=est.schema, scores=poses.scores)
+            out = draw_dir / path.name
+            if not cv2.imwrite(str(out), drawn):
+                raise SinkError(f"drawing {out}: cannot write this image")
+    write_coco_results(args.out, results)
+    print(f"{len(results)} people on {len(images)} image(s) → {args.out}")
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="(not built yet)")
+    p = sub.add_parser(
+        "predict",
+        help="keypoints for given person boxes in images → COCO results (+ drawings)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="IMAGE_OR_DIR", help="an image, a folder of images or a glob")
+    p.add_argument("--detections", required=True, metavar="DETS.json", help="person boxes, COCO results with 'bbox'")
+    p.add_argument("--out", required=True, metavar="results.json", help="COCO keypoint results to write")
+    p.add_argument("--draw", metavar="DIR", help="also write the images with skeletons drawn into DIR")
+    p.add_argument("--model", default="stip-w32-coco-256x192", help="pose model: zoo name or model YAML")
+    p.add_argument("--weights", metavar="PATH", help="checkpoint ('random' for random weights; default: zoo cache)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("--backend", default="torch", help="torch (default), auto, cuda-fast, onnxruntime or tensorrt")
+    p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    p.add_argument("--no-nms", action="store_true", help="keep every person (no OKS-NMS)")
+    p.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score")
     p.set_defaults(func=run)

@@ -34,6 +34,10 @@ class TorchBackend:
         self._dtype = _DTYPES[precision]
         self.model = model.eval().to(device=device, dtype=self._dtype)
 
+    def describe(self) -> str:
+        """One line for run summaries."""
+        return f"torch eager {self.precision} on {self.device}"
+
     @torch.inference_mode()
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.to(device=self.device, dtype=self._dtype, non_blocking=True)

@@ -77,7 +77,9 @@ def assign(
     cost = np.where(ok, 1.0 - similarity, _INFEASIBLE)
     rows, cols = _solve(cost)
     keep = ok[rows, cols]
-    matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
+    matches = np.empty((int(keep.sum()), 2), np.int64)
+    matches[:, 0] = rows[keep]
+    matches[:, 1] = cols[keep]
     row_free = np.ones(n, bool)
     row_free[matches[:, 0]] = False
     col_free = np.ones(m, bool)

@@ -24,7 +24,8 @@ from .config import KalmanConfig
 
 DIM_X, DIM_Z = 8, 4
 _H = np.eye(DIM_Z, DIM_X)
-_I = np.eye(DIM_X)
+_WHWH = (2, 3, 2, 3)
+_S_DIAG = np.arange(DIM_Z) * (DIM_X + 1)  # flat indices of P's first four diagonal entries
 _MIN_SIZE = 1e-3
 
 
@@ -57,11 +58,17 @@ def _size_std(wh: np.ndarray, frac: float) -> np.ndarray:
     return frac * np.concatenate([wh, wh], axis=1)
 
 
+def _noise_var(x: np.ndarray, cfg: KalmanConfig) -> np.ndarray:
+    """(N, 8) states → (N, 8) process noise variances of a one-frame step."""
+    wh = np.abs(x[:, _WHWH * 2])
+    wh[:, :DIM_Z] *= cfg.std_position
+    wh[:, DIM_Z:] *= cfg.std_velocity
+    return wh * wh
+
+
 def process_noise(x: np.ndarray, cfg: KalmanConfig, dt: int = 1) -> np.ndarray:
     """(N, 8) states → (N, 8, 8) diagonal process noise Q for a step of ``dt`` frames."""
-    wh = x[:, 2:4]
-    var = np.concatenate([_size_std(wh, cfg.std_position), _size_std(wh, cfg.std_velocity)], axis=1) ** 2
-    return _diag(var * dt)
+    return _diag(_noise_var(x, cfg) * dt)
 
 
 def measurement_noise(x: np.ndarray, cfg: KalmanConfig) -> np.ndarray:
@@ -100,6 +107,62 @@ def update_one(kf: KalmanFilter, box: np.ndarray, cfg: KalmanConfig) -> None:
     kf.update(xyxy_to_z(box)[0].reshape(DIM_Z, 1), R=measurement_noise(kf.x.reshape(1, DIM_X), cfg)[0])
 
 
+def stack_states(filters: Sequence[KalmanFilter]) -> tuple[np.ndarray, np.ndarray]:
+    """The filters' current states, stacked: ((N, 8) x, (N, 8, 8) P) copies."""
+    if not filters:
+        return np.zeros((0, DIM_X)), np.zeros((0, DIM_X, DIM_X))
+    return np.array([kf.x for kf in filters]).reshape(-1, DIM_X), np.array([kf.P for kf in filters])
+
+
+def predict_arrays(x: np.ndarray, p: np.ndarray, cfg: KalmanConfig, dt: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """filterpy's predict equations on stacked states (pure; the inputs are not changed).
+
+    Args:
+        x: (N, 8) states.
+        p: (N, 8, 8) covariances.
+        cfg: noise settings.
+        dt: frames since the previous step (>= 1).
+
+    Returns:
+        ``(x, p)``: the predicted (N, 8) states and (N, 8, 8) covariances, new arrays.
+    """
+    f = transition(dt)
+    var = _noise_var(x, cfg) * dt  # the diagonal of Q
+    x = x @ f.T
+    p = f @ p @ f.T
+    p.reshape(-1, DIM_X * DIM_X)[:, :: DIM_X + 1] += var  # + Q (diagonal)
+    return x, p
+
+
+def update_arrays(x: np.ndarray, p: np.ndarray, boxes: np.ndarray, cfg: KalmanConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The Kalman update on stacked states with one box each (pure; the inputs are not changed).
+
+    ``S = H P Hᵀ + R`` is diagonal here: ``R`` is diagonal and the covariances never couple one
+    coordinate with another (``F``, ``Q``, ``R`` and the initial ``P`` from :func:`new_filter` only
+    link each of cx, cy, w, h with its own velocity), so ``S⁻¹`` is ``1 / diag(S)``, which is
+    what ``np.linalg.inv`` returns for a diagonal matrix, bit for bit.
+
+    Args:
+        x: (N, 8) states.
+        p: (N, 8, 8) covariances with that block structure.
+        boxes: (N, 4) xyxy pixels, row i for state i.
+        cfg: noise settings.
+
+    Returns:
+        ``(x, p)``: the corrected (N, 8) states and (N, 8, 8) covariances, new arrays.
+    """
+    z = xyxy_to_z(boxes)
+    r = cfg.std_position * np.abs(x[:, _WHWH])
+    s = p.reshape(-1, DIM_X * DIM_X)[:, _S_DIAG] + r * r  # diag(H P Hᵀ + R) with H = [I 0]
+    k = p[:, :, :DIM_Z] * (1.0 / s)[:, None, :]  # P Hᵀ S⁻¹
+    x = x + np.einsum("nij,nj->ni", k, z - x[:, :DIM_Z])
+    # (I - KH) P; equal to filterpy's Joseph form in exact arithmetic (the tests compare them).
+    p = p - k @ p[:, :DIM_Z, :]
+    p += p.transpose(0, 2, 1)
+    p *= 0.5
+    return x, p
+
+
 def predict_many(filters: Sequence[KalmanFilter], cfg: KalmanConfig, dt: int = 1) -> np.ndarray:
     """Predict every filter ``dt`` frames ahead at once (filterpy's predict equations, stacked).
 
@@ -113,16 +176,10 @@ def predict_many(filters: Sequence[KalmanFilter], cfg: KalmanConfig, dt: int = 1
     """
     if not filters:
         return np.zeros((0, DIM_X))
-    x = np.array([kf.x for kf in filters]).reshape(-1, DIM_X)
-    p = np.array([kf.P for kf in filters])
-    f = transition(dt)
-    q = process_noise(x, cfg, dt)
-    x = x @ f.T
-    p = f @ p @ f.T + q
-    xs = x.reshape(-1, DIM_X, 1)
-    for i, kf in enumerate(filters):  # fresh arrays each step: sharing them with x_prior is safe
-        kf.x = kf.x_prior = xs[i]
-        kf.P = kf.P_prior = p[i]
+    x, p = predict_arrays(*stack_states(filters), cfg, dt)
+    for kf, xi, pi in zip(filters, x.reshape(-1, DIM_X, 1), p):  # fresh arrays each step: sharing is safe
+        kf.x = kf.x_prior = xi
+        kf.P = kf.P_prior = pi
     return x
 
 
@@ -139,18 +196,8 @@ def update_many(filters: Sequence[KalmanFilter], boxes: np.ndarray, cfg: KalmanC
     """
     if not filters:
         return np.zeros((0, DIM_X))
-    x = np.array([kf.x for kf in filters]).reshape(-1, DIM_X)
-    p = np.array([kf.P for kf in filters])
-    z = xyxy_to_z(boxes)
-    r = measurement_noise(x, cfg)
-    s = p[:, :DIM_Z, :DIM_Z] + r  # H P Hᵀ + R with H = [I 0]
-    k = p[:, :, :DIM_Z] @ np.linalg.inv(s)  # P Hᵀ S⁻¹
-    x = x + np.einsum("nij,nj->ni", k, z - x[:, :DIM_Z])
-    # (I - KH) P; equal to filterpy's Joseph form in exact arithmetic (the tests compare them).
-    p = p - k @ p[:, :DIM_Z, :]
-    p = 0.5 * (p + p.transpose(0, 2, 1))
-    xs = x.reshape(-1, DIM_X, 1)
-    for i, kf in enumerate(filters):
-        kf.x = kf.x_post = xs[i]
-        kf.P = kf.P_post = p[i]
+    x, p = update_arrays(*stack_states(filters), boxes, cfg)
+    for kf, xi, pi in zip(filters, x.reshape(-1, DIM_X, 1), p):
+        kf.x = kf.x_post = xi
+        kf.P = kf.P_post = pi
     return x

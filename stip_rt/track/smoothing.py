@@ -54,24 +54,30 @@ def one_euro_step(
         good, scores unchanged.
     """
     kp = np.asarray(keypoints, np.float64)
-    xy = kp[..., :2]
-    good = (kp[..., 2] >= min_score) & np.isfinite(xy).all(axis=-1)
+    # Whole-array arithmetic (np.where, no boolean indexing) on contiguous arrays: these arrays are
+    # small, so numpy's per-call overhead dominates and strided or broadcast operands cost 2-3x.
+    xy = kp[..., :2].copy()
+    fin = np.isfinite(xy)
+    good = kp[..., 2] >= min_score
+    good &= fin[..., 0]
+    good &= fin[..., 1]
     seen = np.isfinite(state.t)
+    dt = np.where(seen, t - state.t, 1.0)
+    np.maximum(dt, 1e-9, out=dt)
+    dt = dt[..., None].repeat(2, axis=-1)  # per coordinate
+    g = good[..., None].repeat(2, axis=-1)
     # A joint's first good sample starts its filter: previous = current, speed 0, so x̂ = x.
-    # Whole-array arithmetic (np.where, no boolean indexing): these arrays are small.
-    prev = np.where(seen[..., None], state.x, xy)
-    dt = np.maximum(np.where(seen, t - state.t, 1.0), 1e-9)[..., None]
-    tau_d = 1.0 / (2.0 * math.pi * cfg.d_cutoff)
-    dx_hat = state.dx + dt / (dt + tau_d) * ((xy - prev) / dt - state.dx)
-    tau = 1.0 / (2.0 * math.pi * (cfg.min_cutoff + cfg.beta * np.abs(dx_hat)))
-    x_hat = prev + dt / (dt + tau) * (xy - prev)
-    g = good[..., None]
-    x = np.where(g, x_hat, state.x)
-    dx = np.where(g, dx_hat, state.dx)
-    tt = np.where(good, t, state.t)
-    out = kp.copy()
+    prev = np.where(seen[..., None].repeat(2, axis=-1), state.x, xy)
+    delta = xy - prev
+    dx_hat = state.dx + dt / (dt + 1.0 / (2.0 * math.pi * cfg.d_cutoff)) * (delta / dt - state.dx)
+    cutoff = np.abs(dx_hat)
+    cutoff *= cfg.beta
+    cutoff += cfg.min_cutoff
+    cutoff *= 2.0 * math.pi
+    x_hat = prev + dt / (dt + 1.0 / cutoff) * delta
+    out = kp.astype(np.float32)
     out[..., :2] = np.where(g, x_hat, xy)
-    return OneEuroState(x, dx, tt), out.astype(np.float32)
+    return OneEuroState(np.where(g, x_hat, state.x), np.where(g, dx_hat, state.dx), np.where(good, t, state.t)), out
 
 
 class OneEuroFilter:

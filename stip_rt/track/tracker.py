@@ -9,7 +9,6 @@ import logging
 from enum import IntEnum
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
 
 from ..errors import ConfigError, DataError
 from ..schemas import KeypointSchema, schema_for_joints
@@ -17,11 +16,11 @@ from ..types import Poses, Tracks
 from .assignment import assign
 from .config import TrackerConfig
 from .costs import BOX_SIMILARITIES, combined_similarity, iou_matrix, oks_pairs
-from .kalman import new_filter, predict_many, update_many, z_to_xyxy
+from .kalman import DIM_X, new_filter, predict_arrays, stack_states, update_arrays, xyxy_to_z, z_to_xyxy
 from .smoothing import OneEuroState, one_euro_step
+from .table import TrackTable
 
 log = logging.getLogger(__name__)
-_EMPTY_EURO: dict[int, np.ndarray] = {}
 
 
 class TrackState(IntEnum):
@@ -39,21 +38,11 @@ class TrackState(IntEnum):
     REMOVED = 3
 
 
-class _Track:
-    """Internal mutable state of one track."""
-
-    __slots__ = ("box", "euro", "hits", "id", "kf", "kpts", "kpts_box", "last_frame", "state")
-
-    def __init__(self, track_id: int, kf: KalmanFilter, frame: int, box: np.ndarray, kpts: np.ndarray | None):
-        self.id = track_id
-        self.kf = kf
-        self.state = TrackState.TENTATIVE
-        self.hits = 1
-        self.last_frame = frame
-        self.box = box  # last observed box (xyxy), the frame of reference of kpts
-        self.kpts = kpts  # last observed keypoints (K, 3) or None
-        self.kpts_box = box
-        self.euro: np.ndarray | None = None  # One-Euro state (K, 5): x, y, dx, dy, t
+# Plain ints for the per-frame array arithmetic (IntEnum attribute access is slow).
+_TENTATIVE, _CONFIRMED, _LOST, _REMOVED = (int(s) for s in TrackState)
+_MISSED = np.array([_REMOVED, _LOST, _LOST, _REMOVED], np.int64)  # state after a frame without a match
+_NO_PAIRS = np.zeros((0, 2), np.int64)
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 class Tracker:
@@ -85,7 +74,7 @@ class Tracker:
         self.max_age = self.config.max_age_frames(self.fps)
         self._box_sim = BOX_SIMILARITIES[self.config.box_similarity]
         self._sigmas = None if schema is None else schema.sigmas_array()
-        self._tracks: list[_Track] = []
+        self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
         self._last_frame: int | None = None
         self._prev_frame: int | None = None
@@ -115,67 +104,37 @@ class Tracker:
         valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not valid.all():
             log.warning("frame %d: skipped %d people with a non-finite or empty box", frame_index, int((~valid).sum()))
-        # 1. Predict every live track to this frame.
-        states = predict_many([t.kf for t in self._tracks], cfg.kalman, dt)
-        pred_boxes = z_to_xyxy(states) if len(states) else np.zeros((0, 4))
-        # 2. Split people by score: high ones match first, low ones only continue tracks.
-        high = np.flatnonzero(valid & (scores >= cfg.high_score))
-        low = np.flatnonzero(valid & (scores >= cfg.low_score) & (scores < cfg.high_score))
-        confirmed = [i for i, t in enumerate(self._tracks) if t.state == TrackState.CONFIRMED]
-        lost = [i for i, t in enumerate(self._tracks) if t.state == TrackState.LOST]
-        tentative = [i for i, t in enumerate(self._tracks) if t.state == TrackState.TENTATIVE]
-        matches: list[tuple[int, int]] = []
-        # 3. Stage 1: confirmed and lost tracks vs high-score people.
-        pool = np.array(confirmed + lost, np.int64)
-        m, free_t, free_d = self._match(pool, high, pred_boxes, boxes, kpts, cfg.min_similarity_high)
-        matches += m
-        high_left = high[free_d]
-        # 4. Stage 2: confirmed tracks still unmatched vs low-score people (ByteTrack).
-        confirmed_set = set(confirmed)
-        pool2 = np.array([i for i in pool[free_t].tolist() if i in confirmed_set], np.int64)
-        m, _, _ = self._match(pool2, low, pred_boxes, boxes, kpts, cfg.min_similarity_low)
-        matches += m
-        # 5. Stage 3: tentative tracks vs the high-score people left.
-        m, _, free_d = self._match(
-            np.array(tentative, np.int64), high_left, pred_boxes, boxes, kpts, cfg.min_similarity_tentative
-        )
-        matches += m
-        births = high_left[free_d]
-        # 6. Correct matched tracks and advance their lifecycle.
-        out_tracks, out_dets = self._apply_matches(matches, boxes, kpts, frame_index)
-        # 7. Unmatched tracks: confirmed → lost, tentative → removed, lost too long → removed.
-        matched = {ti for ti, _ in matches}
-        for i, t in enumerate(self._tracks):
-            if i in matched:
-                continue
-            if t.state == TrackState.TENTATIVE:
-                t.state = TrackState.REMOVED
-            elif t.state == TrackState.CONFIRMED:
-                t.state = TrackState.LOST
-            if t.state == TrackState.LOST and frame_index - t.last_frame > self.max_age:
-                t.state = TrackState.REMOVED
-        self._tracks = [t for t in self._tracks if t.state != TrackState.REMOVED]
+        # People who can match: score >= low_score ("high" ones also >= high_score).
+        cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
+        is_high = scores[cand] >= cfg.high_score
+        tab = self._table
+        if len(tab):
+            # 1. Predict every live track to this frame (all filters at once, written back in step 6).
+            x_pred, p_pred = predict_arrays(*stack_states(tab.filters), cfg.kalman, dt)
+            # 2.-5. Three matching stages.
+            matches, births = self._associate(x_pred, boxes, kpts, cand, is_high)
+            # 6. Correct the matched tracks, write the filters back, advance every track's lifecycle.
+            out_rows, out_dets, out_x = self._apply_matches(matches, x_pred, p_pred, boxes, kpts, frame_index)
+            # 7. Drop the removed tracks (output rows are never removed).
+            removed = tab.state == _REMOVED
+            if removed.any():
+                keep = ~removed
+                out_rows = (keep.cumsum() - 1)[out_rows]
+                tab.keep(keep)
+        else:
+            births = cand[is_high]
+            out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, None
         # 8. Births: high-score people left with a score good enough to start a track.
-        for d in births[scores[births] >= cfg.new_track_score]:
-            t = _Track(
-                self._next_id,
-                new_filter(boxes[d], cfg.kalman),
-                frame_index,
-                boxes[d],
-                None if kpts is None else kpts[d],
-            )
-            self._next_id += 1
-            if cfg.min_hits <= 1:
-                t.state = TrackState.CONFIRMED
-                out_tracks.append(t)
-                out_dets.append(int(d))
-            self._tracks.append(t)
-        # 9. Output the confirmed tracks matched in this frame.
-        return self._output(out_tracks, out_dets, poses, boxes, kpts, frame_index)
+        births = births[scores[births] >= cfg.new_track_score]
+        if births.size:
+            out_rows, out_dets, out_x = self._births(births, boxes, kpts, frame_index, out_rows, out_dets, out_x)
+        # 9. Output the confirmed tracks matched in this frame (rows are in id order).
+        return self._output(out_rows, out_dets, out_x, poses, boxes, kpts, frame_index)
 
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
-        return {t.id: t.state for t in self._tracks}
+        tab = self._table
+        return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
     def _check_frame(self, frame_index: int) -> int:
@@ -209,118 +168,200 @@ class Tracker:
                     f"frame {frame}: no keypoint schema has {kpts.shape[1]} joints; pass schema= to Tracker"
                 ) from None
             self._sigmas = self.schema.sigmas_array()
+            self._table.set_num_keypoints(self.schema.num_keypoints)
         if kpts.shape[1] != self.schema.num_keypoints:
             raise DataError(
                 f"frame {frame}: keypoints have {kpts.shape[1]} joints, schema "
                 f"'{self.schema.name}' has {self.schema.num_keypoints}"
             )
-        bad = ~np.isfinite(kpts).all(axis=2)
-        if bad.any():  # a joint without a position counts as not seen
-            kpts = kpts.copy()
-            kpts[bad] = 0.0
+        if not np.isfinite(kpts).all():  # a joint without a position counts as not seen
+            kpts[~np.isfinite(kpts).all(axis=2)] = 0.0
         return boxes, scores, kpts
 
-    def _similarity(
-        self, rows: np.ndarray, cols: np.ndarray, pred_boxes: np.ndarray, boxes: np.ndarray, kpts: np.ndarray | None
+    def _associate(
+        self, x_pred: np.ndarray, boxes: np.ndarray, kpts: np.ndarray | None, cand: np.ndarray, is_high: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(R, C) similarity and box similarity of tracks ``rows`` (predicted) and people ``cols``."""
+        """Stages 1-3 of the matching.
+
+        The similarity of every track with every candidate person is computed once; each stage
+        solves its own sub-block.
+
+        Args:
+            x_pred: (T, 8) predicted states of the table rows.
+            boxes: (N, 4) xyxy boxes of all people; kpts: (N, K, 3) or None.
+            cand: (C,) indices of the people with score >= low_score; is_high: (C,) score >= high_score.
+
+        Returns:
+            ``(matches, births)``: (M, 2) int64 (table row, person) pairs, and the high-score people
+            left unmatched.
+        """
         cfg = self.config
-        box_sim = self._box_sim(pred_boxes[rows], boxes[cols])
-        if kpts is None or cfg.oks_weight == 0.0:
-            return box_sim, box_sim
+        if not cand.size:
+            return _NO_PAIRS, cand
+        sim, gate_on = self._similarity(z_to_xyxy(x_pred), boxes[cand], None if kpts is None else kpts[cand])
+        state = self._table.state
+        high = is_high.nonzero()[0]  # positions in cand
+        confirmed = (state == _CONFIRMED).nonzero()[0]
+        # 3. Stage 1: confirmed and lost tracks vs high-score people.
+        pool = np.concatenate([confirmed, (state == _LOST).nonzero()[0]])
+        m1, free_t, free_d = _match(sim, gate_on, pool, high, cfg.min_similarity_high)
+        high_left = high[free_d]
+        # 4. Stage 2: confirmed tracks still unmatched vs low-score people (ByteTrack).
+        pool2 = pool[free_t[: free_t.searchsorted(confirmed.size)]]  # the pool starts with the confirmed
+        m2, _, _ = _match(sim, gate_on, pool2, (~is_high).nonzero()[0], cfg.min_similarity_low)
+        # 5. Stage 3: tentative tracks vs the high-score people left.
+        tentative = (state == _TENTATIVE).nonzero()[0]
+        m3, _, free_d = _match(sim, gate_on, tentative, high_left, cfg.min_similarity_tentative)
+        matches = np.concatenate([m1, m2, m3])
+        matches[:, 1] = cand[matches[:, 1]]
+        return matches, cand[high_left[free_d]]
+
+    def _similarity(
+        self, pred_boxes: np.ndarray, boxes: np.ndarray, kpts: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(T, C) similarity of every track (predicted box) with every candidate, and the gate values.
+
+        Args:
+            pred_boxes: (T, 4) predicted xyxy boxes of the tracks (table rows).
+            boxes: (C, 4) xyxy boxes of the candidate people.
+            kpts: (C, K, 3) their keypoints, or None.
+
+        Returns:
+            ``(similarity, gate_on)``: gate_on is the box similarity with ``gate: box``, else None
+            (the gates apply to the similarity itself).
+        """
+        cfg = self.config
+        box_sim = self._box_sim(pred_boxes, boxes)
+        gate_on = box_sim if cfg.gate == "box" else None
+        tab = self._table
+        if kpts is None or cfg.oks_weight == 0.0 or tab.kpts is None or self._prev_frame is None:
+            return box_sim, gate_on
         # OKS only where the boxes overlap (elsewhere it is ~0 and the box term alone decides) and only
         # with keypoints from the previous frame: a lost track's pose is stale, the box re-finds it.
-        pb = pred_boxes[rows]
-        overlap = box_sim > 0 if cfg.box_similarity == "iou" else iou_matrix(pb, boxes[cols]) > 0
-        tracks = [self._tracks[i] for i in rows.tolist()]
-        fresh = np.array([t.kpts is not None and t.last_frame == self._prev_frame for t in tracks])
-        r, c = np.nonzero(overlap & fresh[:, None])
+        overlap = box_sim > 0 if cfg.box_similarity == "iou" else iou_matrix(pred_boxes, boxes) > 0
+        overlap &= (tab.has_kpts & (tab.last == self._prev_frame))[:, None]
+        r, c = overlap.nonzero()
         if r.size == 0:
-            return box_sim, box_sim
-        used = np.flatnonzero(fresh)
-        pos = (np.cumsum(fresh) - 1)[r]  # row of r within used
-        sel = [tracks[j] for j in used.tolist()]
-        tk = np.array([t.kpts for t in sel])
-        ref = np.array([t.kpts_box for t in sel])
-        # Move the last keypoints with the box: same relative position in the predicted box.
-        pu = pb[used]
-        scale = (pu[:, 2:] - pu[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
-        tk[..., :2] = (tk[..., :2] - ref[:, None, :2]) * scale[:, None, :] + pu[:, None, :2]
-        b = boxes[cols[c]]
+            return box_sim, gate_on
+        # Move the track's last keypoints with the box: same relative position in the predicted box.
+        pb = pred_boxes[r]
+        ref = tab.kbox[r]
+        scale = (pb[:, 2:] - pb[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
+        tk = tab.kpts[r]
+        tk[..., :2] = (tk[..., :2] - ref[:, None, :2]) * scale[:, None, :] + pb[:, None, :2]
+        b = boxes[c]
         areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         oks = np.full(box_sim.shape, np.nan)
-        oks[r, c] = oks_pairs(tk[pos], kpts[cols[c]], areas, self._sigmas, cfg.keypoint_min_score)
-        return combined_similarity(box_sim, oks, cfg.oks_weight), box_sim
-
-    def _match(
-        self,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        pred_boxes: np.ndarray,
-        boxes: np.ndarray,
-        kpts: np.ndarray | None,
-        gate: float,
-    ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
-        """Assign tracks ``rows`` to people ``cols``; returns (track, person) pairs and free positions."""
-        if len(rows) == 0 or len(cols) == 0:
-            return [], np.arange(len(rows)), np.arange(len(cols))
-        sim, box_sim = self._similarity(rows, cols, pred_boxes, boxes, kpts)
-        gate_on = box_sim if self.config.gate == "box" else None
-        pairs, free_r, free_c = assign(sim, gate, gate_on)
-        return list(zip(rows[pairs[:, 0]].tolist(), cols[pairs[:, 1]].tolist())), free_r, free_c
+        oks[r, c] = oks_pairs(tk, kpts[c], areas, self._sigmas, cfg.keypoint_min_score)
+        return combined_similarity(box_sim, oks, cfg.oks_weight), gate_on
 
     def _apply_matches(
-        self, matches: list[tuple[int, int]], boxes: np.ndarray, kpts: np.ndarray | None, frame: int
-    ) -> tuple[list[_Track], list[int]]:
-        if not matches:
-            return [], []
-        tracks = [self._tracks[ti] for ti, _ in matches]
-        dets = [d for _, d in matches]
-        matched_boxes = boxes[dets]
-        update_many([t.kf for t in tracks], matched_boxes, self.config.kalman)
-        matched_kpts = [None] * len(dets) if kpts is None else list(kpts[dets])
-        min_hits = self.config.min_hits
-        out_t, out_d = [], []
-        for t, d, b, k in zip(tracks, dets, matched_boxes, matched_kpts):
-            t.hits += 1
-            t.last_frame = frame
-            t.box = b
-            if k is not None:
-                t.kpts = k
-                t.kpts_box = b
-            if t.state == TrackState.LOST or (t.state == TrackState.TENTATIVE and t.hits >= min_hits):
-                t.state = TrackState.CONFIRMED
-            if t.state == TrackState.CONFIRMED:
-                out_t.append(t)
-                out_d.append(d)
-        return out_t, out_d
+        self,
+        matches: np.ndarray,
+        x_pred: np.ndarray,
+        p_pred: np.ndarray,
+        boxes: np.ndarray,
+        kpts: np.ndarray | None,
+        frame: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kalman-correct the matched tracks, write every filter back and advance every lifecycle.
+
+        Args:
+            matches: (M, 2) (table row, person) pairs.
+            x_pred: (T, 8) predicted states of all rows; p_pred: (T, 8, 8) their covariances.
+            boxes: (N, 4) xyxy boxes of the people; kpts: (N, K, 3) or None.
+            frame: this frame's index.
+
+        Returns:
+            ``(rows, dets, x)``: the matched confirmed rows in id order, their people and (R, 8) states.
+        """
+        cfg = self.config
+        tab = self._table
+        matches = matches[matches[:, 0].argsort()]  # row (= id) order
+        rows, dets = matches[:, 0], matches[:, 1]
+        x_post, p_post = update_arrays(x_pred[rows], p_pred[rows], boxes[dets], cfg.kalman)
+        filters = tab.filters
+        for kf, xi, pi in zip(filters, x_pred.reshape(-1, DIM_X, 1), p_pred):  # fresh arrays: sharing is safe
+            kf.x = kf.x_prior = xi
+            kf.P = kf.P_prior = pi
+        for i, xi, pi in zip(rows.tolist(), x_post.reshape(-1, DIM_X, 1), p_post):
+            kf = filters[i]
+            kf.x = kf.x_post = xi
+            kf.P = kf.P_post = pi
+        if kpts is not None:
+            tab.kpts[rows] = kpts[dets]
+            tab.kbox[rows] = boxes[dets]
+            tab.has_kpts[rows] = True
+        # Matched: confirmed, unless tentative with fewer than min_hits hits. Unmatched: tentative →
+        # removed, confirmed → lost, lost too long → removed.
+        matched = np.zeros(len(filters), bool)
+        matched[rows] = True
+        tab.hits += matched
+        tab.last[rows] = frame
+        state = tab.state
+        young = (state == _TENTATIVE) & (tab.hits < cfg.min_hits)
+        state = np.where(matched, np.where(young, _TENTATIVE, _CONFIRMED), _MISSED[state])
+        state[(state == _LOST) & (frame - tab.last > self.max_age)] = _REMOVED
+        tab.state = state
+        out = state[rows] == _CONFIRMED
+        return rows[out], dets[out], x_post[out]
+
+    def _births(
+        self,
+        births: np.ndarray,
+        boxes: np.ndarray,
+        kpts: np.ndarray | None,
+        frame: int,
+        out_rows: np.ndarray,
+        out_dets: np.ndarray,
+        out_x: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Start a track for each person in ``births``; with ``min_hits`` 1 they are output at once."""
+        cfg = self.config
+        tab = self._table
+        b = boxes[births]
+        ids = np.arange(self._next_id, self._next_id + births.size, dtype=np.int64)
+        self._next_id += births.size
+        confirmed = cfg.min_hits <= 1
+        first = len(tab)
+        tab.append(
+            [new_filter(box, cfg.kalman) for box in b],
+            ids,
+            _CONFIRMED if confirmed else _TENTATIVE,
+            frame,
+            b,
+            None if kpts is None else kpts[births],
+        )
+        if not confirmed:
+            return out_rows, out_dets, out_x
+        x_new = np.zeros((births.size, DIM_X))
+        x_new[:, :4] = xyxy_to_z(b)  # a new filter's state
+        return (
+            np.concatenate([out_rows, np.arange(first, len(tab))]),
+            np.concatenate([out_dets, births]),
+            x_new if out_x is None else np.concatenate([out_x, x_new]),
+        )
 
     def _output(
         self,
-        tracks: list[_Track],
-        dets: list[int],
+        rows: np.ndarray,
+        det_index: np.ndarray,
+        x: np.ndarray | None,
         poses: Poses,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
         frame: int,
     ) -> Tracks:
-        k = None if kpts is None else kpts.shape[1]
-        if not tracks:
-            return Tracks.empty(k)
-        order = np.argsort([t.id for t in tracks], kind="stable")
-        tracks = [tracks[i] for i in order]
-        det_index = np.asarray(dets, np.int64)[order]
-        if self.config.output_box == "kalman":
-            out_boxes = z_to_xyxy(np.stack([t.kf.x[:4, 0] for t in tracks]))
-        else:
-            out_boxes = boxes[det_index]
+        if not rows.size:
+            return Tracks.empty(None if kpts is None else kpts.shape[1])
+        out_boxes = z_to_xyxy(x) if self.config.output_box == "kalman" else boxes[det_index]
         out_kpts = None
         if kpts is not None:
             out_kpts = kpts[det_index].astype(np.float32)
             if self.config.smoothing.enabled:
-                out_kpts = self._smooth(tracks, out_kpts, frame)
+                out_kpts = self._smooth(rows, out_kpts, frame)
         return Tracks(
-            ids=np.array([t.id for t in tracks], np.int64),
+            ids=self._table.ids[rows],
             boxes=out_boxes.astype(np.float32),
             box_scores=np.asarray(poses.box_scores, np.float32).reshape(-1)[det_index],
             keypoints=out_kpts,
@@ -328,23 +369,35 @@ class Tracker:
             det_index=det_index,
         )
 
-    def _smooth(self, tracks: list[_Track], kpts: np.ndarray, frame: int) -> np.ndarray:
-        """Causal One-Euro over the output tracks at once (state stacked, then written back)."""
-        k = kpts.shape[1]
-        empty = _EMPTY_EURO.get(k)
-        if empty is None:
-            empty = _EMPTY_EURO[k] = np.concatenate([np.full((k, 4), np.nan), np.full((k, 1), np.nan)], 1)
-            empty[:, 2:4] = 0.0
-        # Per track one (K, 5) array: x, y, dx, dy, t.
-        st = np.array([empty if t.euro is None else t.euro for t in tracks])
+    def _smooth(self, rows: np.ndarray, kpts: np.ndarray, frame: int) -> np.ndarray:
+        """Causal One-Euro over the output rows at once (state taken from the table, then written back)."""
+        tab = self._table
         new, out = one_euro_step(
-            OneEuroState(st[..., :2], st[..., 2:4], st[..., 4]),
+            OneEuroState(tab.euro_x[rows], tab.euro_dx[rows], tab.euro_t[rows]),
             frame / self.fps,
             kpts,
             self.config.smoothing,
             self.config.keypoint_min_score,
         )
-        packed = np.concatenate([new.x, new.dx, new.t[..., None]], axis=-1)
-        for i, t in enumerate(tracks):
-            t.euro = packed[i]
+        tab.euro_x[rows] = new.x
+        tab.euro_dx[rows] = new.dx
+        tab.euro_t[rows] = new.t
         return out
+
+
+def _match(
+    sim: np.ndarray, gate_on: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, gate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Assign tracks ``rows`` to candidates ``cols`` on the sub-block of ``sim``.
+
+    Returns:
+        ``(pairs, free_rows, free_cols)``: (P, 2) int64 (row, col) values taken from ``rows``/``cols``,
+        and the positions in ``rows``/``cols`` left unmatched.
+    """
+    if rows.size == 0 or cols.size == 0:
+        return _NO_PAIRS, np.arange(rows.size), np.arange(cols.size)
+    r = rows[:, None]
+    pairs, free_r, free_c = assign(sim[r, cols], gate, None if gate_on is None else gate_on[r, cols])
+    pairs[:, 0] = rows[pairs[:, 0]]
+    pairs[:, 1] = cols[pairs[:, 1]]
+    return pairs, free_r, free_c

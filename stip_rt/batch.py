@@ -1,0 +1,308 @@
+"""Many videos, one job each: resumable, failure-tolerant, several processes/GPUs on one machine.
+
+Layout of the output folder: one sub-folder per video, named after the video's stem, holding
+``<stem>.<ext>`` for every requested format, the annotated ``<stem>.mp4`` when asked for, and
+``done.json`` — the completion marker, written *last* and atomically, with the run's figures.
+A video whose folder has a ``done.json`` is skipped, so an interrupted batch resumes where it
+stopped. A video that fails keeps its partial outputs (JSONL/CSV/MOT are valid up to the last
+written frame), gets an ``error.txt`` naming the problem, and the batch goes on.
+
+:func:`process_video` is a plain top-level function of picklable arguments, so the same unit of
+work runs in-process, in a process pool (:func:`run_batch`) or as a Ray task
+(``scripts/ray_batch.py``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from .config import to_dict
+from .errors import ConfigError, SourceError, StipError
+from .pipeline import Pipeline, PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+#: Video file extensions a folder is searched for.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files).
+FORMATS: dict[str, str] = {
+    "json": ".json",
+    "jsonl": ".jsonl",
+    "csv": ".csv",
+    "coco": ".coco.json",
+    "mot": ".txt",
+    "openpose": "_openpose",
+}
+DONE = "done.json"
+ERROR = "error.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class VideoResult:
+    """What happened to one video.
+
+    Attributes:
+        source: the video path.
+        status: ``done``, ``skipped`` (already done in an earlier run) or ``failed``.
+        frames: frames written (also for a failed video: its partial outputs hold them).
+        people: person rows written.
+        tracks: distinct track ids.
+        seconds: wall time of this run (0 when skipped).
+        fps: frames per second end to end.
+        out_dir: the video's output folder.
+        device: where it ran.
+        error: the one-line error of a failed video.
+    """
+
+    source: str
+    status: Literal["done", "skipped", "failed"]
+    frames: int = 0
+    people: int = 0
+    tracks: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    out_dir: str = ""
+    device: str = ""
+    error: str | None = None
+
+
+def find_videos(spec: str | Path) -> list[Path]:
+    """Videos of a folder (not recursive), a glob pattern, or one file; sorted.
+
+    Raises:
+        SourceError: nothing matches.
+    """
+    text = str(spec)
+    p = Path(text)
+    if p.is_dir():
+        found = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
+    elif any(c in text for c in "*?["):
+        found = [Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file()]
+    elif p.is_file():
+        found = [p]
+    else:
+        raise SourceError(f"{text}: no such file, folder or glob")
+    if not found:
+        raise SourceError(f"{text}: no videos found (looked for {', '.join(VIDEO_EXTENSIONS)})")
+    return sorted(found)
+
+
+def output_names(videos: Sequence[Path]) -> dict[Path, str]:
+    """The output sub-folder name of each video: its stem, or ``parent_stem`` where stems collide."""
+    stems: dict[str, int] = {}
+    for v in videos:
+        stems[v.stem] = stems.get(v.stem, 0) + 1
+    names = {v: (v.stem if stems[v.stem] == 1 else f"{v.parent.name}_{v.stem}") for v in videos}
+    if len(set(names.values())) != len(names):
+        raise ConfigError(
+            "batch: several videos map to the same output folder; rename them: " + ", ".join(str(v) for v in videos)
+        )
+    return names
+
+
+def is_done(video_dir: Path) -> bool:
+    """True when the video's outputs are complete (its ``done.json`` exists)."""
+    return (video_dir / DONE).is_file()
+
+
+def process_video(
+    source: str, video_dir: str, config: PipelineConfig, formats: Sequence[str], annotate: bool = False
+) -> VideoResult:
+    """Track one video into ``video_dir`` unless it is already done. Never raises a StipError:
+    a failure is returned (and written to ``error.txt``) so that the batch can go on.
+
+    Args:
+        source: the video.
+        video_dir: its output folder (created).
+        config: pipeline settings (``config.source`` is replaced by ``source``).
+        formats: keys of :data:`FORMATS`.
+        annotate: also write ``<name>.mp4`` with skeletons and ids.
+    """
+    from .io.sinks import open_sink
+
+    out = Path(video_dir)
+    device = config.device
+    if is_done(out):
+        return VideoResult(source, "skipped", out_dir=str(out), device=device, **_done_figures(out))
+    t0 = time.perf_counter()
+    pipeline: Pipeline | None = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ERROR).unlink(missing_ok=True)
+        sinks = [open_sink(out / f"{out.name}{FORMATS[f]}", kind=f) for f in formats]
+        if annotate:
+            sinks.append(open_sink(out / f"{out.name}.mp4"))
+        pipeline = Pipeline(replace(config, source=source), sinks)
+        stats = pipeline.run()
+    except StipError as e:
+        if out.is_dir():
+            (out / ERROR).write_text(f"{e}\n", encoding="utf-8")
+        s = pipeline.stats() if pipeline is not None else None
+        return VideoResult(
+            source,
+            "failed",
+            s.frames if s else 0,
+            s.people if s else 0,
+            s.tracks if s else 0,
+            time.perf_counter() - t0,
+            s.fps if s else 0.0,
+            str(out),
+            device,
+            str(e),
+        )
+    seconds = time.perf_counter() - t0
+    figures = {"frames": stats.frames, "people": stats.people, "tracks": stats.tracks}
+    marker = {
+        "source": source,
+        **figures,
+        "seconds": round(seconds, 3),
+        "fps": round(stats.fps, 3),
+        "device": device,
+        "formats": list(formats),
+        "config": to_dict(replace(config, source=source)),
+    }
+    tmp = out / (DONE + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    os.replace(tmp, out / DONE)  # last and atomic: a done.json always means complete outputs
+    return VideoResult(source, "done", seconds=seconds, fps=stats.fps, out_dir=str(out), device=device, **figures)
+
+
+def _done_figures(out: Path) -> dict[str, int]:
+    try:
+        data = json.loads((out / DONE).read_text(encoding="utf-8"))
+        return {k: int(data.get(k, 0)) for k in ("frames", "people", "tracks")}
+    except (OSError, ValueError):
+        return {}
+
+
+# one device per worker process: handed out through a queue when the worker starts
+_worker_device: str | None = None
+
+
+def _init_worker(devices: mp.Queue, threads: int) -> None:  # type: ignore[type-arg]
+    global _worker_device
+    _worker_device = devices.get()
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _process_in_worker(
+    source: str, video_dir: str, config: PipelineConfig, formats: Sequence[str], annotate: bool
+) -> VideoResult:
+    if _worker_device is not None:
+        config = replace(config, device=_worker_device)
+    return process_video(source, video_dir, config, formats, annotate)
+
+
+def run_batch(
+    videos: Sequence[str | Path],
+    out_dir: str | Path,
+    config: PipelineConfig,
+    formats: Sequence[str] = ("jsonl",),
+    *,
+    annotate: bool = False,
+    jobs: int = 1,
+    devices: Sequence[str] = (),
+    on_result: Callable[[VideoResult], None] | None = None,
+) -> list[VideoResult]:
+    """Process ``videos`` into ``out_dir/<name>/``, skipping finished ones, going on after failures.
+
+    Args:
+        videos: video paths (see :func:`find_videos`).
+        out_dir: output root (created).
+        config: pipeline settings shared by all videos (``source`` is ignored).
+        formats: output formats per video (keys of :data:`FORMATS`).
+        annotate: also write an annotated video per input.
+        jobs: worker processes; 1 runs in this process.
+        devices: devices given to the workers in turn (e.g. ``cuda:0 cuda:1``; two jobs per GPU:
+            ``cuda:0 cuda:0 cuda:1 cuda:1``); default: ``config.device`` for every worker.
+        on_result: called in this process as each video finishes (progress, tables).
+
+    Returns:
+        One :class:`VideoResult` per video, in input order.
+
+    Raises:
+        ConfigError: unknown format, jobs < 1, or colliding output names.
+        SinkError: ``out_dir`` cannot be created.
+    """
+    from .errors import SinkError
+
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"batch: unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})")
+    if jobs < 1:
+        raise ConfigError(f"batch: jobs must be >= 1, got {jobs}")
+    root = Path(out_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SinkError(f"{root}: cannot create the output folder ({e.strerror})") from None
+    paths = [Path(v) for v in videos]
+    names = output_names(paths)
+    tasks = [(str(v), str(root / names[v])) for v in paths]
+    results: dict[int, VideoResult] = {}
+
+    def done(i: int, r: VideoResult) -> None:
+        results[i] = r
+        logger.info("%s: %s", r.source, r.status if r.error is None else f"failed: {r.error}")
+        if on_result is not None:
+            on_result(r)
+
+    if jobs == 1:
+        cfg = replace(config, device=devices[0]) if devices else config
+        for i, (src, vdir) in enumerate(tasks):
+            done(i, process_video(src, vdir, cfg, formats, annotate))
+        return [results[i] for i in range(len(tasks))]
+    ctx = mp.get_context("spawn")  # fork after torch/threads started is unsafe
+    queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    for w in range(jobs):
+        queue.put(devices[w % len(devices)] if devices else config.device)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)) as pool:
+        futures = {
+            pool.submit(_process_in_worker, src, vdir, config, tuple(formats), annotate): i
+            for i, (src, vdir) in enumerate(tasks)
+        }
+        try:
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [results[i] for i in range(len(tasks))]
+
+
+def format_table(results: Sequence[VideoResult]) -> str:
+    """A plain-text table of a batch (one row per video, then totals)."""
+    rows = [("video", "status", "frames", "tracks", "fps", "device", "note")]
+    for r in results:
+        rows.append(
+            (
+                Path(r.source).name,
+                r.status,
+                str(r.frames),
+                str(r.tracks),
+                f"{r.fps:.1f}",
+                r.device,
+                (r.error or "")[:80],
+            )
+        )
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(
+        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""Top-down pose estimation: ``PoseEstimator(frame, detections) -> Poses``.
+
+One call = crop all boxes (one batch, one warp op on CUDA) → ``backend.infer`` once (the
+mirrored crops ride in the same batch when the flip test is on) → flip-average on the
+backend's device → official decoding → frame pixels → person scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..models import ModelSpec
+from ..runtime.base import Backend
+from ..schemas import get_schema
+from ..types import Detections, Poses
+from .crops import boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch
+from .decode import decode_heatmaps
+from .flip import flip_average
+from .postprocess import IN_VIS_THRE, rescore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Crops:
+    """The crops of one frame as the network sees them.
+
+    Attributes:
+        batch: (N, 3, h, w) float32 normalised RGB on the crop device.
+        center: (N, 2) float32 crop centres, frame pixels.
+        scale: (N, 2) float32 padded box size / 200.
+    """
+
+    batch: torch.Tensor
+    center: np.ndarray
+    scale: np.ndarray
+
+
+class PoseEstimator:
+    """Keypoints for every detected person in a frame, through any :class:`Backend`.
+
+    Args:
+        backend: runs the pose network: ``infer((N, 3, h, w) float32) -> (N, K, h', w')``.
+        spec: the model's :class:`~stip_rt.models.ModelSpec` (input size, decoding, normalisation).
+        flip_test: also run the mirrored crops and average (official FLIP_TEST + SHIFT_HEATMAP).
+        crop_device: where crops are warped: ``None`` = on the backend's device when it is CUDA
+            (one ``grid_sample`` for all boxes), else OpenCV ``warpAffine`` on the CPU; or ``cpu`` /
+            ``cuda[:i]`` to force the torch warp on that device.
+        in_vis_thre: keypoint scores above this count in the person score (official 0.2).
+
+    Example:
+        >>> est = PoseEstimator.from_model(build_model("stip-w32-coco-256x192", weights))
+        >>> poses = est(frame, detections)  # Poses with keypoints (N, 17, 3) in frame pixels
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        spec: ModelSpec,
+        flip_test: bool = True,
+        crop_device: str | None = None,
+        in_vis_thre: float = IN_VIS_THRE,
+    ) -> None:
+        if spec.decode not in ("hrnet", "stip"):
+            raise ConfigError(f"model '{spec.name}': unknown decode '{spec.decode}' (use 'hrnet' or 'stip')")
+        self.backend = backend
+        self.spec = spec
+        self.schema = get_schema(spec.schema)
+        self.flip_test = flip_test
+        self.in_vis_thre = in_vis_thre
+        self._flip_index = self.schema.flip_index()
+        dev = str(getattr(backend, "device", "cpu"))
+        self.crop_device = crop_device if crop_device is not None else (dev if dev.startswith("cuda") else None)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        device: str = "cpu",
+        precision: str = "fp32",
+        flip_test: bool = True,
+        spec: ModelSpec | None = None,
+    ) -> PoseEstimator:
+        """Wrap a network from :func:`stip_rt.models.build_model` in a :class:`TorchBackend`.
+
+        Args:
+            model: the pose network (its ``model.spec`` is used unless ``spec`` is given).
+            device: ``cpu`` or ``cuda[:i]``.
+            precision: ``fp32``, ``fp16`` or ``bf16``.
+            flip_test: see the class.
+            spec: the model's spec when the module has no ``spec`` attribute.
+
+        Raises:
+            ConfigError: no spec given and the model carries none.
+            BackendError: the device or precision is unavailable.
+        """
+        from ..runtime.torch_backend import TorchBackend
+
+        spec = spec if spec is not None else getattr(model, "spec", None)
+        if not isinstance(spec, ModelSpec):
+            raise ConfigError("PoseEstimator.from_model: the model has no 'spec'; pass spec=ModelSpec(...)")
+        return cls(TorchBackend(model, device=device, precision=precision), spec, flip_test=flip_test)
+
+    @classmethod
+    def from_name(
+        cls,
+        model: str,
+        weights: str | None = None,
+        device: str = "cpu",
+        precision: str = "fp32",
+        flip_test: bool = True,
+        backend: str = "torch",
+    ) -> PoseEstimator:
+        """Build a zoo model (or a model YAML) with its weights on a backend.
+
+        Args:
+            model: zoo name (``stip-w32-coco-256x192``) or a model YAML path.
+            weights: checkpoint path; ``random`` for random weights (tests, demos); None = the
+                zoo's cached weights of ``model`` (downloaded when the zoo can fetch them).
+            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+            precision: ``auto``, ``fp32``, ``fp16`` or ``bf16``.
+            flip_test: see the class.
+            backend: ``torch`` (default), ``auto``, ``cuda-fast``, ``onnxruntime`` or ``tensorrt``
+                (:func:`stip_rt.runtime.factory.create_backend`).
+
+        Raises:
+            ConfigError: unknown model.
+            WeightsError: missing or mismatching weights.
+            BackendError: the backend, device or precision cannot be used here.
+        """
+        from .. import weights as zoo
+        from ..errors import WeightsError
+        from ..models import build_model, load_spec
+        from ..runtime.factory import create_backend
+
+        spec = load_spec(model)
+        if weights == "random":
+            log.warning("pose model %s has random weights: keypoints are meaningless (test mode)", spec.name)
+            path = None
+        elif weights is None:
+            path = str(zoo.weights_path(spec.name))
+        else:
+            if not Path(weights).is_file():
+                raise WeightsError(f"weights {weights}: file not found (give a checkpoint path, or 'random')")
+            path = weights
+        net = build_model(spec, path).eval()
+        return cls(create_backend(net, backend=backend, device=device, precision=precision), spec, flip_test)
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.spec.num_joints
+
+    def crop(self, frame: np.ndarray, boxes: np.ndarray) -> Crops:
+        """Crop and normalise every box of a frame (one batch).
+
+        Args:
+            frame: (H, W, 3) uint8 BGR.
+            boxes: (N, 4) xyxy frame pixels.
+
+        Returns:
+            :class:`Crops`.
+        """
+        center, scale = boxes_to_center_scale(boxes, self.spec.aspect_ratio, self.spec.box_padding)
+        size = tuple(self.spec.input_size)
+        mean, std = tuple(self.spec.pixel_mean), tuple(self.spec.pixel_std)
+        if self.crop_device is None:
+            batch = crop_boxes_cv2(frame, center, scale, size, mean, std)
+        else:
+            batch = crop_boxes_torch(frame, center, scale, size, mean, std, device=self.crop_device)
+        return Crops(batch, center, scale)
+
+    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
+        """Network heatmaps of a crop batch, flip-averaged when the flip test is on.
+
+        Args:
+            crops: (N, 3, h, w) float32 normalised.
+
+        Returns:
+            (N, K, h', w') float32 on the backend's device.
+        """
+        n = crops.shape[0]
+        if not self.flip_test:
+            return self.backend.infer(crops)
+        out = self.backend.infer(torch.cat([crops, crops.flip(3)], dim=0))
+        return flip_average(out[:n], out[n:], self._flip_index, shift=True)
+
+    def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
+        """Keypoints of every detected person.
+
+        Args:
+            frame: (H, W, 3) uint8 BGR.
+            detections: person boxes (N, 4) xyxy px and scores (N,).
+
+        Returns:
+            :class:`Poses`: keypoints (N, K, 3) float32 (x, y, score) in frame pixels; ``scores`` =
+            box score × mean of keypoint scores above 0.2 (0 when none). Zero boxes → ``Poses.empty(K)``.
+        """
+        if len(detections) == 0:
+            return Poses.empty(self.num_keypoints)
+        crops = self.crop(frame, detections.boxes)
+        hm = self.heatmaps(crops.batch).detach().float().cpu().numpy()
+        dec = decode_heatmaps(hm, crops.center, crops.scale, self.spec.decode)
+        kps = np.concatenate([dec.coords, dec.maxvals[..., None]], axis=-1).astype(np.float32)
+        box_scores = np.asarray(detections.scores, np.float32)
+        scores = rescore(box_scores, dec.maxvals, self.in_vis_thre).astype(np.float32)
+        return Poses(np.asarray(detections.boxes, np.float32), box_scores, kps, scores)
+
+    __call__ = estimate

@@ -1,0 +1,133 @@
+"""Throughput of backends on one model: crops/s per backend and batch size, and ratios.
+
+Used by ``stip-rt bench``. Timing uses ``time.perf_counter`` around each ``infer`` call with
+a CUDA synchronize before reading the clock on GPU backends; warm-up calls (graph
+capture, cuDNN/Triton autotuning, ONNX Runtime's first run) are not timed. Backends are
+measured in interleaved rounds and reported as median call times.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import BackendError
+from .factory import create_backend, describe_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One measurement (or the reason there is none).
+
+    Attributes:
+        backend: backend name as asked (``torch``, ``cuda-fast``, ``onnxruntime``, ``tensorrt``).
+        batch: crops per ``infer`` call.
+        crops_per_s: throughput; None when skipped.
+        ms_per_batch: mean latency of one ``infer`` call in milliseconds; None when skipped.
+        description: the backend's ``describe()`` line, or the reason it was skipped.
+    """
+
+    backend: str
+    batch: int
+    crops_per_s: float | None
+    ms_per_batch: float | None
+    description: str
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def time_backend(backend: object, batch: torch.Tensor, iters: int, warmup: int) -> list[float]:
+    """Seconds of each of ``iters`` calls of ``backend.infer(batch)`` after ``warmup`` untimed calls."""
+    device = getattr(backend, "device", "cpu")
+    for _ in range(warmup):
+        backend.infer(batch)
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        backend.infer(batch)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_backends(
+    model: nn.Module,
+    backends: Sequence[str],
+    batches: Sequence[int],
+    device: str = "auto",
+    min_seconds: float = 2.0,
+    rounds: int = 5,
+    warmup: int = 2,
+    configs: Mapping[str, object] | None = None,
+) -> list[BenchResult]:
+    """Measure each backend at each batch size on random crops of the model's input size.
+
+    The backends are measured in interleaved rounds (round 1: every backend, round 2: every
+    backend, ...) and each figure is the median call time, so that load from other processes
+    on the machine affects every backend alike and the ratios stay meaningful.
+
+    Args:
+        model: the network (``model.spec.input_size`` gives the crop size).
+        backends: backend names; one that cannot run here yields a skipped result with the reason.
+        batches: batch sizes.
+        device: device for GPU-capable backends (``auto``: CUDA when available; the
+            ``onnxruntime`` backend runs on the CPU unless onnxruntime-gpu is present).
+        min_seconds: time budget per (backend, batch), split over the rounds.
+        rounds: interleaved rounds.
+        warmup: untimed calls first.
+        configs: backend name → its config dataclass (e.g. ``{"onnxruntime": OrtConfig(...)}``).
+
+    Returns:
+        One :class:`BenchResult` per (backend, batch), in the order asked.
+    """
+    h, w = model.spec.input_size
+    built: dict[str, object] = {}
+    skipped: dict[str, str] = {}
+    for name in backends:
+        dev = "cpu" if name == "onnxruntime" and device == "auto" else device
+        prec = "fp32" if name in ("torch", "onnxruntime") else "auto"
+        try:
+            opts = {"config": configs[name]} if configs and name in configs else {}
+            built[name] = create_backend(model, backend=name, device=dev, precision=prec, **opts)
+        except BackendError as e:
+            skipped[name] = f"skipped: {e}"
+    times: dict[tuple[str, int], list[float]] = {}
+    for b in batches:
+        x = torch.randn(b, 3, h, w)
+        per_call = {name: min(time_backend(bk, x, iters=1, warmup=warmup)) for name, bk in built.items()}
+        for _ in range(rounds):
+            for name, bk in built.items():
+                iters = int(max(1, min(20, min_seconds / rounds / max(per_call[name], 1e-6))))
+                times.setdefault((name, b), []).extend(time_backend(bk, x, iters=iters, warmup=0))
+    results = []
+    for name in backends:
+        for b in batches:
+            if name in skipped:
+                results.append(BenchResult(name, b, None, None, skipped[name]))
+                continue
+            sec = statistics.median(times[(name, b)])
+            results.append(BenchResult(name, b, b / sec, sec * 1e3, describe_backend(built[name])))
+            log.info("%s batch %d: %.1f crops/s (median of %d calls)", name, b, b / sec, len(times[(name, b)]))
+    return results
+
+
+def ratio_lines(results: Sequence[BenchResult], baseline: str = "torch") -> list[str]:
+    """``ratio <backend>/<baseline> batch <b>: <x>`` for every measured pair."""
+    base = {r.batch: r.crops_per_s for r in results if r.backend == baseline and r.crops_per_s}
+    lines = []
+    for r in results:
+        if r.backend != baseline and r.crops_per_s and base.get(r.batch):
+            lines.append(f"ratio {r.backend}/{baseline} batch {r.batch}: {r.crops_per_s / base[r.batch]:.2f}x")
+    return lines

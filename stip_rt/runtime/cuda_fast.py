@@ -1,0 +1,185 @@
+"""The fast CUDA path: FP16/BF16, channels-last, the fused Triton IaP op, CUDA graphs per batch bucket.
+
+A batch of N crops is padded with zeros to the smallest bucket ≥ N (1, 2, 4, 8, 16, 32, 64
+by default; larger batches are split into chunks of the largest bucket) and runs as one
+replay of the CUDA graph captured for that bucket, so a frame costs one launch instead of
+hundreds. Padding is harmless: in eval mode every op of the network is per-sample
+(BatchNorm uses running statistics). Graphs are captured lazily, the first time a bucket
+is needed, and share one memory pool.
+
+The IaP op dispatches to its Triton kernels for CUDA tensors (:mod:`stip_rt.nn.iap`);
+STIPNet calls it with the low-resolution embeddings and ``upsample=True`` (the cheap
+exact variant). Optionally the network is wrapped in ``torch.compile`` before capture.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import BackendError
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class CudaFastConfig:
+    """Settings of :class:`CudaFastBackend`.
+
+    Attributes:
+        precision: ``fp16`` or ``bf16`` weights and activations (``fp32`` allowed, for comparison).
+        channels_last: NHWC memory format for the convolutions (faster cuDNN kernels with tensor cores).
+        cuda_graphs: capture one CUDA graph per bucket (else run eagerly, still padded to buckets).
+        buckets: ascending batch sizes that get a graph; batches are padded up to the next one.
+        compile: wrap the network in ``torch.compile`` before capturing.
+        compile_mode: ``torch.compile`` mode (CUDA graphs are ours, so a ``-no-cudagraphs`` mode).
+        warmup: eager runs before capturing a bucket (cuDNN autotuning, Triton autotuning).
+    """
+
+    precision: str = "fp16"
+    channels_last: bool = True
+    cuda_graphs: bool = True
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    compile: bool = False
+    compile_mode: str = "max-autotune-no-cudagraphs"
+    warmup: int = 3
+
+
+def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
+    """The smallest bucket ≥ n (n ≤ the largest bucket)."""
+    for b in buckets:
+        if b >= n:
+            return b
+    raise ValueError(f"batch {n} exceeds the largest bucket {buckets[-1]}")
+
+
+def split_batch(n: int, buckets: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """Chunks of a batch of ``n``: (start, stop, bucket) with stop - start ≤ bucket.
+
+    Full chunks of the largest bucket first, then the rest padded to its bucket.
+    """
+    top = buckets[-1]
+    out = []
+    start = 0
+    while n - start > top:
+        out.append((start, start + top, top))
+        start += top
+    if n > start:
+        out.append((start, n, bucket_for(n - start, buckets)))
+    return out
+
+
+class _Graph:
+    """One captured bucket: static input, static output, the graph."""
+
+    def __init__(self, graph: torch.cuda.CUDAGraph | None, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.graph, self.x, self.y = graph, x, y
+
+
+class CudaFastBackend:
+    """The network in FP16/BF16 on one GPU, replayed from per-bucket CUDA graphs.
+
+    Args:
+        model: the network (eval mode is set; a converted copy is kept, ``model`` is not modified).
+        device: ``cuda`` or ``cuda:N``.
+        config: precision, memory format, buckets, graphs, compile.
+
+    Raises:
+        BackendError: no CUDA GPU, bad precision or buckets.
+    """
+
+    name = "cuda-fast"
+
+    def __init__(self, model: nn.Module, device: str = "cuda", config: CudaFastConfig = CudaFastConfig()) -> None:
+        if not device.startswith("cuda") or not torch.cuda.is_available():
+            raise BackendError(
+                f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"
+            )
+        if config.precision not in _DTYPES:
+            raise BackendError(f"cuda-fast: unknown precision '{config.precision}' (use fp16, bf16 or fp32)")
+        if not config.buckets or list(config.buckets) != sorted(set(config.buckets)) or config.buckets[0] < 1:
+            raise BackendError(f"cuda-fast: buckets must be ascending positive batch sizes, got {config.buckets}")
+        import copy
+
+        self.device = device
+        self.precision = config.precision
+        self.config = config
+        self._dtype = _DTYPES[config.precision]
+        self._format = torch.channels_last if config.channels_last else torch.contiguous_format
+        net = copy.deepcopy(model).eval().to(device=device, dtype=self._dtype)
+        if config.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.model = net
+        self._run = torch.compile(net, mode=config.compile_mode, dynamic=False) if config.compile else net
+        self._graphs: dict[int, _Graph] = {}
+        self._pool = torch.cuda.graph_pool_handle() if config.cuda_graphs else None
+        spec = getattr(model, "spec", None)
+        self._input_chw = (3, *spec.input_size) if spec is not None else None
+
+    def describe(self) -> str:
+        """One line for run summaries."""
+        parts = [self.precision, "channels-last" if self.config.channels_last else "NCHW", "fused Triton IaP"]
+        if self.config.cuda_graphs:
+            parts.append("CUDA graphs for batches " + ",".join(map(str, self.config.buckets)))
+        if self.config.compile:
+            parts.append(f"torch.compile({self.config.compile_mode})")
+        return f"cuda-fast on {self.device} ({', '.join(parts)})"
+
+    def _capture(self, bucket: int, chw: tuple[int, ...]) -> _Graph:
+        """Warm up and capture the graph of one bucket (eager static buffers without graphs)."""
+        x = torch.zeros((bucket, *chw), device=self.device, dtype=self._dtype).contiguous(memory_format=self._format)
+        with torch.inference_mode():
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream):
+                for _ in range(max(1, self.config.warmup)):
+                    y = self._run(x)
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+            if not self.config.cuda_graphs:
+                return _Graph(None, x, y)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                y = self._run(x)
+        log.info("cuda-fast: captured the CUDA graph for batch %d", bucket)
+        return _Graph(graph, x, y)
+
+    def warmup(self, chw: tuple[int, int, int] | None = None) -> None:
+        """Capture every bucket now (largest first, so smaller graphs reuse its pool memory)."""
+        chw = chw or self._input_chw
+        if chw is None:
+            raise BackendError("cuda-fast: input size unknown; pass chw=(3, H, W)")
+        for b in reversed(self.config.buckets):
+            if b not in self._graphs:
+                self._graphs[b] = self._capture(b, tuple(chw))
+
+    @torch.inference_mode()
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float32 → (N, K, h, w) float32 on ``self.device``; one graph replay per chunk."""
+        n = batch.shape[0]
+        chw = tuple(batch.shape[1:])
+        outs = []
+        for start, stop, bucket in split_batch(n, self.config.buckets):
+            g = self._graphs.get(bucket)
+            if g is None or tuple(g.x.shape[1:]) != chw:
+                g = self._graphs[bucket] = self._capture(bucket, chw)
+            m = stop - start
+            g.x[:m].copy_(batch[start:stop], non_blocking=True)
+            if m < bucket:
+                g.x[m:].zero_()
+            if g.graph is not None:
+                g.graph.replay()
+            else:
+                g.y = self._run(g.x)
+            outs.append(g.y[:m].to(torch.float32, copy=True))  # the static output is reused by the next replay
+        if not outs:
+            first = self.config.buckets[0]
+            if first not in self._graphs:
+                self._graphs[first] = self._capture(first, chw)
+            return torch.zeros((0, *self._graphs[first].y.shape[1:]), device=self.device)
+        return outs[0] if len(outs) == 1 else torch.cat(outs)

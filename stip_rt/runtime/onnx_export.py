@@ -1,0 +1,216 @@
+"""Export any ``nn.Module`` to ONNX with a dynamic batch axis (pose models and the detector).
+
+Uses the dynamo exporter of ``torch.onnx.export`` (``dynamo=True``). STIP's IaP op
+(``torch.ops.stip_rt.iap``) is translated by :mod:`stip_rt.runtime.iap_onnx` in one of two
+flavours: ``standard`` (decomposed into standard ops) or ``plugin`` (one ``stip_rt::IaP``
+node for the TensorRT plugin). Models without the op (HRNet, the detector) export the
+same way in both flavours.
+
+``fp16=True`` writes a float16 graph with float32 inputs and outputs (a Cast at each end),
+which is what TensorRT's strongly typed networks need: the precision lives in the graph.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import BackendError
+from .engine_cache import onnx_cache_dir
+
+log = logging.getLogger(__name__)
+
+FLAVOURS = ("standard", "plugin")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How to export.
+
+    Attributes:
+        flavour: ``standard`` (IaP in standard ops) or ``plugin`` (IaP as one ``stip_rt::IaP`` node).
+        fp16: float16 graph with float32 inputs/outputs (for TensorRT strongly typed builds).
+        opset: ONNX opset of the default domain.
+        max_batch: upper bound of the dynamic batch axis (declared to the exporter only).
+        input_name: name of the graph input.
+        output_names: names of the graph outputs (one per network output).
+    """
+
+    flavour: str = "standard"
+    fp16: bool = False
+    opset: int = 20
+    max_batch: int = 1024
+    input_name: str = "input"
+    output_names: tuple[str, ...] = ("heatmaps",)
+
+
+class _HalfIO(nn.Module):
+    """float32 in → float16 network → float32 out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        out = self.model(x.half())
+        if isinstance(out, torch.Tensor):
+            return out.float()
+        return tuple(o.float() for o in out)
+
+
+def iap_op() -> torch._ops.OpOverload | None:
+    """``torch.ops.stip_rt.iap.default`` when the fused IaP op is registered, else None."""
+    import stip_rt.nn.iap  # noqa: F401  (registers the op where it exists)
+
+    try:
+        return torch.ops.stip_rt.iap.default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def model_input_shape(model: nn.Module, input_size: Sequence[int] | None = None) -> tuple[int, int, int]:
+    """(3, H, W) of one input image: ``input_size`` (H, W) or ``model.spec.input_size``.
+
+    Raises:
+        BackendError: neither is given.
+    """
+    if input_size is None:
+        spec = getattr(model, "spec", None)
+        input_size = getattr(spec, "input_size", None)
+    if input_size is None:
+        raise BackendError(
+            f"ONNX export of {type(model).__name__}: input size unknown "
+            "(pass input_size=(H, W) or give the model a spec)"
+        )
+    h, w = (int(v) for v in input_size)
+    return 3, h, w
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    config: ExportConfig = ExportConfig(),
+    input_size: Sequence[int] | None = None,
+) -> Path:
+    """Export ``model`` (eval mode, CPU) to ``path`` and check the file with ``onnx.checker``.
+
+    Args:
+        model: the network; its ``forward(x)`` maps (N, 3, H, W) float32 to a tensor or tuple of tensors.
+            It is not modified (a copy is converted for fp16).
+        path: output ``.onnx`` file (parent folders are created).
+        config: flavour, fp16, opset, names.
+        input_size: (H, W) of the input; default ``model.spec.input_size``.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        BackendError: unknown flavour, input size unknown, the exporter or the checker failed,
+            or ``path`` cannot be written.
+    """
+    import onnx
+
+    from .iap_onnx import TRANSLATIONS
+
+    if config.flavour not in FLAVOURS:
+        raise BackendError(f"ONNX export: unknown flavour '{config.flavour}' (use {' or '.join(FLAVOURS)})")
+    path = Path(path)
+    shape = model_input_shape(model, input_size)
+    net: nn.Module = copy.deepcopy(model).eval().float().cpu()
+    if config.fp16:
+        net = _HalfIO(net.half())
+    example = torch.zeros(2, *shape)  # batch 2: a batch of 1 would be specialised
+    table = {}
+    op = iap_op()
+    if op is not None:
+        table[op] = TRANSLATIONS[config.flavour]
+    batch = torch.export.Dim("batch", min=1, max=config.max_batch)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                net,
+                (example,),
+                dynamo=True,
+                verbose=False,
+                opset_version=config.opset,
+                input_names=[config.input_name],
+                output_names=list(config.output_names),
+                dynamic_shapes=({0: batch},),
+                custom_translation_table=table,
+                optimize=True,
+            )
+        program.save(str(path))
+    except OSError as e:
+        raise BackendError(f"ONNX export: cannot write {path} ({e.strerror or e})") from e
+    except Exception as e:  # the exporter raises many types; one clear message
+        raise BackendError(f"ONNX export of {type(model).__name__} failed: {_first_line(e)}") from e
+    proto = onnx.load(str(path), load_external_data=False)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        raise BackendError(f"ONNX export: {path} fails onnx.checker: {_first_line(e)}") from e
+    n_iap = sum(1 for node in proto.graph.node if node.op_type == "IaP")
+    log.info(
+        "exported %s to %s (%s flavour%s, opset %d, %d IaP plugin node%s)",
+        type(model).__name__,
+        path,
+        config.flavour,
+        ", fp16" if config.fp16 else "",
+        config.opset,
+        n_iap,
+        "" if n_iap == 1 else "s",
+    )
+    return path
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def model_fingerprint(model: nn.Module, *extra: object) -> str:
+    """SHA-256 (hex, 24 chars) over the model's class, state dict bytes, spec and ``extra``."""
+    h = hashlib.sha256()
+    h.update(type(model).__qualname__.encode())
+    h.update(repr(getattr(model, "spec", None)).encode())
+    h.update(torch.__version__.encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    for x in extra:
+        h.update(repr(x).encode())
+    return h.hexdigest()[:24]
+
+
+def cached_onnx(
+    model: nn.Module,
+    config: ExportConfig = ExportConfig(),
+    input_size: Sequence[int] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """The ONNX file of ``model`` for ``config`` from the cache folder, exporting it on first use.
+
+    The file name is a fingerprint of the weights, spec, torch version and export settings,
+    so changed weights give a new export.
+    """
+    shape = model_input_shape(model, input_size)
+    folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
+    path = folder / f"{type(model).__name__.lower()}-{model_fingerprint(model, config, shape)}.onnx"
+    if path.exists():
+        log.info("using cached ONNX export %s", path)
+        return path
+    tmp = path.with_suffix(".tmp.onnx")
+    export_onnx(model, tmp, config, input_size=shape[1:])
+    tmp.replace(path)
+    return path

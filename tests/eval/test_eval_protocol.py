@@ -1,0 +1,201 @@
+"""Full protocol and the ``eval`` / ``predict`` verbs, end to end with a random-weight tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stip_rt.cli import main
+from stip_rt.io.coco import read_coco_results
+
+TINY = """arch: {arch}
+schema: {schema}
+num_joints: {k}
+widths: [8, 16, 32, 64]
+num_modules: [1, 1, 1]
+num_blocks: 1
+stem_blocks: 1
+input_size: [64, 64]
+heatmap_size: {hm}
+decode: {arch}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("models")
+    out = {}
+    for name, arch, schema, k, hm in (("coco", "hrnet", "coco17", 17, "[16, 16]"),
+                                      ("coco-stip", "stip", "coco17", 17, "[32, 32]"),
+                                      ("crowdpose", "hrnet", "crowdpose14", 14, "[16, 16]")):  # fmt: skip
+        p = folder / f"tiny-{name}.yaml"
+        p.write_text(TINY.format(arch=arch, schema=schema, k=k, hm=hm))
+        out[name] = p
+    return out
+
+
+def _coco(data_dir: Path) -> tuple[Path, Path, Path]:
+    d = data_dir / "coco_val2017_keypoints"
+    return (d / "annotations" / "person_keypoints_val2017_sample.json", d / "images",
+            d / "annotations" / "person_detections_results_sample.json")  # fmt: skip
+
+
+def _full_protocol_coco(data_dir: Path, model: Path, tmp_path: Path, capsys, extra: list[str]) -> None:
+    gt, images, dets = _coco(data_dir)
+    out = tmp_path / "res.json"
+    argv = [
+        "eval",
+        "--gt",
+        str(gt),
+        "--images",
+        str(images),
+        "--detections",
+        str(dets),
+        "--model",
+        str(model),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert list(metrics)[:5] == ["AP", "AP50", "AP75", "AP(M)", "AP(L)"]
+    assert all(0 <= v <= 1 for v in metrics.values())
+    ids = {i["id"] for i in json.loads(gt.read_text())["images"]}
+    res = read_coco_results(out, 17, ids)  # valid COCO results: keys, 51 finite values, known ids
+    assert 0 < len(res) <= 81
+    assert all(0 <= r["score"] <= 1 and r["category_id"] == 1 for r in res)
+    # scoring the written file gives the numbers the protocol printed
+    assert main(["eval", "--gt", str(gt), "--results", str(out), "--dataset", "coco", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == metrics
+
+
+def test_full_protocol_coco(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    # the 27 boxes with score ≥ 0.2 keep this fast on a shared 2-core CI machine
+    _full_protocol_coco(data_dir, tiny_models["coco"], tmp_path, capsys, ["--image-thre", "0.2"])
+
+
+@pytest.mark.slow
+def test_full_protocol_coco_stip_all_boxes(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    _full_protocol_coco(data_dir, tiny_models["coco-stip"], tmp_path, capsys, [])
+
+
+def test_full_protocol_crowdpose(data_dir: Path, tiny_models, capsys) -> None:
+    d = data_dir / "crowdpose"
+    argv = [
+        "eval",
+        "--gt",
+        str(d / "annotations" / "crowdpose_test_sample.json"),
+        "--images",
+        str(d / "images"),
+        "--detections",
+        str(d / "annotations" / "person_detections_results_sample.json"),
+        "--model",
+        str(tiny_models["crowdpose"]),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--no-flip",
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("crowdpose keypoints:") and "AP(H)" in table
+
+
+def test_predict_writes_results_and_drawings(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    _, images, dets = _coco(data_dir)
+    image = images / "000000000785.jpg"
+    out, draw = tmp_path / "pred.json", tmp_path / "drawn"
+    argv = [
+        "predict",
+        str(image),
+        "--detections",
+        str(dets),
+        "--out",
+        str(out),
+        "--draw",
+        str(draw),
+        "--model",
+        str(tiny_models["coco"]),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--no-nms",
+        "--no-flip",
+        "--image-thre",
+        "0.2",
+    ]
+    assert main(argv) == 0
+    res = read_coco_results(out, 17, {785})
+    n_dets = sum(d["image_id"] == 785 and d["score"] >= 0.2 for d in json.loads(dets.read_text()))
+    assert len(res) == n_dets  # no NMS: one result per box
+    drawn = cv2.imread(str(draw / image.name))
+    src = cv2.imread(str(image))
+    assert drawn.shape == src.shape and not np.array_equal(drawn, src)
+    assert "people on 1 image(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["eval", "--gt", "GT", "--results", "R.json"], "--dataset coco|crowdpose is required"),
+        (["eval", "--gt", "GT", "--results", "R.json", "--model", "m"], "not both"),
+        (["eval", "--gt", "GT", "--images", "I"], "missing --detections, --model"),
+        (["eval", "--gt", "nope.json", "--results", "R.json", "--dataset", "coco"], "nope.json: file not found"),
+    ],
+)
+def test_eval_usage_errors(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_dataset_mismatch(data_dir: Path, tiny_models, capsys) -> None:
+    gt, images, dets = _coco(data_dir)
+    argv = [
+        "eval",
+        "--gt",
+        str(gt),
+        "--images",
+        str(images),
+        "--detections",
+        str(dets),
+        "--dataset",
+        "coco",
+        "--model",
+        str(tiny_models["crowdpose"]),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 2
+    assert "predicts crowdpose14 keypoints but dataset 'coco' needs coco17" in capsys.readouterr().err
+
+
+def test_missing_weights_file(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    _, images, dets = _coco(data_dir)
+    argv = [
+        "predict",
+        str(images),
+        "--detections",
+        str(dets),
+        "--out",
+        str(tmp_path / "r.json"),
+        "--model",
+        str(tiny_models["coco"]),
+        "--weights",
+        str(tmp_path / "w.pth"),
+    ]
+    assert main(argv) == 2
+    assert "w.pth: file not found" in capsys.readouterr().err

@@ -1,0 +1,101 @@
+"""``stip-rt batch``: resumable, keeps partial outputs of a failed video and goes on, process pool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stip_rt.batch import DONE, ERROR, find_videos, format_table, output_names, run_batch
+from stip_rt.cli import main
+from stip_rt.errors import ConfigError, SourceError
+from stip_rt.pipeline import PipelineConfig
+
+
+@pytest.fixture()
+def videos(tmp_path: Path, data_dir: Path) -> Path:
+    """a.avi, b.avi (links to vtest.avi), c.avi (vtest cut after ~27 frames), d.mp4 (a text file)."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    vtest = data_dir / "opencv_samples" / "vtest.avi"
+    (folder / "a.avi").symlink_to(vtest)
+    (folder / "b.avi").symlink_to(vtest)
+    data = vtest.read_bytes()
+    (folder / "c.avi").write_bytes(data[: len(data) // 20])
+    (folder / "d.mp4").write_text("not a video")
+    (folder / "notes.txt").write_text("not picked up")
+    return folder
+
+
+def _argv(videos: Path, out: Path, data_dir: Path, *extra: str) -> list[str]:
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    return [
+        "batch",
+        str(videos),
+        "--out-dir",
+        str(out),
+        "--format",
+        "jsonl,csv",
+        "--model",
+        "none",
+        "--detections",
+        str(gt),
+        "--max-frames",
+        "40",
+        *extra,
+    ]
+
+
+def test_batch_resumes_and_goes_on_after_failures(
+    videos: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(_argv(videos, out, data_dir)) == 1  # two videos failed
+    table = capsys.readouterr().out
+    assert "4 videos: 2 done, 0 skipped, 2 failed" in table
+    for name in ("a", "b"):
+        marker = json.loads((out / name / DONE).read_text())
+        assert marker["frames"] == 40 and marker["formats"] == ["jsonl", "csv"]
+        assert len((out / name / f"{name}.jsonl").read_text().splitlines()) == 41
+        assert (out / name / f"{name}.csv").is_file()
+    # the truncated video: partial outputs kept, an error file, no completion marker
+    assert not (out / "c" / DONE).exists()
+    assert "c.avi" in (out / "c" / ERROR).read_text()
+    partial = [json.loads(x) for x in (out / "c" / "c.jsonl").read_text().splitlines()]
+    assert len(partial) > 10
+    assert "d.mp4" in (out / "d" / ERROR).read_text()
+
+    # second run: finished videos are skipped, failed ones are tried again
+    mtime = (out / "a" / "a.jsonl").stat().st_mtime_ns
+    assert main(_argv(videos, out, data_dir)) == 1
+    assert "4 videos: 0 done, 2 skipped, 2 failed" in capsys.readouterr().out
+    assert (out / "a" / "a.jsonl").stat().st_mtime_ns == mtime
+
+
+def test_batch_in_two_processes(tmp_path: Path, data_dir: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    for name in ("x.avi", "y.avi"):
+        (folder / name).symlink_to(data_dir / "opencv_samples" / "vtest.avi")
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    config = PipelineConfig(source="", pose="none", detections=str(gt), max_frames=5)
+    seen = []
+    results = run_batch(
+        find_videos(folder), tmp_path / "out", config, ["jsonl"], jobs=2, devices=["cpu"], on_result=seen.append
+    )
+    assert [r.status for r in results] == ["done", "done"] and len(seen) == 2
+    assert [Path(r.source).name for r in results] == ["x.avi", "y.avi"]
+    assert all(r.frames == 5 and r.device == "cpu" for r in results)
+    assert "2 videos: 2 done" in format_table(results)
+
+
+def test_inputs_and_names(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="nothing"):
+        find_videos(tmp_path / "nothing")
+    with pytest.raises(SourceError, match="no videos"):
+        find_videos(tmp_path)
+    names = output_names([Path("a/clip.mp4"), Path("b/clip.mp4"), Path("b/other.mp4")])
+    assert sorted(names.values()) == ["a_clip", "b_clip", "other"]
+    with pytest.raises(ConfigError, match="unknown format 'jsn'"):
+        run_batch([], tmp_path, PipelineConfig(source=""), ["jsn"])

@@ -1,0 +1,271 @@
+"""``stip-rt track`` end to end on the shared videos, writing every format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import jsonschema
+import pandas as pd
+import pytest
+import yaml
+
+from stip_rt.cli import main
+from stip_rt.io.tracks_format import load_schema
+
+TINY_HRNET = "official_parity/hrnet_c16_coco17.json"  # a parity-sized HRNet (128×96, C=16)
+# random weights give keypoint scores near 0, hence person scores near 0: let every person track
+TRACK_ALL = [
+    "--set",
+    "tracker.min_hits=1",
+    "--set",
+    "tracker.high_score=0",
+    "--set",
+    "tracker.low_score=0",
+    "--set",
+    "tracker.new_track_score=0",
+]
+
+
+@pytest.fixture(scope="module")
+def vtest(data_dir: Path) -> Path:
+    return data_dir / "opencv_samples" / "vtest.avi"
+
+
+@pytest.fixture(scope="module")
+def pets_gt(data_dir: Path) -> Path:
+    return data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+
+
+def read_jsonl(path: Path) -> tuple[dict, list[dict]]:
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    return lines[0], lines[1:]
+
+
+def validate_jsonl(path: Path) -> list[dict]:
+    header, frames = read_jsonl(path)
+    jsonschema.validate({**header, "frames": frames}, load_schema())
+    return frames
+
+
+def test_every_format_on_vtest(
+    tmp_path: Path, vtest: Path, pets_gt: Path, fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    n = 4
+    outs = {k: tmp_path / f"t.{k}" for k in ("json", "jsonl", "csv", "txt")}
+    outs["coco"] = tmp_path / "t.coco.json"
+    args = [
+        "track",
+        str(vtest),
+        "--detections",
+        str(pets_gt),
+        "--model",
+        str(fixtures_dir / TINY_HRNET),
+        "--weights",
+        "random",
+        "--backend",
+        "torch",
+        "--max-frames",
+        str(n),
+        *TRACK_ALL,
+        "--video",
+        str(tmp_path / "t.mp4"),
+        "-o",
+        str(tmp_path / "openpose") + "/",
+    ]
+    for p in outs.values():
+        args += ["-o", str(p)]
+    assert main(args) == 0
+    summary = capsys.readouterr().out
+    assert f"frames {n}" in summary and "tracks" in summary and "fps" in summary
+
+    frames = validate_jsonl(outs["jsonl"])
+    assert [f["frame"] for f in frames] == list(range(n))
+    people = [p for f in frames for p in f["people"]]
+    assert people and all(len(p["keypoints"]) == 17 for p in people)
+    doc = json.loads(outs["json"].read_text())
+    jsonschema.validate(doc, load_schema())
+    assert len(doc["frames"]) == n and doc["skeleton"]["name"] == "coco17"
+    csv = pd.read_csv(outs["csv"])
+    assert set(csv["frame"]) <= set(range(n)) and {"track_id", "box_x1", "nose_x", "nose_score"} <= set(csv.columns)
+    assert len(csv) == len(people)
+    mot = outs["txt"].read_text().splitlines()
+    assert len(mot) == len(people) and all(len(r.split(",")) == 10 for r in mot)
+    with av.open(str(tmp_path / "t.mp4")) as c:
+        decoded = sum(1 for _ in c.decode(video=0))
+    assert decoded == n
+    assert len(list((tmp_path / "openpose").glob("*.json"))) == n
+    coco = json.loads(outs["coco"].read_text())
+    assert len(coco) == len(people) and len(coco[0]["keypoints"]) == 17 * 3
+
+
+def test_box_only_on_vtest(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    n = 30
+    out = tmp_path / "b.jsonl"
+    assert (
+        main(
+            [
+                "track",
+                str(vtest),
+                "--pose",
+                "none",
+                "--detections",
+                str(pets_gt),
+                "--max-frames",
+                str(n),
+                "-o",
+                str(out),
+                "-o",
+                str(tmp_path / "b.csv"),
+                "--video",
+                str(tmp_path / "b.mp4"),
+            ]
+        )
+        == 0
+    )
+    header, frames = read_jsonl(out)
+    validate_jsonl(out)
+    assert header["skeleton"] is None and [f["frame"] for f in frames] == list(range(n))
+    assert all("keypoints" not in p for f in frames for p in f["people"])
+    ids = {p["track_id"] for f in frames for p in f["people"]}
+    assert 3 <= len(ids) <= 12  # PETS09 has ~6 people in the first frames; ids stay stable
+    assert len(pd.read_csv(tmp_path / "b.csv")) == sum(len(f["people"]) for f in frames)
+
+
+def test_pose_model_with_random_weights_on_tud_campus(tmp_path: Path, data_dir: Path, fixtures_dir: Path) -> None:
+    seq = data_dir / "mot15" / "TUD-Campus"
+    out = tmp_path / "tud.jsonl"
+    assert (
+        main(
+            [
+                "track",
+                str(seq / "TUD-Campus.mp4"),
+                "--detections",
+                str(seq / "gt" / "gt.txt"),
+                "--model",
+                str(fixtures_dir / TINY_HRNET),
+                "--weights",
+                "random",
+                "--backend",
+                "torch",
+                "--max-frames",
+                "3",
+                *TRACK_ALL,
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    header, frames = read_jsonl(out)
+    validate_jsonl(out)
+    assert header["skeleton"]["name"] == "coco17" and header["model"]["pose"] == "hrnet_c16_coco17"
+    assert len(frames) == 3
+    people = [p for f in frames for p in f["people"]]
+    assert people and all(len(p["keypoints"]) == 17 for p in people)
+
+
+@pytest.mark.parametrize("video", ["mmpose_demo.mp4", "intel_one-by-one-person-detection.mp4"])
+def test_sample_videos_with_random_detector(tmp_path: Path, data_dir: Path, video: str) -> None:
+    out = tmp_path / "s.jsonl"
+    assert (
+        main(
+            [
+                "track",
+                str(data_dir / "sample_videos" / video),
+                "--model",
+                "none",
+                "--detector-weights",
+                "random",
+                "--max-frames",
+                "2",
+                "-o",
+                str(out),
+                "--video",
+                str(tmp_path / "s.mp4"),
+            ]
+        )
+        == 0
+    )
+    assert len(validate_jsonl(out)) == 2
+
+
+def test_det_every_and_start(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    out = tmp_path / "d.jsonl"
+    assert (
+        main(
+            [
+                "track",
+                str(vtest),
+                "--model",
+                "none",
+                "--detections",
+                str(pets_gt),
+                "--det-every",
+                "3",
+                "--start",
+                "100",
+                "--max-frames",
+                "9",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    frames = validate_jsonl(out)
+    assert [f["frame"] for f in frames] == list(range(100, 109))
+
+
+def test_print_config_and_set(capsys: pytest.CaptureFixture[str], vtest: Path) -> None:
+    assert (
+        main(
+            [
+                "track",
+                str(vtest),
+                "--model",
+                "none",
+                "--set",
+                "queue_size=3",
+                "--set",
+                "tracker.min_hits=4",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["queue_size"] == 3 and cfg["tracker_overrides"] == ["min_hits=4"] and cfg["pose"] == "none"
+
+
+def test_unknown_setting_is_one_error_with_suggestion(capsys: pytest.CaptureFixture[str], vtest: Path) -> None:
+    assert main(["track", str(vtest), "--set", "det_evry=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "det_evry" in err[0] and "did you mean 'det_every'" in err[0]
+
+
+def test_show_without_window_support_is_one_clear_error(
+    capsys: pytest.CaptureFixture[str], vtest: Path, pets_gt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+
+    def no_gui(*a: object) -> None:
+        raise cv2.error("The function is not implemented")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)  # what the headless build does
+    assert main(["track", str(vtest), "--pose", "none", "--detections", str(pets_gt), "--show"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--show" in err[0] and "opencv-python" in err[0]
+
+
+def test_python_api_iterates_tracked_frames(vtest: Path, pets_gt: Path, tmp_path: Path) -> None:
+    import stip_rt
+    from stip_rt.io.sinks import open_sink
+
+    out = tmp_path / "api.jsonl"
+    results = list(
+        stip_rt.track_frames(str(vtest), pose="none", detections=str(pets_gt), max_frames=5, sinks=[open_sink(out)])
+    )
+    assert [r.index for r in results] == list(range(5))
+    assert len(out.read_text().splitlines()) == 6

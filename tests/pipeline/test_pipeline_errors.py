@@ -1,0 +1,248 @@
+"""Error policy: one StipError naming the input and frame; stages after the failure drain, so
+nothing computed before it is lost; sinks are closed; no thread is left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pipeline_fakes import (
+    FakeDetector,
+    FakeSource,
+    FakeTracker,
+    JsonlSink,
+    ListSink,
+    make_parts,
+    stip_threads,
+)
+
+from stip_rt.errors import BackendError, SinkError, SourceError, StipError
+from stip_rt.pipeline import Pipeline, PipelineConfig
+from stip_rt.types import RunInfo
+
+
+def run(parts, sinks=()):  # type: ignore[no-untyped-def]
+    p = Pipeline(PipelineConfig(source=parts.source.info.uri), sinks, parts=parts)
+    got = []
+    with pytest.raises(StipError) as ei:
+        for r in p:
+            got.append(r.index)
+    assert stip_threads() == []
+    return ei.value, got
+
+
+def test_source_error_after_frames_keeps_them_all(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    err, got = run(make_parts(FakeSource(12, fail_at=7, uri="cut.mp4")), [JsonlSink(out)])
+    assert isinstance(err, SourceError) and "cut.mp4" in str(err) and "frame 7" in str(err)
+    assert got == list(range(7))
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["frame"] for x in lines] == list(range(7))
+
+
+def test_detector_crash_names_input_and_frame() -> None:
+    sink = ListSink()
+    parts = make_parts(FakeSource(20, uri="walk.avi"), detector=FakeDetector(fail_at=5))
+    err, got = run(parts, [sink])
+    assert isinstance(err, BackendError)
+    msg = str(err)
+    assert "walk.avi" in msg and "frame 5" in msg and "detect" in msg and "CUDA out of memory" in msg
+    assert got == list(range(5)) and sink.closed == 1
+    assert parts.source.closed >= 1  # type: ignore[attr-defined]
+
+
+def test_tracker_error_stops_upstream_and_keeps_earlier_frames() -> None:
+    sink = ListSink()
+    err, got = run(make_parts(FakeSource(50), tracker=FakeTracker(fail_at=9)), [sink])
+    assert "frame 9" in str(err) and "track" in str(err) and "NaN" in str(err)
+    assert got == list(range(9)) == [r.index for r in sink.results]
+
+
+def test_sink_error_is_a_sink_error_and_other_sinks_are_closed() -> None:
+    bad, good = ListSink(fail_at=4), ListSink()
+    err, got = run(make_parts(FakeSource(30, uri="cam0")), [good, bad])
+    assert isinstance(err, SinkError) and "frame 4" in str(err) and "cam0" in str(err)
+    assert bad.closed == 1 and good.closed == 1
+    assert got == list(range(4))
+
+
+def test_first_error_wins_with_detect_every_n() -> None:
+    # tracker fails while the pose stage waits for its feedback: no deadlock, one error
+    parts = make_parts(FakeSource(30), tracker=FakeTracker(fail_at=2))
+    p = Pipeline(PipelineConfig(source="fake.mp4", det_every=4), parts=parts)
+    with pytest.raises(StipError, match="frame 2"):
+        list(p)
+    assert stip_threads() == []
+
+
+def test_sink_that_cannot_open_leaves_nothing_open() -> None:
+    class Unwritable(ListSink):
+        def open(self, run: RunInfo) -> None:
+            raise SinkError("/ro/out.jsonl: cannot write (permission denied)")
+
+    parts = make_parts(FakeSource(5))
+    first = ListSink()
+    with pytest.raises(SinkError, match=r"/ro/out\.jsonl"):
+        Pipeline(PipelineConfig(source="x"), [first, Unwritable()], parts=parts).start()
+    assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]
+    assert stip_threads() == []
+
+
+def test_on_end_receives_the_error() -> None:
+    errors: list[object] = []
+    p = Pipeline(
+        PipelineConfig(source="x"),
+        parts=make_parts(FakeSource(9, fail_at=3)),
+        on_result=lambda r: None,
+        on_end=errors.append,
+    )
+    with pytest.raises(SourceError):
+        p.run()
+    assert len(errors) == 1 and isinstance(errors[0], SourceError)
+
+
+# ---------------------------------------------------------------------------- bad input, end to end
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    from stip_rt.cli import main
+
+    code = main(argv)
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("stip-rt track: error")]
+    return code, err
+
+
+def _box_only(source: str, gt: Path, out: Path, *extra: str) -> list[str]:
+    return ["track", source, "--model", "none", "--detections", str(gt), "-o", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def gt(data_dir: Path) -> Path:
+    return data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+
+
+def _assert_one_error(code: int, err: list[str], name: str) -> None:
+    assert code == 2
+    assert len(err) == 1 and name in err[0], err
+
+
+def _jsonl_valid(path: Path) -> list[dict]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(x) for x in lines]  # every line parses: nothing half-written
+
+
+@pytest.mark.parametrize("case", ["missing", "zero-byte", "text-as-mp4"])
+def test_unreadable_video_files(case: str, tmp_path: Path, gt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "in.mp4"
+    if case == "zero-byte":
+        video.write_bytes(b"")
+    elif case == "text-as-mp4":
+        video.write_text("this is not a video\n" * 50)
+    out = tmp_path / "out.jsonl"
+    code, err = _cli(_box_only(str(video), gt, out), capsys)
+    _assert_one_error(code, err, str(video))
+    assert stip_threads() == []
+
+
+def test_truncated_video_keeps_frames_before_the_damage(
+    tmp_path: Path, data_dir: Path, gt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = (data_dir / "opencv_samples" / "vtest.avi").read_bytes()
+    video = tmp_path / "cut.avi"
+    video.write_bytes(src[: len(src) // 20])  # about the first 40 of 795 frames
+    out = tmp_path / "out.jsonl"
+    code, err = _cli(_box_only(str(video), gt, out), capsys)
+    lines = _jsonl_valid(out)
+    frames = [x["frame"] for x in lines[1:]]
+    assert frames == list(range(len(frames))) and len(frames) > 10
+    _assert_one_error(code, err, str(video))
+    assert "truncated" in err[0]
+
+
+def test_unreadable_camera(tmp_path: Path, gt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _cli(_box_only("99", gt, tmp_path / "o.jsonl"), capsys)
+    _assert_one_error(code, err, "camera 99")
+
+
+def test_camera_disappearing_mid_run(
+    tmp_path: Path, gt: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import cv2
+    import numpy as np
+
+    import stip_rt.io.sources as sources
+    from stip_rt.io.source_config import SourceConfig
+
+    class VanishingCamera:
+        opened = 0
+
+        def __init__(self, device: object) -> None:
+            VanishingCamera.opened += 1
+            self.ok = VanishingCamera.opened == 1  # unplugged after the first session
+            self.reads = 0
+
+        def isOpened(self) -> bool:
+            return self.ok
+
+        def read(self) -> tuple[bool, object]:
+            self.reads += 1
+            if not self.ok or self.reads > 8:
+                return False, None
+            return True, np.full((48, 64, 3), self.reads, np.uint8)
+
+        def set(self, *a: object) -> bool:
+            return True
+
+        def get(self, prop: int) -> float:
+            return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+        def release(self) -> None:
+            self.ok = False
+
+    monkeypatch.setattr(cv2, "VideoCapture", VanishingCamera)
+    monkeypatch.setattr(
+        sources, "SourceConfig", functools.partial(SourceConfig, reconnect_retries=2, reconnect_backoff_s=0.01)
+    )
+    out = tmp_path / "cam.jsonl"
+    code, err = _cli(_box_only("0", gt, out), capsys)
+    _assert_one_error(code, err, "camera 0")
+    lines = _jsonl_valid(out)
+    assert len(lines) >= 2  # header + the frames captured before the camera vanished
+    assert stip_threads() == []
+
+
+def test_stream_that_refuses_connections(tmp_path: Path, gt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    url = f"rtsp://127.0.0.1:{port}/live"
+    code, err = _cli(_box_only(url, gt, tmp_path / "o.jsonl"), capsys)
+    _assert_one_error(code, err, url)
+
+
+def test_output_folder_not_writable(
+    tmp_path: Path, data_dir: Path, gt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "sub" / "out.jsonl"  # a folder inside a file: cannot exist, even for root
+    code, err = _cli(_box_only(str(data_dir / "opencv_samples" / "vtest.avi"), gt, out), capsys)
+    _assert_one_error(code, err, str(blocker))
+    assert stip_threads() == []
+
+
+@pytest.mark.parametrize("content", ["1,2,3\nnot,a,number,row\n", '{"not": "a list"}'])
+def test_malformed_detections_file(
+    tmp_path: Path, data_dir: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dets = tmp_path / ("dets.txt" if content.startswith("1") else "dets.json")
+    dets.write_text(content)
+    out = tmp_path / "o.jsonl"
+    code, err = _cli(_box_only(str(data_dir / "opencv_samples" / "vtest.avi"), dets, out, "--max-frames", "3"), capsys)
+    _assert_one_error(code, err, str(dets))

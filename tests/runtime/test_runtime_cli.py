@@ -1,0 +1,91 @@
+"""``stip-rt export`` and ``stip-rt bench`` end to end (tiny models), and their errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import onnx
+import pytest
+import yaml
+
+from stip_rt.cli import main
+
+TINY = {
+    "name": "tiny-stip",
+    "arch": "stip",
+    "schema": "crowdpose14",
+    "num_joints": 14,
+    "input_size": [128, 96],
+    "heatmap_size": [64, 48],
+    "widths": [8, 16, 32, 64],
+    "num_modules": [1, 1, 1],
+    "num_blocks": 1,
+    "stem_blocks": 1,
+}
+
+
+@pytest.fixture()
+def tiny_yaml(tmp_path, monkeypatch):
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def test_export_plugin_onnx(tiny_yaml, tmp_path, capsys) -> None:
+    out = tmp_path / "tiny.plugin.onnx"
+    assert (
+        main(["export", "--model", str(tiny_yaml), "--format", "onnx", "--flavour", "plugin", "--out", str(out)]) == 0
+    )
+    assert f"wrote {out}" in capsys.readouterr().out
+    proto = onnx.load(str(out))
+    assert [n.op_type for n in proto.graph.node if n.domain == "stip_rt"] == ["IaP"]
+
+
+def test_export_weights_that_do_not_match(tiny_yaml, tmp_path, fixtures_dir, capsys) -> None:
+    weights = fixtures_dir / "official_parity" / "hrnet_c16_coco17.state_dict.pt"
+    code = main(["export", "--model", str(tiny_yaml), "--weights", str(weights), "--out", str(tmp_path / "x.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and "hrnet_c16_coco17.state_dict.pt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_export_engine_without_tensorrt(tiny_yaml, tmp_path, capsys) -> None:
+    code = main(["export", "--model", str(tiny_yaml), "--format", "engine", "--out", str(tmp_path / "x.engine")])
+    assert code == 2 and "TensorRT is not installed" in capsys.readouterr().err
+
+
+def test_bench_measures_skips_and_prints_ratios(tiny_yaml, capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(tiny_yaml),
+            "--backends",
+            "torch,onnxruntime,tensorrt,cuda-fast",
+            "--batch",
+            "1,2",
+            "--seconds",
+            "0.05",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "torch        batch   1:" in out and "onnxruntime  batch   2:" in out
+    assert "ratio onnxruntime/torch batch 1:" in out and "ratio onnxruntime/torch batch 2:" in out
+    if importlib.util.find_spec("tensorrt") is None:
+        assert "tensorrt     skipped: backend 'tensorrt'" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backends", "torch,onnxrt"], "unknown backend 'onnxrt' (did you mean 'onnxruntime'?)"),
+        (["--batch", "1,x"], "--batch '1,x'"),
+        (["--batch", "0"], "positive"),
+    ],
+)
+def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -> None:
+    assert main(["bench", "--model", str(tiny_yaml), *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Fast CUDA path: bucket arithmetic on any machine; FP16 + graphs vs fp32 eager on a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stip_rt.errors import BackendError
+from stip_rt.runtime.cuda_fast import DEFAULT_BUCKETS, CudaFastBackend, CudaFastConfig, bucket_for, split_batch
+
+FP16_TOL = 2e-2  # of the fp32 output's max-abs (docs/backends.md)
+
+
+@pytest.mark.parametrize(("n", "bucket"), [(1, 1), (2, 2), (3, 4), (7, 8), (8, 8), (9, 16), (33, 64), (64, 64)])
+def test_bucket_for(n: int, bucket: int) -> None:
+    assert bucket_for(n, DEFAULT_BUCKETS) == bucket
+
+
+def test_bucket_for_too_large() -> None:
+    with pytest.raises(ValueError, match="65"):
+        bucket_for(65, DEFAULT_BUCKETS)
+
+
+@pytest.mark.parametrize(
+    ("n", "chunks"),
+    [
+        (0, []),
+        (1, [(0, 1, 1)]),
+        (7, [(0, 7, 8)]),
+        (64, [(0, 64, 64)]),
+        (65, [(0, 64, 64), (64, 65, 1)]),
+        (150, [(0, 64, 64), (64, 128, 64), (128, 150, 32)]),
+    ],
+)
+def test_split_batch(n: int, chunks: list) -> None:
+    assert split_batch(n, DEFAULT_BUCKETS) == chunks
+    assert sum(stop - start for start, stop, _ in chunks) == n
+    assert all(stop - start <= b for start, stop, b in chunks)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_needs_a_gpu() -> None:
+    with pytest.raises(BackendError, match=r"cuda-fast.*needs a CUDA GPU"):
+        CudaFastBackend(torch.nn.Identity(), device="cuda")
+
+
+def _model():
+    from stip_rt.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("stip-w32-coco-256x192").eval()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_graphs_match_fp32_eager(precision: str) -> None:
+    model = _model()
+    ref_model = model.to("cuda").float()
+    backend = CudaFastBackend(model, device="cuda", config=CudaFastConfig(precision=precision))
+    tol = FP16_TOL if precision == "fp16" else 4 * FP16_TOL
+    for n in (1, 7, 64):
+        x = torch.randn(n, 3, 256, 192, device="cuda")
+        with torch.inference_mode():
+            ref = ref_model(x)
+        out = backend.infer(x)
+        assert out.dtype == torch.float32 and out.shape == ref.shape == (n, 17, 128, 96)
+        err = ((out - ref).abs().max() / ref.abs().max()).item()
+        assert err < tol, (n, err)
+        again = backend.infer(x)  # a replay gives the same numbers, and earlier outputs are not overwritten
+        assert torch.equal(out, again)
+    assert set(backend._graphs) == {1, 8, 64}
+
+
+@pytest.mark.gpu
+def test_eager_mode_without_graphs_and_empty_batch() -> None:
+    backend = CudaFastBackend(_model(), config=CudaFastConfig(cuda_graphs=False, channels_last=False))
+    assert backend.infer(torch.zeros(0, 3, 256, 192)).shape == (0, 17, 128, 96)
+    assert backend.infer(torch.randn(3, 3, 256, 192)).shape == (3, 17, 128, 96)
+    assert "cuda-fast" in backend.describe()
