@@ -11,7 +11,11 @@ from typing import Any
 
 from .errors import StipError
 
-__all__ = ["ModelSpec", "Pipeline", "PipelineConfig", "StipError", "build_model", "track_frames"]
+__all__ = [
+    "Detections", "FrameResult", "ModelSpec", "Pipeline", "PipelineConfig", "PoseEstimator", "Poses",
+    "StipError", "Tracker", "Tracks", "build_model", "create_backend", "create_detector",
+    "track_frames",
+]
 
 # name -> module that holds it (imported lazily, PEP 562)
 _LAZY = {
@@ -20,6 +24,14 @@ _LAZY = {
     "Pipeline": "stip_rt.pipeline",
     "PipelineConfig": "stip_rt.pipeline",
     "track_frames": "stip_rt.pipeline",
+    "PoseEstimator": "stip_rt.pose.estimator",
+    "Tracker": "stip_rt.track.tracker",
+    "create_backend": "stip_rt.runtime.factory",
+    "create_detector": "stip_rt.detect.factory",
+    "Detections": "stip_rt.types",
+    "Poses": "stip_rt.types",
+    "Tracks": "stip_rt.types",
+    "FrameResult": "stip_rt.types",
 }
 
 
