@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker", help="tracker config YAML")
     p.add_argument("--det-every", type=int, help="run the detector every N frames")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
+    p.add_argument("--kpt-threshold", type=float, help="draw keypoints with at least this score (default 0.3)")
     p.add_argument("--screenshot", type=Path, help="save a picture of the window (with --quit-after)")
     p.add_argument("--quit-after", type=int, metavar="N", help="render N frames, (save the screenshot,) exit")
     p.add_argument("--fresh", action="store_true", help="ignore remembered settings for this run")
@@ -34,7 +35,7 @@ def _options_from_args(args: argparse.Namespace, base):
     changes = {k: v for k, v in {
         "model": args.model, "weights": args.weights, "detector": args.detector, "detections": args.detections,
         "backend": args.backend, "device": args.device, "precision": args.precision, "tracker": args.tracker,
-        "det_every": args.det_every,
+        "det_every": args.det_every, "kpt_threshold": args.kpt_threshold,
     }.items() if v is not None}
     return dataclasses.replace(base, **changes)
 

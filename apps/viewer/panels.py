@@ -130,7 +130,8 @@ class PeoplePlot(QWidget):
         self._plot.setLabel("bottom", "time", units="s")
         self._plot.showGrid(x=True, y=True, alpha=0.25)
         self._plot.setMouseEnabled(x=False, y=False)
-        self._plot.setMinimumHeight(140)
+        self._plot.setMinimumHeight(120)
+        self._plot.setMaximumHeight(190)
         self._curve = self._plot.plot(pen=pg.mkPen((90, 200, 250), width=2), stepMode=None)
         layout.addWidget(self._plot)
 
