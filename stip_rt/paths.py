@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import platformdirs
+
+HOME_ENV = "STIP_RT_HOME"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -14,3 +19,12 @@ def models_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"stip-rt model configs not found next to {_HERE}")
+
+
+def cache_root() -> Path:
+    """The stip-rt cache folder: ``$STIP_RT_HOME/cache``, else the platformdirs user cache dir.
+    Weights, exported ONNX files and TensorRT engines live in sub-folders of it."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser() / "cache"
+    return platformdirs.user_cache_path("stip-rt")

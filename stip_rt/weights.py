@@ -31,9 +31,8 @@ from typing import Any, Literal
 
 from .config import from_dict, read_yaml
 from .errors import ConfigError, WeightsError, did_you_mean
-from .paths import models_dir
-from .runtime.engine_cache import HOME_ENV as HOME_ENV  # re-exported: the variable that moves the cache
-from .runtime.engine_cache import cache_root
+from .paths import HOME_ENV as HOME_ENV  # re-exported: the variable that moves the cache
+from .paths import cache_root, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def get_entry(name: str) -> ZooEntry:
 
 def weights_dir() -> Path:
     """Folder of the cached weight files: ``weights/`` in stip-rt's cache root (``$STIP_RT_HOME/cache`` or
-    the platformdirs user cache dir, see :func:`stip_rt.runtime.engine_cache.cache_root`)."""
+    the platformdirs user cache dir, see :func:`stip_rt.paths.cache_root`)."""
     return cache_root() / "weights"
 
 

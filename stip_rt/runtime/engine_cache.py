@@ -28,23 +28,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import platformdirs
-
 from ..errors import BackendError
+from ..paths import cache_root
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-HOME_ENV = "STIP_RT_HOME"
-
-
-def cache_root() -> Path:
-    """The stip-rt cache folder (``$STIP_RT_HOME/cache`` or the platformdirs user cache dir)."""
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return Path(home).expanduser() / "cache"
-    return platformdirs.user_cache_path("stip-rt")
 
 
 def engine_cache_dir() -> Path:
