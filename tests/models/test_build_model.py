@@ -63,7 +63,9 @@ def test_zoo_spec_fields(name: str) -> None:
     assert spec.stride == (2 if arch == "stip" else 4)
     assert spec.num_modules == (1, 4, 3) and spec.num_blocks == 4 and spec.stem_blocks == 4
     assert spec.pixel_mean == (0.485, 0.456, 0.406) and spec.pixel_std == (0.229, 0.224, 0.225)
-    assert spec.box_padding == 1.25 and spec.aspect_ratio == 0.75
+    # the official CrowdPose HRNet baseline crops without the x1.25 padding (STIP_SPEC §7.7)
+    assert spec.box_padding == (1.0 if (arch, ds) == ("hrnet", "crowdpose") else 1.25)
+    assert spec.aspect_ratio == 0.75
 
 
 def test_build_by_name_gives_the_official_model_size() -> None:
