@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tiny_specs import TINY_STIP
 
 import stip_rt.models as models
 from stip_rt.errors import ConfigError
@@ -23,18 +24,7 @@ ZOO = [
     for size in ("256x192", "384x288")
 ]
 SIMPLEBASELINE = [f"simplebaseline-res{d}-coco-{size}" for d in (50, 101, 152) for size in ("256x192", "384x288")]
-TINY = {
-    "name": "tiny",
-    "arch": "stip",
-    "schema": "crowdpose14",
-    "num_joints": 14,
-    "input_size": [64, 64],
-    "heatmap_size": [32, 32],
-    "widths": [8, 16, 24, 32],
-    "num_modules": [1, 1, 1],
-    "num_blocks": 1,
-    "stem_blocks": 1,
-}
+TINY = TINY_STIP
 
 
 def test_zoo_has_the_16_stip_hrnet_configs_and_6_simplebaselines() -> None:
@@ -84,7 +74,7 @@ def test_build_from_dict_yaml_path_and_spec_are_equal(tmp_path: Path) -> None:
     a, b = build_model(TINY), build_model(path)
     c = build_model(ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY.items()}))
     assert a.spec == b.spec == c.spec
-    assert a.spec.name == "tiny" and a.spec.input_size == (64, 64)
+    assert a.spec.name == "tiny-stip" and a.spec.input_size == (64, 64)
     with torch.no_grad():
         y = a.eval()(torch.randn(1, 3, 64, 64))
     assert y.shape == (1, 14, *a.spec.heatmap_size)

@@ -11,23 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_specs import TINY_STIP
 
 from stip_rt.checkpoint import load_weights, map_mmpose_keys, read_state_dict
 from stip_rt.errors import WeightsError
 from stip_rt.models import build_model
 
-TINY = {
-    "name": "tiny-stip",
-    "arch": "stip",
-    "schema": "crowdpose14",
-    "num_joints": 14,
-    "input_size": [64, 64],
-    "heatmap_size": [32, 32],
-    "widths": [8, 16, 24, 32],
-    "num_modules": [1, 1, 1],
-    "num_blocks": 1,
-    "stem_blocks": 1,
-}
+TINY = TINY_STIP
 TINY_HRNET = {**TINY, "name": "tiny-hrnet", "arch": "hrnet", "decode": "hrnet", "heatmap_size": [16, 16]}
 
 
