@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stip_rt.detect.config import RTMDetDetectorConfig
 from stip_rt.detect.factory import create_detector
 from stip_rt.detect.interval import DetectEveryN
-from stip_rt.detect.rtmdet import RTMDetDetectorConfig
 from stip_rt.types import Detections, Tracks
 
 REPO = Path(__file__).resolve().parents[1]

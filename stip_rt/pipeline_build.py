@@ -134,7 +134,8 @@ def _build_tracker(config: PipelineConfig, fps: float, schema: KeypointSchema | 
 
 
 def _boxes_from_tracks(config: PipelineConfig, width: int, height: int) -> Callable[[Tracks], Detections]:
-    from .detect.interval import IntervalConfig, boxes_from_tracks
+    from .detect.config import IntervalConfig
+    from .detect.interval import boxes_from_tracks
 
     return functools.partial(
         boxes_from_tracks, config=IntervalConfig(every=config.det_every), width=width, height=height

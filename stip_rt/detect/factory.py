@@ -10,9 +10,10 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..nn.rtmdet import SIZES, build_rtmdet
 from .base import Detector
+from .config import IntervalConfig, RTMDetDetectorConfig
 from .files import read_detections_file
-from .interval import DetectEveryN, IntervalConfig
-from .rtmdet import RTMDetDetector, RTMDetDetectorConfig
+from .interval import DetectEveryN
+from .rtmdet import RTMDetDetector
 
 log = logging.getLogger(__name__)
 

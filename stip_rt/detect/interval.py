@@ -21,37 +21,12 @@ tracked frame the caller has).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..types import Detections, Tracks
 from .base import Detector
-
-
-@dataclass(frozen=True)
-class IntervalConfig:
-    """Detection interval and how boxes are made from tracked poses.
-
-    Attributes:
-        every: run the detector on one frame in ``every`` (1: every frame).
-        expansion: keypoint-extent box scale about its centre (rtmlib/RTMPose: 1.25).
-        min_keypoint_score: a keypoint counts as visible from this score.
-        min_visible: fewer visible keypoints than this → the tracked box is used.
-    """
-
-    every: int = 5
-    expansion: float = 1.25
-    min_keypoint_score: float = 0.3
-    min_visible: int = 2
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"'every' must be >= 1, got {self.every}")
-        if self.expansion <= 0:
-            raise ValueError(f"'expansion' must be > 0, got {self.expansion}")
-        if self.min_visible < 1:
-            raise ValueError(f"'min_visible' must be >= 1, got {self.min_visible}")
+from .config import IntervalConfig
 
 
 def boxes_from_tracks(tracks: Tracks, config: IntervalConfig, width: int, height: int) -> Detections:

@@ -12,47 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
-from ..nn.rtmdet import PAD_VALUE, PERSON_CLASS, PIXEL_MEAN, PIXEL_STD
+from ..nn.rtmdet import PAD_VALUE, PIXEL_MEAN, PIXEL_STD
 from ..runtime.base import Backend
 from ..types import Detections
+from .config import RTMDetDetectorConfig
 from .nms import nms
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RTMDetDetectorConfig:
-    """How the detector runs (defaults: 640 input, thresholds of a tracking pipeline).
-
-    Attributes:
-        input_size: side of the square network input in pixels, a multiple of 32 (e.g. 416, 640).
-        score_threshold: minimum person score kept (mmdet evaluates at 0.001; 0.3 suits tracking).
-        iou_threshold: NMS IoU threshold (official RTMDet ``test_cfg``: 0.65).
-        nms_pre: at most this many best-scored points per frame enter NMS.
-        max_per_image: at most this many people per frame after NMS.
-        class_index: detector class kept (COCO ``person`` = 0).
-    """
-
-    input_size: int = 640
-    score_threshold: float = 0.3
-    iou_threshold: float = 0.65
-    nms_pre: int = 1000
-    max_per_image: int = 100
-    class_index: int = PERSON_CLASS
-
-    def __post_init__(self) -> None:
-        if self.input_size < 32 or self.input_size % 32:
-            raise ValueError(f"'input_size' must be a positive multiple of 32, got {self.input_size}")
-        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.iou_threshold <= 1.0:
-            raise ValueError("'score_threshold' and 'iou_threshold' must be in [0, 1]")
-        if self.nms_pre < 1 or self.max_per_image < 1:
-            raise ValueError("'nms_pre' and 'max_per_image' must be >= 1")
 
 
 def letterbox_size(height: int, width: int, size: int) -> tuple[int, int, float, float]:

@@ -13,6 +13,11 @@ class SourceConfig:
     """How sources decode, buffer and recover.
 
     Attributes:
+        uri: what to read: video file, stream URL (rtsp/http/hls), camera index or device, image
+            folder or glob (required for a run).
+        start: first frame (0-based) to process.
+        max_frames: stop after this many frames (None = to the end).
+        live: treat the source as live (drop frames when behind); None = decided by the source.
         buffer_size: frames a file source decodes ahead of the consumer (live sources hold 1).
         image_fps: frame rate given to a folder of images (their times are ``index / image_fps``).
         open_timeout_s: seconds to wait for a network stream to open.
@@ -24,6 +29,10 @@ class SourceConfig:
         camera_width, camera_height, camera_fps: capture mode to request from a local camera (None: its default).
     """
 
+    uri: str | None = None
+    start: int = 0
+    max_frames: int | None = None
+    live: bool | None = None
     buffer_size: int = 8
     image_fps: float = 30.0
     open_timeout_s: float = 10.0

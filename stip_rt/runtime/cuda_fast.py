@@ -15,40 +15,16 @@ exact variant). Optionally the network is wrapped in ``torch.compile`` before ca
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import BackendError
+from .config import CudaFastConfig
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-
-
-@dataclass(frozen=True)
-class CudaFastConfig:
-    """Settings of :class:`CudaFastBackend`.
-
-    Attributes:
-        precision: ``fp16`` or ``bf16`` weights and activations (``fp32`` allowed, for comparison).
-        channels_last: NHWC memory format for the convolutions (faster cuDNN kernels with tensor cores).
-        cuda_graphs: capture one CUDA graph per bucket (else run eagerly, still padded to buckets).
-        buckets: ascending batch sizes that get a graph; batches are padded up to the next one.
-        compile: wrap the network in ``torch.compile`` before capturing.
-        compile_mode: ``torch.compile`` mode (CUDA graphs are ours, so a ``-no-cudagraphs`` mode).
-        warmup: eager runs before capturing a bucket (cuDNN autotuning, Triton autotuning).
-    """
-
-    precision: str = "fp16"
-    channels_last: bool = True
-    cuda_graphs: bool = True
-    buckets: tuple[int, ...] = DEFAULT_BUCKETS
-    compile: bool = False
-    compile_mode: str = "max-autotune-no-cudagraphs"
-    warmup: int = 3
 
 
 def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
@@ -96,7 +72,8 @@ class CudaFastBackend:
 
     name = "cuda-fast"
 
-    def __init__(self, model: nn.Module, device: str = "cuda", config: CudaFastConfig = CudaFastConfig()) -> None:
+    def __init__(self, model: nn.Module, device: str = "cuda", config: CudaFastConfig | None = None) -> None:
+        config = config if config is not None else CudaFastConfig()
         if not device.startswith("cuda") or not torch.cuda.is_available():
             raise BackendError(
                 f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"

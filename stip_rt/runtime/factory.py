@@ -139,7 +139,8 @@ def create_backend(
 
         result: Backend = TorchBackend(model, device=device, precision=precision)
     elif backend == "cuda-fast":
-        from .cuda_fast import CudaFastBackend, CudaFastConfig
+        from .config import CudaFastConfig
+        from .cuda_fast import CudaFastBackend
 
         cfg = config or CudaFastConfig(precision=precision)
         result = CudaFastBackend(model, device=device, config=cfg)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stip_rt.detect.interval import DetectEveryN, IntervalConfig, boxes_from_tracks
+from stip_rt.detect.config import IntervalConfig
+from stip_rt.detect.interval import DetectEveryN, boxes_from_tracks
 from stip_rt.types import Detections, Tracks
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from stip_rt.detect.base import Detector
-from stip_rt.detect.rtmdet import RTMDetDetector, RTMDetDetectorConfig, letterbox_batch, letterbox_size
+from stip_rt.detect.config import RTMDetDetectorConfig
+from stip_rt.detect.rtmdet import RTMDetDetector, letterbox_batch, letterbox_size
 from stip_rt.nn.rtmdet import PIXEL_MEAN, PIXEL_STD, build_rtmdet
 from stip_rt.runtime.torch_backend import TorchBackend
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from stip_rt.errors import BackendError
-from stip_rt.runtime.cuda_fast import DEFAULT_BUCKETS, CudaFastBackend, CudaFastConfig, bucket_for, split_batch
+from stip_rt.runtime.config import DEFAULT_BUCKETS, CudaFastConfig
+from stip_rt.runtime.cuda_fast import CudaFastBackend, bucket_for, split_batch
 
 FP16_TOL = 2e-2  # of the fp32 output's max-abs (docs/backends.md)
 
