@@ -44,7 +44,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
+def convert_value(tp: Any, value: Any, where: str) -> Any:
+    """``value`` as the type hint ``tp`` says (nested dataclasses from mappings, lists to tuples).
+
+    Raises:
+        ConfigError: the value does not fit, with ``where`` at the start of the message.
+    """
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if isinstance(value, tp):
@@ -61,7 +66,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _convert(a, value, where)
+                return convert_value(a, value, where)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
@@ -70,10 +75,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(convert_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(convert_value(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
@@ -114,7 +119,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> 
     for key, value in data.items():
         if key not in fields:
             raise ConfigError(f"{source}: unknown key '{key}'{did_you_mean(str(key), fields)}")
-        kwargs[key] = _convert(hints[key], value, f"{source}: '{key}'")
+        kwargs[key] = convert_value(hints[key], value, f"{source}: '{key}'")
     try:
         return cls(**kwargs)
     except TypeError as e:  # a required field is missing

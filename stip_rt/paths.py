@@ -28,3 +28,13 @@ def cache_root() -> Path:
     if home:
         return Path(home).expanduser() / "cache"
     return platformdirs.user_cache_path("stip-rt")
+
+
+def zoo_names() -> list[str]:
+    """Names of the pose model configs in :func:`models_dir` (sorted; torch-free, for validation and
+    the viewer's model list)."""
+    try:
+        folder = models_dir()
+    except FileNotFoundError:
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "zoo")  # zoo.yaml: the weights manifest

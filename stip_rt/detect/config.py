@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Detector names ``detect.model`` accepts (the sizes of :data:`stip_rt.nn.rtmdet.SIZES`).
+DETECTORS = ("rtmdet-tiny", "rtmdet-s", "rtmdet-m", "rtmdet-l")
+
 
 @dataclass(frozen=True)
 class RTMDetDetectorConfig:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -136,20 +135,15 @@ class PoseEstimator:
             BackendError: the backend, device or precision cannot be used here.
         """
         from .. import weights as zoo
-        from ..errors import WeightsError
         from ..models import build_model, load_spec
         from ..runtime.factory import create_backend
 
         spec = load_spec(model)
-        if weights == "random":
+        random, path = zoo.checkpoint_arg(weights)
+        if random:
             log.warning("pose model %s has random weights: keypoints are meaningless (test mode)", spec.name)
-            path = None
-        elif weights is None:
+        elif path is None:
             path = str(zoo.weights_path(spec.name))
-        else:
-            if not Path(weights).is_file():
-                raise WeightsError(f"weights {weights}: file not found (give a checkpoint path, or 'random')")
-            path = weights
         net = build_model(spec, path).eval()
         return cls(create_backend(net, backend=backend, device=device, precision=precision), spec, flip_test)
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+#: Names ``runtime.backend`` / ``runtime.device`` / ``runtime.precision`` accept (``device`` also ``cuda:N``).
+BACKENDS = ("auto", "torch", "cuda-fast", "onnxruntime", "tensorrt")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,10 @@ from torch import nn
 
 from ..errors import BackendError, did_you_mean
 from .base import Backend
+from .config import BACKENDS, DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "cuda-fast", "onnxruntime", "tensorrt")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 def _has(module: str) -> bool:
