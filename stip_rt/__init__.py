@@ -12,9 +12,9 @@ from typing import Any
 from .errors import StipError
 
 __all__ = [
-    "Detections", "FrameResult", "ModelSpec", "Pipeline", "PipelineConfig", "PoseEstimator", "Poses",
+    "Detections", "FrameResult", "ModelSpec", "Pipeline", "PoseEstimator", "Poses", "RunConfig",
     "StipError", "Tracker", "Tracks", "build_model", "create_backend", "create_detector",
-    "track_frames",
+    "load_run_config", "track_config", "track_frames",
 ]
 
 # name -> module that holds it (imported lazily, PEP 562)
@@ -22,8 +22,10 @@ _LAZY = {
     "build_model": "stip_rt.models",
     "ModelSpec": "stip_rt.models",
     "Pipeline": "stip_rt.pipeline",
-    "PipelineConfig": "stip_rt.pipeline",
-    "track_frames": "stip_rt.pipeline",
+    "RunConfig": "stip_rt.run_config",
+    "load_run_config": "stip_rt.run_load",
+    "track_config": "stip_rt.api",
+    "track_frames": "stip_rt.api",
     "PoseEstimator": "stip_rt.pose.estimator",
     "Tracker": "stip_rt.track.tracker",
     "create_backend": "stip_rt.runtime.factory",

@@ -28,7 +28,8 @@ from typing import Literal
 
 from .config import to_dict
 from .errors import ConfigError, SourceError, StipError
-from .pipeline import Pipeline, PipelineConfig
+from .pipeline import Pipeline
+from .run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def is_done(video_dir: Path) -> bool:
 
 
 def process_video(
-    source: str, video_dir: str, config: PipelineConfig, formats: Sequence[str], annotate: bool = False
+    source: str, video_dir: str, config: RunConfig, formats: Sequence[str], annotate: bool = False
 ) -> VideoResult:
     """Track one video into ``video_dir`` unless it is already done. Never raises a StipError:
     a failure is returned (and written to ``error.txt``) so that the batch can go on.
@@ -124,14 +125,16 @@ def process_video(
     Args:
         source: the video.
         video_dir: its output folder (created).
-        config: pipeline settings (``config.source`` is replaced by ``source``).
+        config: the run configuration (``source.uri`` is replaced by ``source``; ``outputs`` are
+            ignored: the outputs are ``formats`` in ``video_dir``).
         formats: keys of :data:`FORMATS`.
         annotate: also write ``<name>.mp4`` with skeletons and ids.
     """
     from .io.sinks import open_sink
 
     out = Path(video_dir)
-    device = config.device
+    config = with_source(config, source)
+    device = config.runtime.device
     if is_done(out):
         return VideoResult(source, "skipped", out_dir=str(out), device=device, **_done_figures(out))
     t0 = time.perf_counter()
@@ -142,7 +145,7 @@ def process_video(
         sinks = [open_sink(out / f"{out.name}{FORMATS[f]}", kind=f) for f in formats]
         if annotate:
             sinks.append(open_sink(out / f"{out.name}.mp4"))
-        pipeline = Pipeline(replace(config, source=source), sinks)
+        pipeline = Pipeline(config, sinks)
         stats = pipeline.run()
     except StipError as e:
         if out.is_dir():
@@ -169,12 +172,23 @@ def process_video(
         "fps": round(stats.fps, 3),
         "device": device,
         "formats": list(formats),
-        "config": to_dict(replace(config, source=source)),
+        "config": to_dict(config),
     }
     tmp = out / (DONE + ".tmp")
     tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
     os.replace(tmp, out / DONE)  # last and atomic: a done.json always means complete outputs
     return VideoResult(source, "done", seconds=seconds, fps=stats.fps, out_dir=str(out), device=device, **figures)
+
+
+def with_source(config: RunConfig, source: str) -> RunConfig:
+    """``config`` for one video of a batch: ``source.uri`` set, ``outputs`` cleared."""
+    outputs = replace(config.outputs, files=(), video=None)
+    return replace(config, source=replace(config.source, uri=source), outputs=outputs)
+
+
+def with_device(config: RunConfig, device: str) -> RunConfig:
+    """``config`` with ``runtime.device`` set (one device per worker)."""
+    return replace(config, runtime=replace(config.runtime, device=device))
 
 
 def _done_figures(out: Path) -> dict[str, int]:
@@ -198,17 +212,17 @@ def _init_worker(devices: mp.Queue, threads: int) -> None:  # type: ignore[type-
 
 
 def _process_in_worker(
-    source: str, video_dir: str, config: PipelineConfig, formats: Sequence[str], annotate: bool
+    source: str, video_dir: str, config: RunConfig, formats: Sequence[str], annotate: bool
 ) -> VideoResult:
     if _worker_device is not None:
-        config = replace(config, device=_worker_device)
+        config = with_device(config, _worker_device)
     return process_video(source, video_dir, config, formats, annotate)
 
 
 def run_batch(
     videos: Sequence[str | Path],
     out_dir: str | Path,
-    config: PipelineConfig,
+    config: RunConfig,
     formats: Sequence[str] = ("jsonl",),
     *,
     annotate: bool = False,
@@ -221,12 +235,12 @@ def run_batch(
     Args:
         videos: video paths (see :func:`find_videos`).
         out_dir: output root (created).
-        config: pipeline settings shared by all videos (``source`` is ignored).
+        config: the run configuration shared by all videos (``source.uri`` and ``outputs`` are ignored).
         formats: output formats per video (keys of :data:`FORMATS`).
         annotate: also write an annotated video per input.
         jobs: worker processes; 1 runs in this process.
         devices: devices given to the workers in turn (e.g. ``cuda:0 cuda:1``; two jobs per GPU:
-            ``cuda:0 cuda:0 cuda:1 cuda:1``); default: ``config.device`` for every worker.
+            ``cuda:0 cuda:0 cuda:1 cuda:1``); default: ``config.runtime.device`` for every worker.
         on_result: called in this process as each video finishes (progress, tables).
 
     Returns:
@@ -260,14 +274,14 @@ def run_batch(
             on_result(r)
 
     if jobs == 1:
-        cfg = replace(config, device=devices[0]) if devices else config
+        cfg = with_device(config, devices[0]) if devices else config
         for i, (src, vdir) in enumerate(tasks):
             done(i, process_video(src, vdir, cfg, formats, annotate))
         return [results[i] for i in range(len(tasks))]
     ctx = mp.get_context("spawn")  # fork after torch/threads started is unsafe
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     for w in range(jobs):
-        queue.put(devices[w % len(devices)] if devices else config.device)
+        queue.put(devices[w % len(devices)] if devices else config.runtime.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)) as pool:
         futures = {

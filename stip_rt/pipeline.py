@@ -25,11 +25,12 @@ from typing import Any
 
 from .errors import BackendError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
-from .pipeline_config import PipelineConfig, PipelineParts
+from .pipeline_config import PipelineParts
 from .pipeline_stats import PipelineStats, StatsRecorder
+from .run_config import RunConfig
 from .types import Detections, Frame, FrameResult, Poses, Tracks
 
-__all__ = ["Pipeline", "PipelineConfig", "PipelineParts", "track_frames"]  # config/parts live in pipeline_config
+__all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,15 @@ class Pipeline:
 
     Example::
 
-        with Pipeline(PipelineConfig("video.mp4", weights="random"), [open_sink("out.jsonl")]) as p:
+        config = load_run_config(source="video.mp4", weights="random")  # stip_rt.run_load
+        with Pipeline(config, [open_sink("out.jsonl")]) as p:
             for result in p:
                 print(result.index, result.tracks.ids)
         print(p.stats())
 
     Args:
-        config: the run's settings.
+        config: the run's settings (default: :class:`RunConfig` defaults; with given ``parts``
+            only ``detect.interval.every``, ``queues`` and ``outputs.with_images`` matter).
         sinks: writers; opened in :meth:`prepare`, closed (flushed) when the run ends, fails or stops.
         parts: pre-built stages; by default built from ``config`` in :meth:`prepare`.
         on_result: called on the sink thread with each result; the pipeline is then not iterable.
@@ -108,14 +111,14 @@ class Pipeline:
 
     def __init__(
         self,
-        config: PipelineConfig,
+        config: RunConfig | None = None,
         sinks: Sequence[Sink] = (),
         *,
         parts: PipelineParts | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
         on_end: Callable[[StipError | None], None] | None = None,
     ) -> None:
-        self.config = config
+        self.config = config = config if config is not None else RunConfig()
         self.sinks = tuple(sinks)
         self.parts = parts
         self._on_result = on_result
@@ -132,7 +135,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._feedback = _Feedback()
         self._stats = StatsRecorder()
-        self._needs_image = config.with_images or any(s.needs_image for s in self.sinks)
+        self._needs_image = config.outputs.with_images or any(s.needs_image for s in self.sinks)
         self._newest_only = False  # live input: queues before the pose stage keep only the newest frame
 
     # ---------------------------------------------------------------- control
@@ -159,8 +162,8 @@ class Pipeline:
             parts = self.parts
             opened: list[Sink] = []
             try:
-                if self.config.det_every > 1 and parts.boxes_from_tracks is None:
-                    raise ConfigError("det_every > 1 needs parts.boxes_from_tracks")
+                if self.config.detect.interval.every > 1 and parts.boxes_from_tracks is None:
+                    raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
                 for sink in self.sinks:
                     sink.open(parts.run)
                     opened.append(sink)
@@ -188,7 +191,7 @@ class Pipeline:
             self._started = True
         live = parts.run.source.live
         self._newest_only = live
-        size = self.config.queue_size or (1 if live else 8)
+        size = self.config.queues.size or (1 if live else 8)
         # queue k is stage k's input; the last one feeds the caller's iterator
         self._queues = [queue.Queue(maxsize=size) for _ in _NAMES] + [queue.Queue(maxsize=max(size, 2))]
         loops = (self._source_loop, self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
@@ -219,7 +222,7 @@ class Pipeline:
             return
         for ev in self._cancel:
             ev.set()
-        self._join(self.config.join_timeout_s)
+        self._join(self.config.queues.join_timeout_s)
 
     def _join(self, timeout: float | None) -> None:
         for t in self._threads:
@@ -355,7 +358,7 @@ class Pipeline:
         if isinstance(exc, StipError):
             return exc
         logger.debug("%s stage failed", _NAMES[k], exc_info=exc)
-        uri = self.parts.run.source.uri if self.parts is not None else self.config.source
+        uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
         where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
         return _ERROR_TYPES[_NAMES[k]](f"{where}: {_NAMES[k]} stage failed: {type(exc).__name__}: {exc}")
 
@@ -415,7 +418,7 @@ class Pipeline:
     def _detect_loop(self) -> None:
         assert self.parts is not None
         detector = self.parts.detector
-        every = self.config.det_every
+        every = self.config.detect.interval.every
         last_key: int | None = None  # frame index of the last detection frame
 
         def work(item: _Item) -> bool:
@@ -522,30 +525,3 @@ def _close_quietly(sink: Sink) -> None:
     except Exception:
         logger.debug("closing %r after a failed start", sink, exc_info=True)
 
-
-def track_frames(source: str, *, sinks: Sequence[Sink] = (), **options: Any) -> Iterator[FrameResult]:
-    """Track the people in ``source``: the Python face of ``stip-rt track``.
-
-    Example::
-
-        for result in stip_rt.track_frames("video.mp4", pose="none", detections="gt.txt"):
-            print(result.index, result.tracks.ids)
-
-    Args:
-        source: video file, stream URL, camera index, image folder or glob.
-        sinks: writers (``stip_rt.io.sinks.open_sink("out.jsonl")``...).
-        **options: any :class:`PipelineConfig` field (``pose``, ``weights``, ``detector``,
-            ``detections``, ``det_every``, ``max_frames``...).
-
-    Yields:
-        One :class:`FrameResult` per frame, in order.
-
-    Raises:
-        ConfigError: an unknown option (with a suggestion).
-        StipError: the run's error, after everything computed before it was written.
-    """
-    from .config import from_dict
-
-    config = from_dict(PipelineConfig, {"source": str(source), **options}, "stip_rt.track()")
-    with Pipeline(config, sinks) as pipeline:
-        yield from pipeline

@@ -1,35 +1,36 @@
-"""Turn a :class:`~stip_rt.pipeline.PipelineConfig` into the stage objects of one run.
+"""Turn a :class:`~stip_rt.run_config.RunConfig` into the stage objects of one run.
 
-Each part comes from its home: sources from :mod:`stip_rt.io.sources`, detectors from
-:mod:`stip_rt.detect.factory`, pose networks from :mod:`stip_rt.models`, backends from
-:mod:`stip_rt.runtime.factory`, the estimator from :mod:`stip_rt.pose.estimator`, the tracker
-from :mod:`stip_rt.track.tracker`. Nothing here decodes, infers or tracks.
+Each stage builds from its own branch: the source from ``config.source``
+(:mod:`stip_rt.io.sources`), the detector from ``config.detect`` (:mod:`stip_rt.detect.factory`,
+with ``detect.rtmdet`` and the ``detect.interval``), the pose estimator from ``config.pose`` and
+``config.runtime`` (:mod:`stip_rt.models`, :mod:`stip_rt.runtime.factory`,
+:mod:`stip_rt.pose.estimator`), the tracker from ``config.track`` (:mod:`stip_rt.track.tracker`).
+Nothing here decodes, infers or tracks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
-from .config import apply_overrides
 from .detect.base import Detector
-from .errors import WeightsError
+from .errors import ConfigError, WeightsError
 from .io.base import Source
-from .pipeline_config import PipelineConfig, PipelineParts, PoseStage, TrackStage
+from .pipeline_config import PipelineParts, PoseStage, TrackStage
+from .run_config import DetectConfig, RunConfig
 from .schemas import KeypointSchema, get_schema
 from .types import Detections, RunInfo, Tracks
+from .weights import RANDOM, checkpoint_arg
 
 logger = logging.getLogger(__name__)
 
-#: ``weights`` / ``detector_weights`` value that builds a network with random weights (demos, tests).
-RANDOM = "random"
 #: Pose models ``auto`` chooses between: STIP when its (hand-imported) weights are cached, else HRNet.
 AUTO_POSE = ("stip-w32-coco-256x192", "hrnet-w32-coco-256x192")
 
 
-def build_parts(config: PipelineConfig) -> PipelineParts:
+def build_parts(config: RunConfig) -> PipelineParts:
     """Open the source and build detector, pose estimator and tracker for ``config``.
 
     Raises:
@@ -39,53 +40,52 @@ def build_parts(config: PipelineConfig) -> PipelineParts:
     from .io.sources import open_source
     from .runtime.factory import resolve_device
 
-    source = open_source(config.source, start=config.start, max_frames=config.max_frames, live=config.live)
+    src = config.source
+    if src.uri is None:
+        raise ConfigError("source.uri: no source given (a video file, stream URL, camera index or image folder)")
+    source = open_source(src.uri, start=src.start, max_frames=src.max_frames, live=src.live, config=src)
     try:
-        device = resolve_device(config.device)
+        device = resolve_device(config.runtime.device)
         detector = _build_detector(config, device, source)
-        estimator, pose_name, schema, backend_desc = _build_pose(config, device)
+        estimator, pose_name, schema, backend_desc = build_estimator(config, device)
         tracker = _build_tracker(config, source.info.fps, schema)
         run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc)
         info = source.info
-        boxes = _boxes_from_tracks(config, info.width, info.height) if config.det_every > 1 else None
+        every = config.detect.interval.every
+        boxes = _boxes_from_tracks(config.detect, info.width, info.height) if every > 1 else None
         return PipelineParts(source, detector, estimator, tracker, run, boxes)
     except BaseException:
         source.close()
         raise
 
 
-def _weights_arg(value: str | None) -> tuple[bool, str | None]:
-    """(random weights?, checkpoint path or None)."""
-    if value is None:
-        return False, None
-    if value == RANDOM:
-        return True, None
-    if not Path(value).is_file():
-        raise WeightsError(f"weights {value}: file not found (give a checkpoint path, or 'random')")
-    return False, value
-
-
-def _build_detector(config: PipelineConfig, device: str, source: Source) -> Detector:
+def _build_detector(config: RunConfig, device: str, source: Source) -> Detector:
     from .detect.factory import create_detector
 
-    if config.detections is not None:
+    det = config.detect
+    if det.detections is not None:
         # COCO detections of an image folder are matched to the images by file name
         images = getattr(source, "paths", None)
-        return create_detector(config.detections, device=device, images=images)
-    random, path = _weights_arg(config.detector_weights)
+        return create_detector(det.detections, device=device, images=images)
+    random, path = checkpoint_arg(det.weights)
     if random:
-        logger.warning("detector %s has random weights: boxes are meaningless (demo/test mode)", config.detector)
+        logger.warning("detector %s has random weights: boxes are meaningless (demo/test mode)", det.model)
     return create_detector(
-        config.detector, device=device, precision=config.precision, weights=path, random_weights=random
+        det.model,
+        device=device,
+        precision=config.runtime.precision,
+        config=det.rtmdet,
+        weights=path,
+        random_weights=random,
     )
 
 
-def _resolve_pose(config: PipelineConfig) -> tuple[str, str | None, bool]:
+def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
     """(model spec, checkpoint path or None, random weights?) for the pose model of ``config``."""
     from . import weights as zoo
 
-    random, path = _weights_arg(config.weights)
-    name = config.pose
+    random, path = checkpoint_arg(config.pose.weights)
+    name = config.pose.model
     if name == "auto":
         if random or path is not None:
             name = AUTO_POSE[0]
@@ -105,41 +105,51 @@ def _resolve_pose(config: PipelineConfig) -> tuple[str, str | None, bool]:
         raise WeightsError(f"pose model {name}: no weights known for it; pass --weights PATH (or 'random')") from e
 
 
-def _build_pose(config: PipelineConfig, device: str) -> tuple[PoseStage | None, str, KeypointSchema | None, str]:
-    """(estimator or None, model name, schema or None, backend description)."""
-    if config.pose == "none":
+def build_estimator(
+    config: RunConfig, device: str | None = None
+) -> tuple[PoseStage | None, str, KeypointSchema | None, str]:
+    """The pose estimator of ``config.pose`` on ``config.runtime`` (also used by ``predict`` and ``eval``).
+
+    Args:
+        config: the run configuration.
+        device: a resolved device; None resolves ``config.runtime.device``.
+
+    Returns:
+        (estimator or None for ``pose.model: none``, model name, schema or None, backend description).
+    """
+    if config.pose.model == "none":
         return None, "none", None, "none"
     from .models import build_model
     from .pose.estimator import PoseEstimator
-    from .runtime.factory import create_backend, describe_backend
+    from .runtime.factory import create_backend, describe_backend, resolve_backend, resolve_device
 
+    rt = config.runtime
+    device = device or resolve_device(rt.device)
     spec, path, random = _resolve_pose(config)
     if random:
         logger.warning("pose model %s has random weights: keypoints are meaningless (demo/test mode)", spec)
     model = build_model(spec, weights=path).eval()
-    backend = create_backend(model, backend=config.backend, device=device, precision=config.precision)
-    estimator = PoseEstimator(backend, model.spec, flip_test=config.flip_test)
+    extra = {}
+    if resolve_backend(rt.backend, device) == "cuda-fast":  # the backend's own settings; precision: runtime's wins
+        cuda_fast = rt.cuda_fast
+        if rt.precision != "auto":
+            cuda_fast = dataclasses.replace(cuda_fast, precision=rt.precision)
+        extra["config"] = cuda_fast
+    backend = create_backend(model, backend=rt.backend, device=device, precision=rt.precision, **extra)
+    estimator = PoseEstimator(backend, model.spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre)
     return estimator, model.spec.name, get_schema(model.spec.schema), describe_backend(backend)
 
 
-def _build_tracker(config: PipelineConfig, fps: float, schema: KeypointSchema | None) -> TrackStage:
-    from .track.config import load_tracker_config
+def _build_tracker(config: RunConfig, fps: float, schema: KeypointSchema | None) -> TrackStage:
     from .track.tracker import Tracker
 
-    overrides = apply_overrides({}, list(config.tracker_overrides))
-    if config.smooth is not None:
-        overrides = apply_overrides(overrides, [f"smoothing.enabled={str(config.smooth).lower()}"])
-    tracker_config = load_tracker_config(config.tracker, overrides)
-    return Tracker(tracker_config, fps=fps, schema=schema)
+    return Tracker(config.track, fps=fps, schema=schema)
 
 
-def _boxes_from_tracks(config: PipelineConfig, width: int, height: int) -> Callable[[Tracks], Detections]:
-    from .detect.config import IntervalConfig
+def _boxes_from_tracks(detect: DetectConfig, width: int, height: int) -> Callable[[Tracks], Detections]:
     from .detect.interval import boxes_from_tracks
 
-    return functools.partial(
-        boxes_from_tracks, config=IntervalConfig(every=config.det_every), width=width, height=height
-    )
+    return functools.partial(boxes_from_tracks, config=detect.interval, width=width, height=height)
 
 
 def describe_run(run: RunInfo) -> str:
@@ -152,4 +162,4 @@ def describe_run(run: RunInfo) -> str:
     )
 
 
-__all__ = ["AUTO_POSE", "RANDOM", "build_parts", "describe_run"]
+__all__ = ["AUTO_POSE", "RANDOM", "build_estimator", "build_parts", "describe_run"]

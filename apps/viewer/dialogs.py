@@ -19,14 +19,20 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from stip_rt.detect.config import DETECTORS as DETECTOR_NAMES
+from stip_rt.paths import zoo_names
+from stip_rt.runtime.config import BACKENDS as BACKEND_NAMES
+from stip_rt.runtime.config import DEVICES as DEVICE_NAMES
+from stip_rt.runtime.config import PRECISIONS as PRECISION_NAMES
+
 from .options import ViewerOptions
 
-POSE_MODELS = ["", "none", "stip-w32-coco-256x192", "stip-w32-crowdpose-256x192", "stip-w48-coco-256x192",
-               "hrnet-w32-coco-256x192", "hrnet-w48-coco-256x192", "hrnet-w32-crowdpose-256x192"]
-DETECTORS = ["", "rtmdet-tiny", "rtmdet-s", "rtmdet-m", "rtmdet-l"]
-BACKENDS = ["auto", "torch", "cuda-fast", "onnxruntime", "tensorrt"]
-DEVICES = ["auto", "cpu", "cuda"]
-PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+# the lists come from the library (torch-free homes): "" = the default, "none" = boxes only
+POSE_MODELS = ["", "none", *zoo_names()]
+DETECTORS = ["", *DETECTOR_NAMES]
+BACKENDS = list(BACKEND_NAMES)
+DEVICES = list(DEVICE_NAMES)
+PRECISIONS = list(PRECISION_NAMES)
 
 
 def list_cameras(max_index: int = 4) -> list[str]:

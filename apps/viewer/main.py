@@ -1,4 +1,7 @@
-"""``stip-viewer [SOURCE] [model/detector flags as stip-rt track] [--screenshot OUT.png --quit-after N]``."""
+"""``stip-viewer [SOURCE] [model/detector flags as stip-rt track] [--screenshot OUT.png --quit-after N]``.
+
+The flags have the names and short forms of ``stip-rt track``; what they mean comes from the same
+mapping (:func:`apps.viewer.options.run_config` → :func:`stip_rt.run_load.load_run_config`)."""
 
 from __future__ import annotations
 
@@ -14,16 +17,17 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stip-viewer", description="Live pose tracking viewer for stip-rt.")
     p.add_argument("source", nargs="?", help="video file, camera index or device, stream URL, image folder")
-    p.add_argument("--model", "--pose", dest="model", help="pose model name or YAML, or 'none' for boxes only")
-    p.add_argument("--weights", help="pose checkpoint, or 'random'")
-    p.add_argument("--detector", help="detector name (rtmdet-tiny, rtmdet-s, rtmdet-m, rtmdet-l)")
-    p.add_argument("--detections", help="detections file (COCO results JSON or MOT det.txt) instead of a detector")
-    p.add_argument("--backend", help="auto, torch, cuda-fast, onnxruntime, tensorrt")
+    p.add_argument("-m", "--model", "--pose", dest="model", help="pose model name or YAML, or 'none' for boxes only")
+    p.add_argument("-w", "--weights", help="pose checkpoint, or 'random'")
+    p.add_argument("-d", "--detector", help="detector name (rtmdet-tiny, rtmdet-s, rtmdet-m, rtmdet-l)")
+    p.add_argument("-D", "--detections", help="detections file (COCO results JSON or MOT det.txt) instead of a detector")
+    p.add_argument("-b", "--backend", help="auto, torch, cuda-fast, onnxruntime, tensorrt")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", help="auto, fp32, fp16, bf16")
-    p.add_argument("--tracker", help="tracker config YAML")
-    p.add_argument("--det-every", type=int, help="run the detector every N frames")
-    p.add_argument("--max-frames", type=int, help="stop after N frames")
+    p.add_argument("-t", "--tracker", help="tracker config YAML")
+    p.add_argument("-n", "--det-every", type=int, help="run the detector every N frames")
+    p.add_argument("-N", "--max-frames", type=int, help="stop after N frames")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None, help="keypoint smoothing")
     p.add_argument("--kpt-threshold", type=float, help="draw keypoints with at least this score (default 0.3)")
     p.add_argument("--screenshot", type=Path, help="save a picture of the window (with --quit-after)")
     p.add_argument("--quit-after", type=int, metavar="N", help="render N frames, (save the screenshot,) exit")
@@ -35,7 +39,7 @@ def _options_from_args(args: argparse.Namespace, base):
     changes = {k: v for k, v in {
         "model": args.model, "weights": args.weights, "detector": args.detector, "detections": args.detections,
         "backend": args.backend, "device": args.device, "precision": args.precision, "tracker": args.tracker,
-        "det_every": args.det_every, "kpt_threshold": args.kpt_threshold,
+        "det_every": args.det_every, "smoothing": args.smooth, "kpt_threshold": args.kpt_threshold,
     }.items() if v is not None}
     return dataclasses.replace(base, **changes)
 

@@ -20,10 +20,10 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from stip_rt.errors import StipError
 from stip_rt.io.draw import draw_people
 from stip_rt.io.sinks import open_sink
-from stip_rt.pipeline import Pipeline, PipelineConfig
+from stip_rt.pipeline import Pipeline
 from stip_rt.types import FrameResult, RunInfo
 
-from .options import ViewerOptions
+from .options import ViewerOptions, run_config
 
 
 class ViewerSink:
@@ -157,7 +157,7 @@ class Session(QObject):
         self.source = source
         self.options = options
         self.sink = ViewerSink(self.frame.emit, options, speed)
-        self.config = PipelineConfig(**_pipeline_fields(source, options, start, max_frames))
+        self.config = run_config(source, options, start, max_frames)
         self.pipeline = Pipeline(self.config, [self.sink], on_end=self._on_end)
         self._stopped = threading.Event()
 
@@ -184,18 +184,3 @@ class Session(QObject):
     def _on_end(self, error: BaseException | None) -> None:
         self.ended.emit("" if error is None else str(error))
 
-
-def _pipeline_fields(source: str, o: ViewerOptions, start: int, max_frames: int | None) -> dict:
-    fields = {"source": source, "backend": o.backend, "device": o.device, "precision": o.precision,
-              "det_every": o.det_every, "smooth": o.smoothing, "start": start, "max_frames": max_frames}
-    if o.model:
-        fields["pose"] = o.model
-    if o.weights:
-        fields["weights"] = o.weights
-    if o.detector:
-        fields["detector"] = o.detector
-    if o.detections:
-        fields["detections"] = o.detections
-    if o.tracker:
-        fields["tracker"] = o.tracker
-    return fields

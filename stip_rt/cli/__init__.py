@@ -19,6 +19,7 @@ from ..errors import StipError
 VERBS: dict[str, str] = {
     "info": "info",
     "track": "track",
+    "config": "config",
     "batch": "batch",
     "predict": "predict",
     "eval": "evaluate",

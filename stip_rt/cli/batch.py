@@ -12,11 +12,16 @@ import argparse
 import sys
 
 from ..batch import FORMATS, find_videos, format_table, run_batch
-from .track import add_run_options, config_from_args
+from .run_options import RUN_DESTS, add_run_options, config_from_args
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args, "")
+    config = config_from_args(args, (*RUN_DESTS, "max_frames"))
+    if args.print_config:
+        from ..run_load import config_yaml
+
+        print(config_yaml(config), end="")
+        return 0
     videos = find_videos(args.inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     print(f"{len(videos)} videos → {args.out_dir}", file=sys.stderr)

@@ -71,9 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="comma-separated; the first is the baseline of the ratio lines",
     )
     p.add_argument("--batch", default="1,8,32,64", help="comma-separated batch sizes")
-    p.add_argument("--model", default="stip-w32-coco-256x192", help="zoo name or model YAML/JSON path")
+    p.add_argument("-m", "--model", default="stip-w32-coco-256x192", help="zoo name or model YAML/JSON path")
     p.add_argument(
-        "--weights", default=None, help="checkpoint (default: random weights; speed does not depend on them)"
+        "-w", "--weights", default=None, help="checkpoint (default: random weights; speed does not depend on them)"
     )
     p.add_argument("--device", default="auto", help="device for torch/cuda-fast/tensorrt (auto, cpu, cuda)")
     p.add_argument("--seconds", type=float, default=2.0, help="time budget per backend and batch")

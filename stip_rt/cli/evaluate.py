@@ -7,7 +7,8 @@ Metrics only::
 Full protocol (detection boxes → batched inference with flip test → rescoring + OKS-NMS →
 COCO results → metrics)::
 
-    stip-rt eval --model NAME --weights PATH --gt GT.json --images DIR --detections DETS.json [--out RES.json]
+    stip-rt eval --model NAME --weights PATH --gt GT.json --images DIR --detections DETS.json [--out RES.json] \
+        --flip-test --precision fp32 --backend torch   # the official protocol's settings
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sys
 
 from ..errors import ConfigError
+from .run_options import MODEL_DESTS, add_config_options, add_model_options, config_from_args
 
 
 def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
@@ -27,6 +29,7 @@ def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.keypoints import evaluate_keypoints
+    from ..run_load import config_yaml
 
     protocol = [n for n in ("images", "detections", "model") if getattr(args, n) is not None]
     if args.results is not None and protocol:
@@ -34,23 +37,23 @@ def run(args: argparse.Namespace) -> int:
             f"eval: give either --results or --images/--detections/--model, not both "
             f"(got --results and --{protocol[0]})"
         )
+    if args.results is not None and args.dataset is None:
+        raise ConfigError("eval: --dataset coco|crowdpose is required with --results")
+    missing = [f"--{n}" for n in ("images", "detections", "model") if getattr(args, n) is None]
+    if args.results is None and missing and not args.print_config:
+        raise ConfigError(f"eval: give --results RES.json, or the full protocol inputs (missing {', '.join(missing)})")
+    run_config = config_from_args(args, MODEL_DESTS)  # checked before any file is read
+    if args.print_config:
+        print(config_yaml(run_config), end="")
+        return 0
     if args.results is not None:
-        if args.dataset is None:
-            raise ConfigError("eval: --dataset coco|crowdpose is required with --results")
         metrics = evaluate_keypoints(args.gt, args.results, args.dataset)
     else:
-        missing = [f"--{n}" for n in ("images", "detections", "model") if getattr(args, n) is None]
-        if missing:
-            raise ConfigError(
-                f"eval: give --results RES.json, or the full protocol inputs (missing {', '.join(missing)})"
-            )
         from ..eval.protocol import ProtocolConfig, run_protocol
         from ..io.coco import write_coco_results
-        from ..pose.estimator import PoseEstimator
+        from .predict import _estimator
 
-        est = PoseEstimator.from_name(
-            args.model, args.weights, args.device, args.precision, flip_test=not args.no_flip, backend=args.backend
-        )
+        est = _estimator(run_config)
         dataset = args.dataset or {"coco17": "coco", "crowdpose14": "crowdpose"}[est.schema.name]
         config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
         metrics, results = run_protocol(est, args.gt, args.images, args.detections, dataset, config, _progress)
@@ -76,15 +79,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     g = p.add_argument_group("full protocol")
-    g.add_argument("--model", metavar="NAME", help="pose model: zoo name or model YAML")
-    g.add_argument("--weights", metavar="PATH", help="checkpoint ('random' for random weights; default: zoo cache)")
     g.add_argument("--images", metavar="DIR", help="folder with the ground truth's images")
     g.add_argument("--detections", metavar="DETS.json", help="person boxes, COCO results with 'bbox'")
     g.add_argument("--out", metavar="RES.json", help="also write the COCO keypoint results here")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    g.add_argument("--precision", default="fp32", choices=("auto", "fp32", "fp16", "bf16"), help="default fp32")
-    g.add_argument("--backend", default="torch", help="torch (default), auto, cuda-fast, onnxruntime or tensorrt")
-    g.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     g.add_argument("--no-nms", action="store_true", help="turn OKS-NMS off")
     g.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score (official: 0)")
+    add_model_options(p, model_help="pose model: zoo name or model YAML (gives the full protocol mode)")
+    add_config_options(p)
     p.set_defaults(func=run)

@@ -45,8 +45,8 @@ def _progress():
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a pose model to ONNX or a TensorRT engine")
-    p.add_argument("--model", required=True, help="zoo name (e.g. stip-w32-coco-256x192) or model YAML/JSON path")
-    p.add_argument("--weights", default=None, help="checkpoint to load (default: random weights)")
+    p.add_argument("-m", "--model", required=True, help="zoo name (e.g. stip-w32-coco-256x192) or model YAML/JSON path")
+    p.add_argument("-w", "--weights", default=None, help="checkpoint to load (default: random weights)")
     p.add_argument("--format", choices=("onnx", "engine"), default="onnx")
     p.add_argument(
         "--flavour",

@@ -1,6 +1,6 @@
 """``stip-rt predict``: keypoints for the people in images, given their boxes.
 
-    stip-rt predict IMAGE_OR_DIR --detections DETS.json --out results.json [--draw DIR]
+    stip-rt predict IMAGE_OR_DIR --detections DETS.json --out results.json [--draw DIR] [--flip-test]
 
 Each image's id is its file name's stem as a number (``000000000785.jpg`` → 785), or the stem
 itself when it is not a number; ``DETS.json`` (COCO results with ``bbox``) gives the boxes per id.
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from .run_options import MODEL_DESTS, add_config_options, add_model_options, config_from_args
 
 
 def _image_id(path: Path) -> int | str:
@@ -27,13 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from ..io.coco import poses_to_coco, read_coco_detections, write_coco_results
     from ..io.draw import draw_people
     from ..io.image_source import find_images
-    from ..pose.estimator import PoseEstimator
+    from ..run_load import config_yaml
 
+    config = config_from_args(args, MODEL_DESTS)
+    if args.print_config:
+        print(config_yaml(config), end="")
+        return 0
     images = [(_image_id(p), p) for p in find_images(args.input)]
     dets = read_coco_detections(args.detections, score_threshold=args.image_thre)
-    est = PoseEstimator.from_name(
-        args.model, args.weights, args.device, args.precision, flip_test=not args.no_flip, backend=args.backend
-    )
+    est = _estimator(config)
     draw_dir = Path(args.draw) if args.draw else None
     if draw_dir is not None:
         draw_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +56,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimator(config):  # -> PoseEstimator
+    from ..errors import ConfigError
+    from ..pipeline_build import build_estimator
+
+    est = build_estimator(config)[0]
+    if est is None:
+        raise ConfigError("pose.model is 'none': there is no pose model to run")
+    return est
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
@@ -63,12 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detections", required=True, metavar="DETS.json", help="person boxes, COCO results with 'bbox'")
     p.add_argument("--out", required=True, metavar="results.json", help="COCO keypoint results to write")
     p.add_argument("--draw", metavar="DIR", help="also write the images with skeletons drawn into DIR")
-    p.add_argument("--model", default="stip-w32-coco-256x192", help="pose model: zoo name or model YAML")
-    p.add_argument("--weights", metavar="PATH", help="checkpoint ('random' for random weights; default: zoo cache)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    p.add_argument("--backend", default="torch", help="torch (default), auto, cuda-fast, onnxruntime or tensorrt")
-    p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--no-nms", action="store_true", help="keep every person (no OKS-NMS)")
     p.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score")
+    add_model_options(p, model_help="pose model: zoo name or model YAML (default: auto)")
+    add_config_options(p)
     p.set_defaults(func=run)

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a pose model (official STIP recipe)",
                        description="Train STIP or the HRNet baseline on a COCO-format keypoint set.")
-    p.add_argument("--model", required=True, help="architecture: zoo name (stip-w32-crowdpose-256x192) or YAML")
+    p.add_argument("-m", "--model", required=True, help="architecture: zoo name (stip-w32-crowdpose-256x192) or YAML")
     p.add_argument("--train-ann", required=True, help="COCO-format keypoint annotations (COCO or CrowdPose)")
     p.add_argument("--train-images", required=True, help="image folder of the annotations")
     p.add_argument("--out", default="runs/train", help="output folder (checkpoint.pth, final_state.pth)")
