@@ -240,7 +240,8 @@ def load_run_config(
         config_file: YAML file, or None.
         overrides: ``--set`` items; values are YAML (``3``, ``true``, ``[1, 2]``, ``null``).
         origin: how messages name the options (e.g. ``stip_rt.track_frames()``).
-        flags: option name → the flag that gave it (e.g. ``det_every`` → ``--det-every``), for messages.
+        flags: option name → the flag that gave it (e.g. ``det_every`` → ``--det-every``), for messages
+            (``<origin> <flag>=<value>: ...``).
         **options: settings; a value of None leaves the key alone (so unset CLI flags change nothing).
 
     Raises:
@@ -252,13 +253,13 @@ def load_run_config(
     placed: dict[str, _Value] = {}
     if config_file is not None:
         _merge_mapping(read_yaml(config_file), "", f"config {config_file}", placed)
-    tracker_file = options.pop("tracker", None)
-    if tracker_file is not None:
-        _place("tracker", tracker_file, (flags or {}).get("tracker", origin), placed)
-    for name, value in options.items():
+    names = dict(flags or {})
+    tracker_file = options.pop("tracker", None)  # first: the options and --set win over the file
+    for name, value in (("tracker", tracker_file), *options.items()):
         if value is None:
             continue
-        _place(name.replace("-", "_") if "." not in name else name, value, (flags or {}).get(name, origin), placed)
+        where = f"{origin} {names.get(name, name)}={value!r}"
+        _place(name, value, where, placed)
     for item in overrides:
         key, value, text = parse_override(item)
         _place(key, value, f"--set {item}", placed, raw=text)

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", "--pose", dest="model", help="pose model name or YAML, or 'none' for boxes only")
     p.add_argument("-w", "--weights", help="pose checkpoint, or 'random'")
     p.add_argument("-d", "--detector", help="detector name (rtmdet-tiny, rtmdet-s, rtmdet-m, rtmdet-l)")
-    p.add_argument("-D", "--detections", help="detections file (COCO results JSON or MOT det.txt) instead of a detector")
+    p.add_argument("-D", "--detections", help="detections file (COCO results JSON or MOT det.txt), no detector")
     p.add_argument("-b", "--backend", help="auto, torch, cuda-fast, onnxruntime, tensorrt")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--precision", help="auto, fp32, fp16, bf16")

@@ -61,9 +61,12 @@ def _full_protocol_coco(data_dir: Path, model: Path, tmp_path: Path, capsys, ext
         "random",
         "--device",
         "cpu",
+        "--backend",
+        "torch",
         "--out",
         str(out),
         "--json",
+        "--flip-test",  # the official protocol's setting (the library default is off)
         *extra,
     ]
     assert main(argv) == 0
@@ -105,6 +108,8 @@ def test_full_protocol_crowdpose(data_dir: Path, tiny_models, capsys) -> None:
         "random",
         "--device",
         "cpu",
+        "--backend",
+        "torch",
         "--no-flip",
     ]
     assert main(argv) == 0
@@ -131,6 +136,8 @@ def test_predict_writes_results_and_drawings(data_dir: Path, tiny_models, tmp_pa
         "random",
         "--device",
         "cpu",
+        "--backend",
+        "torch",
         "--no-nms",
         "--no-flip",
         "--image-thre",
@@ -178,6 +185,8 @@ def test_model_dataset_mismatch(data_dir: Path, tiny_models, capsys) -> None:
         "random",
         "--device",
         "cpu",
+        "--backend",
+        "torch",
     ]
     assert main(argv) == 2
     assert "predicts crowdpose14 keypoints but dataset 'coco' needs coco17" in capsys.readouterr().err

@@ -10,7 +10,8 @@ import pytest
 from stip_rt.batch import DONE, ERROR, find_videos, format_table, output_names, run_batch
 from stip_rt.cli import main
 from stip_rt.errors import ConfigError, SourceError
-from stip_rt.pipeline import PipelineConfig
+from stip_rt.run_config import RunConfig
+from stip_rt.run_load import load_run_config
 
 
 @pytest.fixture()
@@ -79,7 +80,7 @@ def test_batch_in_two_processes(tmp_path: Path, data_dir: Path) -> None:
     for name in ("x.avi", "y.avi"):
         (folder / name).symlink_to(data_dir / "opencv_samples" / "vtest.avi")
     gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
-    config = PipelineConfig(source="", pose="none", detections=str(gt), max_frames=5)
+    config = load_run_config(pose="none", detections=str(gt), max_frames=5)
     seen = []
     results = run_batch(
         find_videos(folder), tmp_path / "out", config, ["jsonl"], jobs=2, devices=["cpu"], on_result=seen.append
@@ -98,4 +99,4 @@ def test_inputs_and_names(tmp_path: Path) -> None:
     names = output_names([Path("a/clip.mp4"), Path("b/clip.mp4"), Path("b/other.mp4")])
     assert sorted(names.values()) == ["a_clip", "b_clip", "other"]
     with pytest.raises(ConfigError, match="unknown format 'jsn'"):
-        run_batch([], tmp_path, PipelineConfig(source=""), ["jsn"])
+        run_batch([], tmp_path, RunConfig(), ["jsn"])

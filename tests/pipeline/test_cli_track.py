@@ -236,7 +236,10 @@ def test_print_config_and_set(capsys: pytest.CaptureFixture[str], vtest: Path) -
         == 0
     )
     cfg = yaml.safe_load(capsys.readouterr().out)
-    assert cfg["queue_size"] == 3 and cfg["tracker_overrides"] == ["min_hits=4"] and cfg["pose"] == "none"
+    assert cfg["queues"]["size"] == 3 and cfg["track"]["min_hits"] == 4 and cfg["pose"]["model"] == "none"
+    assert cfg["source"]["uri"] == str(vtest) and set(cfg) == {
+        "source", "detect", "pose", "runtime", "track", "outputs", "queues"
+    }
 
 
 def test_unknown_setting_is_one_error_with_suggestion(capsys: pytest.CaptureFixture[str], vtest: Path) -> None:

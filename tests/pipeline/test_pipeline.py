@@ -11,11 +11,13 @@ import pytest
 from pipeline_fakes import FakeDetector, FakeEstimator, FakeSource, FakeTracker, ListSink, make_parts, stip_threads
 
 from stip_rt.errors import ConfigError
-from stip_rt.pipeline import Pipeline, PipelineConfig
+from stip_rt.pipeline import Pipeline
+from stip_rt.run_config import RunConfig
+from stip_rt.run_load import load_run_config
 
 
-def cfg(**kw: object) -> PipelineConfig:
-    return PipelineConfig(source="fake.mp4", **kw)  # type: ignore[arg-type]
+def cfg(**kw: object) -> RunConfig:
+    return load_run_config(source="fake.mp4", **kw)
 
 
 def test_every_frame_in_order_with_results_and_sinks() -> None:
@@ -201,17 +203,24 @@ def test_with_block_prepares_without_running() -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ConfigError, match="det_every"):
+    with pytest.raises(ConfigError, match="det_every=0: 'detect.interval'"):
         cfg(det_every=0)
-    with pytest.raises(ConfigError, match="max_frames"):
+    with pytest.raises(ConfigError, match="max_frames=0: 'source.max_frames' = 0"):
         cfg(max_frames=0)
+    with pytest.raises(ConfigError, match="queue_size=-1: 'queues.size' = -1"):
+        cfg(queue_size=-1)
 
 
 def test_python_api_rejects_unknown_option_with_suggestion() -> None:
-    import stip_rt.pipeline as pl
+    import stip_rt
 
     with pytest.raises(ConfigError, match="did you mean 'det_every'"):
-        next(pl.track_frames("x.mp4", det_evry=2))
+        next(stip_rt.track_frames("x.mp4", det_evry=2))
+
+
+def test_pipeline_without_config_takes_the_defaults() -> None:
+    p = Pipeline(parts=make_parts(FakeSource(3)))
+    assert p.config == RunConfig() and [r.index for r in p] == [0, 1, 2]
 
 
 def test_tracks_are_numpy() -> None:

@@ -18,12 +18,13 @@ from pipeline_fakes import (
 )
 
 from stip_rt.errors import BackendError, SinkError, SourceError, StipError
-from stip_rt.pipeline import Pipeline, PipelineConfig
+from stip_rt.pipeline import Pipeline
+from stip_rt.run_load import load_run_config
 from stip_rt.types import RunInfo
 
 
 def run(parts, sinks=()):  # type: ignore[no-untyped-def]
-    p = Pipeline(PipelineConfig(source=parts.source.info.uri), sinks, parts=parts)
+    p = Pipeline(load_run_config(source=parts.source.info.uri), sinks, parts=parts)
     got = []
     with pytest.raises(StipError) as ei:
         for r in p:
@@ -70,7 +71,7 @@ def test_sink_error_is_a_sink_error_and_other_sinks_are_closed() -> None:
 def test_first_error_wins_with_detect_every_n() -> None:
     # tracker fails while the pose stage waits for its feedback: no deadlock, one error
     parts = make_parts(FakeSource(30), tracker=FakeTracker(fail_at=2))
-    p = Pipeline(PipelineConfig(source="fake.mp4", det_every=4), parts=parts)
+    p = Pipeline(load_run_config(source="fake.mp4", det_every=4), parts=parts)
     with pytest.raises(StipError, match="frame 2"):
         list(p)
     assert stip_threads() == []
@@ -84,7 +85,7 @@ def test_sink_that_cannot_open_leaves_nothing_open() -> None:
     parts = make_parts(FakeSource(5))
     first = ListSink()
     with pytest.raises(SinkError, match=r"/ro/out\.jsonl"):
-        Pipeline(PipelineConfig(source="x"), [first, Unwritable()], parts=parts).start()
+        Pipeline(load_run_config(source="x"), [first, Unwritable()], parts=parts).start()
     assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]
     assert stip_threads() == []
 
@@ -92,7 +93,7 @@ def test_sink_that_cannot_open_leaves_nothing_open() -> None:
 def test_on_end_receives_the_error() -> None:
     errors: list[object] = []
     p = Pipeline(
-        PipelineConfig(source="x"),
+        load_run_config(source="x"),
         parts=make_parts(FakeSource(9, fail_at=3)),
         on_result=lambda r: None,
         on_end=errors.append,
