@@ -160,7 +160,9 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
 
     def fail(key: str, problem: str, *others: str) -> None:
         source = where.get(key) or next((where[k] for k in others if k in where), "defaults")
-        raise ConfigError(f"{source}: '{key}' = {get(config, key)!r}: {problem}")
+        value = get(config, key)
+        shown = value if isinstance(value, str) else repr(value)
+        raise ConfigError(f"{source}: '{key}' = {shown}: {problem}")
 
     for key, check in CHECKS.items():
         problem = check(get(config, key))

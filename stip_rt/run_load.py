@@ -198,9 +198,9 @@ def _convert_leaf(key: str, v: _Value) -> Any:
     items = converted if isinstance(converted, tuple) else (converted,)
     for x in items:
         if isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_INT:
-            raise ConfigError(f"{v.origin}: '{key}' = {value!r}: out of range (at most {MAX_INT})")
+            raise ConfigError(f"{v.origin}: '{key}' = {value}: out of range (at most {MAX_INT})")
         if isinstance(x, float) and not math.isfinite(x):
-            raise ConfigError(f"{v.origin}: '{key}' = {value!r}: expected a finite number")
+            raise ConfigError(f"{v.origin}: '{key}' = {value}: expected a finite number")
     return converted
 
 
@@ -240,8 +240,8 @@ def load_run_config(
         config_file: YAML file, or None.
         overrides: ``--set`` items; values are YAML (``3``, ``true``, ``[1, 2]``, ``null``).
         origin: how messages name the options (e.g. ``stip_rt.track_frames()``).
-        flags: option name → the flag that gave it (e.g. ``det_every`` → ``--det-every``), for messages
-            (``<origin> <flag>=<value>: ...``).
+        flags: option name → the flag that gave it (e.g. ``det_every`` → ``--det-every``): messages then
+            start ``--det-every 0: ...`` (else ``<origin> det_every=0: ...``).
         **options: settings; a value of None leaves the key alone (so unset CLI flags change nothing).
 
     Raises:
@@ -258,7 +258,7 @@ def load_run_config(
     for name, value in (("tracker", tracker_file), *options.items()):
         if value is None:
             continue
-        where = f"{origin} {names.get(name, name)}={value!r}"
+        where = f"{names[name]} {value}" if name in names else f"{origin} {name}={value!r}"
         _place(name, value, where, placed)
     for item in overrides:
         key, value, text = parse_override(item)

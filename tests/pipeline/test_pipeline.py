@@ -203,11 +203,11 @@ def test_with_block_prepares_without_running() -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ConfigError, match="det_every=0: 'detect.interval'"):
+    with pytest.raises(ConfigError, match=r"det_every=0: 'detect\.interval'"):
         cfg(det_every=0)
-    with pytest.raises(ConfigError, match="max_frames=0: 'source.max_frames' = 0"):
+    with pytest.raises(ConfigError, match=r"max_frames=0: 'source\.max_frames' = 0"):
         cfg(max_frames=0)
-    with pytest.raises(ConfigError, match="queue_size=-1: 'queues.size' = -1"):
+    with pytest.raises(ConfigError, match=r"queue_size=-1: 'queues\.size' = -1"):
         cfg(queue_size=-1)
 
 
