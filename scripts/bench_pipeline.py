@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stip_rt.pipeline import Pipeline, PipelineConfig, PipelineParts
+from stip_rt.pipeline import Pipeline, PipelineParts
 from stip_rt.pipeline_build import build_parts, describe_run
 from stip_rt.pipeline_stats import PipelineStats, format_stats
+from stip_rt.run_config import RunConfig
+from stip_rt.run_load import load_run_config
 from stip_rt.types import Frame, Poses, SourceInfo
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -131,7 +133,7 @@ def warm_up(parts: PipelineParts, frame: Frame) -> None:
 
 
 def throughput(
-    config: PipelineConfig, frames: list[Frame], decode_fps: float, det_every: int
+    config: RunConfig, frames: list[Frame], decode_fps: float, det_every: int
 ) -> tuple[dict[str, float], float, PipelineStats]:
     """Each stage alone, a plain loop, and the threaded pipeline over the same frames."""
     # 1. each stage alone
@@ -180,7 +182,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    config = PipelineConfig(
+    config = load_run_config(
         source=args.video,
         pose=args.model,
         weights=args.weights,
@@ -191,7 +193,7 @@ def main() -> None:
         max_frames=args.frames,
         smooth=False,
         # random weights give person scores near 0: let every person through so tracking does real work
-        tracker_overrides=("high_score=0", "low_score=0", "new_track_score=0") if args.weights == "random" else (),
+        track={"high_score": 0, "low_score": 0, "new_track_score": 0} if args.weights == "random" else None,
     )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
@@ -215,7 +217,7 @@ def main() -> None:
         print(f"RATIO pipeline / plain loop = {stats.fps / loop_fps:.3f}")
 
     if args.live_fps > 0:
-        parts = build_parts(dataclasses.replace(config, max_frames=None))
+        parts = build_parts(dataclasses.replace(config, source=dataclasses.replace(config.source, max_frames=None)))
         parts.source.close()
         warm_up(parts, frames[0])
         paced = PacedSource(frames, parts.source.info, args.live_fps)

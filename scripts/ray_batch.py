@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from stip_rt.batch import FORMATS, VideoResult, find_videos, format_table, output_names, process_video
-from stip_rt.pipeline import PipelineConfig
+from stip_rt.run_load import load_run_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     videos = find_videos(args.inputs)
     names = output_names(videos)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    config = PipelineConfig(
-        source="",
+    config = load_run_config(
         pose=args.model,
         weights=args.weights,
         detector=args.detector,

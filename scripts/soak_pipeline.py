@@ -29,8 +29,9 @@ import numpy as np
 
 from stip_rt.detect.base import Detector
 from stip_rt.io.sources import open_source
-from stip_rt.pipeline import Pipeline, PipelineConfig
+from stip_rt.pipeline import Pipeline
 from stip_rt.pipeline_build import build_parts
+from stip_rt.run_load import load_run_config
 from stip_rt.types import Detections, Frame, SourceInfo
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     total_s = args.minutes * 60
     end = time.monotonic() + total_s
     warm_until = time.monotonic() + max(10.0, 0.1 * total_s)
-    config = PipelineConfig(source=args.video, pose=args.model, weights=args.weights, detections=args.detections)
+    config = load_run_config(source=args.video, pose=args.model, weights=args.weights, detections=args.detections)
     threads_before = threading.active_count()
     samples: list[tuple[float, float]] = []
     rss_warm: float | None = None
