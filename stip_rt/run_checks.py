@@ -177,11 +177,6 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
     if (s.camera_width is None) != (s.camera_height is None):
         fail("source.camera_width", "give source.camera_width and source.camera_height together",
              "source.camera_height")
-    if config.pose.model == "none" and config.pose.weights is not None:
-        fail("pose.weights", "pose.model is 'none' (box-only tracking): no pose weights are used", "pose.model")
-    if config.detect.detections is not None and config.detect.weights is not None:
-        fail("detect.weights", "detect.detections is set: boxes come from that file, no detector runs",
-             "detect.detections")
 
 
 __all__ = ["CHECKS", "check_run_config", "get"]
