@@ -28,21 +28,15 @@ from typing import Literal
 
 from .config import to_dict
 from .errors import ConfigError, SourceError, StipError
+from .io.formats import OUTPUT_FORMATS
+from .io.source_config import INPUT_VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
 from .pipeline import Pipeline, PipelineConfig
 
 logger = logging.getLogger(__name__)
 
-#: Video file extensions a folder is searched for.
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
-#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files).
-FORMATS: dict[str, str] = {
-    "json": ".json",
-    "jsonl": ".jsonl",
-    "csv": ".csv",
-    "coco": ".coco.json",
-    "mot": ".txt",
-    "openpose": "_openpose",
-}
+#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files), from the one
+#: table of output formats; the annotated video is asked for with ``annotate``.
+FORMATS: dict[str, str] = {k: f.name_suffix for k, f in OUTPUT_FORMATS.items() if k != "video"}
 DONE = "done.json"
 ERROR = "error.txt"
 
