@@ -87,9 +87,21 @@ def boxes_to_center_scale(
 
 
 # ---------------------------------------------------------------------------------------------- box overlap
-def _columns(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) boxes → (4, N) float64 contiguous x1, y1, x2, y2 rows (contiguous operands are faster)."""
-    return np.ascontiguousarray(np.asarray(boxes, np.float64).reshape(-1, 4).T)
+def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection and union areas of every pair, and the (4, N, 1) / (4, M) corner rows they came from.
+
+    Contiguous float64 operands (numpy is 2-3× slower on strided or broadcast small arrays).
+    """
+    ca = np.ascontiguousarray(np.asarray(a, np.float64).reshape(-1, 4).T)[:, :, None]
+    cb = np.ascontiguousarray(np.asarray(b, np.float64).reshape(-1, 4).T)
+    ax1, ay1, ax2, ay2 = ca
+    bx1, by1, bx2, by2 = cb
+    iw = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    ih = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    inter = np.maximum(iw, 0.0, out=iw)
+    inter *= np.maximum(ih, 0.0, out=ih)
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter, union, ca, cb
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,13 +114,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns:
         (N, M) float64 IoU in [0, 1] (0 for degenerate boxes).
     """
-    ax1, ay1, ax2, ay2 = _columns(a)[:, :, None]
-    bx1, by1, bx2, by2 = _columns(b)
-    iw = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
-    ih = np.minimum(ay2, by2) - np.maximum(ay1, by1)
-    inter = np.maximum(iw, 0.0, out=iw)
-    inter *= np.maximum(ih, 0.0, out=ih)
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    inter, union, _, _ = _overlap(a, b)
     return inter / np.maximum(union, _EPS, out=union)
 
 
@@ -122,14 +128,10 @@ def giou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns:
         (N, M) float64 GIoU in [-1, 1].
     """
-    ax1, ay1, ax2, ay2 = _columns(a)[:, :, None]
-    bx1, by1, bx2, by2 = _columns(b)
-    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
-    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
-    inter = iw * ih
-    union = np.maximum((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter, _EPS)
+    inter, union, (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _overlap(a, b)
+    union = np.maximum(union, _EPS, out=union)
     hull = (np.maximum(ax2, bx2) - np.minimum(ax1, bx1)) * (np.maximum(ay2, by2) - np.minimum(ay1, by1))
-    hull = np.maximum(hull, _EPS)
+    hull = np.maximum(hull, _EPS, out=hull)
     return inter / union - (hull - union) / hull
 
 
@@ -158,11 +160,7 @@ def iou_matrix_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- keypoints
 def oks(
-    kpts_a: np.ndarray,
-    kpts_b: np.ndarray,
-    areas: np.ndarray,
-    sigmas: np.ndarray,
-    min_score: float | None = None,
+    kpts_a: np.ndarray, kpts_b: np.ndarray, areas: np.ndarray, sigmas: np.ndarray, min_score: float | None = None
 ) -> np.ndarray:
     """Object keypoint similarity of aligned pairs of skeletons (COCO's formula).
 
@@ -204,11 +202,7 @@ def oks(
 
 
 def oks_matrix(
-    kpts_a: np.ndarray,
-    kpts_b: np.ndarray,
-    areas: np.ndarray,
-    sigmas: np.ndarray,
-    min_score: float | None = None,
+    kpts_a: np.ndarray, kpts_b: np.ndarray, areas: np.ndarray, sigmas: np.ndarray, min_score: float | None = None
 ) -> np.ndarray:
     """OKS of every pair: (N, K, 2+) and (M, K, 2+) → (N, M); see :func:`oks`.
 
