@@ -5,7 +5,8 @@ Synthetic scene: people walk at constant speed with jittered boxes and COCO-17 k
 10 % of people missed per frame. Each setting is timed over 300 frames, best of 5 runs, in CPU time
 of this process (``time.process_time``, BLAS limited to one thread), so that other jobs sharing the
 machine inflate the figures as little as possible. Also compares, in the same run, the stacked Kalman
-steps the tracker uses with filterpy's per-track ``predict``/``update`` (a ratio).
+steps the tracker uses (on the state arrays of its track table) with filterpy's per-track
+``predict``/``update`` (a ratio).
 
 Usage: python scripts/bench_tracking.py [--frames 300] [--repeats 5]
 """
@@ -24,7 +25,14 @@ import numpy as np  # noqa: E402
 
 from stip_rt.schemas import COCO17  # noqa: E402
 from stip_rt.track.config import KalmanConfig, OneEuroConfig, TrackerConfig  # noqa: E402
-from stip_rt.track.kalman import new_filter, predict_many, predict_one, update_many, update_one  # noqa: E402
+from stip_rt.track.kalman import (  # noqa: E402
+    initiate,
+    predict,
+    reference_filter,
+    reference_predict,
+    reference_update,
+    update,
+)
 from stip_rt.track.tracker import Tracker  # noqa: E402
 from stip_rt.types import Poses  # noqa: E402
 
@@ -66,18 +74,18 @@ def kalman_ratio(n: int, steps: int = 200, repeats: int = 5) -> tuple[float, flo
     boxes = np.array([[60.0 * i, 0, 60.0 * i + 50, 120] for i in range(n)])
     per_track = stacked = float("inf")
     for _ in range(repeats):
-        a = [new_filter(b, cfg) for b in boxes]
-        b = [new_filter(b, cfg) for b in boxes]
+        x, p = initiate(boxes, cfg)
+        filters = [reference_filter(xi, pi) for xi, pi in zip(x, p)]
         t0 = time.process_time()
         for _ in range(steps):
-            for kf, box in zip(a, boxes):
-                predict_one(kf, cfg)
-                update_one(kf, box, cfg)
+            for kf, box in zip(filters, boxes):
+                reference_predict(kf, cfg)
+                reference_update(kf, box, cfg)
         per_track = min(per_track, (time.process_time() - t0) / steps)
         t0 = time.process_time()
         for _ in range(steps):
-            predict_many(b, cfg)
-            update_many(b, boxes, cfg)
+            x, p = predict(x, p, cfg)
+            x, p = update(x, p, boxes, cfg)
         stacked = min(stacked, (time.process_time() - t0) / steps)
     return per_track * 1e6, stacked * 1e6
 

@@ -28,22 +28,16 @@ from typing import Literal
 
 from .config import to_dict
 from .errors import ConfigError, SourceError, StipError
+from .io.formats import OUTPUT_FORMATS
+from .io.source_config import INPUT_VIDEO_EXTENSIONS
 from .pipeline import Pipeline
 from .run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 
-#: Video file extensions a folder is searched for.
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
-#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files).
-FORMATS: dict[str, str] = {
-    "json": ".json",
-    "jsonl": ".jsonl",
-    "csv": ".csv",
-    "coco": ".coco.json",
-    "mot": ".txt",
-    "openpose": "_openpose",
-}
+#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files), from the one
+#: table of output formats; the annotated video is asked for with ``annotate``.
+FORMATS: dict[str, str] = {k: f.name_suffix for k, f in OUTPUT_FORMATS.items() if k != "video"}
 DONE = "done.json"
 ERROR = "error.txt"
 
@@ -86,7 +80,7 @@ def find_videos(spec: str | Path) -> list[Path]:
     text = str(spec)
     p = Path(text)
     if p.is_dir():
-        found = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
+        found = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in INPUT_VIDEO_EXTENSIONS]
     elif any(c in text for c in "*?["):
         found = [Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file()]
     elif p.is_file():
@@ -94,7 +88,7 @@ def find_videos(spec: str | Path) -> list[Path]:
     else:
         raise SourceError(f"{text}: no such file, folder or glob")
     if not found:
-        raise SourceError(f"{text}: no videos found (looked for {', '.join(VIDEO_EXTENSIONS)})")
+        raise SourceError(f"{text}: no videos found (looked for {', '.join(INPUT_VIDEO_EXTENSIONS)})")
     return sorted(found)
 
 

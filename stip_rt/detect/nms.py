@@ -2,7 +2,8 @@
 
 Greedy NMS keeps a box unless a kept box with a higher score overlaps it by more than the IoU
 threshold. With boxes sorted by score and ``S[i, j] = IoU(i, j) > thr`` for ``i < j``, the kept set
-is the unique solution of ``keep[j] = not any_i(keep[i] and S[i, j])``. :func:`nms` finds it by
+is the unique solution of ``keep[j] = not any_i(keep[i] and S[i, j])`` (IoU:
+:func:`stip_rt.geometry.iou_matrix_torch`). :func:`nms` finds it by
 iterating that equation on whole vectors from "keep everything": entry j is final once every
 entry before it is, so the loop ends after at most (longest chain of suppressions) + 1 steps — a
 handful in practice — and each step is one masked matrix reduction, with no per-box Python loop.
@@ -15,25 +16,7 @@ from __future__ import annotations
 
 import torch
 
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU.
-
-    Args:
-        a: (N, 4) xyxy boxes.
-        b: (M, 4) xyxy boxes.
-
-    Returns:
-        (N, M) IoU in [0, 1] (0 where both boxes are empty).
-    """
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
+from ..geometry import iou_matrix_torch
 
 
 def nms(
@@ -55,7 +38,7 @@ def nms(
         return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
     order = torch.sort(scores, descending=True, stable=True).indices
     b = boxes[order].float()
-    over = torch.triu(box_iou(b, b) > iou_threshold, diagonal=1)  # over[i, j]: i (higher) suppresses j
+    over = torch.triu(iou_matrix_torch(b, b) > iou_threshold, diagonal=1)  # over[i, j]: i (higher) suppresses j
     if groups is not None:
         g = groups[order]
         over &= g[:, None] == g[None, :]

@@ -1,8 +1,8 @@
 """Box tracking metrics on MOTChallenge data: MOTA, MOTP, IDF1, ID switches (py-motmetrics) and HOTA.
 
 A ground-truth box and a tracked box can match when their IoU is at least 0.5 (the MOTChallenge
-rule). IoU is computed here: motmetrics' own ``iou_matrix`` calls ``np.asfarray``, which numpy 2
-removed. Ground-truth rows marked 0 in the 7th column are dropped before scoring, as
+rule). The IoU is :func:`stip_rt.geometry.iou_matrix`: motmetrics' own ``iou_matrix`` calls
+``np.asfarray``, which numpy 2 removed. Ground-truth rows marked 0 in the 7th column are dropped before scoring, as
 py-motmetrics (``min_confidence=1``) and TrackEval do for MOT15.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import StipError
+from ..geometry import iou_matrix, xywh_to_xyxy
 from ..io.mot import MotSequence
-from ..track.costs import iou_matrix
 from .hota import HotaResult, combine, hota
 
 OVERALL = "OVERALL"
@@ -60,10 +60,6 @@ def require_motmetrics() -> types.ModuleType:
     return motmetrics
 
 
-def _xyxy(xywh: np.ndarray) -> np.ndarray:
-    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-
-
 def _per_frame(gt: MotSequence, res: MotSequence) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """(frame, gt ids, tracker ids, IoU matrix) for every frame that has a box on either side."""
     g_rows, r_rows = gt.frame_rows(), res.frame_rows()
@@ -71,7 +67,7 @@ def _per_frame(gt: MotSequence, res: MotSequence) -> list[tuple[int, np.ndarray,
     out = []
     for f in sorted(set(g_rows) | set(r_rows)):
         gi, ri = g_rows.get(f, empty), r_rows.get(f, empty)
-        iou = iou_matrix(_xyxy(gt.boxes[gi]), _xyxy(res.boxes[ri]))
+        iou = iou_matrix(xywh_to_xyxy(gt.boxes[gi]), xywh_to_xyxy(res.boxes[ri]))
         out.append((f, gt.ids[gi], res.ids[ri], iou))
     return out
 

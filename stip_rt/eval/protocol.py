@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from ..errors import DataError, SourceError
+from ..geometry import boxes_to_center_scale
 from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
-from ..pose.crops import boxes_to_center_scale
 from ..pose.estimator import PoseEstimator
 from ..pose.postprocess import OKS_THRE, oks_nms
 from ..types import Detections, Poses

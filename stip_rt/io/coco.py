@@ -117,11 +117,6 @@ def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str
     return data
 
 
-def image_ids(gt: Mapping[str, Any]) -> set[int]:
-    """The image ids of a ground-truth dict."""
-    return {img["id"] for img in gt["images"]}
-
-
 def read_coco_results(
     path: str | Path, num_keypoints: int | None = None, known_image_ids: Iterable[int] | None = None
 ) -> list[dict[str, Any]]:

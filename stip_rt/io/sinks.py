@@ -1,25 +1,18 @@
-"""``open_sink``: pick the writer for an output path from its extension (or an explicit kind)."""
+"""``open_sink``: pick the writer for an output path from its extension (or an explicit kind).
+
+The kinds, their suffixes and their writers are the table in :mod:`stip_rt.io.formats`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 from ..errors import SinkError, did_you_mean
 from .base import Sink
+from .formats import OUTPUT_FORMATS, format_for_name
 from .sink_files import check_writable
-from .video_sink import VIDEO_EXTENSIONS
-
-# kind → what it writes (for messages and docs)
-SINK_KINDS: dict[str, str] = {
-    "json": "stip-rt.tracks JSON document (.json)",
-    "jsonl": "stip-rt.tracks JSON Lines (.jsonl)",
-    "csv": "one row per person per frame (.csv)",
-    "coco": "COCO keypoint results (.coco.json)",
-    "openpose": "OpenPose per-frame JSON files (a folder)",
-    "mot": "MOT challenge text (.txt)",
-    "video": "annotated video (.mp4 .mkv .mov .avi)",
-}
 
 
 def sink_kind(path: str | os.PathLike[str]) -> str:
@@ -30,19 +23,14 @@ def sink_kind(path: str | os.PathLike[str]) -> str:
     """
     text = os.fspath(path)
     p = Path(text)
-    name = p.name.lower()
     if text.endswith(("/", os.sep)) or p.is_dir():
         return "openpose"
-    if name.endswith(".coco.json"):
-        return "coco"
-    suffix = p.suffix.lower()
-    by_suffix = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".txt": "mot"}
-    by_suffix.update(dict.fromkeys(VIDEO_EXTENSIONS, "video"))
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    known = ".json .jsonl .csv .coco.json .txt " + " ".join(VIDEO_EXTENSIONS)
+    fmt = format_for_name(p.name)
+    if fmt is not None:
+        return fmt.kind
+    known = " ".join(s for f in OUTPUT_FORMATS.values() for s in f.suffixes)
     raise SinkError(
-        f"{text}: cannot tell the output format from the extension '{suffix or '(none)'}'; "
+        f"{text}: cannot tell the output format from the extension '{p.suffix.lower() or '(none)'}'; "
         f"use one of {known}, or a folder ending in '/' for OpenPose files"
     )
 
@@ -52,8 +40,8 @@ def open_sink(path_or_dir: str | os.PathLike[str], *, kind: str | None = None) -
 
     Args:
         path_or_dir: output file, or folder for ``openpose``.
-        kind: one of :data:`SINK_KINDS` to override the choice by extension (e.g. ``coco`` for a
-            plain ``.json``, ``openpose`` for a new folder without a trailing ``/``).
+        kind: a key of :data:`~stip_rt.io.formats.OUTPUT_FORMATS` to override the choice by extension
+            (e.g. ``coco`` for a plain ``.json``, ``openpose`` for a new folder without a trailing ``/``).
 
     Returns:
         A :class:`~stip_rt.io.base.Sink`; the pipeline calls ``open(run)``, ``write(result)`` per
@@ -63,33 +51,10 @@ def open_sink(path_or_dir: str | os.PathLike[str], *, kind: str | None = None) -
         SinkError: unknown kind or extension, or the output folder is not writable.
     """
     kind = kind or sink_kind(path_or_dir)
-    if kind == "json":
-        from .json_sink import JsonSink
-
-        return JsonSink(path_or_dir)
-    if kind == "jsonl":
-        from .json_sink import JsonlSink
-
-        return JsonlSink(path_or_dir)
-    if kind == "csv":
-        from .csv_sink import CsvSink
-
-        return CsvSink(path_or_dir)
-    if kind == "coco":
-        from .coco_sink import CocoSink
-
-        return CocoSink(path_or_dir)
-    if kind == "openpose":
-        from .openpose_sink import OpenPoseSink
-
-        return OpenPoseSink(path_or_dir)
+    fmt = OUTPUT_FORMATS.get(kind)
+    if fmt is None:
+        raise SinkError(f"{os.fspath(path_or_dir)}: unknown output kind '{kind}'{did_you_mean(kind, OUTPUT_FORMATS)}")
     if kind == "mot":
-        from .mot import MotSink
-
         check_writable(Path(path_or_dir))  # MotSink itself finds out only at open()
-        return MotSink(path_or_dir)
-    if kind == "video":
-        from .video_sink import VideoSink
-
-        return VideoSink(path_or_dir)
-    raise SinkError(f"{os.fspath(path_or_dir)}: unknown output kind '{kind}'{did_you_mean(kind, SINK_KINDS)}")
+    module, cls = fmt.sink.split(":")
+    return getattr(importlib.import_module(f".{module}", __package__), cls)(path_or_dir)

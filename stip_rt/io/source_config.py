@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+#: Files an image-folder source reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Video files looked for when a folder is given as a list of inputs (``stip-rt batch DIR``); any
+#: file FFmpeg can read is a valid single source. Not the containers the video sink writes
+#: (:data:`stip_rt.io.formats.OUTPUT_VIDEO_EXTENSIONS`).
+INPUT_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from .sink_files import check_writable, make_parent
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
 _H264 = {"crf": "23", "preset": "veryfast"}
 
 

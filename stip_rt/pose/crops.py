@@ -20,34 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PIXEL_STD = 200.0
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def boxes_to_center_scale(
-    boxes: np.ndarray, aspect_ratio: float = 0.75, padding: float = 1.25
-) -> tuple[np.ndarray, np.ndarray]:
-    """Official ``_box2cs``: centre of each box and its padded size / 200.
-
-    Args:
-        boxes: (N, 4) xyxy frame pixels.
-        aspect_ratio: model input width / height (0.75 for 256×192).
-        padding: enlargement after the aspect fix (1.25 in the official test protocol).
-
-    Returns:
-        center (N, 2) float32 pixels, scale (N, 2) float32 (= padded w, h / 200).
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    w = b[:, 2] - b[:, 0]
-    h = b[:, 3] - b[:, 1]
-    center = np.stack([b[:, 0] + w * 0.5, b[:, 1] + h * 0.5], axis=1).astype(np.float32)
-    wide = w > aspect_ratio * h
-    tall = w < aspect_ratio * h
-    h = np.where(wide, w / aspect_ratio, h)
-    w = np.where(tall, h * aspect_ratio, w)
-    scale = np.stack([w / PIXEL_STD, h / PIXEL_STD], axis=1).astype(np.float32) * np.float32(padding)
-    return center, scale.astype(np.float32)
+from ..geometry import PIXEL_STD, boxes_to_center_scale  # noqa: F401  (re-exported: the crop form of a box)
+from ..models import IMAGENET_MEAN, IMAGENET_STD
 
 
 def affine_matrices(

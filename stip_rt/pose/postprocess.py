@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import geometry
+
 IN_VIS_THRE = 0.2
 OKS_THRE = 0.9
 
@@ -41,6 +43,9 @@ def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, in_vis_thre: fl
 def oks_matrix(keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     """Official ``oks_iou`` between every pair of people (all joints count).
 
+    :func:`stip_rt.geometry.oks` with the official NMS conventions: the object scale of a pair is
+    the mean of the two crop areas (+ ``np.spacing(1)``) and every joint counts, whatever its score.
+
     Args:
         keypoints: (N, K, 2+) float32 (x, y, ...) frame pixels.
         areas: (N,) crop areas in px² (product of scale·200).
@@ -50,14 +55,9 @@ def oks_matrix(keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> 
         (N, N) float64, entry [i, j] = official ``oks_iou(person i, person j)``.
     """
     kp = np.asarray(keypoints)
-    xy = kp[..., :2]
-    d = xy[:, None, :, :] - xy[None, :, :, :]  # (N, N, K, 2), in the input dtype (float32 officially)
-    d2 = d[..., 0] ** 2 + d[..., 1] ** 2
-    var = (np.asarray(sigmas, np.float64) * 2) ** 2
     a = np.asarray(areas, np.float64)
     mean_area = (a[:, None] + a[None, :]) / 2 + np.spacing(1)
-    e = d2 / var / mean_area[..., None] / 2
-    return np.exp(-e).mean(axis=2)
+    return geometry.oks_matrix(kp, kp, mean_area, sigmas)  # distances in the input dtype (float32 officially)
 
 
 def oks_nms(

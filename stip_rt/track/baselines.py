@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import iou_matrix
 from ..types import Poses, Tracks
 from .config import OneEuroConfig, TrackerConfig
-from .costs import iou_matrix
 
 
 def bytetrack_config() -> TrackerConfig:

@@ -1,23 +1,25 @@
 """The tracker's per-track bookkeeping as parallel arrays (one row per live track, in id order).
 
-Each track still owns a filterpy ``KalmanFilter`` (``TrackTable.filters``, the motion state); the
-rest of what the tracker remembers about a track (id, lifecycle state, hit count, last matched
-frame, last keypoints and the One-Euro smoother state) is kept in numpy arrays, so that a frame is
-a few whole-array operations instead of a Python loop over track objects. Rows are only ever
+Everything the tracker remembers about a track is a row of numpy arrays: the Kalman motion state
+(``x``, ``P``: held only here, advanced by :mod:`stip_rt.track.kalman` on the whole arrays), id,
+lifecycle state, hit count, last matched frame, last keypoints and the One-Euro smoother state, so
+that a frame is a few whole-array operations instead of a Python loop over track objects. Rows are only ever
 appended (births, with increasing ids) or dropped (removals), so row order is id order.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
+
+from .kalman import DIM_X
 
 
 class TrackTable:
     """Rows of live tracks.
 
     Attributes:
-        filters: one filterpy ``KalmanFilter`` per row (the box state ``[cx, cy, w, h, v...]``).
+        x: (N, 8) float64 Kalman states ``[cx, cy, w, h, vcx, vcy, vw, vh]`` px, px/frame.
+        p: (N, 8, 8) float64 their covariances.
         ids: (N,) int64 track ids, increasing down the rows.
         state: (N,) int64 ``TrackState`` values.
         hits: (N,) int64 matched frames so far (including the first).
@@ -30,10 +32,11 @@ class TrackTable:
         euro_t: (N, K) time s of each joint's last good sample (NaN before the first).
     """
 
-    __slots__ = ("euro_dx", "euro_t", "euro_x", "filters", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "state")
+    __slots__ = ("euro_dx", "euro_t", "euro_x", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "p", "state", "x")
 
     def __init__(self, num_keypoints: int | None = None) -> None:
-        self.filters: list[KalmanFilter] = []
+        self.x = np.zeros((0, DIM_X))
+        self.p = np.zeros((0, DIM_X, DIM_X))
         self.ids = np.zeros(0, np.int64)
         self.state = np.zeros(0, np.int64)
         self.hits = np.zeros(0, np.int64)
@@ -48,7 +51,7 @@ class TrackTable:
             self.set_num_keypoints(num_keypoints)
 
     def __len__(self) -> int:
-        return len(self.filters)
+        return len(self.ids)
 
     def set_num_keypoints(self, k: int) -> None:
         """Allocate the keypoint columns for K joints (rows so far have no keypoints)."""
@@ -62,7 +65,8 @@ class TrackTable:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` (N,) bool is False."""
-        self.filters = [f for f, k in zip(self.filters, mask.tolist()) if k]
+        self.x = self.x[mask]
+        self.p = self.p[mask]
         self.ids = self.ids[mask]
         self.state = self.state[mask]
         self.hits = self.hits[mask]
@@ -77,7 +81,8 @@ class TrackTable:
 
     def append(
         self,
-        filters: list[KalmanFilter],
+        x: np.ndarray,
+        p: np.ndarray,
         ids: np.ndarray,
         state: int,
         frame: int,
@@ -87,15 +92,16 @@ class TrackTable:
         """Add new tracks (births), one row each.
 
         Args:
-            filters: their Kalman filters.
+            x: (B, 8) their Kalman states; p: (B, 8, 8) their covariances.
             ids: (B,) int64 new ids, all larger than the existing ones.
             state: the ``TrackState`` value of every new row.
             frame: frame index of their first match.
             boxes: (B, 4) float64 xyxy boxes they started from.
             kpts: (B, K, 3) float64 keypoints they started from, or None.
         """
-        b = len(filters)
-        self.filters += filters
+        b = len(ids)
+        self.x = np.concatenate([self.x, x])
+        self.p = np.concatenate([self.p, p])
         self.ids = np.concatenate([self.ids, ids])
         self.state = np.concatenate([self.state, np.full(b, state, np.int64)])
         self.hits = np.concatenate([self.hits, np.ones(b, np.int64)])

@@ -11,12 +11,13 @@ from enum import IntEnum
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..geometry import box_areas, iou_matrix, oks
 from ..schemas import KeypointSchema, schema_for_joints
 from ..types import Poses, Tracks
 from .assignment import assign
 from .config import TrackerConfig
-from .costs import BOX_SIMILARITIES, combined_similarity, iou_matrix, oks_pairs
-from .kalman import DIM_X, new_filter, predict_arrays, stack_states, update_arrays, xyxy_to_z, z_to_xyxy
+from .costs import BOX_SIMILARITIES, combined_similarity
+from .kalman import initiate, predict, state_boxes, update
 from .smoothing import OneEuroState, one_euro_step
 from .table import TrackTable
 
@@ -109,11 +110,11 @@ class Tracker:
         is_high = scores[cand] >= cfg.high_score
         tab = self._table
         if len(tab):
-            # 1. Predict every live track to this frame (all filters at once, written back in step 6).
-            x_pred, p_pred = predict_arrays(*stack_states(tab.filters), cfg.kalman, dt)
+            # 1. Predict every live track to this frame (all rows at once).
+            x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages.
             matches, births = self._associate(x_pred, boxes, kpts, cand, is_high)
-            # 6. Correct the matched tracks, write the filters back, advance every track's lifecycle.
+            # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x = self._apply_matches(matches, x_pred, p_pred, boxes, kpts, frame_index)
             # 7. Drop the removed tracks (output rows are never removed).
             removed = tab.state == _REMOVED
@@ -198,7 +199,7 @@ class Tracker:
         cfg = self.config
         if not cand.size:
             return _NO_PAIRS, cand
-        sim, gate_on = self._similarity(z_to_xyxy(x_pred), boxes[cand], None if kpts is None else kpts[cand])
+        sim, gate_on = self._similarity(state_boxes(x_pred), boxes[cand], None if kpts is None else kpts[cand])
         state = self._table.state
         high = is_high.nonzero()[0]  # positions in cand
         confirmed = (state == _CONFIRMED).nonzero()[0]
@@ -249,11 +250,11 @@ class Tracker:
         scale = (pb[:, 2:] - pb[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
         tk = tab.kpts[r]
         tk[..., :2] = (tk[..., :2] - ref[:, None, :2]) * scale[:, None, :] + pb[:, None, :2]
-        b = boxes[c]
-        areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        oks = np.full(box_sim.shape, np.nan)
-        oks[r, c] = oks_pairs(tk, kpts[c], areas, self._sigmas, cfg.keypoint_min_score)
-        return combined_similarity(box_sim, oks, cfg.oks_weight), gate_on
+        # OKS at the new person's box area, over the joints seen on both sides (docs/tracking.md).
+        areas = np.maximum(box_areas(boxes[c]), 1e-9)
+        sim = np.full(box_sim.shape, np.nan)
+        sim[r, c] = oks(tk, kpts[c], areas, self._sigmas, cfg.keypoint_min_score)
+        return combined_similarity(box_sim, sim, cfg.oks_weight), gate_on
 
     def _apply_matches(
         self,
@@ -264,7 +265,7 @@ class Tracker:
         kpts: np.ndarray | None,
         frame: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Kalman-correct the matched tracks, write every filter back and advance every lifecycle.
+        """Kalman-correct the matched tracks, store every row's state and advance every lifecycle.
 
         Args:
             matches: (M, 2) (table row, person) pairs.
@@ -279,22 +280,17 @@ class Tracker:
         tab = self._table
         matches = matches[matches[:, 0].argsort()]  # row (= id) order
         rows, dets = matches[:, 0], matches[:, 1]
-        x_post, p_post = update_arrays(x_pred[rows], p_pred[rows], boxes[dets], cfg.kalman)
-        filters = tab.filters
-        for kf, xi, pi in zip(filters, x_pred.reshape(-1, DIM_X, 1), p_pred):  # fresh arrays: sharing is safe
-            kf.x = kf.x_prior = xi
-            kf.P = kf.P_prior = pi
-        for i, xi, pi in zip(rows.tolist(), x_post.reshape(-1, DIM_X, 1), p_post):
-            kf = filters[i]
-            kf.x = kf.x_post = xi
-            kf.P = kf.P_post = pi
+        x_post, p_post = update(x_pred[rows], p_pred[rows], boxes[dets], cfg.kalman)
+        x_pred[rows] = x_post  # x_pred, p_pred are new arrays: they become the table's state
+        p_pred[rows] = p_post
+        tab.x, tab.p = x_pred, p_pred
         if kpts is not None:
             tab.kpts[rows] = kpts[dets]
             tab.kbox[rows] = boxes[dets]
             tab.has_kpts[rows] = True
         # Matched: confirmed, unless tentative with fewer than min_hits hits. Unmatched: tentative →
         # removed, confirmed → lost, lost too long → removed.
-        matched = np.zeros(len(filters), bool)
+        matched = np.zeros(len(tab), bool)
         matched[rows] = True
         tab.hits += matched
         tab.last[rows] = frame
@@ -324,18 +320,11 @@ class Tracker:
         self._next_id += births.size
         confirmed = cfg.min_hits <= 1
         first = len(tab)
-        tab.append(
-            [new_filter(box, cfg.kalman) for box in b],
-            ids,
-            _CONFIRMED if confirmed else _TENTATIVE,
-            frame,
-            b,
-            None if kpts is None else kpts[births],
-        )
+        x_new, p_new = initiate(b, cfg.kalman)
+        state = _CONFIRMED if confirmed else _TENTATIVE
+        tab.append(x_new, p_new, ids, state, frame, b, None if kpts is None else kpts[births])
         if not confirmed:
             return out_rows, out_dets, out_x
-        x_new = np.zeros((births.size, DIM_X))
-        x_new[:, :4] = xyxy_to_z(b)  # a new filter's state
         return (
             np.concatenate([out_rows, np.arange(first, len(tab))]),
             np.concatenate([out_dets, births]),
@@ -354,7 +343,7 @@ class Tracker:
     ) -> Tracks:
         if not rows.size:
             return Tracks.empty(None if kpts is None else kpts.shape[1])
-        out_boxes = z_to_xyxy(x) if self.config.output_box == "kalman" else boxes[det_index]
+        out_boxes = state_boxes(x) if self.config.output_box == "kalman" else boxes[det_index]
         out_kpts = None
         if kpts is not None:
             out_kpts = kpts[det_index].astype(np.float32)

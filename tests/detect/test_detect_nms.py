@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stip_rt.detect.nms import batched_nms, box_iou, nms
+from stip_rt.detect.nms import batched_nms, nms
+from stip_rt.geometry import iou_matrix_torch
 
 
 def _greedy(boxes: np.ndarray, scores: np.ndarray, thr: float, groups: np.ndarray | None = None) -> list[int]:
@@ -64,7 +65,7 @@ def test_groups_are_independent():
 
 def test_empty_and_degenerate_boxes():
     assert nms(torch.zeros((0, 4)), torch.zeros(0), 0.5).shape == (0,)
-    iou = box_iou(torch.zeros((2, 4)), torch.zeros((1, 4)))
+    iou = iou_matrix_torch(torch.zeros((2, 4)), torch.zeros((1, 4)))
     assert torch.equal(iou, torch.zeros((2, 1)))
 
 

@@ -16,6 +16,7 @@ from io_fakes import make_results, make_run
 
 from stip_rt.errors import SinkError
 from stip_rt.io.base import Sink
+from stip_rt.io.formats import OUTPUT_FORMATS
 from stip_rt.io.sinks import open_sink, sink_kind
 from stip_rt.io.tracks_format import csv_columns, validator
 from stip_rt.schemas import COCO17
@@ -39,8 +40,26 @@ def test_kind_from_extension(name: str, kind: str) -> None:
     assert sink_kind(name) == kind
 
 
+@pytest.mark.parametrize("kind", list(OUTPUT_FORMATS))
+def test_format_table_is_what_open_sink_and_batch_use(tmp_path: Path, kind: str) -> None:
+    from stip_rt.batch import FORMATS
+
+    fmt = OUTPUT_FORMATS[kind]
+    module, cls = fmt.sink.split(":")
+    for suffix in fmt.suffixes:  # every suffix of the table selects its kind, and the kind its class
+        assert sink_kind(f"x{suffix.upper()}") == kind
+        sink = open_sink(tmp_path / f"x{suffix}")
+        assert type(sink).__name__ == cls and type(sink).__module__ == f"stip_rt.io.{module}"
+    assert type(open_sink(tmp_path / f"y{fmt.name_suffix}", kind=kind)).__name__ == cls
+    assert fmt.is_folder == (kind == "openpose")
+    if kind != "video":  # the annotated video is batch's own flag
+        assert FORMATS[kind] == fmt.name_suffix
+    assert "video" not in FORMATS
+
+
 def test_unknown_extension_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(SinkError, match=r"out\.xyz.*extension '\.xyz'"):
+    known = r"use one of \.json \.jsonl \.csv \.coco\.json \.txt \.mp4 \.mkv \.mov \.avi,"
+    with pytest.raises(SinkError, match=rf"out\.xyz.*extension '\.xyz'; {known}"):
         open_sink(tmp_path / "out.xyz")
     with pytest.raises(SinkError, match="did you mean 'jsonl'"):
         open_sink(tmp_path / "out.x", kind="jsonls")
