@@ -159,6 +159,9 @@ class ThreadedSource:
     def _release(self) -> None:
         """Free what the constructor opened (only called when the thread never ran)."""
 
+    def _interrupt(self) -> None:
+        """Wake a reader thread blocked inside :meth:`_produce` (called by :meth:`close` before joining it)."""
+
     def _run(self) -> None:
         error: BaseException | None = None
         frames = self._produce()
@@ -233,6 +236,7 @@ class ThreadedSource:
         if self._thread is None:
             self._release()
             return
+        self._interrupt()
         if self._thread is not threading.current_thread():
             self._thread.join(_JOIN_TIMEOUT_S)
             if self._thread.is_alive():
@@ -267,10 +271,8 @@ class IterableSource(ThreadedSource):
     def _release(self) -> None:
         self.source.close()
 
-    def close(self) -> None:
-        super().close()
-        if self._thread is not None:
-            self.source.close()
+    def _interrupt(self) -> None:
+        self.source.close()  # a source blocked waiting for its next frame ends its iteration
 
 
 def frame_feed(source: Source, buffer_size: int = 8) -> ThreadedSource:

@@ -115,3 +115,26 @@ def test_closing_a_plain_source_before_reading_closes_it() -> None:
     feed = frame_feed(inner)
     feed.close()
     assert inner.closed == 1 and feed.read() is None
+
+
+class _Blocking:
+    """A plain live source whose second frame never comes until it is closed (a stalled camera)."""
+
+    def __init__(self) -> None:
+        self.info = SourceInfo("stalled", 8, 6, 25.0, None, True)
+        self.dropped = 0
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield Frame(0, 0.0, np.zeros((6, 8, 3), np.uint8))
+        self._closed.wait()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def test_close_wakes_a_reader_blocked_in_a_plain_source() -> None:
+    feed = frame_feed(_Blocking())
+    assert feed.read(timeout=10).frame.index == 0
+    feed.close()  # without waking the reader, the join would give up after 15 s with the thread alive
+    assert feed._thread is not None and not feed._thread.is_alive()
