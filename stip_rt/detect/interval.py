@@ -191,8 +191,8 @@ class DetectEveryN:
                 out[i] = d
         if have_tracks:
             assert previous is not None
-            for i, d in enumerate(out):
-                if d is None:
+            for i in range(len(out)):
+                if out[i] is None:
                     out[i] = self._boxes(previous, frames[i])
         return [d if d is not None else Detections.empty() for d in out]
 

@@ -181,7 +181,9 @@ class ThreadedSource:
         except BaseException as e:  # handed over to the consumer thread, which raises it
             error = e
         finally:
-            frames.close()  # runs the generator's finally: the container/camera is released on this thread
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # runs the generator's finally: the container/camera is released on this thread
             self._buffer.finish(error)
 
     def start_reader(self) -> None:
