@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ def create_detector(
     weights: str | Path | None = None,
     random_weights: bool = False,
     every: int = 1,
+    interval: IntervalConfig | None = None,
     images: Sequence[str | Path] | None = None,
     annotations: str | Path | None = None,
 ) -> Detector | DetectEveryN:
@@ -49,6 +51,8 @@ def create_detector(
         random_weights: skip the weights (tests, benchmarks).
         every: run the detector on one frame in ``every`` and derive the other frames' boxes from
             the tracked poses (returns a :class:`DetectEveryN`; its ``detect`` takes ``previous``).
+        interval: all the detect-every-N settings (``RunConfig.detect.interval``); ``every`` > 1
+            overrides its ``every``.
         images, annotations: COCO detections of an image folder: the images in frame order and
             the annotation file mapping file names to image ids.
 
@@ -68,7 +72,10 @@ def create_detector(
             f"detector '{key}': not a detector name{did_you_mean(key, SIZES)} nor a detections file "
             f"(names: {', '.join(SIZES)}; files: COCO .json, MOTChallenge .txt)"
         )
-    return DetectEveryN(detector, IntervalConfig(every=every).every) if every > 1 else detector
+    interval = interval or IntervalConfig(every=1)
+    if every > 1:
+        interval = dataclasses.replace(interval, every=every)
+    return DetectEveryN(detector, config=interval) if interval.every > 1 else detector
 
 
 def _network(

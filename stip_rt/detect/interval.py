@@ -6,27 +6,43 @@ visible keypoints, expanded ×1.25 about its centre (rtmlib ``pose_to_bbox``), o
 when too few keypoints are visible or the tracking is box-only. People who enter the scene are
 found at the next detection frame.
 
-Contract (the pipeline calls it in frame order)::
+:class:`DetectEveryN` is the one home of the policy. It decides in two steps, because the second
+needs the tracker's output of the frame before, which a threaded pipeline has only later:
+
+1. :meth:`DetectEveryN.is_detection_frame` (frame order, before any tracking: the detect stage):
+   a frame is a *detection frame* when no detection ran yet or when its index is ``every`` or
+   more past the last detection frame (frame indices, so a live source that drops frames still
+   detects at least every ``every`` source frames). This schedule depends on the indices alone.
+2. :meth:`DetectEveryN.boxes_for` (for the other frames, once the previous frame is tracked: the
+   pose stage): boxes from the previous frame's tracks (:func:`boxes_from_tracks`); when nobody
+   is tracked, the detector runs on this frame instead (people are found as soon as they appear).
+   Such a fallback detection does *not* move the schedule of step 1 (frames ahead may already be
+   scheduled), so the detection frames of a run do not depend on thread timing.
+
+This is the feedback edge of the pipeline: frame t+1's boxes need frame t's tracks when t+1 is
+not a detection frame. :meth:`DetectEveryN.detect` runs both steps for callers without threads::
 
     every5 = DetectEveryN(detector, every=5)
     dets = every5.detect(frames, indices, previous=tracks_of_the_frame_before)
 
-A frame is a detection frame when no detection ran yet, when ``previous`` is None or empty, or
-when its index is ``every`` or more frames past the last detection frame (frame indices, so a
-live source that drops frames still detects at least every ``every`` source frames). In a batch,
-every frame that is not a detection frame gets the boxes derived from ``previous`` (the newest
-tracked frame the caller has).
+The detector may be called from two threads (scheduled detections on the detect stage,
+fallbacks on the pose stage); the calls are serialised by a lock, so detectors that are not
+thread-safe (CUDA graphs with static buffers) are safe here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..types import Detections, Tracks
 from .base import Detector
 from .config import IntervalConfig
+
+#: Turns the previous frame's tracks into boxes for this frame (``PipelineParts.boxes_from_tracks``).
+BoxesFromTracks = Callable[[Tracks], Detections]
 
 
 def boxes_from_tracks(tracks: Tracks, config: IntervalConfig, width: int, height: int) -> Detections:
@@ -62,33 +78,95 @@ class DetectEveryN:
 
     Args:
         detector: the detector run on detection frames.
-        every: detection interval (``config.every``); overrides the config when given.
-        config: interval settings.
+        every: detection interval; overrides ``config.every`` when given.
+        config: interval settings (default ``IntervalConfig()``).
+        to_boxes: turns the previous tracks into boxes instead of :func:`boxes_from_tracks` with
+            ``config`` and the frame's size (e.g. ``PipelineParts.boxes_from_tracks``).
 
     Attributes:
         name: ``<detector>`` (every 1) or ``<detector>/every<N>``.
-        last_detected: index of the last detection frame, or None.
+        every: the detection interval (1: every frame is a detection frame).
+        last_detected: index of the last scheduled detection frame, or None.
     """
 
-    def __init__(self, detector: Detector, every: int | None = None, config: IntervalConfig | None = None) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        every: int | None = None,
+        config: IntervalConfig | None = None,
+        *,
+        to_boxes: BoxesFromTracks | None = None,
+    ) -> None:
         cfg = config or IntervalConfig()
         if every is not None:
             cfg = IntervalConfig(every, cfg.expansion, cfg.min_keypoint_score, cfg.min_visible)
         self.detector = detector
         self.config = cfg
+        self.every = cfg.every
         self.name = detector.name if cfg.every == 1 else f"{detector.name}/every{cfg.every}"
         self.last_detected: int | None = None
+        self._to_boxes = to_boxes
         self._calls = 0
+        self._lock = threading.Lock()
+
+    @property
+    def needs_tracks(self) -> bool:
+        """True when some frames take their boxes from the previous frame's tracks (``every`` > 1)."""
+        return self.every > 1
 
     def reset(self) -> None:
         """Forget the last detection frame (a new source starts)."""
         self.last_detected = None
         self._calls = 0
 
+    # ---------------------------------------------------------------- step 1: the schedule
+
+    def is_detection_frame(self, index: int) -> bool:
+        """Step 1, called once per frame in frame order: does the detector run on frame ``index``?
+
+        Updates :attr:`last_detected` when it answers True. Frames answered False get their boxes
+        from :meth:`boxes_for` once the frame before them is tracked.
+        """
+        if self.last_detected is None or index - self.last_detected >= self.every:
+            self.last_detected = index
+            return True
+        return False
+
+    def run_detector(self, frames: Sequence[np.ndarray], indices: Sequence[int]) -> list[Detections]:
+        """The wrapped detector on ``frames`` (one batch; calls from several threads take turns)."""
+        with self._lock:
+            return self.detector.detect(frames, indices)
+
+    # ---------------------------------------------------------------- step 2: the feedback
+
+    def boxes_for(self, frame: np.ndarray, index: int, previous: Tracks) -> tuple[Detections, bool]:
+        """Step 2, for a frame that step 1 did not detect: its boxes from the previous frame's tracks.
+
+        Args:
+            frame: (H, W, 3) uint8 BGR image of frame ``index``.
+            index: its frame number.
+            previous: tracks of the frame just before it in this run (the last one tracked).
+
+        Returns:
+            (boxes, detector ran): boxes from ``previous``, or, when nobody is tracked, the
+            detector's boxes for this frame (the schedule of step 1 is unchanged).
+        """
+        if len(previous) == 0:
+            return self.run_detector([frame], [index])[0], True
+        return self._boxes(previous, frame), False
+
+    def _boxes(self, previous: Tracks, frame: np.ndarray) -> Detections:
+        if self._to_boxes is not None:
+            return self._to_boxes(previous)
+        h, w = frame.shape[:2]
+        return boxes_from_tracks(previous, self.config, w, h)
+
+    # ---------------------------------------------------------------- both steps, no threads
+
     def detect(
         self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None, previous: Tracks | None = None
     ) -> list[Detections]:
-        """Detections for a batch of consecutive frames.
+        """Detections for a batch of consecutive frames (both steps; for callers without threads).
 
         Args:
             frames: (H, W, 3) uint8 BGR images, in frame order.
@@ -96,29 +174,42 @@ class DetectEveryN:
             previous: tracks of the newest frame already tracked (None: none yet).
 
         Returns:
-            One :class:`Detections` per frame: the detector's on detection frames, else boxes from ``previous``.
+            One :class:`Detections` per frame: the detector's on detection frames and, when
+            ``previous`` is None or empty, on every frame; else boxes from ``previous``. All the
+            frames the detector runs on go in one detector call.
         """
         if indices is None:
             indices = range(self._calls, self._calls + len(frames))
         self._calls += len(frames)
         have_tracks = previous is not None and len(previous) > 0
-        run = []
-        for idx in indices:
-            due = self.last_detected is None or idx - self.last_detected >= self.config.every
-            if due or not have_tracks:
-                self.last_detected = idx
-                run.append(True)
-            else:
-                run.append(False)
+        scheduled = [self.is_detection_frame(i) for i in indices]
+        picked = [i for i, s in enumerate(scheduled) if s or not have_tracks]
         out: list[Detections | None] = [None] * len(frames)
-        picked = [i for i, r in enumerate(run) if r]
         if picked:
-            found = self.detector.detect([frames[i] for i in picked], [indices[i] for i in picked])
+            found = self.run_detector([frames[i] for i in picked], [indices[i] for i in picked])
             for i, d in zip(picked, found):
                 out[i] = d
-        if previous is not None:  # every frame not in `picked` implies tracks were given
-            for i, r in enumerate(run):
-                if not r:
-                    h, w = frames[i].shape[:2]
-                    out[i] = boxes_from_tracks(previous, self.config, w, h)
+        if have_tracks:
+            assert previous is not None
+            for i in range(len(out)):
+                if out[i] is None:
+                    out[i] = self._boxes(previous, frames[i])
         return [d if d is not None else Detections.empty() for d in out]
+
+
+def every_n(
+    detector: Detector | DetectEveryN,
+    config: IntervalConfig | None = None,
+    *,
+    to_boxes: BoxesFromTracks | None = None,
+) -> DetectEveryN:
+    """``detector`` as a :class:`DetectEveryN` (itself when it already is one).
+
+    Args:
+        detector: a plain detector or an already wrapped one.
+        config: interval settings (``RunConfig.detect.interval``); default: every frame.
+        to_boxes: see :class:`DetectEveryN`.
+    """
+    if isinstance(detector, DetectEveryN):
+        return detector
+    return DetectEveryN(detector, config=config or IntervalConfig(every=1), to_boxes=to_boxes)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stip_rt.detect.config import IntervalConfig
-from stip_rt.detect.interval import DetectEveryN, boxes_from_tracks
+from stip_rt.detect.interval import DetectEveryN, boxes_from_tracks, every_n
 from stip_rt.types import Detections, Tracks
 
 
@@ -97,3 +97,101 @@ def test_every_1_is_plain_detection_and_config_is_checked():
     assert inner.calls == [[0, 1, 2]]
     with pytest.raises(ValueError, match="'every'"):
         IntervalConfig(every=0)
+
+
+# ---------------------------------------------------------------- the two steps the pipeline calls
+
+
+def test_schedule_depends_on_indices_only():
+    det = DetectEveryN(_Counting(), every=3)
+    assert [det.is_detection_frame(i) for i in range(8)] == [True, False, False, True, False, False, True, False]
+    assert det.last_detected == 6
+    # live: frames 7-8 dropped, 9 is 3 past 6
+    assert det.is_detection_frame(9) and not det.is_detection_frame(10)
+
+
+def test_boxes_for_uses_previous_tracks_and_falls_back_to_the_detector():
+    inner = _Counting()
+    det = DetectEveryN(inner, every=4)
+    assert det.is_detection_frame(0)
+    prev = _tracks(None, np.array([[50, 50, 80, 90]]))
+    assert not det.is_detection_frame(1)
+    boxes, ran = det.boxes_for(FRAME, 1, prev)
+    assert not ran and inner.calls == []
+    np.testing.assert_allclose(boxes.boxes, [[50, 50, 80, 90]])
+    # nobody tracked: the detector runs on this frame ...
+    assert not det.is_detection_frame(2)
+    boxes, ran = det.boxes_for(FRAME, 2, Tracks.empty())
+    assert ran and inner.calls == [[2]]
+    np.testing.assert_allclose(boxes.boxes, [[1, 2, 3, 4]])
+    # ... and the schedule stays: frame 4 is the next detection frame, whatever the fallback did
+    assert det.last_detected == 0
+    assert not det.is_detection_frame(3) and det.is_detection_frame(4)
+
+
+def test_custom_to_boxes_replaces_the_keypoint_extent():
+    seen = []
+
+    def to_boxes(tracks):
+        seen.append(len(tracks))
+        return Detections(np.array([[9, 9, 19, 19]], np.float32), np.array([0.5], np.float32))
+
+    det = DetectEveryN(_Counting(), every=2, to_boxes=to_boxes)
+    det.is_detection_frame(0)
+    boxes, _ = det.boxes_for(FRAME, 1, _tracks(None, np.array([[0, 0, 5, 5]])))
+    assert seen == [1]
+    np.testing.assert_allclose(boxes.boxes, [[9, 9, 19, 19]])
+
+
+def test_every_n_wraps_once_and_reads_the_interval_config():
+    inner = _Counting()
+    wrapped = every_n(inner)
+    assert wrapped.every == 1 and not wrapped.needs_tracks and wrapped.name == "fake"
+    assert all(wrapped.is_detection_frame(i) for i in range(5))
+    five = every_n(inner, IntervalConfig(every=5, expansion=1.5))
+    assert five.every == 5 and five.needs_tracks and five.config.expansion == 1.5
+    assert every_n(five) is five
+
+
+def test_detector_calls_from_two_threads_are_serialised():
+    import threading
+    import time
+
+    class _Exclusive(_Counting):
+        busy = False
+
+        def detect(self, frames, indices=None):
+            assert not self.busy, "two detector calls overlapped"
+            self.busy = True
+            time.sleep(0.002)
+            self.busy = False
+            return super().detect(frames, indices)
+
+    det = DetectEveryN(_Exclusive(), every=2)
+    errors: list[BaseException] = []
+
+    def hammer(offset: int) -> None:
+        try:
+            for i in range(20):
+                det.run_detector([FRAME], [offset + i])
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=hammer, args=(k * 100,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(det.detector.calls) == 40
+
+
+def test_factory_wraps_with_the_interval_config(data_dir):
+    from stip_rt.detect.factory import create_detector
+
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    assert not isinstance(create_detector(gt), DetectEveryN)
+    two = create_detector(gt, interval=IntervalConfig(every=2, min_visible=4))
+    assert isinstance(two, DetectEveryN) and two.every == 2 and two.config.min_visible == 4
+    three = create_detector(gt, every=3, interval=IntervalConfig(every=1, min_visible=4))
+    assert isinstance(three, DetectEveryN) and three.every == 3 and three.config.min_visible == 4
+    assert not isinstance(create_detector(gt, interval=IntervalConfig(every=1)), DetectEveryN)

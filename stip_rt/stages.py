@@ -1,0 +1,296 @@
+"""The work of each pipeline stage, one frame (or one pose batch) at a time, without threads or queues.
+
+:mod:`stip_rt.pipeline` runs each step on its own thread and moves :class:`FrameItem` objects
+between them; everything a stage *does* is here, so it can be tested with fakes and no thread::
+
+    read = ReadStep(frame_feed(parts.source), recorder)       # source: the source's own reader thread
+    detect = DetectStep(every, recorder)                       # every = detect.interval.every_n(...)
+    pose = PoseStep(parts.estimator, every, feedback, recorder)
+    track = TrackStep(parts.tracker, feedback, recorder)
+    sink = SinkStep(sinks, needs_image, recorder)
+
+    item = read(timeout)            # FrameItem, None at the end; queue.Empty: nothing yet
+    detect(item)                    # item.dets set on detection frames, else left None
+    pose(batch, cancel)             # batch from pose_batching.FrameBatcher; False: cancelled
+    track(item)                     # item.tracks; published to `feedback` for the pose step
+    result = sink(item)             # FrameResult written to every sink
+
+The one feedback edge: a frame that is not a detection frame (detect-every-N) gets its boxes from
+the previous frame's tracks, so :class:`PoseStep` waits on :class:`TrackFeedback`, which
+:class:`TrackStep` publishes to (see ``docs/pipeline.md``, "Detect every N and pose batches").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .detect.interval import DetectEveryN
+from .io.base import Sink
+from .io.threaded_source import ThreadedSource
+from .types import Detections, Frame, FrameResult, Poses, Tracks
+
+_POLL = 0.05  # seconds between checks of the cancel flag while waiting for tracks
+
+
+@dataclass(slots=True)
+class FrameItem:
+    """One frame on its way through the stages (mutable: each step fills its part).
+
+    Attributes:
+        seq: position in this run (the frame indices of live sources may have gaps).
+        frame: the decoded frame.
+        t_capture: ``time.perf_counter()`` when it was decoded (start of its latency).
+        timings: seconds per stage (``FrameResult.timings``).
+        dets: person boxes; None until the detect step ran the detector or the pose step derived them.
+        poses: the pose step's output.
+        tracks: the track step's output.
+    """
+
+    seq: int
+    frame: Frame
+    t_capture: float
+    timings: dict[str, float] = field(default_factory=dict)
+    dets: Detections | None = None
+    poses: Poses | None = None
+    tracks: Tracks | None = None
+
+    @property
+    def needs_tracks(self) -> bool:
+        """True when the boxes must come from the previous frame's tracks (not a detection frame)."""
+        return self.dets is None
+
+
+class Recorder(Protocol):
+    """Where the steps report their figures (:class:`stip_rt.pipeline_stats.StatsRecorder`)."""
+
+    def stage(self, name: str, seconds: float) -> None: ...
+
+    def detector_ran(self) -> None: ...
+
+    def set_dropped(self, dropped: int) -> None: ...
+
+    def result(self, ids: np.ndarray, latency_s: float) -> None: ...
+
+
+class NullRecorder:
+    """A :class:`Recorder` that forgets everything."""
+
+    def stage(self, name: str, seconds: float) -> None:
+        pass
+
+    def detector_ran(self) -> None:
+        pass
+
+    def set_dropped(self, dropped: int) -> None:
+        pass
+
+    def result(self, ids: np.ndarray, latency_s: float) -> None:
+        pass
+
+
+def _timed(recorder: Recorder, item: FrameItem, stage: str, seconds: float) -> None:
+    item.timings[stage] = item.timings.get(stage, 0.0) + seconds
+    recorder.stage(stage, seconds)
+
+
+class TrackFeedback:
+    """The track step's latest output, which the pose step waits for on frames without detection."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq = -1
+        self._tracks: Tracks | None = None
+
+    def publish(self, seq: int, tracks: Tracks) -> None:
+        """The tracks of item ``seq`` (called in ``seq`` order)."""
+        with self._cond:
+            self._seq, self._tracks = seq, tracks
+            self._cond.notify_all()
+
+    def wait(self, seq: int, cancel: threading.Event | None = None) -> Tracks | None:
+        """Tracks of item ``seq`` or later; empty tracks when ``seq`` < 0; None when ``cancel`` was set first."""
+        if seq < 0:
+            return Tracks.empty()
+        with self._cond:
+            while self._seq < seq:
+                if cancel is not None and cancel.is_set():
+                    return None
+                self._cond.wait(_POLL)
+            return self._tracks
+
+
+class ReadStep:
+    """Source stage: the next frame from the source's own buffer (no thread or queue of its own).
+
+    Args:
+        feed: the source's reader (:func:`stip_rt.io.threaded_source.frame_feed`).
+        recorder: gets ``decode`` times and the source's dropped count.
+
+    Attributes:
+        last_index: frame index of the last frame read (errors name the frame after it).
+    """
+
+    def __init__(self, feed: ThreadedSource, recorder: Recorder | None = None) -> None:
+        self.feed = feed
+        self.recorder = recorder or NullRecorder()
+        self.last_index: int | None = None
+        self._seq = 0
+
+    def __call__(self, timeout: float | None = None) -> FrameItem | None:
+        """The next frame as a :class:`FrameItem`, or None at the end.
+
+        Raises:
+            queue.Empty: no frame within ``timeout``.
+            StipError: the source's error, after every frame read before it.
+        """
+        got = self.feed.read(timeout)
+        self.recorder.set_dropped(self.feed.dropped)
+        if got is None:
+            return None
+        item = FrameItem(self._seq, got.frame, got.t_capture)
+        _timed(self.recorder, item, "decode", got.decode_s)
+        self._seq += 1
+        self.last_index = got.frame.index
+        return item
+
+
+class DetectStep:
+    """Detect stage: runs the detector on detection frames (step 1 of :class:`DetectEveryN`)."""
+
+    def __init__(self, every: DetectEveryN, recorder: Recorder | None = None) -> None:
+        self.every = every
+        self.recorder = recorder or NullRecorder()
+
+    def __call__(self, item: FrameItem) -> None:
+        """Set ``item.dets`` when ``item`` is a detection frame; else leave it None for the pose step."""
+        if not self.every.is_detection_frame(item.frame.index):
+            return
+        t0 = time.perf_counter()
+        item.dets = self.every.run_detector([item.frame.image], [item.frame.index])[0]
+        _timed(self.recorder, item, "detect", time.perf_counter() - t0)
+        self.recorder.detector_ran()
+
+
+def estimate_frames(estimator: Any, images: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
+    """Poses of several frames: one ``estimator.estimate_frames`` call (one network batch) when the
+    estimator has it, else one ``estimator(image, detections)`` call per frame; box-only when None.
+
+    Args:
+        estimator: ``PoseEstimator``-like object, or None (box-only tracking).
+        images: (H, W, 3) uint8 BGR frames.
+        detections: their boxes, one :class:`Detections` per frame.
+    """
+    if estimator is None:
+        return [Poses.from_detections(d) for d in detections]
+    batched = getattr(estimator, "estimate_frames", None)
+    if batched is not None:
+        out = list(batched(list(images), list(detections)))
+        if len(out) != len(images):
+            raise ValueError(f"estimate_frames returned {len(out)} results for {len(images)} frames")
+        return out
+    return [estimator(img, d) for img, d in zip(images, detections)]
+
+
+class PoseStep:
+    """Pose stage: boxes of frames without detection (step 2 of :class:`DetectEveryN`), then one
+    pose estimate for a whole batch of frames (:class:`stip_rt.pose_batching.FrameBatcher`).
+
+    Args:
+        estimator: ``PoseEstimator``-like (``estimate_frames`` or ``__call__``), or None (box-only).
+        every: the detect-every-N object shared with the :class:`DetectStep`.
+        feedback: where the track step publishes each frame's tracks.
+        recorder: gets ``pose`` times (a batch's time shared equally by its frames) and fallback
+            ``detect`` times.
+    """
+
+    def __init__(
+        self, estimator: Any, every: DetectEveryN, feedback: TrackFeedback, recorder: Recorder | None = None
+    ) -> None:
+        self.estimator = estimator
+        self.every = every
+        self.feedback = feedback
+        self.recorder = recorder or NullRecorder()
+        self.last_seq = -1  # the last item this step passed on (live input may skip some)
+
+    def __call__(self, batch: Sequence[FrameItem], cancel: threading.Event | None = None) -> bool:
+        """Fill ``poses`` (and ``dets`` where missing) of every item of ``batch``.
+
+        Only ``batch[0]`` may lack boxes (the batching policy); it then waits for the tracks of
+        the item before it. Returns False when ``cancel`` was set during that wait (nothing done).
+        """
+        if not batch:
+            return True
+        if any(item.dets is None for item in batch[1:]):
+            raise ValueError("a frame whose boxes come from tracks must start its pose batch")
+        first = batch[0]
+        if first.dets is None:
+            previous = self.feedback.wait(self.last_seq, cancel)
+            if previous is None:
+                return False
+            t0 = time.perf_counter()
+            first.dets, ran = self.every.boxes_for(first.frame.image, first.frame.index, previous)
+            if ran:  # nobody tracked: the detector ran on this frame
+                _timed(self.recorder, first, "detect", time.perf_counter() - t0)
+                self.recorder.detector_ran()
+        t0 = time.perf_counter()
+        images = [item.frame.image for item in batch]
+        dets = [item.dets for item in batch if item.dets is not None]  # all set by now
+        poses = estimate_frames(self.estimator, images, dets)
+        share = (time.perf_counter() - t0) / len(batch)
+        for item, p in zip(batch, poses):
+            item.poses = p
+            _timed(self.recorder, item, "pose", share)
+        self.last_seq = batch[-1].seq
+        return True
+
+
+class TrackStep:
+    """Track stage: the tracker on one frame, its tracks published for the pose step."""
+
+    def __init__(self, tracker: Any, feedback: TrackFeedback, recorder: Recorder | None = None) -> None:
+        self.tracker = tracker
+        self.feedback = feedback
+        self.recorder = recorder or NullRecorder()
+
+    def __call__(self, item: FrameItem) -> None:
+        if item.poses is None:
+            raise ValueError(f"frame {item.frame.index}: no poses to track")
+        t0 = time.perf_counter()
+        item.tracks = self.tracker.update(item.poses, item.frame.index)
+        _timed(self.recorder, item, "track", time.perf_counter() - t0)
+        self.feedback.publish(item.seq, item.tracks)
+
+
+class SinkStep:
+    """Sink stage: the frame's :class:`FrameResult`, written to every sink.
+
+    Args:
+        sinks: opened sinks (the pipeline opens and closes them).
+        needs_image: attach the frame to the result (a sink draws, or ``outputs.with_images``).
+        recorder: gets ``sink`` times and each result's track ids and latency.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], needs_image: bool, recorder: Recorder | None = None) -> None:
+        self.sinks = tuple(sinks)
+        self.needs_image = needs_image
+        self.recorder = recorder or NullRecorder()
+
+    def __call__(self, item: FrameItem) -> FrameResult:
+        if item.tracks is None:
+            raise ValueError(f"frame {item.frame.index}: no tracks to write")
+        latency = time.perf_counter() - item.t_capture
+        item.timings["latency"] = latency
+        image = item.frame.image if self.needs_image else None
+        result = FrameResult(item.frame.index, item.frame.time, item.tracks, item.timings, image)
+        t0 = time.perf_counter()
+        for sink in self.sinks:
+            sink.write(result)
+        _timed(self.recorder, item, "sink", time.perf_counter() - t0)
+        self.recorder.result(item.tracks.ids, latency)
+        return result
