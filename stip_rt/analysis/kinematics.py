@@ -83,7 +83,7 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     kp = np.asarray(kp, np.float64)
     good = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(-1)
     t = (frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
-    slope = np.zeros(kp.shape[1:2] + (2,))
+    slope = np.zeros((kp.shape[1], 2))
     offset = np.zeros_like(slope)
     for k in range(kp.shape[1]):
         if good[:, k].sum() >= 2:

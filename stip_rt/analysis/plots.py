@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+
+from ..errors import StipError
+
+try:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+except ImportError:
+    raise StipError("the analysis plots need matplotlib: pip install 'stip-rt[analysis]'") from None
 
 from ..io.draw import id_color
 from ..io.image_source import find_images

@@ -155,15 +155,15 @@ def test_bad_options(tmp_path: Path, kwargs: dict, match: str) -> None:
 
 
 def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="nope.jsonl"):
+    with pytest.raises(DataError, match=r"nope\.jsonl"):
         movement(tmp_path / "nope.jsonl")
     (tmp_path / "x.jsonl").write_text('{"hello": 1}\n')
-    with pytest.raises(DataError, match="not a stip-rt.tracks file"):
+    with pytest.raises(DataError, match=r"not a stip-rt\.tracks file"):
         movement(tmp_path / "x.jsonl")
     no_fps = write_tracks(tmp_path / "nofps.jsonl", [[person(1, (1, 1))]], fps=None)
-    with pytest.raises(ConfigError, match="nofps.jsonl: no frame rate"):
+    with pytest.raises(ConfigError, match=r"nofps\.jsonl: no frame rate"):
         movement(no_fps)
     assert len(movement(no_fps, fps=10.0)) == 1
     box_only = write_tracks(tmp_path / "box.jsonl", [[person(1, (1, 1))]], fps=FPS)
-    with pytest.raises(ConfigError, match="box.jsonl: anchor 'hips' needs keypoints"):
+    with pytest.raises(ConfigError, match=r"box\.jsonl: anchor 'hips' needs keypoints"):
         movement(box_only, anchor="hips")
