@@ -255,6 +255,8 @@ def movement(
     for name, hz in (("cutoff_hz", cutoff_hz), ("kpt_cutoff_hz", kpt_cutoff_hz)):
         if not hz > 0:
             raise ConfigError(f"{name} {hz}: must be a positive frequency in Hz")
+    if max_gap < 0 or order < 1:
+        raise ConfigError(f"max_gap {max_gap} / order {order}: need max_gap >= 0 and order >= 1")
     if anchor not in ("box", "hips"):
         raise ConfigError(f"anchor {anchor!r}: expected 'box' or 'hips'")
     names = tf.skeleton.keypoints if tf.skeleton is not None else None

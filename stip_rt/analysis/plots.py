@@ -304,7 +304,7 @@ def timeline(df: pd.DataFrame) -> Figure:
             spans = [(t[s], t[e - 1] - t[s] + 1 / fps) for s, e in zip(np.r_[0, cuts], np.r_[cuts, f.size])]
             ax.broken_barh(spans, (row - 0.4, 0.8), facecolors=track_color(tid), edgecolor="0.2", lw=0.3, **style)
     ax.set_yticks(range(len(ids)), [str(i) for i in ids], fontsize=8 if len(ids) > 30 else 9)
-    ax.set_ylim(len(ids) - 0.5, -0.5)
+    ax.set_ylim(max(len(ids), 1) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("track id")

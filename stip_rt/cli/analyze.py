@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         if not name.startswith("angles/"):
             print(f"{name:<13}{path}")
     if angles:
-        print(f"{'angles':<13}{angles[0].parent}/ ({len(angles)} tracks)")
+        print(f"{'angles':<13}{angles[0].parent}/ ({len(angles)} track{'s' * (len(angles) > 1)})")
     return 0
 
 

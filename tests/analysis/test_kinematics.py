@@ -145,6 +145,7 @@ def test_empty_file_gives_the_columns(tmp_path: Path) -> None:
         ({"kpt_threshold": 2.0}, "kpt_threshold"),
         ({"cutoff_hz": 0.0}, "cutoff_hz"),
         ({"anchor": "head"}, "anchor"),
+        ({"max_gap": -1}, "max_gap"),
         ({"homography": "missing.yaml"}, "missing.yaml"),
     ],
 )
