@@ -43,13 +43,21 @@ def track_color(track_id: int) -> tuple[float, float, float]:
     return r / 255, g / 255, b / 255
 
 
-def still_frame(source: SourceInfo) -> np.ndarray | None:
+def still_frame(source: SourceInfo, base: str | Path | None = None) -> np.ndarray | None:
     """The first frame of the source as (H, W, 3) uint8 RGB, or None when it cannot be read.
 
     Only files and image folders are opened (a camera index or a stream URL is never opened).
+
+    Args:
+        source: the tracks file's source; ``source.uri`` is tried as given (relative to the
+            working directory), then relative to ``base``.
+        base: a second folder for a relative ``uri``, e.g. the tracks file's folder.
     """
     uri = source.uri
     path = Path(uri)
+    if base is not None and not path.is_absolute() and not path.exists() and (Path(base) / path).exists():
+        path = Path(base) / path
+        uri = str(path)
     image = None
     try:
         if path.is_file():

@@ -53,12 +53,12 @@ def write_analysis(
     try:
         out.mkdir(parents=True, exist_ok=True)
         written["csv"] = out / CSV_NAME
-        df.to_csv(written["csv"], index=False, float_format="%.6g")
+        df.to_csv(written["csv"], index=False, float_format="%.8g")
         if plots:
             from . import plots as p
 
             figures = {
-                "trajectories": lambda: p.trajectories(df, tf.source, p.still_frame(tf.source)),
+                "trajectories": lambda: p.trajectories(df, tf.source, p.still_frame(tf.source, tf.path.parent)),
                 "speed": lambda: p.speed(df),
                 "timeline": lambda: p.timeline(df),
             }

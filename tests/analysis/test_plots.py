@@ -85,5 +85,8 @@ def test_still_frame(data_dir: Path) -> None:
     folder = data_dir / "posetrack18" / "images" / "val" / "003418_mpii_test"
     if folder.is_dir():
         assert plots.still_frame(SourceInfo(str(folder), 1, 1, 1.0)) is not None
+    rel = SourceInfo("opencv_samples/vtest.avi", 768, 576, 10.0)  # relative to the tracks file's folder
+    assert plots.still_frame(rel) is None or Path("opencv_samples/vtest.avi").exists()
+    assert plots.still_frame(rel, base=data_dir).shape == (576, 768, 3)
     for uri in ("0", "rtsp://example.invalid/stream", "/nonexistent/video.mp4"):  # never opens a camera or stream
         assert plots.still_frame(SourceInfo(uri, 640, 480, 25.0)) is None
