@@ -28,6 +28,7 @@ VERBS: dict[str, str] = {
     "bench": "bench",
     "weights": "weights",
     "train": "train",
+    "analyze": "analyze",
 }
 
 

@@ -7,6 +7,7 @@ antialiased and done at sub-pixel precision (OpenCV's ``shift``); sizes scale wi
 from __future__ import annotations
 
 import colorsys
+from collections import deque
 from typing import Any
 
 import cv2
@@ -142,3 +143,69 @@ def draw_tracks(image: np.ndarray, tracks: Tracks, schema: KeypointSchema | None
         ``image``, with the drawing.
     """
     return draw_people(image, tracks.boxes, tracks.keypoints, ids=tracks.ids, schema=schema, **options)
+
+
+class Trails:
+    """The recent positions of each track, for :func:`draw_trails`: box bottom centres (the feet) in pixels.
+
+    Call :meth:`update` once per frame with that frame's tracks; a track's points older than
+    ``length`` frames are dropped (so a lost track's trail shrinks away and is then forgotten).
+
+    Args:
+        length: how many frames of history a trail spans (> 0).
+
+    Example:
+        >>> trails = Trails(30)
+        >>> for result in results:
+        ...     trails.update(result.index, result.tracks)
+        ...     draw_trails(image, trails)
+    """
+
+    def __init__(self, length: int = 30) -> None:
+        if length < 1:
+            raise ValueError(f"trail length must be at least 1 frame, got {length}")
+        self.length = int(length)
+        self.frame = -1
+        self._points: dict[int, deque[tuple[int, float, float]]] = {}
+
+    def update(self, frame: int, tracks: Tracks) -> None:
+        """Add this frame's positions (``frame`` increases between calls) and drop those older than ``length``."""
+        self.frame = int(frame)
+        boxes = np.asarray(tracks.boxes, np.float64).reshape(-1, 4)
+        for tid, (x1, _, x2, y2) in zip(tracks.ids.tolist(), boxes):
+            self._points.setdefault(int(tid), deque()).append((self.frame, (x1 + x2) / 2, y2))
+        oldest = self.frame - self.length + 1
+        for tid in list(self._points):
+            pts = self._points[tid]
+            while pts and pts[0][0] < oldest:
+                pts.popleft()
+            if not pts:
+                del self._points[tid]
+
+    def points(self) -> dict[int, np.ndarray]:
+        """Track id → (n, 2) float64 positions in pixels, oldest first."""
+        return {tid: np.array([(x, y) for _, x, y in pts]) for tid, pts in self._points.items()}
+
+
+def draw_trails(image: np.ndarray, trails: Trails, *, thickness: int | None = None) -> np.ndarray:
+    """Draw each track's trail (its last positions) in the track's colour, thinning towards the oldest.
+
+    Draw trails before :func:`draw_tracks` so that boxes and skeletons stay on top.
+
+    Args:
+        image: (H, W, 3) uint8 BGR, modified in place.
+        trails: the positions, updated up to this frame.
+        thickness: line width of the newest segment in pixels; None scales with the image (3 px at 720p).
+
+    Returns:
+        ``image``, with the trails.
+    """
+    h, w = image.shape[:2]
+    lw = thickness or max(2, round(min(h, w) / 240))
+    for tid, pts in trails.points().items():
+        color = id_color(tid)
+        n = len(pts)
+        for i in range(1, n):
+            width = max(1, round(lw * (0.3 + 0.7 * i / max(1, n - 1))))
+            cv2.line(image, _pt(pts[i - 1]), _pt(pts[i]), color, width, cv2.LINE_AA, _SHIFT)
+    return image

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from io_fakes import make_tracks
 
-from stip_rt.io.draw import draw_people, draw_tracks, id_color
+from stip_rt.io.draw import Trails, draw_people, draw_tracks, draw_trails, id_color
 from stip_rt.schemas import COCO17, CROWDPOSE14
 from stip_rt.types import Tracks
 
@@ -94,3 +94,48 @@ def test_empty_frame_draws_nothing(keypoints: bool) -> None:
     img = _canvas()
     draw_tracks(img, Tracks.empty(17 if keypoints else None), COCO17)
     assert not img.any()
+
+
+def _box_tracks(ids: list[int], feet: list[tuple[float, float]]) -> Tracks:
+    n = len(ids)
+    boxes = np.array([[x - 10, y - 40, x + 10, y] for x, y in feet], np.float32).reshape(n, 4)
+    ones = np.ones(n, np.float32)
+    return Tracks(np.array(ids, np.int64), boxes, ones, None, ones, np.arange(n, dtype=np.int64))
+
+
+def test_trails_keep_the_last_n_frames_per_track() -> None:
+    trails = Trails(length=5)
+    for f in range(8):
+        ids, feet = [1], [(20.0 + 10 * f, 200.0)]
+        if f < 3:  # track 2 is lost after frame 2: its trail shrinks, then is forgotten
+            ids.append(2)
+            feet.append((300.0, 50.0 + 10 * f))
+        trails.update(f, _box_tracks(ids, feet))
+        if f == 4:
+            assert trails.points()[2].tolist() == [[300.0, 50.0], [300.0, 60.0], [300.0, 70.0]]
+        if f == 6:
+            assert trails.points()[2].tolist() == [[300.0, 70.0]]
+    pts = trails.points()
+    assert list(pts) == [1]
+    assert pts[1][:, 0].tolist() == [50.0, 60.0, 70.0, 80.0, 90.0]  # frames 3..7, box bottom centres
+    assert (pts[1][:, 1] == 200).all()
+    with pytest.raises(ValueError, match="at least 1"):
+        Trails(0)
+
+
+def test_draw_trails_in_the_track_colour_along_the_path() -> None:
+    trails = Trails(30)
+    for f in range(10):
+        trails.update(f, _box_tracks([4, 9], [(40.0 + 20 * f, 100.0), (60.0, 40.0 + 15 * f)]))
+    img = _canvas()
+    out = draw_trails(img, trails, thickness=3)
+    assert out is img
+    assert tuple(img[100, 150]) == id_color(4)  # on track 4's horizontal path
+    assert tuple(img[120, 60]) == id_color(9)  # on track 9's vertical path
+    ys, xs = np.nonzero(img.any(2))
+    assert ys.min() >= 36 and ys.max() <= 186 and xs.min() >= 36 and xs.max() <= 224
+    # the newest end is drawn thicker than the oldest
+    assert np.count_nonzero(img[:, 215].any(1)) > np.count_nonzero(img[:, 45].any(1))
+    blank = _canvas()
+    draw_trails(blank, Trails(5))
+    assert not blank.any()

@@ -1,0 +1,280 @@
+"""Per-frame, per-track movement quantities from a tracks file: position, speed, acceleration, joint angles.
+
+Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``); see
+docs/analysis.md for the full list. Raw columns come straight from the file (a keypoint below the
+threshold is NaN); ``_smooth`` columns come from the zero-phase Butterworth smoother of
+:func:`stip_rt.track.smoothing.smooth_offline`, which also fills gaps of up to ``max_gap`` frames
+(rows with ``observed`` False). Speeds and accelerations are central finite differences over time
+``frame / fps`` (fps from the file header), computed separately on each run of consecutive frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, StipError
+from ..io.read import TrackFile, read_tracks
+from ..track.smoothing import smooth_offline
+from .angles import ANGLE_NAMES, joint_angles
+from .ground import GroundMap, load_homography, scale_map
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+Anchor = Literal["box", "hips"]
+
+
+def require_pandas() -> None:
+    """Raise a :class:`StipError` with the pip command when pandas or matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import pandas  # noqa: F401
+    except ImportError as e:
+        raise StipError(f"movement analysis needs {e.name}: pip install 'stip-rt[analysis]'") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Track:
+    """One track's raw samples: frames (T,), times (T,) s, boxes (T, 4) px, scores (T,), keypoints (T, K, 3) or None."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray | None
+
+
+def _collect(tf: TrackFile) -> dict[int, _Track]:
+    """Group the file's rows by track id (frames in file order)."""
+    rows: dict[int, list[tuple[int, float, np.ndarray, float, np.ndarray | None]]] = {}
+    for fr in tf.frames:
+        t = fr.tracks
+        for i, tid in enumerate(t.ids.tolist()):
+            kp = None if t.keypoints is None else t.keypoints[i]
+            rows.setdefault(int(tid), []).append((fr.frame, fr.time, t.boxes[i], float(t.scores[i]), kp))
+    out = {}
+    for tid in sorted(rows):
+        r = sorted(rows[tid], key=lambda x: x[0])
+        frames = np.array([x[0] for x in r], np.int64)
+        if np.any(np.diff(frames) <= 0):
+            raise DataError(f"{tf.path}: track {tid} appears twice in frame {frames[np.argmin(np.diff(frames))]}")
+        kps = None if r[0][4] is None else np.stack([x[4] for x in r]).astype(np.float64)
+        out[tid] = _Track(frames, np.array([x[1] for x in r]), np.stack([x[2] for x in r]).astype(np.float64),
+                          np.array([x[3] for x in r]), kps)  # fmt: skip
+    return out
+
+
+def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order: int, max_gap: int,
+            min_score: float) -> np.ndarray:  # fmt: skip
+    """:func:`smooth_offline` of (T, K, 3) keypoints around each joint's straight-line trend; (T', K, 3) on its grid.
+
+    The filter is linear, so subtracting a least-squares line per joint and coordinate (fitted to its
+    good samples) and adding it back after filtering changes nothing in the middle of a track, but
+    removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact.
+    """
+    kp = np.asarray(kp, np.float64)
+    good = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(-1)
+    t = (frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
+    slope = np.zeros((kp.shape[1], 2))
+    offset = np.zeros_like(slope)
+    for k in range(kp.shape[1]):
+        if good[:, k].sum() >= 2:
+            a = np.stack([t[good[:, k]], np.ones(good[:, k].sum())], 1)
+            (slope[k], offset[k]), *_ = np.linalg.lstsq(a, kp[good[:, k], k, :2], rcond=None)
+    detrended = kp.copy()
+    detrended[..., :2] -= t[:, None, None] * slope + offset
+    sm = smooth_offline(frames, detrended, fps, cutoff_hz=cutoff, order=order, max_gap=max_gap, min_score=min_score)
+    out = sm.keypoints.astype(np.float64)
+    tg = (sm.frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
+    out[..., :2] += tg[:, None, None] * slope + offset
+    out[~(out[..., 2] >= min_score), :2] = np.nan
+    return out
+
+
+def _smooth_xy(frames: np.ndarray, xy: np.ndarray, fps: float, cutoff: float, order: int, max_gap: int) -> np.ndarray:
+    """Smooth (T, 2) points (NaN = missing); returns (T', 2) on the smoother's grid."""
+    kp = np.concatenate([xy, np.isfinite(xy).all(1, keepdims=True).astype(np.float64)], 1)[:, None]
+    return _smooth(frames, kp, fps, cutoff, order, max_gap, 0.5)[:, 0, :2]
+
+
+def _derivatives(xy: np.ndarray, frames: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Speed ``|d xy / dt|`` and its rate of change ``d speed / dt`` of (T, 2) points, per run of frames."""
+    speed = np.full(len(frames), np.nan)
+    accel = np.full(len(frames), np.nan)
+    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
+        if e - s < 2:
+            continue
+        t = frames[s:e] / fps
+        v = np.gradient(xy[s:e], t, axis=0)
+        speed[s:e] = np.hypot(v[:, 0], v[:, 1])
+        accel[s:e] = np.gradient(speed[s:e], t)
+    return speed, accel
+
+
+def _anchor(tr: _Track, names: tuple[str, ...] | None, anchor: Anchor, thr: float) -> np.ndarray:
+    """(T, 2) position in pixels: box bottom centre, or hip midpoint (NaN when a hip is below threshold)."""
+    if anchor == "box":
+        return np.stack([(tr.boxes[:, 0] + tr.boxes[:, 2]) / 2, tr.boxes[:, 3]], 1)
+    assert names is not None and tr.keypoints is not None
+    hips = tr.keypoints[:, [names.index("left_hip"), names.index("right_hip")]]
+    xy = hips[..., :2].mean(1)
+    xy[(hips[..., 2] < thr).any(1)] = np.nan
+    return xy
+
+
+def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: GroundMap | None, fps: float,
+                   opts: dict) -> dict[str, np.ndarray]:  # fmt: skip
+    """All columns of one track, on the smoother's grid (observed frames plus filled short gaps)."""
+    smooth, thr = opts["smooth"], opts["kpt_threshold"]
+    order, max_gap = opts["order"], opts["max_gap"]
+    raw = _anchor(tr, names, opts["anchor"], thr)
+    if smooth:
+        grid = smooth_offline(tr.frames, np.zeros((len(tr.frames), 0, 3)), fps, max_gap=max_gap).frames
+    else:
+        grid = tr.frames
+    at = np.searchsorted(grid, tr.frames)
+
+    def on_grid(values: np.ndarray) -> np.ndarray:
+        out = np.full((len(grid), *values.shape[1:]), np.nan)
+        out[at] = values
+        return out
+
+    cols: dict[str, np.ndarray] = {
+        "track_id": np.full(len(grid), tid, np.int64),
+        "frame": grid,
+        "time": np.interp(grid, tr.frames, tr.times) if len(grid) else np.zeros(0),
+        "observed": np.isin(grid, tr.frames),
+        "score": on_grid(tr.scores),
+    }
+    pos = {"px": on_grid(raw)}
+    if ground is not None:
+        pos["m"] = ground(pos["px"])
+    for unit, xy in pos.items():
+        cols[f"x_{unit}"], cols[f"y_{unit}"] = xy[:, 0], xy[:, 1]
+        if smooth:
+            sm = _smooth_xy(tr.frames, xy[at], fps, opts["cutoff_hz"], order, max_gap)
+            cols[f"x_{unit}_smooth"], cols[f"y_{unit}_smooth"] = sm[:, 0], sm[:, 1]
+    for unit, xy in pos.items():
+        deriv = {"": _derivatives(xy, grid, fps)}
+        if smooth:
+            sxy = np.stack([cols[f"x_{unit}_smooth"], cols[f"y_{unit}_smooth"]], 1)
+            deriv["_smooth"] = _derivatives(sxy, grid, fps)
+        for i, stem in enumerate((f"speed_{unit}_s", f"accel_{unit}_s2")):
+            for suffix, values in deriv.items():
+                cols[f"{stem}{suffix}"] = values[i]
+    if names is None or tr.keypoints is None:
+        return cols
+    kp = on_grid(tr.keypoints)
+    kp_xy = kp[..., :2].copy()
+    kp_xy[~(kp[..., 2] >= thr)] = np.nan
+    angles = {"": joint_angles(kp_xy, names)}
+    if smooth:
+        sk_xy = _smooth(tr.frames, tr.keypoints, fps, opts["kpt_cutoff_hz"], order, max_gap, thr)[..., :2]
+        angles["_smooth"] = joint_angles(sk_xy, names)
+    for name in ANGLE_NAMES:
+        for suffix, values in angles.items():
+            if name in values:
+                cols[f"{name}_deg{suffix}"] = values[name]
+    for k, name in enumerate(names):
+        cols[f"{name}_x_px"], cols[f"{name}_y_px"] = kp_xy[:, k, 0], kp_xy[:, k, 1]
+        cols[f"{name}_score"] = kp[:, k, 2]
+        if smooth:
+            cols[f"{name}_x_px_smooth"], cols[f"{name}_y_px_smooth"] = sk_xy[:, k, 0], sk_xy[:, k, 1]
+    return cols
+
+
+def _ground(scale: float | None, homography: GroundMap | str | os.PathLike[str] | None) -> GroundMap | None:
+    if scale is not None and homography is not None:
+        raise ConfigError("give a scale or a homography, not both")
+    if scale is not None:
+        return scale_map(scale)
+    if homography is None or isinstance(homography, GroundMap):
+        return homography
+    return load_homography(homography)
+
+
+def movement(
+    tracks: TrackFile | str | os.PathLike[str],
+    *,
+    scale: float | None = None,
+    homography: GroundMap | str | os.PathLike[str] | None = None,
+    kpt_threshold: float = 0.3,
+    smooth: bool = True,
+    cutoff_hz: float = 2.0,
+    kpt_cutoff_hz: float = 6.0,
+    order: int = 4,
+    max_gap: int = 10,
+    anchor: Anchor = "box",
+    fps: float | None = None,
+) -> pd.DataFrame:
+    """Movement quantities per track and frame, one row each (columns and units in docs/analysis.md).
+
+    Args:
+        tracks: a :func:`~stip_rt.io.read.read_tracks` result, or a path to read.
+        scale: metres per pixel (uniform), for ``_m`` columns; excludes ``homography``.
+        homography: a :class:`~stip_rt.analysis.ground.GroundMap` or a homography file
+            (:func:`~stip_rt.analysis.ground.load_homography`), for ``_m`` columns on the ground plane.
+        kpt_threshold: keypoints with a lower score are NaN (and do not pull the smoother).
+        smooth: add ``_smooth`` columns (zero-phase Butterworth, gaps of up to ``max_gap`` frames filled).
+        cutoff_hz: low-pass cutoff of the position (and so the speed) in Hz.
+        kpt_cutoff_hz: low-pass cutoff of the keypoints (and so the joint angles) in Hz.
+        order: Butterworth order.
+        max_gap: longest gap in a track (frames) that the smoother fills.
+        anchor: a person's position: ``box`` = bottom centre of the box (the feet: the point on the
+            ground plane), ``hips`` = midpoint of the hips (needs keypoints).
+        fps: frames per second; None takes the file header's.
+
+    Returns:
+        A pandas DataFrame sorted by ``track_id`` then ``frame``. ``df.attrs`` holds ``fps``,
+        ``ground`` (how metres were made, or None), ``anchor`` and ``keypoints`` (joint names or None).
+
+    Raises:
+        StipError: pandas is not installed (the message gives the pip command).
+        DataError: unreadable tracks file (see :func:`~stip_rt.io.read.read_tracks`).
+        ConfigError: a bad option (negative scale, degenerate homography, no fps, ``hips`` without keypoints).
+    """
+    require_pandas()
+    import pandas as pd
+
+    tf = tracks if isinstance(tracks, TrackFile) else read_tracks(tracks)
+    ground = _ground(scale, homography)
+    rate = float(fps) if fps is not None else tf.source.fps
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"{tf.path}: no frame rate in the header; give fps")
+    if not 0 <= kpt_threshold <= 1:
+        raise ConfigError(f"kpt_threshold {kpt_threshold}: must be within [0, 1]")
+    for name, hz in (("cutoff_hz", cutoff_hz), ("kpt_cutoff_hz", kpt_cutoff_hz)):
+        if not hz > 0:
+            raise ConfigError(f"{name} {hz}: must be a positive frequency in Hz")
+    if max_gap < 0 or order < 1:
+        raise ConfigError(f"max_gap {max_gap} / order {order}: need max_gap >= 0 and order >= 1")
+    if anchor not in ("box", "hips"):
+        raise ConfigError(f"anchor {anchor!r}: expected 'box' or 'hips'")
+    names = tf.skeleton.keypoints if tf.skeleton is not None else None
+    if anchor == "hips" and (names is None or not {"left_hip", "right_hip"} <= set(names)):
+        raise ConfigError(f"{tf.path}: anchor 'hips' needs keypoints with left_hip and right_hip")
+    for what, hz in (("positions", cutoff_hz), ("keypoints", kpt_cutoff_hz if names is not None else 0.0)):
+        if smooth and hz >= rate / 2:
+            log.warning("cutoff %.3g Hz is at or above the Nyquist rate of %.3g fps (%.3g Hz): %s are not smoothed",
+                        hz, rate, rate / 2, what)  # fmt: skip
+    opts = {"smooth": smooth, "kpt_threshold": kpt_threshold, "cutoff_hz": cutoff_hz, "kpt_cutoff_hz": kpt_cutoff_hz,
+            "order": order, "max_gap": max_gap, "anchor": anchor}  # fmt: skip
+    parts = [_track_columns(tid, tr, names, ground, rate, opts) for tid, tr in _collect(tf).items()]
+    if parts:
+        df = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+    else:
+        empty = _Track(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 4)), np.zeros(0),
+                       None if names is None else np.zeros((0, len(names), 3)))  # fmt: skip
+        df = pd.DataFrame(_track_columns(0, empty, names, ground, rate, opts))
+    df.attrs.update(fps=rate, ground=None if ground is None else ground.source, anchor=anchor,
+                    keypoints=None if names is None else list(names))  # fmt: skip
+    return df

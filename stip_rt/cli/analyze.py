@@ -1,0 +1,82 @@
+"""``stip-rt analyze``: movement quantities (CSV) and plots from a tracks file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.report import write_analysis
+
+    written = write_analysis(
+        args.tracks,
+        args.out,
+        plots=args.plots,
+        scale=args.scale,
+        homography=args.homography,
+        kpt_threshold=args.kpt_threshold,
+        smooth=args.smooth == "butterworth",
+        cutoff_hz=args.cutoff,
+        kpt_cutoff_hz=args.kpt_cutoff,
+        max_gap=args.max_gap,
+        anchor=args.anchor,
+        fps=args.fps,
+    )
+    angles = [p for k, p in written.items() if k.startswith("angles/")]
+    for name, path in written.items():
+        if not name.startswith("angles/"):
+            print(f"{name:<13}{path}")
+    if angles:
+        print(f"{'angles':<13}{angles[0].parent}/ ({len(angles)} track{'s' * (len(angles) > 1)})")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="movement CSV (position, speed, joint angles) and plots from a tracks file",
+        description=(
+            "stip-rt analyze TRACKS: per-frame, per-track positions, speeds, accelerations, joint angles and "
+            "keypoints (movement.csv; units in the column names, see docs/analysis.md) and PNG plots."
+        ),
+        epilog="Example: stip-rt analyze tracks.jsonl --homography ground.yaml --out analysis/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("tracks", metavar="TRACKS", help="a .jsonl or .json tracks file written by stip-rt track")
+    p.add_argument("-o", "--out", metavar="DIR", type=Path, required=True, help="output folder")
+    metres = p.add_mutually_exclusive_group()
+    metres.add_argument("--scale", metavar="M_PER_PX", type=float, help="metres per pixel (uniform scale)")
+    metres.add_argument(
+        "--homography",
+        metavar="FILE",
+        type=Path,
+        help="JSON/YAML with 4+ image_points (px) and ground_points (m): positions on the ground",
+    )
+    p.add_argument(
+        "--kpt-threshold", metavar="T", type=float, default=0.3, help="keypoints scored below T are NaN (default 0.3)"
+    )
+    p.add_argument(
+        "--smooth",
+        choices=("butterworth", "none"),
+        default="butterworth",
+        help="smoothed columns: zero-phase Butterworth low-pass, or none (default butterworth)",
+    )
+    p.add_argument("--cutoff", metavar="HZ", type=float, default=2.0, help="position low-pass cutoff (default 2 Hz)")
+    p.add_argument(
+        "--kpt-cutoff",
+        metavar="HZ",
+        type=float,
+        default=6.0,
+        help="keypoint (joint angle) low-pass cutoff (default 6 Hz)",
+    )
+    p.add_argument("--max-gap", metavar="N", type=int, default=10, help="fill gaps of up to N frames (default 10)")
+    p.add_argument(
+        "--anchor",
+        choices=("box", "hips"),
+        default="box",
+        help="a person's position: box bottom centre (feet, default) or hip midpoint",
+    )
+    p.add_argument("--fps", type=float, help="frame rate (default: the tracks file's header)")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="write the CSV only")
+    p.set_defaults(func=run)
