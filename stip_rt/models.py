@@ -210,7 +210,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "model dict") -> Mo
     """
     data = dict(data)
     arch = data.pop("arch", "stip")
-    if arch not in NET_CONFIGS:
+    if not isinstance(arch, str) or arch not in NET_CONFIGS:
         raise ConfigError(f"{source}: 'arch': {arch!r} is not one of {list(NET_CONFIGS)}")
     fields = [f.name for f in dataclasses.fields(ModelSpec)]
     for key in data:
