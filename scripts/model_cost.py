@@ -32,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from stip_rt.models import build_model
+from stip_rt.nn.config import PoseResNetConfig, StipConfig
 from stip_rt.nn.iap import use_iap_impl
 
 DEFAULT = [
@@ -54,7 +55,8 @@ def measure(name: str) -> dict[str, Any]:
     model = build_model(name).eval()
     spec = model.spec
     row: dict[str, Any] = {"name": name, "arch": spec.arch, "K": spec.num_joints}
-    row.update(C=spec.widths[0], size=spec.input_size)
+    backbone = spec.net.hrnet if isinstance(spec.net, StipConfig) else spec.net
+    row.update(C=None if isinstance(backbone, PoseResNetConfig) else backbone.widths[0], size=spec.input_size)
     # Shapes only: on the meta device nothing is computed, the counts are the same.
     model = model.to("meta")
     x = torch.empty(1, 3, *spec.input_size, device="meta")
@@ -65,9 +67,10 @@ def measure(name: str) -> dict[str, Any]:
         return row
     with use_iap_impl("reference"):
         row["inference"] = _macs(model, x)
-    k, c = spec.num_joints, spec.widths[0]
+    assert isinstance(spec.net, StipConfig)
+    k, c = spec.num_joints, spec.net.hrnet.widths[0]
     hh, ww = spec.heatmap_size
-    h, w = hh // spec.up_scale, ww // spec.up_scale
+    h, w = hh // spec.net.up_scale, ww // spec.net.up_scale
     generator_full = k * c * c * hh * ww
     row["fused"] = row["inference"] - generator_full + k * c * c * h * w + k * c * hh * ww
     return row

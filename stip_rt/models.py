@@ -1,9 +1,17 @@
 """Pose model descriptions (:class:`ModelSpec`), the model zoo configs, and :func:`build_model`.
 
 A model is described by a YAML file in ``models/`` (``models/<name>.yaml``; the file
-name is the zoo name), by a YAML path, or by a dict of the same fields; fields left
-out take the defaults of :class:`ModelSpec` (the official W32 settings). The fixture
-format of ``shared/fixtures/official_parity/*.json`` is accepted too
+name is the zoo name), by a YAML path, or by a dict of the same fields: ``arch`` picks the
+network, ``net`` holds that network's config, the other keys are :class:`ModelSpec` fields;
+fields left out take the defaults (the official STIP W32 settings), and ``num_joints`` /
+``heatmap_size`` are derived (:func:`spec_from_mapping`). For example
+``models/hrnet-w48-coco-384x288.yaml``::
+
+    arch: hrnet
+    input_size: [384, 288]
+    net: {widths: [48, 96, 192, 384]}
+
+The fixture format of ``shared/fixtures/official_parity/*.json`` is accepted too
 (:func:`spec_from_fixture`).
 
 Example:
@@ -13,52 +21,62 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from .config import from_dict, read_yaml
+from .config import from_dict, read_yaml, to_dict
 from .errors import ConfigError, did_you_mean
 from .nn.config import HRNetConfig, PoseResNetConfig, StipConfig
 from .nn.hrnet import HRNet
 from .nn.resnet import PoseResNet
 from .nn.stip import STIPNet
-from .paths import models_dir
+from .paths import models_dir, zoo_names
 from .schemas import get_schema
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_NOT_ARCH_CONFIGS = {"zoo"}  # models/zoo.yaml is the download manifest, not a model
+
+
+Arch = Literal["stip", "hrnet", "simplebaseline"]
+Decode = Literal["hrnet", "stip"]
+NetConfig = HRNetConfig | StipConfig | PoseResNetConfig
+
+#: ``arch`` name → the network config class it takes under ``net:``.
+NET_CONFIGS: dict[str, type[NetConfig]] = {"stip": StipConfig, "hrnet": HRNetConfig, "simplebaseline": PoseResNetConfig}
+_ARCH_OF = {cls: arch for arch, cls in NET_CONFIGS.items()}
+_DERIVED = ("num_joints", "heatmap_size")  # may be stated in a file, must then match what they derive from
+_FLAT_NET_KEYS = ("widths", "num_modules", "num_blocks", "stem_blocks", "up_scale", "depth")  # the flat format
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to build a pose network and to feed and decode it.
 
+    The architecture is the type of ``net``; the joint count comes from the schema and the heatmap size
+    from the input size and the network's stride.
+
     Attributes:
         name: model name (the zoo name for zoo models, e.g. ``stip-w32-coco-256x192``).
-        arch: ``'stip'`` (STIPNet: HRNet + SaT/IaP heads), ``'hrnet'`` (HRNet pose baseline) or
-            ``'simplebaseline'`` (ResNet + deconvolutions).
-        schema: keypoint schema name, ``'coco17'`` or ``'crowdpose14'`` (:mod:`stip_rt.schemas`).
-        num_joints: K, heatmap channels; must equal the schema's joint count.
+        schema: keypoint schema name, ``'coco17'`` or ``'crowdpose14'`` (:mod:`stip_rt.schemas`);
+            sets K (``num_joints``, and the ``num_joints`` of ``net``).
         input_size: crop size (h, w) in pixels, multiples of 32 (256×192 or 384×288).
-        heatmap_size: output size (h, w): input/4·``up_scale`` for ``stip``, input/4 otherwise.
-        decode: heatmap decoding: ``'hrnet'`` (argmax + quarter-pixel step) or ``'stip'``
-            (argmax + DARK-style refinement, STIP_SPEC §1.6).
-        widths: HRNet branch channels (W32: 32, 64, 128, 256; W48: 48, 96, 192, 384).
-        num_modules: HighResolutionModules in stages 2, 3, 4 (official 1, 4, 3).
-        num_blocks: BasicBlocks per branch in stages 2–4 (official 4).
-        stem_blocks: Bottlenecks in stage 1 (``layer1``; official 4).
-        up_scale: STIP heatmap upscale over the backbone resolution (official 2; only for ``stip``).
-        depth: ResNet depth of ``simplebaseline`` (18, 34, 50, 101, 152; ignored otherwise).
+        net: the network's own config: :class:`~stip_rt.nn.config.StipConfig` (STIPNet: HRNet + SaT/IaP
+            heads; default, official W32), :class:`~stip_rt.nn.config.HRNetConfig` (HRNet pose baseline) or
+            :class:`~stip_rt.nn.config.PoseResNetConfig` (SimpleBaseline). Its ``num_joints`` is set from
+            ``schema``.
+        decode: heatmap decoding: ``'hrnet'`` (argmax + quarter-pixel step) or ``'stip'`` (argmax +
+            DARK-style refinement, STIP_SPEC §1.6); default: ``'stip'`` for STIPNet, ``'hrnet'`` otherwise.
         pixel_mean: RGB mean of inputs scaled to [0, 1] (ImageNet).
         pixel_std: RGB std of inputs scaled to [0, 1] (ImageNet).
         box_padding: factor applied to the person box (at aspect ratio ``aspect_ratio``) before cropping.
@@ -66,58 +84,160 @@ class ModelSpec:
     """
 
     name: str = "custom"
-    arch: Literal["hrnet", "stip", "simplebaseline"] = "stip"
     schema: str = "coco17"
-    num_joints: int = 17
     input_size: tuple[int, int] = (256, 192)
-    heatmap_size: tuple[int, int] = (128, 96)
-    decode: Literal["hrnet", "stip"] = "stip"
-    widths: tuple[int, int, int, int] = (32, 64, 128, 256)
-    num_modules: tuple[int, int, int] = (1, 4, 3)
-    num_blocks: int = 4
-    stem_blocks: int = 4
-    up_scale: int = 2
-    depth: int = 50
+    net: NetConfig = field(default_factory=StipConfig)
+    decode: Decode = None  # type: ignore[assignment]  # None: resolved from the arch in __post_init__
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
     box_padding: float = 1.25
     aspect_ratio: float = 0.75
 
     def __post_init__(self) -> None:
-        schema = get_schema(self.schema)
-        if schema.num_keypoints != self.num_joints:
-            raise ValueError(
-                f"'num_joints' is {self.num_joints} but schema '{self.schema}' has {schema.num_keypoints} joints"
-            )
+        if type(self.net) not in _ARCH_OF:
+            raise ValueError(f"'net' must be one of {[c.__name__ for c in _ARCH_OF]}, got {type(self.net).__name__}")
+        k = get_schema(self.schema).num_keypoints
+        if self.num_joints != k:
+            object.__setattr__(self, "net", _with_joints(self.net, k))
+        if self.decode is None:
+            object.__setattr__(self, "decode", "stip" if self.arch == "stip" else "hrnet")
         h, w = self.input_size
         if h <= 0 or w <= 0 or h % 32 or w % 32:
             raise ValueError(f"'input_size' must be positive multiples of 32 (h, w), got {list(self.input_size)}")
-        stride = 4 / self.up_scale if self.arch == "stip" else 4
-        expected = (int(h / stride), int(w / stride))
-        if tuple(self.heatmap_size) != expected:
-            raise ValueError(
-                f"'heatmap_size' {list(self.heatmap_size)} does not match input {list(self.input_size)} for "
-                f"arch '{self.arch}' (expected {list(expected)})"
-            )
-        self.network_config()  # validates the network fields
+
+    @property
+    def arch(self) -> Arch:
+        """``'stip'``, ``'hrnet'`` or ``'simplebaseline'``: the kind of ``net``."""
+        return _ARCH_OF[type(self.net)]  # type: ignore[return-value]
+
+    @property
+    def num_joints(self) -> int:
+        """K, heatmap channels: the schema's joint count."""
+        net = self.net.hrnet if isinstance(self.net, StipConfig) else self.net
+        return net.num_joints
 
     @property
     def stride(self) -> float:
-        """Input pixels per heatmap pixel (4 for HRNet, 2 for STIP)."""
-        return self.input_size[0] / self.heatmap_size[0]
+        """Input pixels per heatmap pixel (4 for HRNet and SimpleBaseline, 4 / ``up_scale`` = 2 for STIP)."""
+        return 4 / self.net.up_scale if isinstance(self.net, StipConfig) else 4.0
 
-    def network_config(self) -> HRNetConfig | StipConfig | PoseResNetConfig:
-        """The network's own frozen config."""
-        if self.arch == "simplebaseline":
-            return PoseResNetConfig(depth=self.depth, num_joints=self.num_joints)
-        hr = HRNetConfig(
-            widths=self.widths,
-            num_modules=self.num_modules,
-            num_blocks=self.num_blocks,
-            stem_blocks=self.stem_blocks,
-            num_joints=self.num_joints,
-        )
-        return hr if self.arch == "hrnet" else StipConfig(hrnet=hr, up_scale=self.up_scale)
+    @property
+    def heatmap_size(self) -> tuple[int, int]:
+        """Output size (h, w): ``input_size / stride``."""
+        up = self.net.up_scale if isinstance(self.net, StipConfig) else 1
+        return self.input_size[0] // 4 * up, self.input_size[1] // 4 * up
+
+    def network_config(self) -> NetConfig:
+        """The network's own frozen config (``net``)."""
+        return self.net
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec in the file format (``arch`` + fields, ``net`` nested); :func:`load_spec` reads it back."""
+        return {"arch": self.arch, **to_dict(self)}
+
+
+def _with_joints(net: NetConfig, k: int) -> NetConfig:
+    if isinstance(net, StipConfig):
+        return dataclasses.replace(net, hrnet=dataclasses.replace(net.hrnet, num_joints=k))
+    return dataclasses.replace(net, num_joints=k)
+
+
+def _net_hint(arch: str, key: str) -> str:
+    """`` (did you mean 'net.hrnet.widths'?)`` for a top-level key that is close to a network field of ``arch``."""
+    dotted = {f.name: f"net.{f.name}" for f in dataclasses.fields(NET_CONFIGS[arch]) if f.name != "num_joints"}
+    if arch == "stip":
+        dotted.pop("hrnet")
+        backbone = [f.name for f in dataclasses.fields(HRNetConfig) if f.name != "num_joints"]
+        dotted.update({name: f"net.hrnet.{name}" for name in backbone})
+    close = difflib.get_close_matches(key, list(dotted), n=1)
+    return f" (did you mean '{dotted[close[0]]}'?)" if close else ""
+
+
+def _flat_to_net(arch: str, flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat network fields of the older format (top-level ``widths`` … ``depth``) as a ``net`` mapping.
+
+    As in that format, fields of another architecture are ignored (e.g. ``depth`` for ``stip``).
+    """
+    if arch == "simplebaseline":
+        return {"depth": flat["depth"]} if "depth" in flat else {}
+    hr = {k: v for k, v in flat.items() if k in ("widths", "num_modules", "num_blocks", "stem_blocks")}
+    if arch == "hrnet":
+        return hr
+    return {"hrnet": hr, **({"up_scale": flat["up_scale"]} if "up_scale" in flat else {})}
+
+
+def _net_from_mapping(arch: str, data: Any, k: int, source: str) -> NetConfig:
+    """Build the ``net`` config of ``arch`` from its mapping; K comes from the schema."""
+    where = f"{source}: 'net'"
+    if data is None:  # `net:` with nothing under it
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {NET_CONFIGS[arch].__name__} fields, got {data!r}")
+    data = dict(data)
+    inner = data.get("hrnet") if arch == "stip" else data
+    if arch == "stip":
+        misplaced = sorted(set(data) & {f.name for f in dataclasses.fields(HRNetConfig)})
+        if misplaced:
+            raise ConfigError(f"{where}: {misplaced} are backbone fields: put them under 'net: hrnet:' for arch 'stip'")
+        inner = data.setdefault("hrnet", {})
+    if isinstance(inner, Mapping):
+        stated = inner.get("num_joints", k)
+        if stated != k:
+            raise ConfigError(f"{where}: 'num_joints' is {stated} but the schema has {k} joints (leave it out)")
+        if arch == "stip":
+            data["hrnet"] = {**inner, "num_joints": k}
+        else:
+            data["num_joints"] = k
+    return from_dict(NET_CONFIGS[arch], data, where)
+
+
+def spec_from_mapping(data: Mapping[str, Any], source: str = "model dict") -> ModelSpec:
+    """Build a :class:`ModelSpec` from its file format.
+
+    The format: ``arch`` (``stip`` default, ``hrnet``, ``simplebaseline``) picks the class of ``net``; the other
+    keys are :class:`ModelSpec` fields, ``net`` a mapping of that class's fields. ``num_joints`` and
+    ``heatmap_size`` may be stated but are derived (from ``schema``, and from ``input_size`` and the stride)
+    and must match. The older flat format (``widths``, ``num_modules``, ``num_blocks``, ``stem_blocks``,
+    ``up_scale``, ``depth`` at the top) is read too.
+
+    Args:
+        data: the mapping (from YAML or code).
+        source: the file or description named in error messages.
+
+    Raises:
+        ConfigError: unknown key (with a suggestion), wrong type or value, a derived field that does not match.
+    """
+    data = dict(data)
+    arch = data.pop("arch", "stip")
+    if not isinstance(arch, str) or arch not in NET_CONFIGS:
+        raise ConfigError(f"{source}: 'arch': {arch!r} is not one of {list(NET_CONFIGS)}")
+    fields = [f.name for f in dataclasses.fields(ModelSpec)]
+    for key in data:
+        if key not in fields and key not in _DERIVED and key not in _FLAT_NET_KEYS:
+            hint = did_you_mean(str(key), [*fields, *_DERIVED, "arch"]) or _net_hint(arch, str(key))
+            raise ConfigError(f"{source}: unknown key '{key}'{hint}")
+    derived = {key: data.pop(key) for key in _DERIVED if key in data}
+    flat = {key: data.pop(key) for key in _FLAT_NET_KEYS if key in data}
+    if flat and "net" in data:
+        raise ConfigError(f"{source}: {sorted(flat)} are network fields: put them under 'net'")
+    try:
+        k = get_schema(str(data.get("schema", ModelSpec.schema))).num_keypoints
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    net = _net_from_mapping(arch, _flat_to_net(arch, flat) if flat else data.pop("net", {}), k, source)
+    spec = from_dict(ModelSpec, {**data, "net": net}, source)
+    for key, stated in derived.items():
+        value = getattr(spec, key)
+        if isinstance(value, tuple) and isinstance(stated, list | tuple):
+            stated = tuple(stated)
+        if stated != value:
+            if key == "num_joints":
+                raise ConfigError(f"{source}: 'num_joints' is {stated} but schema '{spec.schema}' has {value} joints")
+            raise ConfigError(
+                f"{source}: 'heatmap_size' {list(stated) if isinstance(stated, tuple) else stated!r} does not match "
+                f"input {list(spec.input_size)} for arch '{arch}' (expected {list(value)})"
+            )
+    return spec
 
 
 def flatten_outputs(outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -132,15 +252,6 @@ def flatten_outputs(outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         for i, t in enumerate(items):
             flat[f"{key}_{i}"] = t
     return flat
-
-
-def zoo_names() -> list[str]:
-    """Names of the architecture configs in ``models/`` (sorted)."""
-    try:
-        folder = models_dir()
-    except FileNotFoundError:
-        return []
-    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem not in _NOT_ARCH_CONFIGS)
 
 
 def spec_from_fixture(data: Mapping[str, Any], source: str = "fixture") -> ModelSpec:
@@ -159,24 +270,24 @@ def spec_from_fixture(data: Mapping[str, Any], source: str = "fixture") -> Model
     try:
         arch = {"hrnet": "hrnet", "stipnet": "stip", "stip": "stip"}[data["arch"]]
         h, w = (int(v) for v in data["input_hw"])
-        up = int(data.get("up_scale", 2)) if arch == "stip" else 2
         mods = data["num_modules"]
+        hrnet = {
+            "widths": tuple(int(c) for c in data["hrnet_channels"]),
+            "num_modules": (int(mods["stage2"]), int(mods["stage3"]), int(mods["stage4"])),
+            "num_blocks": int(data["num_blocks_per_branch"]),
+        }
         fields = {
             "name": str(data.get("name", "fixture")),
             "arch": arch,
             "schema": schema_for_joints(int(data["num_joints"])).name,
             "num_joints": int(data["num_joints"]),
             "input_size": (h, w),
-            "heatmap_size": (h // 4 * up, w // 4 * up) if arch == "stip" else (h // 4, w // 4),
             "decode": arch,
-            "widths": tuple(int(c) for c in data["hrnet_channels"]),
-            "num_modules": (int(mods["stage2"]), int(mods["stage3"]), int(mods["stage4"])),
-            "num_blocks": int(data["num_blocks_per_branch"]),
-            "up_scale": up,
+            "net": {"hrnet": hrnet, "up_scale": int(data.get("up_scale", 2))} if arch == "stip" else hrnet,
         }
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{source}: not a valid parity fixture config ({type(e).__name__}: {e})") from None
-    return from_dict(ModelSpec, fields, source)
+    return spec_from_mapping(fields, source)
 
 
 def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
@@ -190,7 +301,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
     if isinstance(spec, Mapping):
         if "hrnet_channels" in spec:
             return spec_from_fixture(spec, "model dict")
-        return from_dict(ModelSpec, spec, "model dict")
+        return spec_from_mapping(spec, "model dict")
     if not isinstance(spec, str | Path):
         raise ConfigError(f"model spec: expected a zoo name, a path or a mapping, got {type(spec).__name__}")
     text = str(spec)
@@ -210,10 +321,10 @@ def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
             raise ConfigError(f"model config {path}: cannot read JSON ({e})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path}: expected a JSON object")
-        return spec_from_fixture(data, str(path)) if "hrnet_channels" in data else from_dict(ModelSpec, data, str(path))
+        return spec_from_fixture(data, str(path)) if "hrnet_channels" in data else spec_from_mapping(data, str(path))
     data = read_yaml(path)
     data.setdefault("name", path.stem)  # zoo configs are named by their file
-    return from_dict(ModelSpec, data, str(path))
+    return spec_from_mapping(data, str(path))
 
 
 def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str | Path | None = None) -> nn.Module:
@@ -242,7 +353,7 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
         model = PoseResNet(cfg)
     else:
         model = HRNet(cfg)
-    model.spec = ms
+    model.spec = ms  # type: ignore[assignment]  # a plain attribute, not a submodule
     if weights is not None:
         from .checkpoint import load_weights
 

@@ -185,14 +185,11 @@ def test_config_verb_and_print_config_print_the_same_tree(capsys, tmp_path: Path
 
 
 def test_name_lists_have_one_home() -> None:
-    from stip_rt import paths
     from stip_rt.detect.config import DETECTORS
-    from stip_rt.models import zoo_names
     from stip_rt.nn.rtmdet import SIZES
     from stip_rt.runtime import config, factory
 
     assert tuple(SIZES) == DETECTORS
-    assert paths.zoo_names() == zoo_names()
     assert factory.BACKENDS is config.BACKENDS and factory.DEVICES is config.DEVICES
     assert factory.PRECISIONS is config.PRECISIONS
 

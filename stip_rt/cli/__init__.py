@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import StipError
+from ..weights import progress_reporter
+from .weights import download_bar
 
 # verb → module in this package that defines add_parser(subparsers)
 VERBS: dict[str, str] = {
@@ -52,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with progress_reporter(download_bar):  # downloads anywhere below draw a bar on a terminal
+            return int(args.func(args) or 0)
     except StipError as e:
         print(f"stip-rt {args.verb}: error: {e}", file=sys.stderr)
         return 2

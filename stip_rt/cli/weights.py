@@ -3,9 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
+from collections.abc import Iterator
+from typing import TextIO
 
 from .. import weights
+
+
+@contextlib.contextmanager
+def download_bar(name: str, stream: TextIO | None = None) -> Iterator[weights.Progress]:
+    """A tqdm bar for one download, drawn only when ``stream`` (default stderr) is a terminal.
+
+    Yields the ``progress(done_bytes, total_bytes | None)`` callback the weights library reports to;
+    installed for every verb by :func:`stip_rt.cli.main` through :func:`stip_rt.weights.progress_reporter`.
+    """
+    from tqdm import tqdm
+
+    out = stream if stream is not None else sys.stderr
+    bar = tqdm(
+        total=None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name,
+        file=out,
+        disable=not out.isatty(),
+        leave=False,
+    )
+
+    def report(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done  # absolute: a server that ignores Range restarts the count from 0
+        bar.refresh()
+
+    try:
+        yield report
+    finally:
+        bar.close()
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -25,7 +62,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     for name in args.names:
-        print(weights.fetch(name, timeout=args.timeout, force=args.force))
+        with download_bar(name) as progress:
+            path = weights.fetch(name, timeout=args.timeout, force=args.force, progress=progress)
+        print(path)
     return 0
 
 

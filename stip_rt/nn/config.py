@@ -3,7 +3,8 @@
 A network's constructor takes only its own dataclass: :class:`HRNetConfig` for the
 HRNet pose baseline, :class:`StipConfig` (which holds an :class:`HRNetConfig`) for
 STIPNet, :class:`PoseResNetConfig` for the SimpleBaseline ResNet.
-``stip_rt.models.ModelSpec`` is the user-facing description and builds these.
+``stip_rt.models.ModelSpec`` is the user-facing description and holds one of these as ``net``
+(it sets ``num_joints`` from its keypoint schema).
 """
 
 from __future__ import annotations

@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_specs import TINY_STIP
+from tiny_specs import TINY_BACKBONE, TINY_HRNET, TINY_STIP
 
 from stip_rt.checkpoint import load_weights, map_mmpose_keys, read_state_dict
 from stip_rt.errors import WeightsError
 from stip_rt.models import build_model
 
 TINY = TINY_STIP
-TINY_HRNET = {**TINY, "name": "tiny-hrnet", "arch": "hrnet", "decode": "hrnet", "heatmap_size": [16, 16]}
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +251,7 @@ def test_wrong_architecture_stip_into_hrnet(tiny: torch.nn.Module, tiny_hrnet: t
 
 
 def test_wrong_joint_count(tmp_path: Path) -> None:
-    coco = build_model({**TINY, "schema": "coco17", "num_joints": 17})
+    coco = build_model({**TINY, "schema": "coco17"})
     torch.save(coco.state_dict(), tmp_path / "coco.pth")
     with pytest.raises(WeightsError) as info:
         load_weights(build_model(TINY), tmp_path / "coco.pth")
@@ -262,6 +261,6 @@ def test_wrong_joint_count(tmp_path: Path) -> None:
 
 
 def test_wrong_width(tmp_path: Path) -> None:
-    wide = build_model({**TINY, "widths": [16, 32, 48, 64]})
+    wide = build_model({**TINY, "net": {"hrnet": {**TINY_BACKBONE, "widths": [16, 32, 48, 64]}}})
     with pytest.raises(WeightsError, match=r"state_dict does not match.*mis-shaped.*different HRNet width"):
         load_weights(build_model(TINY), wide.state_dict())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stip_rt.errors import ConfigError
-from stip_rt.models import ModelSpec, build_model
+from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.types import Detections, Poses
@@ -32,7 +32,7 @@ class PeakBackend:
         return self.map.expand(batch.shape[0], self.k, *self.hw).clone()
 
 
-SPEC = ModelSpec(**{**TINY, "name": "fake"})
+SPEC = load_spec({**TINY, "name": "fake"})
 FRAME = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
 DETS = Detections(np.array([[10, 20, 70, 140], [150, 30, 300, 200]], np.float32), np.array([0.9, 0.5], np.float32))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import torch
@@ -9,6 +10,7 @@ from weights_http import PAYLOAD, SHA
 
 from stip_rt import weights
 from stip_rt.cli import main
+from stip_rt.cli.weights import download_bar
 from stip_rt.nn.rtmdet import build_rtmdet
 
 
@@ -26,7 +28,9 @@ def test_fetch_path_verify(zoo, capsys):
     assert "weights fetch good" in capsys.readouterr().err
     assert main(["weights", "fetch", "good", "--timeout", "5"]) == 0
     path = weights.weights_dir() / "good.bin"
-    assert capsys.readouterr().out.strip() == str(path)
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(path)
+    assert captured.err == ""  # stderr is not a terminal here: no progress bar
     assert main(["weights", "path", "good"]) == 0
     assert main(["weights", "verify"]) == 0
     assert "good" in capsys.readouterr().out
@@ -52,3 +56,18 @@ def test_import_checks_that_the_file_loads_into_the_architecture(zoo, tmp_path, 
     assert "mis-shaped" in capsys.readouterr().err
     assert main(["weights", "import", str(good), "--name", "by-hand"]) == 0
     assert weights.weights_path("by-hand", fetch=False).read_bytes() == good.read_bytes()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_download_bar_draws_on_a_terminal_only():
+    term, pipe = _Terminal(), io.StringIO()
+    for stream in (term, pipe):
+        with download_bar("good", stream) as progress:
+            progress(0, 2 * 1024 * 1024)
+            progress(1024 * 1024, 2 * 1024 * 1024)
+    assert "good" in term.getvalue() and "1.00M" in term.getvalue()
+    assert pipe.getvalue() == ""

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,10 @@ class ServerState:
 
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
     cut_once: bool = True
-    slow_s: float = 3.0
+    # "slow" (before the headers) and "stall" (after half the body) wait for this event, at most
+    # stall_s: a client that ignores its timeout gets the whole file and no error
+    release: threading.Event = field(default_factory=threading.Event)
+    stall_s: float = 30.0
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -33,13 +35,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass
 
-    def _send(self, data: bytes, start: int = 0, cut: bool = False) -> None:
+    def _send(self, data: bytes, start: int = 0, cut: bool = False, stall: bool = False) -> None:
         body = data[start:]
         self.send_response(206 if start else 200)
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if stall:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.state.release.wait(self.state.stall_s)
+            self.wfile.write(body[len(body) // 2 :])
+            return
         if cut:
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
@@ -60,8 +68,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             cut = self.state.cut_once and not start
             self._send(PAYLOAD, start, cut=cut)
         elif name.startswith("slow"):
-            time.sleep(self.state.slow_s)
+            self.state.release.wait(self.state.stall_s)
             self._send(PAYLOAD, start)
+        elif name.startswith("stall"):
+            self._send(PAYLOAD, start, stall=True)
         else:
             self.send_error(404, "Not Found")
 
@@ -102,6 +112,7 @@ def serve(tmp_path: Path) -> Iterator[Zoo]:
         "cut": {**common, "file": "cut.bin", "url": f"{base}/cut.bin", "sha256": SHA},
         "norange": {**common, "file": "norange.bin", "url": f"{base}/norange.bin", "sha256": SHA},
         "slow": {**common, "file": "slow.bin", "url": f"{base}/slow.bin", "sha256": SHA},
+        "stall": {**common, "file": "stall.bin", "url": f"{base}/stall.bin", "sha256": SHA},
         "offline": {**common, "file": "offline.bin", "url": f"{dead}/offline.bin", "sha256": SHA},
         "by-hand": {
             **common,
@@ -116,5 +127,6 @@ def serve(tmp_path: Path) -> Iterator[Zoo]:
     try:
         yield Zoo(base, state, manifest, tmp_path / "home")
     finally:
+        state.release.set()
         server.shutdown()
         server.server_close()

@@ -1,0 +1,67 @@
+"""``import_file``: a hand-downloaded weights file, checked (checksum, strict load) and copied into the cache."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import WeightsError
+from .cache import install, sha256_file, weights_dir
+from .manifest import ZooEntry, get_entry
+
+log = logging.getLogger(__name__)
+
+
+def _default_check(entry: ZooEntry, path: Path) -> None:
+    """Prove that ``path`` loads strictly into the architecture of ``entry``."""
+    if entry.kind == "detector":
+        from ..nn.rtmdet import build_rtmdet
+
+        build_rtmdet(entry.arch, weights=path)
+    else:
+        from ..models import build_model
+
+        build_model(entry.arch, weights=path)
+
+
+def import_file(path: str | Path, name: str, *, check: Callable[[ZooEntry, Path], Any] | None = None) -> Path:
+    """Copy a hand-downloaded weights file into the cache after checking it.
+
+    The file must match the manifest's SHA-256 when one is published, and must load strictly
+    into the model's architecture (``check``) in every case.
+
+    Args:
+        path: the downloaded file.
+        name: zoo name it is imported as.
+        check: ``check(entry, path)`` raising :class:`WeightsError` when the file does not fit;
+            default builds the architecture and loads the file with ``strict=True``.
+
+    Returns:
+        The cache path.
+
+    Raises:
+        WeightsError: unknown name, missing file, checksum mismatch, or a file that does not load.
+    """
+    entry = get_entry(name)
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise WeightsError(f"weights import {src}: file not found")
+    digest = sha256_file(src)
+    if not entry.matches(digest):
+        raise WeightsError(
+            f"weights import {src}: this is not '{name}': expected sha256 {entry.expected()}, got {digest}"
+        )
+    (check or _default_check)(entry, src)
+    dest = weights_dir() / entry.file
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    shutil.copyfile(src, part)
+    if sha256_file(part) != digest:
+        part.unlink(missing_ok=True)
+        raise WeightsError(f"weights import {src}: the copy in {dest.parent} differs from the source (disk full?)")
+    install(part, dest, digest)
+    log.info("imported %s as '%s' into %s", src, name, dest)
+    return dest
