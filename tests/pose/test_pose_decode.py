@@ -200,9 +200,11 @@ def test_matches_reference_decode_on_random_maps(kind: str, blur: str) -> None:
     want = ref.decode_heatmaps(hm, center, scale, kind)
     np.testing.assert_array_equal(got.maxvals.numpy(), want.maxvals)
     np.testing.assert_array_equal(got.argmax.numpy(), ref.argmax_coords(hm)[0])
-    tol = 0.0 if kind == "hrnet" else 1e-4  # stip: float32 log rounding (see decode.py), a smooth map amplifies little
-    np.testing.assert_allclose(got.hm_coords.numpy(), want.hm_coords, rtol=0, atol=tol)
-    np.testing.assert_allclose(got.coords.numpy(), want.coords, rtol=0, atol=max(tol, 1e-9) * 10)
+    # stip: float32 log rounding (see decode.py; measured 5e-6 px here); frame px: up to ~8 px per heatmap px,
+    # and hrnet's float32 output may round the other way (float32 ulp at 500 px = 3e-5)
+    hm_tol, px_tol = (0.0, 1e-4) if kind == "hrnet" else (2e-5, 2e-4)
+    np.testing.assert_allclose(got.hm_coords.numpy(), want.hm_coords, rtol=0, atol=hm_tol)
+    np.testing.assert_allclose(got.coords.numpy(), want.coords, rtol=0, atol=px_tol)
     assert got.coords.dtype == got.hm_coords.dtype == torch.float64
     if kind == "stip":
         assert torch.isnan(got.hm_coords[0, 0]).all() and (got.hm_coords[0, 1] == 0).all()
