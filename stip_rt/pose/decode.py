@@ -33,6 +33,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .crops import affine_matrices, to_device
 
@@ -132,6 +133,14 @@ def reflect101_index(size: int, pad: int, device: torch.device | str) -> torch.T
     return torch.from_numpy(idx).to(device)
 
 
+def _pad3(maps: torch.Tensor, dim: int) -> torch.Tensor:
+    """(M, H, W) padded by 3 on ``dim`` (1 or 2), reflect-101 (torch's ``reflect`` when the size allows)."""
+    size = maps.shape[dim]
+    if size > 3:  # F.pad is a fast copy kernel; index_select across columns is slow on the CPU
+        return F.pad(maps, (0, 0, 3, 3) if dim == 1 else (3, 3), mode="reflect")
+    return maps.index_select(dim, reflect101_index(size, 3, maps.device))
+
+
 def _sym7(p: torch.Tensor, dim: int, n: int) -> torch.Tensor:
     """7-tap symmetric GAUSS7 along ``dim`` of a tensor padded by 3 there; output length ``n``."""
     s = [p.narrow(dim, i, n) for i in range(7)]
@@ -159,20 +168,18 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
     m, h, w = maps.shape
     if impl == "auto":
         impl = "opencv" if maps.device.type == "cpu" else "torch"
-    rows = reflect101_index(h, 3, maps.device)
     if impl == "opencv":
         if maps.device.type != "cpu":
             raise ValueError(f"gaussian_blur7: impl 'opencv' needs CPU maps, got {maps.device}")
         # the rows of the tall image are filtered independently, and each map brings its own
         # reflected rows, so one call blurs every map exactly as a call per map would
-        tall = maps.contiguous().index_select(1, rows).numpy().reshape(m * (h + 6), w)
+        tall = _pad3(maps.contiguous(), 1).numpy().reshape(m * (h + 6), w)
         out = cv2.GaussianBlur(tall, (7, 7), 0, borderType=cv2.BORDER_REFLECT_101)
         return torch.from_numpy(out).view(m, h + 6, w)[:, 3 : 3 + h]
     if impl != "torch":
         raise ValueError(f"gaussian_blur7: unknown impl '{impl}' (use 'auto', 'torch' or 'opencv')")
-    cols = reflect101_index(w, 3, maps.device)
-    across = _sym7(maps.index_select(2, cols), 2, w)  # rows first, as OpenCV's separable filter
-    return _sym7(across.index_select(1, rows), 1, h)
+    across = _sym7(_pad3(maps, 2), 2, w)  # along rows first, as OpenCV's separable filter
+    return _sym7(_pad3(across, 1), 1, h)
 
 
 def refine_offsets(
