@@ -33,7 +33,6 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .crops import affine_matrices, to_device
 
@@ -41,7 +40,6 @@ DecodeKind = Literal["hrnet", "stip"]
 BlurImpl = Literal["auto", "torch", "opencv"]
 # cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
 GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
-_GAUSS7_NP = np.asarray(GAUSS7, np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,21 +122,25 @@ def reflect101_index(size: int, pad: int, device: torch.device | str) -> torch.T
     Returns:
         (size + 2·pad,) int64 indices into the row (OpenCV's ``borderInterpolate``).
     """
-    idx = np.arange(-pad, size + pad)
+    idx = torch.arange(-pad, size + pad, device=device)  # built on the device: no upload, no sync
     if size == 1:
-        return torch.zeros(len(idx), dtype=torch.long, device=device)
+        return torch.zeros_like(idx)
     period = 2 * (size - 1)
-    idx = np.abs(idx) % period  # reflect-101 is periodic with period 2·(size−1)
-    idx = np.where(idx >= size, period - idx, idx)
-    return torch.from_numpy(idx).to(device)
+    idx = idx.abs() % period  # reflect-101 is periodic with period 2·(size−1)
+    return torch.where(idx >= size, period - idx, idx)
 
 
 def _pad3(maps: torch.Tensor, dim: int) -> torch.Tensor:
-    """(M, H, W) padded by 3 on ``dim`` (1 or 2), reflect-101 (torch's ``reflect`` when the size allows)."""
+    """(M, H, W) padded by 3 on ``dim`` (1 or 2), reflect-101: one copy plus the 2×3 border lines."""
     size = maps.shape[dim]
-    if size > 3:  # F.pad is a fast copy kernel; index_select across columns is slow on the CPU
-        return F.pad(maps, (0, 0, 3, 3) if dim == 1 else (3, 3), mode="reflect")
-    return maps.index_select(dim, reflect101_index(size, 3, maps.device))
+    idx = reflect101_index(size, 3, maps.device)
+    shape = list(maps.shape)
+    shape[dim] = size + 6
+    out = maps.new_empty(shape)
+    out.narrow(dim, 3, size).copy_(maps)
+    out.narrow(dim, 0, 3).copy_(maps.index_select(dim, idx[:3]))
+    out.narrow(dim, size + 3, 3).copy_(maps.index_select(dim, idx[size + 3 :]))
+    return out
 
 
 def _sym7(p: torch.Tensor, dim: int, n: int) -> torch.Tensor:

@@ -9,7 +9,9 @@ import torch
 from stip_rt.errors import ConfigError
 from stip_rt.models import ModelSpec, build_model
 from stip_rt.pose.crops import boxes_to_center_scale
+from stip_rt.pose.decode import decode_heatmaps
 from stip_rt.pose.estimator import PoseEstimator
+from stip_rt.pose.postprocess import rescore
 from stip_rt.types import Detections, Poses
 
 TINY = {"name": "tiny-stip", "arch": "stip", "widths": (8, 16, 32, 64), "num_modules": (1, 1, 1),
@@ -141,3 +143,46 @@ def test_estimate_frames_is_one_backend_batch() -> None:
     assert backend.calls == [10, 6]  # no call for a batch without people
     with pytest.raises(ValueError, match="2 frames but 1 detections"):
         est.estimate_frames([FRAME, FRAME], [DETS])
+
+
+class ConvBackend:
+    """Stand-in network that never synchronises: pooled crops through a fixed random 1×1 conv."""
+
+    name, precision = "conv", "fp32"
+
+    def __init__(self, k: int, hw: tuple[int, int], device: str) -> None:
+        self.device, self.hw = device, hw
+        self.weight = torch.randn(k, 3, 1, 1, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(torch.nn.functional.adaptive_avg_pool2d(batch, self.hw), self.weight)
+
+
+def test_conv_backend_estimate_frames_on_cpu() -> None:
+    est = PoseEstimator(ConvBackend(17, SPEC.heatmap_size, "cpu"), SPEC, crop_device="cpu")
+    out = est.estimate_frames([FRAME, FRAME2], [DETS, DETS2])
+    np.testing.assert_array_equal(out[1].keypoints, est(FRAME2, DETS2).keypoints)  # pooling is per crop: exact
+
+
+@pytest.mark.gpu
+def test_cuda_stage_does_not_synchronise_before_the_download() -> None:
+    est = PoseEstimator(ConvBackend(17, SPEC.heatmap_size, "cuda"), SPEC)
+    frames, dets = [FRAME, FRAME2], [DETS, DETS2]
+    want = est.estimate_frames(frames, dets)  # warm-up: caches, allocator, flip index upload
+    crops = [est.crop(f, d.boxes) for f, d in zip(frames, dets, strict=True)]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising call below raises
+    try:
+        crops = [est.crop(f, d.boxes) for f, d in zip(frames, dets, strict=True)]
+        hm = est.heatmaps(torch.cat([c.batch for c in crops]))
+        center = np.concatenate([c.center for c in crops])
+        scale = np.concatenate([c.scale for c in crops])
+        dec = decode_heatmaps(hm, center, scale, est.spec.decode)
+        scores = rescore(
+            torch.from_numpy(np.concatenate([DETS.scores, DETS2.scores])).cuda(non_blocking=True), dec.maxvals
+        )
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    kps = dec.coords.cpu().numpy()
+    np.testing.assert_allclose(kps[:2], want[0].keypoints[..., :2], atol=1e-3)
+    np.testing.assert_allclose(scores.cpu().numpy()[2:], want[1].scores, atol=1e-6)
