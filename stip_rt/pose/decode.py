@@ -38,6 +38,7 @@ from .crops import affine_matrices, to_device
 
 DecodeKind = Literal["hrnet", "stip"]
 BlurImpl = Literal["auto", "torch", "opencv"]
+_CPU_CHUNK = 64  # maps per OpenCV call (64 STIP maps = 3.3 MB per buffer)
 # cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
 GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
 
@@ -130,13 +131,14 @@ def reflect101_index(size: int, pad: int, device: torch.device | str) -> torch.T
     return torch.where(idx >= size, period - idx, idx)
 
 
-def _pad3(maps: torch.Tensor, dim: int) -> torch.Tensor:
+def _pad3(maps: torch.Tensor, dim: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """(M, H, W) padded by 3 on ``dim`` (1 or 2), reflect-101: one copy plus the 2×3 border lines."""
     size = maps.shape[dim]
     idx = reflect101_index(size, 3, maps.device)
-    shape = list(maps.shape)
-    shape[dim] = size + 6
-    out = maps.new_empty(shape)
+    if out is None:
+        shape = list(maps.shape)
+        shape[dim] = size + 6
+        out = maps.new_empty(shape)
     out.narrow(dim, 3, size).copy_(maps)
     out.narrow(dim, 0, 3).copy_(maps.index_select(dim, idx[:3]))
     out.narrow(dim, size + 3, 3).copy_(maps.index_select(dim, idx[size + 3 :]))
@@ -150,6 +152,27 @@ def _sym7(p: torch.Tensor, dim: int, n: int) -> torch.Tensor:
     for i in (2, 1, 0):
         out.add_(s[i] + s[6 - i], alpha=GAUSS7[i])
     return out
+
+
+def _check_impl(maps: torch.Tensor, impl: BlurImpl) -> str:
+    if impl == "auto":
+        return "opencv" if maps.device.type == "cpu" else "torch"
+    if impl == "opencv" and maps.device.type != "cpu":
+        raise ValueError(f"gaussian_blur7: impl 'opencv' needs CPU maps, got {maps.device}")
+    if impl not in ("torch", "opencv"):
+        raise ValueError(f"gaussian_blur7: unknown impl '{impl}' (use 'auto', 'torch' or 'opencv')")
+    return impl
+
+
+def _opencv_blur(maps: torch.Tensor, tall: np.ndarray, out: np.ndarray) -> torch.Tensor:
+    """OpenCV blur of (c, H, W) CPU maps through the caller's (≥ c·(H+6), W) float32 buffers."""
+    c, h, w = maps.shape
+    rows = c * (h + 6)
+    # the rows of the tall image are filtered independently, and each map brings its own
+    # reflected rows, so one call blurs every map exactly as a call per map would
+    _pad3(maps, 1, torch.from_numpy(tall[:rows]).view(c, h + 6, w))
+    cv2.GaussianBlur(tall[:rows], (7, 7), 0, dst=out[:rows], borderType=cv2.BORDER_REFLECT_101)
+    return torch.from_numpy(out[:rows]).view(c, h + 6, w)[:, 3 : 3 + h]
 
 
 def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
@@ -168,20 +191,39 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
         ValueError: ``opencv`` asked for maps that are not on the CPU, or an unknown ``impl``.
     """
     m, h, w = maps.shape
-    if impl == "auto":
-        impl = "opencv" if maps.device.type == "cpu" else "torch"
-    if impl == "opencv":
-        if maps.device.type != "cpu":
-            raise ValueError(f"gaussian_blur7: impl 'opencv' needs CPU maps, got {maps.device}")
-        # the rows of the tall image are filtered independently, and each map brings its own
-        # reflected rows, so one call blurs every map exactly as a call per map would
-        tall = _pad3(maps.contiguous(), 1).numpy().reshape(m * (h + 6), w)
-        out = cv2.GaussianBlur(tall, (7, 7), 0, borderType=cv2.BORDER_REFLECT_101)
-        return torch.from_numpy(out).view(m, h + 6, w)[:, 3 : 3 + h]
-    if impl != "torch":
-        raise ValueError(f"gaussian_blur7: unknown impl '{impl}' (use 'auto', 'torch' or 'opencv')")
+    if _check_impl(maps, impl) == "opencv":
+        tall = np.empty((m * (h + 6), w), np.float32)
+        return _opencv_blur(maps, tall, np.empty_like(tall))
     across = _sym7(_pad3(maps, 2), 2, w)  # along rows first, as OpenCV's separable filter
     return _sym7(_pad3(across, 1), 1, h)
+
+
+def _blur_stats(
+    maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, impl: BlurImpl
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map.
+
+    On the CPU the maps go through OpenCV in chunks of ``_CPU_CHUNK`` maps with two reused
+    buffers: each chunk is still in cache when it is reduced, and no large buffer is allocated
+    (fresh multi-MB allocations page-fault on every call: +7 ms at 32 people).
+    """
+    m, h, w = maps.shape
+    d = torch.arange(-1, 2, device=maps.device)
+    ys = (y[:, None] + d).clamp(0, h - 1)[:, :, None]
+    xs = (x[:, None] + d).clamp(0, w - 1)[:, None, :]
+
+    def stats(b: torch.Tensor, s: int, e: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = torch.arange(e - s, device=maps.device)[:, None, None]
+        return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[rows, ys[s:e], xs[s:e]]
+
+    if _check_impl(maps, impl) == "torch":
+        return stats(gaussian_blur7(maps, "torch"), 0, m)
+    maps = maps.contiguous()
+    tall = np.empty((min(m, _CPU_CHUNK) * (h + 6), w), np.float32)
+    out = np.empty_like(tall)
+    parts = [stats(_opencv_blur(maps[s : s + _CPU_CHUNK], tall, out), s, min(s + _CPU_CHUNK, m))
+             for s in range(0, m, _CPU_CHUNK)]  # fmt: skip
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 def refine_offsets(
@@ -204,18 +246,10 @@ def refine_offsets(
     if n * k == 0:
         return torch.zeros((n, k, 2), dtype=torch.float64, device=dev)
     maps = heatmaps.reshape(n * k, h, w)
-    mcount = n * k
     peak = maps.amax(dim=(1, 2)) if maxvals is None else maxvals.reshape(-1)
-    b = gaussian_blur7(maps, blur)
-    bmin = b.amin(dim=(1, 2))
-    bmax = b.amax(dim=(1, 2))
-    # the 3×3 blurred values around the argmax, edge-padded (= indices clamped to the map)
-    d = torch.arange(-1, 2, device=dev)
     x = coords[..., 0].reshape(-1).long()
     y = coords[..., 1].reshape(-1).long()
-    ys = (y[:, None] + d).clamp(0, h - 1)
-    xs = (x[:, None] + d).clamp(0, w - 1)
-    patch = b[torch.arange(mcount, device=dev)[:, None, None], ys[:, :, None], xs[:, None, :]]  # (M, 3, 3)
+    bmin, bmax, patch = _blur_stats(maps, x, y, blur)  # patch: (M, 3, 3), edge-padded as official
     r = (patch - bmin[:, None, None]) / (bmax - bmin)[:, None, None] * peak[:, None, None]
     # the log in float64, rounded to float32: correctly rounded, so the same on every device.
     # torch's float32 log differs from numpy's in ~20 % of values (1 ulp), which the Newton step
