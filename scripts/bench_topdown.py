@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from stip_rt.models import build_model
-from stip_rt.pose.decode import decode_heatmaps
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
 from stip_rt.types import Detections
@@ -65,9 +64,9 @@ def bench(
     raw = est.backend.infer(batch)  # also the warm-up for this batch size
     est(frame, Detections(dets.boxes[:1], dets.scores[:1]))  # warm-up of the batch-of-one path
 
-    def post() -> None:
+    def post() -> None:  # flip average, decode and scores on the device, keypoints to the host
         hm = flip_average(raw[:n], raw[n:], est.schema.flip_index()) if est.flip_test else raw
-        decode_heatmaps(hm.float().cpu().numpy(), crops.center, crops.scale, est.spec.decode)
+        est.decode(hm, crops.center, crops.scale, dets.scores)
 
     out = {
         "crop": _best(lambda: est.crop(frame, dets.boxes), repeats, dev),

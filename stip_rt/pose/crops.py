@@ -15,6 +15,8 @@ Two warps give the same crops within interpolation tolerance: OpenCV ``warpAffin
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -86,9 +88,41 @@ def apply_affine(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     return np.einsum("nij,nkj->nki", matrices[:, :, :2], p) + matrices[:, None, :, 2]
 
 
+def to_device(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Host array → tensor on ``device`` without blocking the host on CUDA.
+
+    On CUDA the array is staged in pinned (page-locked) memory and copied with
+    ``non_blocking=True``: the copy is queued on the current stream, so kernels queued after it
+    see the data and nothing waits for the GPU. torch's caching host allocator keeps the pinned
+    block alive until the copy has finished.
+
+    Args:
+        array: any numpy array (not modified; the tensor does not alias it on CUDA).
+        device: target device.
+
+    Returns:
+        Tensor with the array's dtype and shape on ``device`` (zero-copy view of a contiguous
+        array on the CPU).
+    """
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return t.pin_memory().to(dev, non_blocking=True)
+    return t.to(dev)
+
+
+@functools.lru_cache(maxsize=16)
+def _mean_std(
+    mean: tuple[float, ...], std: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 3, 1, 1) mean and std tensors, uploaded once per device."""
+    m = to_device(np.asarray(mean, np.float64), device).to(dtype).view(1, 3, 1, 1)
+    s = to_device(np.asarray(std, np.float64), device).to(dtype).view(1, 3, 1, 1)
+    return m, s
+
+
 def _normalise(batch_rgb01: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=batch_rgb01.dtype, device=batch_rgb01.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=batch_rgb01.dtype, device=batch_rgb01.device).view(1, 3, 1, 1)
+    m, s = _mean_std(tuple(mean), tuple(std), batch_rgb01.dtype, batch_rgb01.device)
     return (batch_rgb01 - m) / s
 
 
@@ -134,6 +168,8 @@ def crop_boxes_torch(
     The sampling grid of every crop is the official inverse affine evaluated at the crop's
     integer pixel centres, so it reproduces ``cv2.warpAffine`` (bilinear, zero border) up to
     OpenCV's fixed-point interpolation (≤ 1 grey level, about 0.02 after normalisation).
+    A numpy frame goes to a CUDA device once, as uint8 through pinned memory without blocking
+    (:func:`to_device`); nothing here waits for the GPU.
 
     Args:
         frame: (H, W, 3) uint8 BGR, numpy or a tensor already on ``device``.
@@ -146,24 +182,24 @@ def crop_boxes_torch(
         (N, 3, h, w) float32 tensor on ``device``, RGB, normalised.
     """
     h, w = input_size
-    img = torch.as_tensor(frame, device=device)
-    fh, fw = int(img.shape[0]), int(img.shape[1])
+    dev = torch.device(device)
     n = int(np.asarray(center).reshape(-1, 2).shape[0])
     if n == 0:
-        return torch.zeros((0, 3, h, w), dtype=torch.float32, device=device)
+        return torch.zeros((0, 3, h, w), dtype=torch.float32, device=dev)
+    img = frame.to(dev) if isinstance(frame, torch.Tensor) else to_device(frame, dev)
+    fh, fw = int(img.shape[0]), int(img.shape[1])
     inv = affine_matrices(center, scale, (w, h), inverse=True)  # crop → frame, (N, 2, 3)
     # align_corners=True: -1 ↔ pixel 0, +1 ↔ pixel W-1 (pixel centres); fold that into the matrix
     norm = np.array([[2.0 / max(fw - 1, 1), 0.0, -1.0], [0.0, 2.0 / max(fh - 1, 1), -1.0], [0.0, 0.0, 1.0]])
-    theta = torch.from_numpy(
-        (norm[None, :2, :2] @ inv) + np.concatenate([np.zeros((n, 2, 2)), norm[None, :2, 2:3].repeat(n, 0)], axis=2)
-    ).to(device=device, dtype=torch.float32)
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=device, dtype=torch.float32),
-        torch.arange(w, device=device, dtype=torch.float32),
-        indexing="ij",
-    )
-    base = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (h, w, 3) crop pixel centres
-    grid = torch.einsum("hwj,nij->nhwi", base, theta)  # (N, h, w, 2)
+    theta = norm[None, :2, :2] @ inv
+    theta[:, :, 2] += norm[None, :2, 2]
+    t = to_device(theta.astype(np.float32), dev)[:, None, None]  # (N, 1, 1, 2, 3)
+    ys = torch.arange(h, device=dev, dtype=torch.float32).view(1, h, 1)
+    xs = torch.arange(w, device=dev, dtype=torch.float32).view(1, 1, w)
+    # crop pixel centres through the matrices, elementwise (a matmul could run in TF32 on CUDA)
+    gx = t[..., 0, 0] * xs + t[..., 0, 1] * ys + t[..., 0, 2]
+    gy = t[..., 1, 0] * xs + t[..., 1, 1] * ys + t[..., 1, 2]
+    grid = torch.stack([gx, gy], dim=-1)  # (N, h, w, 2)
     src = img.permute(2, 0, 1).flip(0).unsqueeze(0).float()  # (1, 3, H, W) RGB
     # all crops stacked along the height of one grid: one op, no copy of the frame per box
     out = F.grid_sample(

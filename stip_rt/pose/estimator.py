@@ -1,13 +1,17 @@
 """Top-down pose estimation: ``PoseEstimator(frame, detections) -> Poses``.
 
-One call = crop all boxes (one batch, one warp op on CUDA) → ``backend.infer`` once (the
-mirrored crops ride in the same batch when the flip test is on) → flip-average on the
-backend's device → official decoding → frame pixels → person scores.
+One call = crop all boxes (one batch; on CUDA the frame is uploaded once as uint8 and warped
+by one ``grid_sample``) → ``backend.infer`` once (the mirrored crops ride in the same batch
+when the flip test is on) → flip-average, official decoding, frame pixels and person scores,
+all on the backend's device → one copy of the (N, K, 3) keypoints and (N,) scores to the host
+(the stage's only synchronisation). :meth:`PoseEstimator.estimate_frames` does the same for
+the people of several frames in one network batch.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +23,7 @@ from ..models import ModelSpec
 from ..runtime.base import Backend
 from ..schemas import get_schema
 from ..types import Detections, Poses
-from .crops import boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch
+from .crops import boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch, to_device
 from .decode import decode_heatmaps
 from .flip import flip_average
 from .postprocess import IN_VIS_THRE, rescore
@@ -75,6 +79,7 @@ class PoseEstimator:
         self.flip_test = flip_test
         self.in_vis_thre = in_vis_thre
         self._flip_index = self.schema.flip_index()
+        self._flip_index_on: dict[torch.device, torch.Tensor] = {}  # uploaded once per device
         dev = str(getattr(backend, "device", "cpu"))
         self.crop_device = crop_device if crop_device is not None else (dev if dev.startswith("cuda") else None)
 
@@ -183,7 +188,70 @@ class PoseEstimator:
         if not self.flip_test:
             return self.backend.infer(crops)
         out = self.backend.infer(torch.cat([crops, crops.flip(3)], dim=0))
-        return flip_average(out[:n], out[n:], self._flip_index, shift=True)
+        idx = self._flip_index_on.get(out.device)
+        if idx is None:
+            idx = self._flip_index_on[out.device] = to_device(np.asarray(self._flip_index, np.int64), out.device)
+        return flip_average(out[:n], out[n:], idx, shift=True)
+
+    def decode(
+        self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray, box_scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps → keypoints and person scores on the heatmaps' device, then one copy to the host.
+
+        Args:
+            heatmaps: (N, K, h', w') heatmaps (flip-averaged), any device.
+            center, scale: (N, 2) crop geometry (:class:`Crops`).
+            box_scores: (N,) detector scores.
+
+        Returns:
+            keypoints (N, K, 3) float32 (x, y, score) frame pixels, person scores (N,) float32.
+        """
+        n, k = int(heatmaps.shape[0]), int(heatmaps.shape[1])
+        dec = decode_heatmaps(heatmaps.detach(), center, scale, self.spec.decode)
+        box = to_device(np.asarray(box_scores, np.float32), dec.maxvals.device)
+        scores = rescore(box, dec.maxvals, self.in_vis_thre)
+        # one float64 block (exact for the float32 scores) = one device → host copy
+        packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
+        host = torch.cat([packed, scores[:, None]], dim=1).cpu().numpy()
+        return host[:, : 3 * k].reshape(n, k, 3).astype(np.float32), host[:, 3 * k].astype(np.float32)
+
+    def estimate_frames(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
+        """Keypoints of every detected person in several frames, all crops in ONE backend batch.
+
+        Each frame is cropped on its own (uploaded once on CUDA); the crops of all frames are
+        concatenated, run through the network (and its flip test) once, decoded once, copied
+        to the host once and split back per frame. Equal to one :meth:`estimate` per frame.
+
+        Args:
+            frames: F frames, (H, W, 3) uint8 BGR (sizes may differ).
+            detections: F :class:`Detections`, one per frame (may be empty).
+
+        Returns:
+            F :class:`Poses`, in the order of ``frames`` (see :meth:`estimate`).
+
+        Raises:
+            ValueError: ``frames`` and ``detections`` differ in length.
+        """
+        if len(frames) != len(detections):
+            raise ValueError(f"estimate_frames: {len(frames)} frames but {len(detections)} detections")
+        counts = [len(d) for d in detections]
+        if sum(counts) == 0:
+            return [Poses.empty(self.num_keypoints) for _ in counts]
+        crops = [self.crop(f, d.boxes) for f, d in zip(frames, detections, strict=True) if len(d)]
+        batch = crops[0].batch if len(crops) == 1 else torch.cat([c.batch for c in crops])
+        center = np.concatenate([c.center for c in crops])
+        scale = np.concatenate([c.scale for c in crops])
+        box_scores = np.concatenate([np.asarray(d.scores, np.float32) for d in detections if len(d)])
+        kps, scores = self.decode(self.heatmaps(batch), center, scale, box_scores)
+        out, start = [], 0
+        for d, n in zip(detections, counts, strict=True):
+            if n == 0:
+                out.append(Poses.empty(self.num_keypoints))
+                continue
+            sl = slice(start, start + n)
+            out.append(Poses(np.asarray(d.boxes, np.float32), box_scores[sl], kps[sl], scores[sl]))
+            start += n
+        return out
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
         """Keypoints of every detected person.
@@ -196,14 +264,6 @@ class PoseEstimator:
             :class:`Poses`: keypoints (N, K, 3) float32 (x, y, score) in frame pixels; ``scores`` =
             box score × mean of keypoint scores above 0.2 (0 when none). Zero boxes → ``Poses.empty(K)``.
         """
-        if len(detections) == 0:
-            return Poses.empty(self.num_keypoints)
-        crops = self.crop(frame, detections.boxes)
-        hm = self.heatmaps(crops.batch).detach().float().cpu().numpy()
-        dec = decode_heatmaps(hm, crops.center, crops.scale, self.spec.decode)
-        kps = np.concatenate([dec.coords, dec.maxvals[..., None]], axis=-1).astype(np.float32)
-        box_scores = np.asarray(detections.scores, np.float32)
-        scores = rescore(box_scores, dec.maxvals, self.in_vis_thre).astype(np.float32)
-        return Poses(np.asarray(detections.boxes, np.float32), box_scores, kps, scores)
+        return self.estimate_frames([frame], [detections])[0]
 
     __call__ = estimate

@@ -24,7 +24,10 @@ def flip_back(flipped: torch.Tensor, flip_index: np.ndarray | torch.Tensor, shif
     Returns:
         (N, K, H, W) heatmaps in the unmirrored frame (a new tensor).
     """
-    idx = torch.as_tensor(np.asarray(flip_index), dtype=torch.long, device=flipped.device)
+    if isinstance(flip_index, torch.Tensor):  # pass it on the heatmaps' device: no upload per call
+        idx = flip_index.to(device=flipped.device, dtype=torch.long)
+    else:
+        idx = torch.as_tensor(np.asarray(flip_index), dtype=torch.long, device=flipped.device)
     out = flipped.flip(3).index_select(1, idx)
     if shift:
         out = torch.cat([out[..., :1], out[..., :-1]], dim=3)

@@ -14,6 +14,7 @@ per kept person).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .. import geometry
 
@@ -21,23 +22,36 @@ IN_VIS_THRE = 0.2
 OKS_THRE = 0.9
 
 
-def rescore(box_scores: np.ndarray, keypoint_scores: np.ndarray, in_vis_thre: float = IN_VIS_THRE) -> np.ndarray:
+def rescore(
+    box_scores: np.ndarray | torch.Tensor,
+    keypoint_scores: np.ndarray | torch.Tensor,
+    in_vis_thre: float = IN_VIS_THRE,
+) -> np.ndarray | torch.Tensor:
     """Official rescoring: box score × mean keypoint score above the threshold.
 
+    Torch ops on the keypoint scores' device when they are a tensor (nothing synchronises);
+    numpy in, numpy out otherwise. Float64 sums of float32 scores of at most a few dozen joints
+    are exact, so the order of summation does not matter.
+
     Args:
-        box_scores: (N,) detector scores.
+        box_scores: (N,) detector scores (moved to the keypoint scores' device).
         keypoint_scores: (N, K) keypoint scores (heatmap maxima).
         in_vis_thre: only scores strictly above this count.
 
     Returns:
-        (N,) float64 person scores (0 for a person with no keypoint above the threshold).
+        (N,) float64 person scores (0 for a person with no keypoint above the threshold), a
+        tensor on the keypoint scores' device if they are a tensor, else a numpy array.
     """
-    s = np.asarray(keypoint_scores, np.float64)
+    if not isinstance(keypoint_scores, torch.Tensor):
+        kps = torch.as_tensor(np.asarray(keypoint_scores))
+        return rescore(torch.as_tensor(np.asarray(box_scores)), kps, in_vis_thre).numpy()
+    s = keypoint_scores.double()
+    box = torch.as_tensor(box_scores).to(device=s.device, dtype=torch.float64)
     above = s > in_vis_thre
-    count = above.sum(axis=1)
-    total = np.where(above, s, 0.0).sum(axis=1)
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    return mean * np.asarray(box_scores, np.float64)
+    count = above.sum(dim=1)
+    total = torch.where(above, s, torch.zeros_like(s)).sum(dim=1)
+    mean = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+    return mean * box
 
 
 def oks_matrix(keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ import torch
 from stip_rt.errors import ConfigError
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
+from stip_rt.pose.decode import decode_heatmaps
 from stip_rt.pose.estimator import PoseEstimator
+from stip_rt.pose.postprocess import rescore
 from stip_rt.types import Detections, Poses
 
 TINY = {"name": "tiny-stip", "arch": "stip", "widths": (8, 16, 32, 64), "num_modules": (1, 1, 1),
@@ -93,3 +95,94 @@ def test_cuda_estimator_matches_cpu() -> None:
     cpu = PoseEstimator.from_model(model)(FRAME, DETS)
     gpu = PoseEstimator.from_model(model, device="cuda")(FRAME, DETS)
     np.testing.assert_allclose(gpu.keypoints[..., 2], cpu.keypoints[..., 2], atol=5e-3)
+
+
+FRAME2 = np.random.default_rng(1).integers(0, 255, (200, 260, 3), dtype=np.uint8)
+DETS2 = Detections(
+    np.array([[5, 5, 60, 150], [100, 40, 200, 190], [30, 80, 250, 195]], np.float32),
+    np.array([0.8, 0.3, 0.6], np.float32),
+)
+
+
+class PerCropBackend:
+    """Runs the wrapped backend one crop at a time, so its numbers do not depend on the batch."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.device, self.name, self.precision = inner, inner.device, "per-crop", inner.precision
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.inner.infer(batch[i : i + 1]) for i in range(batch.shape[0])])
+
+
+@pytest.mark.parametrize("crop_device", [None, "cpu"])
+def test_estimate_frames_equals_per_frame_calls(crop_device: str | None) -> None:
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    est = PoseEstimator(PerCropBackend(PoseEstimator.from_model(model).backend), model.spec, crop_device=crop_device)
+    frames = [FRAME, FRAME2, FRAME, FRAME2]
+    dets = [DETS, DETS2, Detections.empty(), Detections(DETS2.boxes[1:2], DETS2.scores[1:2])]
+    batched = est.estimate_frames(frames, dets)
+    single = [est.estimate(f, d) for f, d in zip(frames, dets, strict=True)]
+    assert len(batched) == 4 and [len(p) for p in batched] == [2, 3, 0, 1]
+    for b, s in zip(batched, single, strict=True):
+        np.testing.assert_array_equal(b.boxes, s.boxes)
+        np.testing.assert_array_equal(b.box_scores, s.box_scores)
+        np.testing.assert_array_equal(b.keypoints, s.keypoints)
+        np.testing.assert_array_equal(b.scores, s.scores)
+        assert b.keypoints.dtype == np.float32 and b.scores.dtype == np.float32
+    assert batched[2].keypoints.shape == (0, 17, 3) and np.isfinite(batched[1].keypoints).all()
+
+
+def test_estimate_frames_is_one_backend_batch() -> None:
+    backend = PeakBackend(17, SPEC.heatmap_size)
+    est = PoseEstimator(backend, SPEC, flip_test=True)
+    out = est.estimate_frames([FRAME, FRAME2, FRAME2], [DETS, Detections.empty(), DETS2])
+    assert backend.calls == [2 * (2 + 3)]  # all crops and their mirrors in one call
+    np.testing.assert_allclose(out[2].keypoints, est(FRAME2, DETS2).keypoints, rtol=0, atol=0)
+    assert est.estimate_frames([FRAME], [Detections.empty()])[0].keypoints.shape == (0, 17, 3)
+    assert backend.calls == [10, 6]  # no call for a batch without people
+    with pytest.raises(ValueError, match="2 frames but 1 detections"):
+        est.estimate_frames([FRAME, FRAME], [DETS])
+
+
+class ConvBackend:
+    """Stand-in network that never synchronises: pooled crops through a fixed random 1×1 conv."""
+
+    name, precision = "conv", "fp32"
+
+    def __init__(self, k: int, hw: tuple[int, int], device: str) -> None:
+        self.device, self.hw = device, hw
+        self.weight = torch.randn(k, 3, 1, 1, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(torch.nn.functional.adaptive_avg_pool2d(batch, self.hw), self.weight)
+
+
+def test_conv_backend_estimate_frames_on_cpu() -> None:
+    est = PoseEstimator(ConvBackend(17, SPEC.heatmap_size, "cpu"), SPEC, crop_device="cpu")
+    out = est.estimate_frames([FRAME, FRAME2], [DETS, DETS2])
+    np.testing.assert_array_equal(out[1].keypoints, est(FRAME2, DETS2).keypoints)  # pooling is per crop: exact
+
+
+@pytest.mark.gpu
+def test_cuda_stage_does_not_synchronise_before_the_download() -> None:
+    est = PoseEstimator(ConvBackend(17, SPEC.heatmap_size, "cuda"), SPEC)
+    frames, dets = [FRAME, FRAME2], [DETS, DETS2]
+    want = est.estimate_frames(frames, dets)  # warm-up: caches, allocator, flip index upload
+    crops = [est.crop(f, d.boxes) for f, d in zip(frames, dets, strict=True)]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising call below raises
+    try:
+        crops = [est.crop(f, d.boxes) for f, d in zip(frames, dets, strict=True)]
+        hm = est.heatmaps(torch.cat([c.batch for c in crops]))
+        center = np.concatenate([c.center for c in crops])
+        scale = np.concatenate([c.scale for c in crops])
+        dec = decode_heatmaps(hm, center, scale, est.spec.decode)
+        scores = rescore(
+            torch.from_numpy(np.concatenate([DETS.scores, DETS2.scores])).cuda(non_blocking=True), dec.maxvals
+        )
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    kps = dec.coords.cpu().numpy()
+    np.testing.assert_allclose(kps[:2], want[0].keypoints[..., :2], atol=1e-3)
+    np.testing.assert_allclose(scores.cpu().numpy()[2:], want[1].scores, atol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from stip_rt.pose.postprocess import oks_matrix, oks_nms, rescore
 from stip_rt.schemas import COCO17, CROWDPOSE14
@@ -53,3 +54,15 @@ def test_crowdpose_nms_sigmas_differ_from_metric_for_head_and_neck() -> None:
 
 def test_nms_empty() -> None:
     assert oks_nms(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0), COCO17.sigmas_array()).shape == (0,)
+
+
+def test_rescore_on_tensors_equals_numpy() -> None:
+    rng = np.random.default_rng(2)
+    kp = rng.random((6, 17), dtype=np.float32)
+    kp[2] = 0.1  # nobody above the threshold
+    box = rng.random(6)
+    want = rescore(box, kp)
+    got = rescore(torch.from_numpy(box.astype(np.float32)), torch.from_numpy(kp))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-7)
+    assert got[2] == 0 and isinstance(want, np.ndarray)
