@@ -76,6 +76,9 @@ class MainWindow(QMainWindow):
         self._latency_timer = QTimer(self, interval=20, timeout=self._measure_latency)
         self._latency_timer.start()
         self._info_timer = QTimer(self, interval=500, timeout=self._refresh_info)
+        # a child of the window, so it dies with it (a bare singleShot could fire into a deleted window)
+        self._status_reset = QTimer(self, singleShot=True, interval=8000)
+        self._status_reset.timeout.connect(lambda: self.statusBar().setStyleSheet(""))
         self._info_timer.start()
 
     # ---------------------------------------------------------------- layout
@@ -325,7 +328,7 @@ class MainWindow(QMainWindow):
         logger.warning("%s", message)
         self.statusBar().setStyleSheet("color: #e05050;")
         self.statusBar().showMessage(message)
-        QTimer.singleShot(8000, lambda: self.statusBar().setStyleSheet(""))
+        self._status_reset.start()
         self.view.set_message(f"⚠ {message}")
 
     def _measure_latency(self) -> None:

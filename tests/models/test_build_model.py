@@ -9,7 +9,7 @@ import torch
 import yaml
 from tiny_specs import TINY_BACKBONE, TINY_STIP, TINY_STIP_FLAT
 
-import stip_rt.models as models
+import stip_rt.paths as paths
 from stip_rt.errors import ConfigError
 from stip_rt.models import ModelSpec, build_model, load_spec, zoo_names
 from stip_rt.nn.config import HRNetConfig, PoseResNetConfig, StipConfig
@@ -164,7 +164,7 @@ def test_missing_yaml_and_bad_fixture_json(tmp_path: Path) -> None:
 def test_zoo_yaml_manifest_is_not_a_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("zoo", "stip-w32-coco-256x192"):
         (tmp_path / f"{name}.yaml").write_text("arch: stip\n")
-    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(paths, "models_dir", lambda: tmp_path)
     assert zoo_names() == ["stip-w32-coco-256x192"]
 
 
