@@ -216,7 +216,7 @@ def prepare_inference(
     model: nn.Module,
     fold: bool = True,
     probe_size: Sequence[int] | None = (64, 64),
-    rtol: float = 1e-4,
+    rtol: float | None = None,
 ) -> nn.Module:
     """The network as every backend serves it: a deep copy, eval mode, BatchNorm folded.
 
@@ -225,7 +225,9 @@ def prepare_inference(
         fold: fold BatchNorm into the preceding layers (``False``: only copy + eval, for comparisons).
         probe_size: (H, W) of the random probe (batch 2) that checks the folded copy against
             ``model`` (multiples of 32 suit every network here); None skips the check.
-        rtol: largest allowed max |folded − original| / max |original| on the probe.
+        rtol: largest allowed max |folded − original| / max |original| on the probe; default 1e-4
+            for a model on the CPU, 5e-3 on a GPU (TF32 convolutions round differently in the two).
+            A wrong pair gives errors of order 1 with trained statistics.
 
     Returns:
         The prepared copy (same class; ``requires_grad`` off on every parameter).
@@ -263,6 +265,8 @@ def prepare_inference(
         finally:
             model.train(was)
         err = _max_rel_err(got, want)
+        if rtol is None:
+            rtol = 1e-4 if device.type == "cpu" else 5e-3
         if not err <= rtol:  # also catches NaN
             raise BackendError(
                 f"BatchNorm folding changed the output of {type(model).__name__} "
