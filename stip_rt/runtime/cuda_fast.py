@@ -87,10 +87,6 @@ class CudaFastBackend:
         input_size: tuple[int, int] | None = None,
     ) -> None:
         config = config if config is not None else CudaFastConfig()
-        if not device.startswith("cuda") or not torch.cuda.is_available():
-            raise BackendError(
-                f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"
-            )
         if config.precision not in _DTYPES:
             raise BackendError(f"cuda-fast: unknown precision '{config.precision}' (use fp16, bf16 or fp32)")
         if not config.buckets or list(config.buckets) != sorted(set(config.buckets)) or config.buckets[0] < 1:
@@ -99,6 +95,10 @@ class CudaFastBackend:
             raise BackendError(
                 f"cuda-fast: compile_mode '{config.compile_mode}' brings inductor's own CUDA graphs; with "
                 "cuda_graphs on use 'default' or 'max-autotune-no-cudagraphs'"
+            )
+        if not device.startswith("cuda") or not torch.cuda.is_available():
+            raise BackendError(
+                f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"
             )
         from ..nn.fold import prepare_inference
         from ..nn.stip import STIPNet
