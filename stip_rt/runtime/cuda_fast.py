@@ -181,7 +181,7 @@ class CudaFastBackend:
         chunks = split_batch(n, self.config.buckets)
         if not chunks:
             return torch.zeros((0, *self._graph(self.config.buckets[0], chw).y.shape[1:]), device=self.device)
-        outs = []
+        out = None
         for start, stop, bucket in chunks:
             g = self._graph(bucket, chw)
             m = stop - start
@@ -190,7 +190,9 @@ class CudaFastBackend:
                 g.graph.replay()
             else:
                 g.y = self._forward(g.x)
-            outs.append(g.y[:m])
-        if len(outs) > 1:
-            return torch.cat(outs)  # a fresh tensor either way
-        return outs[0] if self.config.reuse_output else outs[0].clone()  # the next replay overwrites g.y
+            if len(chunks) == 1:
+                return g.y[:m] if self.config.reuse_output else g.y[:m].clone()  # the next replay overwrites g.y
+            if out is None:
+                out = torch.empty((n, *g.y.shape[1:]), device=g.y.device, dtype=g.y.dtype)
+            out[start:stop].copy_(g.y[:m])  # before a later chunk replays the same graph
+        return out

@@ -118,6 +118,17 @@ def test_one_graph_per_input_size_and_reused_output() -> None:
 
 
 @pytest.mark.gpu
+def test_chunks_replaying_one_graph_keep_their_outputs() -> None:
+    model = _tiny_stip()
+    backend = CudaFastBackend(model, config=CudaFastConfig(precision="fp32", buckets=(1, 2)))
+    x = torch.randn(5, 3, 64, 64, device="cuda")  # chunks 2 + 2 + 1: the batch-2 graph replays twice
+    out = backend.infer(x)
+    with torch.inference_mode():
+        want = model.to("cuda")(x)
+    assert ((out - want).abs().max() / want.abs().max()).item() < 5e-3
+
+
+@pytest.mark.gpu
 def test_compiled_graph_matches_eager() -> None:
     model = _tiny_stip()
     cfg = CudaFastConfig(precision="fp16", buckets=(2,), compile=True, compile_mode="default", warmup=2)
