@@ -80,7 +80,7 @@ if [ "$DEVICE" = cuda ]; then
   PEOPLE="1,8,32"
   FRAMES=300
 else
-  BENCH_BACKENDS="torch,torch+unfolded,onnxruntime"
+  BENCH_BACKENDS="torch,torch+unfolded,onnxruntime --threads 1 --ort-threads 1"  # 1 thread: stable ratios on a busy box
   BENCH_BATCHES="1,4"
   SECS=0.3
   PEOPLE="1,8"
