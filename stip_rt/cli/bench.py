@@ -1,4 +1,4 @@
-"""``stip-rt bench``: crops/s of each backend and batch size on one model, with ratio lines."""
+"""``stip-rt bench``: crops/s of each backend variant, batch size and model, with ratio lines."""
 
 from __future__ import annotations
 
@@ -17,48 +17,63 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
+def _models(values: list[str] | None) -> list[str]:
+    names = [m.strip() for v in (values or ["stip-w32-coco-256x192"]) for m in v.split(",") if m.strip()]
+    if not names:
+        raise ConfigError("--model: expected at least one model name or file")
+    return list(dict.fromkeys(names))
+
+
 def run(args: argparse.Namespace) -> int:
     import platform
 
     import torch
 
-    from ..errors import did_you_mean
+    from ..errors import BackendError, did_you_mean
     from ..models import build_model
-    from ..runtime.bench import bench_backends, ratio_lines
+    from ..runtime.bench import bench_backends, fold_ratio_lines, model_ratio_lines, parse_variant, ratio_lines
     from ..runtime.factory import BACKENDS
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in names:
-        if b not in BACKENDS or b == "auto":
-            raise ConfigError(f"--backends: unknown backend '{b}'{did_you_mean(b, BACKENDS[1:])}")
+        try:
+            v = parse_variant(b)
+        except BackendError as e:
+            raise ConfigError(f"--backends: {e}") from None
+        if v.backend not in BACKENDS or v.backend == "auto":
+            raise ConfigError(f"--backends: unknown backend '{v.backend}'{did_you_mean(v.backend, BACKENDS[1:])}")
     batches = _ints(args.batch, "--batch")
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)  # fixed random weights: the ONNX export cache is reused across runs
-    model = build_model(args.model, weights=args.weights).eval()
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    print(
-        f"model {model.spec.name}, input {model.spec.input_size}, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, {gpu}"
-    )
     from ..runtime.onnxruntime_backend import OrtConfig
 
     ort = OrtConfig(intra_op_threads=args.ort_threads, graph_optimization=args.ort_opt)
-    results = bench_backends(
-        model, names, batches, device=args.device, min_seconds=args.seconds, configs={"onnxruntime": ort}
-    )
-    described = set()
-    for r in results:
-        if r.crops_per_s is None:
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    by_model = {}
+    width = max(12, *(len(n) for n in names))
+    for name in _models(args.model):
+        torch.manual_seed(0)  # fixed random weights: the ONNX export cache is reused across runs
+        model = build_model(name, weights=args.weights).eval()
+        print(
+            f"model {model.spec.name}, input {model.spec.input_size}, torch {torch.__version__}, "
+            f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, {gpu}"
+        )
+        results = bench_backends(
+            model, names, batches, device=args.device, min_seconds=args.seconds, configs={"onnxruntime": ort}
+        )
+        by_model[model.spec.name] = results
+        described = set()
+        for r in results:
             if r.backend not in described:
-                print(f"{r.backend:<12} {r.description}")
+                print(f"{r.backend:<{width}} {r.description}")
                 described.add(r.backend)
-            continue
-        if r.backend not in described:
-            print(f"{r.backend:<12} {r.description}")
-            described.add(r.backend)
-        print(f"{r.backend:<12} batch {r.batch:>3}: {r.crops_per_s:9.1f} crops/s  {r.ms_per_batch:9.2f} ms/batch")
-    for line in ratio_lines(results, baseline=names[0]):
+            if r.crops_per_s is None:
+                continue
+            speed = f"{r.crops_per_s:9.1f} crops/s  {r.ms_per_batch:9.2f} ms/batch"
+            print(f"{r.backend:<{width}} batch {r.batch:>3}: {speed}")
+        for line in ratio_lines(results, baseline=names[0]) + fold_ratio_lines(results):
+            print(f"{line}  [{model.spec.name}]")
+    for line in model_ratio_lines(by_model):
         print(line)
     return 0
 
@@ -68,10 +83,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backends",
         default="torch,cuda-fast,onnxruntime,tensorrt",
-        help="comma-separated; the first is the baseline of the ratio lines",
+        help="comma-separated backend variants <backend>[+unfolded][+compile][+fp16|bf16|fp32] "
+        "(e.g. torch,torch+unfolded,cuda-fast,cuda-fast+compile); the first is the baseline of the ratio lines",
     )
     p.add_argument("--batch", default="1,8,32,64", help="comma-separated batch sizes")
-    p.add_argument("-m", "--model", default="stip-w32-coco-256x192", help="zoo name or model YAML/JSON path")
+    p.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=None,
+        help="zoo name or model YAML/JSON path; repeat it or give a comma list to compare models "
+        "(time ratio lines: first model / each other; default stip-w32-coco-256x192)",
+    )
     p.add_argument(
         "-w", "--weights", default=None, help="checkpoint (default: random weights; speed does not depend on them)"
     )

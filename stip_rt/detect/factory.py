@@ -43,7 +43,10 @@ def create_detector(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         backend: inference backend for the network (``torch``, ``onnxruntime``, ... as
             :func:`stip_rt.runtime.factory.create_backend`); ``auto``: ONNX Runtime on the CPU when
-            installed (about 3× PyTorch eager there, ``scripts/bench_detect.py``), else PyTorch.
+            installed (about 3× PyTorch eager there, ``scripts/bench_detect.py``), else PyTorch;
+            on CUDA ``cuda-fast`` (folded BatchNorm, FP16, a CUDA graph per batch bucket and
+            input size) when Triton is installed, else PyTorch. Every backend serves the
+            prepared graph (:func:`stip_rt.nn.fold.prepare_inference`).
         precision: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``fp16``, ``bf16``.
         config: input size and thresholds of the network detector.
         weights: an mmdetection RTMDet checkpoint to use instead of the zoo file; None: the zoo
@@ -92,7 +95,10 @@ def _network(
     cfg = config or RTMDetDetectorConfig()
     if backend == "auto":
         device = resolve_device(device)
-        backend = "onnxruntime" if device == "cpu" and importlib.util.find_spec("onnxruntime") else "torch"
+        if device == "cpu":
+            backend = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
+        else:
+            backend = "cuda-fast" if importlib.util.find_spec("triton") else "torch"
     if random_weights:
         model = build_rtmdet(name)
     else:

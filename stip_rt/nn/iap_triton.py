@@ -234,10 +234,16 @@ def iap_fwd_grid(n: int, h: int, w: int, block_p: int) -> tuple[int, int, int]:
 
 
 def input_precision(dtype: torch.dtype) -> str:
-    """tl.dot precision: exact IEEE fp32 unless PyTorch allows TF32 matmuls."""
-    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
-        return "ieee"
-    return "tf32"
+    """tl.dot precision of every IaP kernel: ``ieee`` (exact fp32 products) for fp32 inputs, ``tf32`` otherwise.
+
+    Always explicit: without it ``tl.dot`` on fp32 uses ``TRITON_F32_DEFAULT``, i.e. TF32 on
+    tensor-core GPUs. It does not follow PyTorch's TF32 switches on purpose: those are global
+    settings for cuBLAS/cuDNN (``torch.backends.cuda.matmul.allow_tf32`` is legacy since torch 2.9,
+    superseded by ``fp32_precision``, and reading it raises once the new API has been used), and
+    the fp32 op is the exact reference path (cuda-fast runs fp16/bf16, where the value is ignored).
+    The TensorRT plugin's AOT kernel uses the same rule (:mod:`stip_rt.runtime.trt_plugin`).
+    """
+    return "ieee" if dtype == torch.float32 else "tf32"
 
 
 @functools.cache

@@ -8,9 +8,9 @@ built from mmdetection's module code, not checked against a downloaded checkpoin
 Inference: ``model(x)`` with ``x`` (N, 3, H, W) float32, BGR normalised with :data:`PIXEL_MEAN` /
 :data:`PIXEL_STD`, H and W multiples of 32, returns (N, P, 4 + num_classes): for each of the
 P = Σ (H/s)(W/s) points of strides 8/16/32 (row-major per level), the box ``x1, y1, x2, y2`` in
-input pixels then the sigmoid class scores. Boxes are the predicted left/top/right/bottom distances
-× stride (``exp`` first for m/l) around the point (x·s, y·s) (mmdet ``MlvlPointGenerator`` offset 0,
-``DistancePointBBoxCoder``).
+input pixels then the sigmoid class scores (float32 even for a half-precision network). Boxes
+are the predicted left/top/right/bottom distances × stride (``exp`` first for m/l) around the
+point (x·s, y·s) (mmdet ``MlvlPointGenerator`` offset 0, ``DistancePointBBoxCoder``).
 """
 
 from __future__ import annotations
@@ -105,8 +105,9 @@ class RTMDetSepBNHead(nn.Module):
                 cls_feat = layer(cls_feat)
             for layer in self.reg_convs[level]:
                 reg_feat = layer(reg_feat)
-            scores = self.rtm_cls[level](cls_feat).sigmoid()
-            dist = self.rtm_reg[level](reg_feat)
+            # the decode runs in float32 whatever the network's precision: fp16 has 0.5 px steps at 640
+            scores = self.rtm_cls[level](cls_feat).float().sigmoid()
+            dist = self.rtm_reg[level](reg_feat).float()
             if self.exp_on_reg:
                 dist = dist.exp()
             dist = dist * stride

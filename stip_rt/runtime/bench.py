@@ -1,6 +1,10 @@
 """Throughput of backends on one model: crops/s per backend and batch size, and ratios.
 
-Used by ``stip-rt bench``. Timing uses ``time.perf_counter`` around each ``infer`` call with
+Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<option>...]`` with
+options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
+(``cuda-fast`` with ``torch.compile``), ``fp32``/``fp16``/``bf16`` (precision; default fp32 for
+``torch`` and ``onnxruntime``, the backend's own default otherwise), e.g. ``torch+unfolded``,
+``cuda-fast+compile``, ``torch+fp16``. Timing uses ``time.perf_counter`` around each ``infer`` call with
 a CUDA synchronize before reading the clock on GPU backends; warm-up calls (graph
 capture, cuDNN/Triton autotuning, ONNX Runtime's first run) are not timed. Backends are
 measured in interleaved rounds and reported as median call times.
@@ -42,6 +46,63 @@ class BenchResult:
     description: str
 
 
+VARIANT_OPTIONS = ("unfolded", "compile", "fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A parsed backend variant (see the module docstring).
+
+    Attributes:
+        label: as written (``cuda-fast+compile``).
+        backend: the backend name (``cuda-fast``).
+        fold: serve the folded graph.
+        compile: ``cuda-fast`` with ``torch.compile``.
+        precision: ``auto`` or a precision.
+    """
+
+    label: str
+    backend: str
+    fold: bool = True
+    compile: bool = False
+    precision: str = "auto"
+
+
+def parse_variant(label: str) -> Variant:
+    """``torch+unfolded`` → Variant(backend='torch', fold=False, ...).
+
+    Raises:
+        BackendError: an unknown option (the backend name is checked when it is built).
+    """
+    name, *opts = [p.strip() for p in label.split("+")]
+    bad = [o for o in opts if o not in VARIANT_OPTIONS]
+    if bad:
+        raise BackendError(f"backend variant '{label}': unknown option(s) {bad}; use {', '.join(VARIANT_OPTIONS)}")
+    precision = next((o for o in opts if o in ("fp32", "fp16", "bf16")), None)
+    if precision is None:
+        precision = "fp32" if name in ("torch", "onnxruntime") else "auto"
+    return Variant(label, name, fold="unfolded" not in opts, compile="compile" in opts, precision=precision)
+
+
+def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> object:
+    opts: dict[str, object] = {"fold": v.fold}
+    config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
+    if v.backend == "cuda-fast" and (v.compile or v.precision != "auto"):
+        import dataclasses
+
+        from .config import CudaFastConfig
+
+        base = config if isinstance(config, CudaFastConfig) else CudaFastConfig()
+        prec = base.precision if v.precision == "auto" else v.precision
+        config = dataclasses.replace(base, compile=v.compile or base.compile, precision=prec)
+    elif v.compile:
+        raise BackendError(f"backend variant '{v.label}': +compile applies to cuda-fast only")
+    if config is not None:
+        opts["config"] = config
+    dev = "cpu" if v.backend == "onnxruntime" and device == "auto" else device
+    return create_backend(model, backend=v.backend, device=dev, precision=v.precision, **opts)
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize(torch.device(device))
@@ -80,14 +141,15 @@ def bench_backends(
 
     Args:
         model: the network (``model.spec.input_size`` gives the crop size).
-        backends: backend names; one that cannot run here yields a skipped result with the reason.
+        backends: backend variants (:func:`parse_variant`); one that cannot run here yields a
+            skipped result with the reason.
         batches: batch sizes.
         device: device for GPU-capable backends (``auto``: CUDA when available; the
             ``onnxruntime`` backend runs on the CPU unless onnxruntime-gpu is present).
         min_seconds: time budget per (backend, batch), split over the rounds.
         rounds: interleaved rounds.
         warmup: untimed calls first.
-        configs: backend name → its config dataclass (e.g. ``{"onnxruntime": OrtConfig(...)}``).
+        configs: backend name (or variant label) → its config dataclass (e.g. ``{"onnxruntime": OrtConfig(...)}``).
 
     Returns:
         One :class:`BenchResult` per (backend, batch), in the order asked.
@@ -96,11 +158,8 @@ def bench_backends(
     built: dict[str, object] = {}
     skipped: dict[str, str] = {}
     for name in backends:
-        dev = "cpu" if name == "onnxruntime" and device == "auto" else device
-        prec = "fp32" if name in ("torch", "onnxruntime") else "auto"
         try:
-            opts = {"config": configs[name]} if configs and name in configs else {}
-            built[name] = create_backend(model, backend=name, device=dev, precision=prec, **opts)
+            built[name] = _build(model, parse_variant(name), device, configs)
         except BackendError as e:
             skipped[name] = f"skipped: {e}"
     times: dict[tuple[str, int], list[float]] = {}
@@ -130,4 +189,37 @@ def ratio_lines(results: Sequence[BenchResult], baseline: str = "torch") -> list
     for r in results:
         if r.backend != baseline and r.crops_per_s and base.get(r.batch):
             lines.append(f"ratio {r.backend}/{baseline} batch {r.batch}: {r.crops_per_s / base[r.batch]:.2f}x")
+    return lines
+
+
+def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
+    """``ratio folded/unfolded <backend> batch <b>: <x>`` for every ``X`` measured beside ``X+unfolded``."""
+    speed = {(r.backend, r.batch): r.crops_per_s for r in results if r.crops_per_s}
+    lines = []
+    for (label, batch), unfolded in speed.items():
+        if "+unfolded" not in label:
+            continue
+        folded = speed.get((label.replace("+unfolded", ""), batch))
+        if folded:
+            base = label.replace("+unfolded", "")
+            lines.append(f"ratio folded/unfolded {base} batch {batch}: {folded / unfolded:.2f}x")
+    return lines
+
+
+def model_ratio_lines(by_model: Mapping[str, Sequence[BenchResult]]) -> list[str]:
+    """``time <first>/<other> <backend> batch <b>: <x>``: per-crop time of the first model over each other's.
+
+    E.g. ``time stip-w32-coco-256x192/hrnet-w32-coco-256x192 cuda-fast batch 64: 1.22x`` (STIP costs
+    1.22× HRNet in the same backend and batch).
+    """
+    names = list(by_model)
+    if len(names) < 2:
+        return []
+    first = {(r.backend, r.batch): r.crops_per_s for r in by_model[names[0]] if r.crops_per_s}
+    lines = []
+    for other in names[1:]:
+        for r in by_model[other]:
+            mine = first.get((r.backend, r.batch))
+            if mine and r.crops_per_s:
+                lines.append(f"time {names[0]}/{other} {r.backend} batch {r.batch}: {r.crops_per_s / mine:.2f}x")
     return lines

@@ -10,6 +10,9 @@ BACKENDS = ("auto", "torch", "cuda-fast", "onnxruntime", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
+#: ``torch.compile`` modes that bring inductor's own CUDA graphs (they cannot nest in ours).
+COMPILE_MODES_WITH_GRAPHS = ("reduce-overhead", "max-autotune")
+
 
 @dataclass(frozen=True)
 class CudaFastConfig:
@@ -18,17 +21,30 @@ class CudaFastConfig:
     Attributes:
         precision: ``fp16`` or ``bf16`` weights and activations (``fp32`` allowed, for comparison).
         channels_last: NHWC memory format for the convolutions (faster cuDNN kernels with tensor cores).
-        cuda_graphs: capture one CUDA graph per bucket (else run eagerly, still padded to buckets).
+        cuda_graphs: capture one CUDA graph per bucket and input size (else run eagerly, still padded to buckets).
         buckets: ascending batch sizes that get a graph; batches are padded up to the next one.
-        compile: wrap the network in ``torch.compile`` before capturing.
-        compile_mode: ``torch.compile`` mode (CUDA graphs are ours, so a ``-no-cudagraphs`` mode).
+        fold_bn: serve the prepared graph with every BatchNorm folded into its convolution
+            (:func:`stip_rt.nn.fold.prepare_inference`); exact up to float rounding.
+        compile: wrap the (folded) network in ``torch.compile`` (inductor) before capturing, so the
+            elementwise epilogues (bias, ReLU, residual add, upsample + add, SaT glue) run as fused
+            Triton kernels inside our graphs. Off by default until a GPU run measures it
+            (``scripts/gpu_check.sh`` benches ``cuda-fast`` against ``cuda-fast+compile``); it adds
+            compile time per bucket at start-up.
+        compile_mode: ``torch.compile`` mode; ``default`` fuses the pointwise ops and keeps cuDNN
+            convolutions, ``max-autotune-no-cudagraphs`` also tries Triton convolution templates
+            with fused epilogues (minutes of autotuning). Modes with inductor's own CUDA graphs
+            (``reduce-overhead``, ``max-autotune``) are refused while ``cuda_graphs`` is on.
         warmup: eager runs before capturing a bucket (cuDNN autotuning, Triton autotuning).
+        reuse_output: ``infer`` returns a view of the graph's static output buffer (no copy), valid
+            until the next ``infer`` call; off: a fresh tensor per call (one device copy).
     """
 
     precision: str = "fp16"
     channels_last: bool = True
     cuda_graphs: bool = True
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    fold_bn: bool = True
     compile: bool = False
-    compile_mode: str = "max-autotune-no-cudagraphs"
+    compile_mode: str = "default"
     warmup: int = 3
+    reuse_output: bool = False

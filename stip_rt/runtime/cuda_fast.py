@@ -1,11 +1,17 @@
-"""The fast CUDA path: FP16/BF16, channels-last, the fused Triton IaP op, CUDA graphs per batch bucket.
+"""The fast CUDA path: the prepared graph (BatchNorm folded) in FP16/BF16, channels-last, the fused Triton
+IaP op, CUDA graphs per batch bucket and input size.
 
 A batch of N crops is padded with zeros to the smallest bucket ≥ N (1, 2, 4, 8, 16, 32, 64
 by default; larger batches are split into chunks of the largest bucket) and runs as one
 replay of the CUDA graph captured for that bucket, so a frame costs one launch instead of
 hundreds. Padding is harmless: in eval mode every op of the network is per-sample
 (BatchNorm uses running statistics). Graphs are captured lazily, the first time a bucket
-is needed, and share one memory pool.
+is needed, and share one memory pool. The network served is
+:func:`stip_rt.nn.fold.prepare_inference`'s copy: every BatchNorm folded into its convolution.
+
+Per call, ``infer`` launches one copy into the static input (cast and layout change in one
+kernel), one replay per chunk and, unless ``reuse_output``, one copy of the static output
+(the float32 cast is captured inside the graph). It never synchronises with the host.
 
 The IaP op dispatches to its Triton kernels for CUDA tensors (:mod:`stip_rt.nn.iap`);
 STIPNet calls it with the low-resolution embeddings and ``upsample=True`` (the cheap
@@ -20,7 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import BackendError
-from .config import CudaFastConfig
+from .config import COMPILE_MODES_WITH_GRAPHS, CudaFastConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ def split_batch(n: int, buckets: tuple[int, ...]) -> list[tuple[int, int, int]]:
 
 
 class _Graph:
-    """One captured bucket: static input, static output, the graph."""
+    """One captured bucket: static input (network dtype/format), static float32 output, the graph."""
 
     def __init__(self, graph: torch.cuda.CUDAGraph | None, x: torch.Tensor, y: torch.Tensor) -> None:
         self.graph, self.x, self.y = graph, x, y
@@ -62,51 +68,73 @@ class CudaFastBackend:
     """The network in FP16/BF16 on one GPU, replayed from per-bucket CUDA graphs.
 
     Args:
-        model: the network (eval mode is set; a converted copy is kept, ``model`` is not modified).
+        model: the network (not modified: its prepared copy is converted and served).
         device: ``cuda`` or ``cuda:N``.
-        config: precision, memory format, buckets, graphs, compile.
+        config: precision, memory format, buckets, graphs, folding, compile.
+        input_size: (H, W) of one input for :meth:`warmup` when the model has no ``spec``.
 
     Raises:
-        BackendError: no CUDA GPU, bad precision or buckets.
+        BackendError: no CUDA GPU, bad precision, buckets or compile mode.
     """
 
     name = "cuda-fast"
 
-    def __init__(self, model: nn.Module, device: str = "cuda", config: CudaFastConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str = "cuda",
+        config: CudaFastConfig | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
         config = config if config is not None else CudaFastConfig()
-        if not device.startswith("cuda") or not torch.cuda.is_available():
-            raise BackendError(
-                f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"
-            )
         if config.precision not in _DTYPES:
             raise BackendError(f"cuda-fast: unknown precision '{config.precision}' (use fp16, bf16 or fp32)")
         if not config.buckets or list(config.buckets) != sorted(set(config.buckets)) or config.buckets[0] < 1:
             raise BackendError(f"cuda-fast: buckets must be ascending positive batch sizes, got {config.buckets}")
-        import copy
+        if config.compile and config.cuda_graphs and config.compile_mode in COMPILE_MODES_WITH_GRAPHS:
+            raise BackendError(
+                f"cuda-fast: compile_mode '{config.compile_mode}' brings inductor's own CUDA graphs; with "
+                "cuda_graphs on use 'default' or 'max-autotune-no-cudagraphs'"
+            )
+        if not device.startswith("cuda") or not torch.cuda.is_available():
+            raise BackendError(
+                f"backend 'cuda-fast' needs a CUDA GPU (device '{device}', cuda available: {torch.cuda.is_available()})"
+            )
+        from ..nn.fold import prepare_inference
+        from ..nn.stip import STIPNet
 
         self.device = device
         self.precision = config.precision
         self.config = config
         self._dtype = _DTYPES[config.precision]
         self._format = torch.channels_last if config.channels_last else torch.contiguous_format
-        net = copy.deepcopy(model).eval().to(device=device, dtype=self._dtype)
+        self._iap = isinstance(model, STIPNet)
+        net = prepare_inference(model, fold=config.fold_bn).to(device=device, dtype=self._dtype)
         if config.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model = net
         self._run = torch.compile(net, mode=config.compile_mode, dynamic=False) if config.compile else net
-        self._graphs: dict[int, _Graph] = {}
+        self._graphs: dict[tuple[int, tuple[int, ...]], _Graph] = {}
         self._pool = torch.cuda.graph_pool_handle() if config.cuda_graphs else None
         spec = getattr(model, "spec", None)
-        self._input_chw = (3, *spec.input_size) if spec is not None else None
+        size = input_size if input_size is not None else getattr(spec, "input_size", None)
+        self._input_chw = (3, *size) if size is not None else None
 
     def describe(self) -> str:
         """One line for run summaries."""
-        parts = [self.precision, "channels-last" if self.config.channels_last else "NCHW", "fused Triton IaP"]
+        parts = [self.precision, "channels-last" if self.config.channels_last else "NCHW"]
+        parts.append("BatchNorm folded" if self.config.fold_bn else "BatchNorm unfolded")
+        if self._iap:
+            parts.append("fused Triton IaP")
         if self.config.cuda_graphs:
             parts.append("CUDA graphs for batches " + ",".join(map(str, self.config.buckets)))
         if self.config.compile:
             parts.append(f"torch.compile({self.config.compile_mode})")
         return f"cuda-fast on {self.device} ({', '.join(parts)})"
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network with the float32 cast of its output (captured together)."""
+        return self._run(x).float()
 
     def _capture(self, bucket: int, chw: tuple[int, ...]) -> _Graph:
         """Warm up and capture the graph of one bucket (eager static buffers without graphs)."""
@@ -116,15 +144,22 @@ class CudaFastBackend:
             stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(stream):
                 for _ in range(max(1, self.config.warmup)):
-                    y = self._run(x)
+                    y = self._forward(x)
             torch.cuda.current_stream(self.device).wait_stream(stream)
             if not self.config.cuda_graphs:
                 return _Graph(None, x, y)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self._pool):
-                y = self._run(x)
-        log.info("cuda-fast: captured the CUDA graph for batch %d", bucket)
+                y = self._forward(x)
+        log.info("cuda-fast: captured the CUDA graph for batch %d at %s", bucket, "x".join(map(str, chw)))
         return _Graph(graph, x, y)
+
+    def _graph(self, bucket: int, chw: tuple[int, ...]) -> _Graph:
+        key = (bucket, chw)
+        g = self._graphs.get(key)
+        if g is None:
+            g = self._graphs[key] = self._capture(bucket, chw)
+        return g
 
     def warmup(self, chw: tuple[int, int, int] | None = None) -> None:
         """Capture every bucket now (largest first, so smaller graphs reuse its pool memory)."""
@@ -132,31 +167,32 @@ class CudaFastBackend:
         if chw is None:
             raise BackendError("cuda-fast: input size unknown; pass chw=(3, H, W)")
         for b in reversed(self.config.buckets):
-            if b not in self._graphs:
-                self._graphs[b] = self._capture(b, tuple(chw))
+            self._graph(b, tuple(chw))
 
     @torch.inference_mode()
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) float32 → (N, K, h, w) float32 on ``self.device``; one graph replay per chunk."""
+        """(N, 3, H, W) float32 → (N, K, h, w) float32 on ``self.device``; one graph replay per chunk.
+
+        Rows past N of a padded bucket keep the previous call's crops (finite values; every op is
+        per-sample in eval mode), so padding costs no extra kernel.
+        """
         n = batch.shape[0]
         chw = tuple(batch.shape[1:])
-        outs = []
-        for start, stop, bucket in split_batch(n, self.config.buckets):
-            g = self._graphs.get(bucket)
-            if g is None or tuple(g.x.shape[1:]) != chw:
-                g = self._graphs[bucket] = self._capture(bucket, chw)
+        chunks = split_batch(n, self.config.buckets)
+        if not chunks:
+            return torch.zeros((0, *self._graph(self.config.buckets[0], chw).y.shape[1:]), device=self.device)
+        out = None
+        for start, stop, bucket in chunks:
+            g = self._graph(bucket, chw)
             m = stop - start
             g.x[:m].copy_(batch[start:stop], non_blocking=True)
-            if m < bucket:
-                g.x[m:].zero_()
             if g.graph is not None:
                 g.graph.replay()
             else:
-                g.y = self._run(g.x)
-            outs.append(g.y[:m].to(torch.float32, copy=True))  # the static output is reused by the next replay
-        if not outs:
-            first = self.config.buckets[0]
-            if first not in self._graphs:
-                self._graphs[first] = self._capture(first, chw)
-            return torch.zeros((0, *self._graphs[first].y.shape[1:]), device=self.device)
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
+                g.y = self._forward(g.x)
+            if len(chunks) == 1:
+                return g.y[:m] if self.config.reuse_output else g.y[:m].clone()  # the next replay overwrites g.y
+            if out is None:
+                out = torch.empty((n, *g.y.shape[1:]), device=g.y.device, dtype=g.y.dtype)
+            out[start:stop].copy_(g.y[:m])  # before a later chunk replays the same graph
+        return out

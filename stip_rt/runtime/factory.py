@@ -111,7 +111,9 @@ def create_backend(
         precision: ``auto``, ``fp32``, ``fp16`` or ``bf16`` (``onnxruntime`` on CPU: fp32 only;
             ``tensorrt``: fp16 or fp32).
         **opts: passed on: ``input_size`` (H, W) and ``output_names`` for models without a spec;
-            ``onnx`` (a prebuilt ONNX file to use instead of exporting ``model``); ``config``
+            ``onnx`` (a prebuilt ONNX file to use instead of exporting ``model``); ``fold``
+            (default True: serve the prepared graph with BatchNorm folded, :mod:`stip_rt.nn.fold`;
+            False only for comparisons); ``config``
             (the backend's own config dataclass: :class:`~.cuda_fast.CudaFastConfig`,
             :class:`~.onnxruntime_backend.OrtConfig`, :class:`~.tensorrt_backend.TensorRTConfig`).
 
@@ -132,16 +134,22 @@ def create_backend(
     if not is_module and backend in ("torch", "cuda-fast"):
         raise BackendError(f"backend '{backend}' needs a PyTorch model, got the file {model}")
     config = opts.pop("config", None)
+    fold = bool(opts.get("fold", True))
     if backend == "torch":
         from .torch_backend import TorchBackend
 
-        result: Backend = TorchBackend(model, device=device, precision=precision)
+        result: Backend = TorchBackend(model, device=device, precision=precision, fold=fold)
     elif backend == "cuda-fast":
+        import dataclasses
+
         from .config import CudaFastConfig
         from .cuda_fast import CudaFastBackend
 
         cfg = config or CudaFastConfig(precision=precision)
-        result = CudaFastBackend(model, device=device, config=cfg)
+        if not fold:
+            cfg = dataclasses.replace(cfg, fold_bn=False)
+        size = opts.get("input_size")
+        result = CudaFastBackend(model, device=device, config=cfg, input_size=tuple(size) if size else None)
     elif backend == "onnxruntime":
         result = _onnxruntime(model, device, precision, config, opts)
     else:
@@ -151,7 +159,7 @@ def create_backend(
 
 
 def _export_settings(opts: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"fold": bool(opts.get("fold", True))}
     if "output_names" in opts:
         out["output_names"] = tuple(opts["output_names"])
     return out

@@ -1,10 +1,11 @@
 """Export any ``nn.Module`` to ONNX with a dynamic batch axis (pose models and the detector).
 
-Uses the dynamo exporter of ``torch.onnx.export`` (``dynamo=True``). STIP's IaP op
-(``torch.ops.stip_rt.iap``) is translated by :mod:`stip_rt.runtime.iap_onnx` in one of two
-flavours: ``standard`` (decomposed into standard ops) or ``plugin`` (one ``stip_rt::IaP``
-node for the TensorRT plugin). Models without the op (HRNet, the detector) export the
-same way in both flavours.
+The graph exported is the served one, :func:`stip_rt.nn.fold.prepare_inference` (BatchNorm folded
+into the convolutions), unless ``ExportConfig.fold`` is off. Uses the dynamo exporter of
+``torch.onnx.export`` (``dynamo=True``). STIP's IaP op (``torch.ops.stip_rt.iap``) is
+translated by :mod:`stip_rt.runtime.iap_onnx` in one of two flavours: ``standard`` (decomposed
+into standard ops) or ``plugin`` (one ``stip_rt::IaP`` node for the TensorRT plugin). Models
+without the op (HRNet, the detector) export the same way in both flavours.
 
 ``fp16=True`` writes a float16 graph with float32 inputs and outputs (a Cast at each end),
 which is what TensorRT's strongly typed networks need: the precision lives in the graph.
@@ -12,7 +13,6 @@ which is what TensorRT's strongly typed networks need: the precision lives in th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import warnings
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import BackendError
+from ..nn.fold import prepare_inference
 from .engine_cache import onnx_cache_dir
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class ExportConfig:
         max_batch: upper bound of the dynamic batch axis (declared to the exporter only).
         input_name: name of the graph input.
         output_names: names of the graph outputs (one per network output).
+        fold: export the prepared graph with BatchNorm folded (False: the eval-mode graph as it is).
     """
 
     flavour: str = "standard"
@@ -50,6 +52,7 @@ class ExportConfig:
     max_batch: int = 1024
     input_name: str = "input"
     output_names: tuple[str, ...] = ("heatmaps",)
+    fold: bool = True
 
 
 class _HalfIO(nn.Module):
@@ -124,7 +127,7 @@ def export_onnx(
         raise BackendError(f"ONNX export: unknown flavour '{config.flavour}' (use {' or '.join(FLAVOURS)})")
     path = Path(path)
     shape = model_input_shape(model, input_size)
-    net: nn.Module = copy.deepcopy(model).eval().float().cpu()
+    net: nn.Module = prepare_inference(model, fold=config.fold).float().cpu()
     if config.fp16:
         net = _HalfIO(net.half())
     example = torch.zeros(2, *shape)  # batch 2: a batch of 1 would be specialised

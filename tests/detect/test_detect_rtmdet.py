@@ -119,8 +119,12 @@ def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "weights_path", lambda name, fetch=True: asked.append(name) or ckpt)
     det = create_detector("rtmdet-tiny", "cpu", backend="torch", config=RTMDetDetectorConfig(input_size=64))
     assert asked == ["rtmdet-tiny"] and det.name == "rtmdet-tiny"
-    for a, b in zip(src.state_dict().values(), det.backend.model.state_dict().values()):
-        assert torch.equal(a, b)
+    from stip_rt.nn.fold import prepare_inference
+
+    want, got = prepare_inference(src).state_dict(), det.backend.model.state_dict()  # served: BatchNorm folded
+    assert list(want) == list(got) and len(want) > 0
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
     every = create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True, every=5)
     assert every.name == "rtmdet-tiny/every5"
 
@@ -140,3 +144,42 @@ def test_onnxruntime_backend_matches_torch():
     (da,), (db,) = a.detect(frames), b.detect(frames)
     np.testing.assert_allclose(da.scores, db.scores, atol=1e-4)
     np.testing.assert_allclose(da.boxes, db.boxes, atol=1e-2)
+
+
+def test_kept_boxes_cross_to_the_host_once(monkeypatch):
+    """postprocess packs boxes, scores and frame indices into one tensor before the host copy."""
+    out = _out([[[64, 32, 128, 160, 0.9, 0.1]], [[10, 10, 50, 60, 0.8, 0.0]]])
+    copies = []
+    real_cpu = torch.Tensor.cpu
+
+    def counting_cpu(self, *args, **kwargs):
+        copies.append(tuple(self.shape))
+        return real_cpu(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig(input_size=640))
+    dets = det.postprocess(out, np.array([[640, 640, 1.0, 1.0], [640, 640, 2.0, 2.0]], np.float32))
+    assert copies == [(2, 6)]
+    np.testing.assert_allclose(dets[0].boxes, [[64, 32, 128, 160]])
+    np.testing.assert_allclose(dets[1].boxes, [[5, 5, 25, 30]])
+    np.testing.assert_allclose(dets[1].scores, [0.8], rtol=1e-6)
+
+
+@pytest.mark.gpu
+def test_cuda_fast_detector_matches_fp32_torch():
+    """RTMDet through cuda-fast (folded, FP16, CUDA graphs) finds the boxes of fp32 eager."""
+    torch.manual_seed(0)
+    model = build_rtmdet("rtmdet-tiny")
+    from stip_rt.runtime.factory import create_backend
+
+    cfg = RTMDetDetectorConfig(input_size=320)
+    fast = create_backend(model, backend="cuda-fast", device="cuda", precision="fp16", input_size=(320, 320))
+    ref = TorchBackend(model, device="cuda", precision="fp32", fold=False)
+    x = torch.randn(2, 3, 320, 320, device="cuda")
+    a, b = fast.infer(x), ref.infer(x)
+    assert a.dtype == torch.float32 and a.shape == b.shape
+    assert (a[..., :4] - b[..., :4]).abs().max().item() < 2.0  # px at 320, fp16 network
+    assert (a[..., 4:] - b[..., 4:]).abs().max().item() < 2e-2
+    det = RTMDetDetector(fast, cfg)
+    frames = [np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)]
+    assert len(det.detect(frames)) == 1

@@ -19,7 +19,15 @@ from stip_rt.nn import iap_triton  # noqa: E402
 from stip_rt.nn.iap import iap, iap_reference, use_iap_impl  # noqa: E402
 
 if DEVICE == "cuda":
-    torch.backends.cuda.matmul.allow_tf32 = False  # exact fp32 tl.dot ("ieee")
+    # The references (conv2d through cuDNN, bmm through cuBLAS) must be exact fp32 too: cuDNN
+    # convolutions default to TF32 (torch.backends.cudnn.conv.fp32_precision == "tf32"), which is
+    # what made the fp32 cases fail on the GPU with TF32-sized errors while the kernels were IEEE.
+    if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
 
 def _inputs(n, c, k, h, w, upsample, dtype=torch.float32, seed=0):
@@ -35,9 +43,46 @@ def _inputs(n, c, k, h, w, upsample, dtype=torch.float32, seed=0):
 
 
 def _literal(e, f, weight, bias, upsample):
+    """The literal formula computed in float64 (exact whatever the device's TF32 settings), in e's dtype."""
+    e64, f64, w64, b64 = (t.double() for t in (e, f, weight, bias))
     if upsample:
-        e = F.interpolate(e, scale_factor=2, mode="bilinear", align_corners=False)
-    return iap_reference(e, f, weight, bias)
+        e64 = F.interpolate(e64, scale_factor=2, mode="bilinear", align_corners=False)
+    return iap_reference(e64, f64, w64, b64).to(e.dtype)
+
+
+def test_fp32_dot_precision_is_ieee_whatever_the_tf32_flags():
+    """fp32 kernels are exact whether or not PyTorch's global TF32 switches are on (old or new API)."""
+    matmul = torch.backends.cuda.matmul
+    new_api = hasattr(matmul, "fp32_precision")
+    before = matmul.fp32_precision if new_api else matmul.allow_tf32
+    try:
+        if new_api:
+            matmul.fp32_precision = "tf32"  # reading matmul.allow_tf32 now raises (mixed APIs)
+        else:
+            matmul.allow_tf32 = True
+        assert iap_triton.input_precision(torch.float32) == "ieee"
+    finally:
+        if new_api:
+            matmul.fp32_precision = before
+        else:
+            matmul.allow_tf32 = before
+    assert iap_triton.input_precision(torch.float16) == iap_triton.input_precision(torch.bfloat16) == "tf32"
+
+
+def test_every_kernel_launch_passes_the_dtype_precision(monkeypatch):
+    """Forward and both backward kernels get INPUT_PRECISION from input_precision(e.dtype)."""
+    seen = []
+    real = iap_triton.input_precision
+
+    def spy(dtype):
+        seen.append(real(dtype))
+        return seen[-1]
+
+    monkeypatch.setattr(iap_triton, "input_precision", spy)
+    e, f, weight, bias = _inputs(1, 16, 2, 4, 4, False)
+    iap_triton.iap_forward_triton(e, f, weight, bias, False)
+    iap_triton.iap_backward_triton(torch.ones(1, 2, 4, 4, device=DEVICE), e, f, weight, bias)
+    assert seen and set(seen) == {"ieee"}
 
 
 FWD = [  # n, c, k, h, w, upsample
@@ -80,14 +125,15 @@ def test_triton_half_inputs(dtype):
 @pytest.mark.parametrize(("n", "c", "k", "h", "w", "upsample"), [FWD[0], FWD[1], FWD[3], FWD[4], FWD[5]])
 def test_triton_gradients_equal_reference(n, c, k, h, w, upsample):
     e, f, weight, bias = _inputs(n, c, k, h, w, upsample)
-    ref_leaves = [t.clone().requires_grad_() for t in (e, f, weight, bias)]
+    ref_leaves = [t.double().requires_grad_() for t in (e, f, weight, bias)]  # float64 reference
     ref = _literal(*ref_leaves, upsample)
     grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1)).to(DEVICE)
-    want = torch.autograd.grad(ref, ref_leaves, grad, allow_unused=True)
+    grads = torch.autograd.grad(ref, ref_leaves, grad.double(), allow_unused=True)
+    want = [None if g is None else g.float() for g in grads]
     leaves = [t.clone().requires_grad_() for t in (e, f, weight, bias)]
     with use_iap_impl("triton"):
         out = iap(*leaves, upsample=upsample)
-    torch.testing.assert_close(out, ref.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, ref.detach().float(), rtol=1e-5, atol=1e-5)
     got = torch.autograd.grad(out, leaves, grad)
     for name, a, b in zip(("de", "df", "dW", "db"), got, want):
         b = torch.zeros_like(a) if b is None else b
@@ -98,12 +144,10 @@ def test_triton_weight_grad_uses_several_splits():
     e, f, weight, bias = _inputs(3, 16, 14, 9, 15, False)  # 3 images x 3 tiles of 64 px, split in 2 (interpret)
     grad = torch.randn(3, 14, 9, 15).to(DEVICE)
     _, _, dw, db = iap_triton.iap_backward_triton(grad, e, f, weight, bias)
-    leaves = [t.clone().requires_grad_() for t in (weight, bias)]
-    _, _, want_dw, want_db = torch.autograd.grad(
-        iap_reference(e.requires_grad_(), f.requires_grad_(), *leaves), (e, f, *leaves), grad
-    )
-    torch.testing.assert_close(dw, want_dw, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(db, want_db, rtol=1e-4, atol=1e-4)
+    leaves = [t.double().requires_grad_() for t in (e, f, weight, bias)]  # float64 reference
+    _, _, want_dw, want_db = torch.autograd.grad(iap_reference(*leaves), leaves, grad.double())
+    torch.testing.assert_close(dw, want_dw.float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(db, want_db.float(), rtol=1e-4, atol=1e-4)
 
 
 def test_launch_grid_helper():

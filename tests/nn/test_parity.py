@@ -111,6 +111,35 @@ def test_check_parity_script_passes_and_fails(
     assert "nothing.json" in err
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_check_parity_script_checks_the_served_network(
+    fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))  # the ONNX export cache
+    src = fixtures_dir / "official_parity" / "stipnet_c16_crowdpose14"
+    rc, out, err = _run_script(capsys, str(src), "--backend", backend)
+    assert rc == 0, out + err
+    served = [ln for ln in out.splitlines() if ln.strip().startswith(f"served:{backend}")]
+    assert len(served) == 1 and " ok " in served[0] and "(tol 0.0001)" in served[0]
+    # a tolerance no float computation meets: the served row alone fails, exit 1
+    rc, out, _ = _run_script(capsys, str(src), "--backend", backend, "--served-tol", "1e-12")
+    assert rc == 1 and "FAIL" in out.split("served:")[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_check_parity_cuda_fast_without_a_gpu_is_an_error(fixtures_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    src = fixtures_dir / "official_parity" / "hrnet_c16_coco17"
+    rc, _, err = _run_script(capsys, str(src), "--backend", "cuda-fast")
+    assert rc == 2 and "needs an NVIDIA GPU" in err
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", PARITY)
+def test_check_parity_cuda_fast_served(fixtures_dir: Path, capsys: pytest.CaptureFixture, name: str) -> None:
+    rc, out, err = _run_script(capsys, str(fixtures_dir / "official_parity" / name), "--backend", "cuda-fast")
+    assert rc == 0, out + err
+
+
 @pytest.mark.parametrize("impl", ["reference", "cpu"])
 def test_inference_forward_with_each_cpu_iap_impl(fixtures_dir: Path, impl: str) -> None:
     from stip_rt.nn.iap import use_iap_impl

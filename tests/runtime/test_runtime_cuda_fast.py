@@ -45,6 +45,12 @@ def test_needs_a_gpu() -> None:
         CudaFastBackend(torch.nn.Identity(), device="cuda")
 
 
+@pytest.mark.parametrize("mode", ["reduce-overhead", "max-autotune"])
+def test_compile_modes_with_their_own_graphs_are_refused(mode: str) -> None:
+    with pytest.raises(BackendError, match="inductor's own CUDA graphs"):
+        CudaFastBackend(torch.nn.Identity(), device="cuda", config=CudaFastConfig(compile=True, compile_mode=mode))
+
+
 def _model():
     from stip_rt.models import build_model
 
@@ -69,7 +75,7 @@ def test_graphs_match_fp32_eager(precision: str) -> None:
         assert err < tol, (n, err)
         again = backend.infer(x)  # a replay gives the same numbers, and earlier outputs are not overwritten
         assert torch.equal(out, again)
-    assert set(backend._graphs) == {1, 8, 64}
+    assert set(backend._graphs) == {(1, (3, 256, 192)), (8, (3, 256, 192)), (64, (3, 256, 192))}
 
 
 @pytest.mark.gpu
@@ -78,3 +84,57 @@ def test_eager_mode_without_graphs_and_empty_batch() -> None:
     assert backend.infer(torch.zeros(0, 3, 256, 192)).shape == (0, 17, 128, 96)
     assert backend.infer(torch.randn(3, 3, 256, 192)).shape == (3, 17, 128, 96)
     assert "cuda-fast" in backend.describe()
+
+
+def _tiny_stip():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from tiny_specs import TINY_STIP
+
+    from stip_rt.models import build_model
+
+    torch.manual_seed(0)
+    return build_model(TINY_STIP).eval()
+
+
+@pytest.mark.gpu
+def test_one_graph_per_input_size_and_reused_output() -> None:
+    from stip_rt.nn.fold import count_batchnorm
+
+    model = _tiny_stip()
+    backend = CudaFastBackend(model, config=CudaFastConfig(precision="fp32", buckets=(1, 4), reuse_output=True))
+    assert count_batchnorm(backend.model) == 0 and "BatchNorm folded" in backend.describe()
+    ref = model.to("cuda")
+    for size in ((64, 64), (96, 64)):
+        x = torch.randn(3, 3, *size, device="cuda")
+        out = backend.infer(x)
+        with torch.inference_mode():
+            want = ref(x)
+        assert ((out - want).abs().max() / want.abs().max()).item() < 5e-3
+        assert out.data_ptr() == backend._graphs[(4, (3, *size))].y.data_ptr()  # a view, no copy
+    assert set(backend._graphs) == {(4, (3, 64, 64)), (4, (3, 96, 64))}
+
+
+@pytest.mark.gpu
+def test_chunks_replaying_one_graph_keep_their_outputs() -> None:
+    model = _tiny_stip()
+    backend = CudaFastBackend(model, config=CudaFastConfig(precision="fp32", buckets=(1, 2)))
+    x = torch.randn(5, 3, 64, 64, device="cuda")  # chunks 2 + 2 + 1: the batch-2 graph replays twice
+    out = backend.infer(x)
+    with torch.inference_mode():
+        want = model.to("cuda")(x)
+    assert ((out - want).abs().max() / want.abs().max()).item() < 5e-3
+
+
+@pytest.mark.gpu
+def test_compiled_graph_matches_eager() -> None:
+    model = _tiny_stip()
+    cfg = CudaFastConfig(precision="fp16", buckets=(2,), compile=True, compile_mode="default", warmup=2)
+    backend = CudaFastBackend(model, config=cfg)
+    x = torch.randn(2, 3, 64, 64, device="cuda")
+    with torch.inference_mode():
+        want = model.to("cuda")(x)
+    out = backend.infer(x)
+    assert ((out - want).abs().max() / want.abs().max()).item() < FP16_TOL

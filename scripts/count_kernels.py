@@ -1,0 +1,74 @@
+"""Count what one inference call launches, before and after BatchNorm folding (issue 13, batch-1 latency).
+
+Usage:
+    python scripts/count_kernels.py [--model stip-w32-coco-256x192,hrnet-w32-coco-256x192]
+        [--device cpu|cuda] [--batch 1] [--compile]
+
+CPU (or any device): the ATen ops of one eager forward of the served graph, unfolded vs folded
+(:func:`stip_rt.runtime.profile.count_aten_ops`). CUDA: also the kernels of one ``cuda-fast``
+``infer`` call (one graph replay, FP16) unfolded, folded, and folded + ``torch.compile`` with
+``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`). Random weights. The last
+line per model is ``kernels: model=<name> device=<d> <variant>=<count> ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import torch
+
+from stip_rt.models import build_model
+from stip_rt.nn.fold import prepare_inference
+from stip_rt.runtime.profile import count_aten_ops, count_cuda_kernels, summary_line
+
+
+def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> dict[str, object]:
+    from stip_rt.runtime.config import CudaFastConfig
+    from stip_rt.runtime.cuda_fast import CudaFastBackend
+
+    variants = {"replay_unfolded": CudaFastConfig(fold_bn=False), "replay_folded": CudaFastConfig()}
+    if compile_too:
+        variants["replay_compiled"] = CudaFastConfig(compile=True)
+    out = {}
+    for name, cfg in variants.items():
+        backend = CudaFastBackend(model, device="cuda", config=cfg)
+        out[name] = count_cuda_kernels(backend.infer, x)
+        del backend
+        torch.cuda.empty_cache()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="stip-w32-coco-256x192", help="zoo names, comma-separated")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--compile", action="store_true", help="CUDA: also count the torch.compile variant")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but PyTorch sees no CUDA GPU", file=sys.stderr)
+        return 2
+    torch.manual_seed(0)
+    for name in [m.strip() for m in args.model.split(",") if m.strip()]:
+        model = build_model(name).eval()
+        h, w = model.spec.input_size
+        x = torch.randn(args.batch, 3, h, w, device=args.device)
+        counts: dict[str, object] = {}
+        for fold in (False, True):
+            net = prepare_inference(model, fold=fold).to(args.device)
+            counts[f"aten_{'folded' if fold else 'unfolded'}"] = count_aten_ops(net, x)
+        if args.device == "cuda":
+            counts.update(_cuda_counts(model, x, args.compile))
+        print(f"{name} batch {args.batch} on {args.device}")
+        for label, c in counts.items():
+            print("  " + summary_line(label, c))
+        totals = " ".join(f"{label}={sum(c.values())}" for label, c in counts.items())
+        print(f"kernels: model={name} device={args.device} batch={args.batch} {totals}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

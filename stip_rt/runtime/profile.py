@@ -1,0 +1,143 @@
+"""What one inference call launches: ATen ops of an eager forward (any device), CUDA kernels of one replay.
+
+Batch-1 latency on a GPU is the sum of the kernels one graph replay runs (each at least a few
+microseconds, whatever its size), so the kernel count is the figure to bring down. Two counters:
+
+* :func:`count_aten_ops` — the ATen ops an eager forward dispatches (a ``TorchDispatchMode``
+  below autograd: one entry per kernel-launching op), on the CPU as on CUDA. Folding BatchNorm
+  removes its ``_native_batch_norm_legit_no_training`` ops.
+* :func:`count_cuda_kernels` — the kernels the GPU runs during one ``backend.infer`` call
+  (``torch.profiler`` with CUDA activity; CUDA-graph replays are traced kernel by kernel).
+
+Both group names with :func:`kind_of` (conv/matmul, batch_norm, relu, add, copy, upsample, iap, fused, ...).
+``scripts/count_kernels.py`` prints them before and after folding; ``scripts/gpu_check.sh`` runs it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+_KINDS = (  # (kind, substrings of an ATen op or kernel name, lower case), first match wins
+    ("iap", ("iap",)),
+    ("fused", ("triton_",)),  # inductor's generated kernels (triton_poi_fused_add_relu_3, ...)
+    ("batch_norm", ("batch_norm", "batchnorm", "bn_fw")),
+    ("upsample", ("upsample", "interpolate")),
+    (
+        "conv/matmul",
+        ("conv", "cudnn", "implicit_gemm", "xmma", "cutlass", "winograd", "gemm", "mm", "linear", "einsum"),
+    ),
+    ("relu", ("relu", "clamp_min", "threshold")),
+    ("add", ("add",)),
+    ("copy", ("copy", "memcpy", "memset", "_to_copy", "clone", "contiguous")),
+)
+_FREE = (
+    "aten.view",
+    "aten._unsafe_view",
+    "aten.reshape",
+    "aten.expand",
+    "aten.permute",
+    "aten.t.",
+    "aten.transpose",
+    "aten.unsqueeze",
+    "aten.squeeze",
+    "aten.slice",
+    "aten.select",
+    "aten.detach",
+    "aten.alias",
+    "aten.as_strided",
+    "aten.split",
+    "aten.unbind",
+    "aten.empty",
+    "aten.lift_fresh",
+    "aten.sym_size",
+    "aten.sym_stride",
+    "aten.is_same_size",
+)  # metadata only: no kernel
+
+
+def kind_of(name: str) -> str:
+    """The group of an ATen op or CUDA kernel name (``other`` when none matches)."""
+    low = name.lower()
+    for kind, keys in _KINDS:
+        if any(k in low for k in keys):
+            return kind
+    return "other"
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if not name.startswith(_FREE):
+            self.ops.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def count_aten_ops(fn: Callable[[torch.Tensor], object], x: torch.Tensor) -> Counter[str]:
+    """Kernel-launching ATen ops of one eager call ``fn(x)`` (views and other metadata ops excluded).
+
+    Args:
+        fn: a module or function (run under ``torch.inference_mode``).
+        x: its input.
+
+    Returns:
+        Counter of op name (e.g. ``aten.convolution.default``) → calls; ``sum(counter.values())``
+        is the total.
+    """
+    rec = _Recorder()
+    with torch.inference_mode(), rec:
+        fn(x)
+    return Counter(rec.ops)
+
+
+def count_cuda_kernels(infer: Callable[[torch.Tensor], object], x: torch.Tensor, warmup: int = 2) -> Counter[str]:
+    """CUDA kernels (and device memcpy/memset) run by one call ``infer(x)``, e.g. ``backend.infer``.
+
+    Args:
+        infer: the call to profile (warm it up first: graph capture and autotuning are not counted).
+        x: its input.
+        warmup: untimed calls before the profiled one.
+
+    Returns:
+        Counter of kernel name → launches in the profiled call.
+
+    Raises:
+        RuntimeError: no CUDA GPU.
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError("count_cuda_kernels needs a CUDA GPU")
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        infer(x)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        infer(x)
+        torch.cuda.synchronize()
+    names: Counter[str] = Counter()
+    for evt in prof.events():
+        if evt.device_type == torch.autograd.DeviceType.CUDA:
+            names[evt.name] += 1
+    return names
+
+
+def by_kind(counter: Counter[str]) -> Counter[str]:
+    """Regroup a name → count Counter by :func:`kind_of`."""
+    out: Counter[str] = Counter()
+    for name, n in counter.items():
+        out[kind_of(name)] += n
+    return out
+
+
+def summary_line(label: str, counter: Counter[str]) -> str:
+    """``<label>: <total> (conv/matmul 120, relu 96, ...)``, kinds by decreasing count."""
+    kinds = by_kind(counter)
+    parts = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
+    return f"{label}: {sum(counter.values())} ({parts})"
