@@ -18,9 +18,8 @@ from stip_rt.nn.resnet import PoseResNet
 from stip_rt.nn.rtmdet import RTMDetConfig, build_rtmdet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from tiny_specs import TINY_STIP
+from tiny_specs import TINY_HRNET, TINY_STIP
 
-TINY_HRNET = {**TINY_STIP, "name": "tiny-hrnet", "arch": "hrnet", "heatmap_size": [16, 16]}
 TINY_RESNET = PoseResNetConfig(depth=18, num_joints=17, deconv_channels=(16, 16, 16))
 TINY_RTMDET = RTMDetConfig(deepen_factor=0.167, widen_factor=0.125, feat_channels=16, num_classes=3)
 
