@@ -73,7 +73,6 @@ class StatsRecorder:
         self._lat_max = 0.0
         self._recent: deque[float] = deque(maxlen=_RECENT)
         self._dropped = 0
-        self._queue_dropped = 0
 
     def start(self) -> None:
         with self._lock:
@@ -99,11 +98,6 @@ class StatsRecorder:
         """The source's own count of dropped frames."""
         with self._lock:
             self._dropped = int(dropped)
-
-    def dropped_in_queue(self) -> None:
-        """One frame dropped between stages (live input: a newer frame replaced it)."""
-        with self._lock:
-            self._queue_dropped += 1
 
     def result(self, ids: np.ndarray, latency_s: float) -> None:
         """Count one frame delivered to the sinks with track ``ids`` and its capture-to-result latency."""
@@ -138,7 +132,7 @@ class StatsRecorder:
                 people=self._people,
                 tracks=len(self._ids),
                 detector_runs=self._det_runs,
-                dropped=self._dropped + self._queue_dropped,
+                dropped=self._dropped,
                 wall_s=wall,
                 fps=self._frames / wall,
                 stage_fps=stage_fps,

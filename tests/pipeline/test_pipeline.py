@@ -106,13 +106,15 @@ def test_back_pressure_bounds_the_queues() -> None:
                 yield f
 
     sink = SlowSink()
-    p = Pipeline(cfg(queue_size=2), [sink], parts=make_parts(CountingSource(40)))
+    config = load_run_config(overrides=["source.buffer_size=2"], source="fake.mp4", queue_size=2)
+    p = Pipeline(config, [sink], parts=make_parts(CountingSource(40)))
     p.start()
     time.sleep(0.2)
     ahead = len(decoded) - len(sink.results)
     p.stop()
-    # 5 queues of 2 + one item in each of 5 stages + the output queue: far fewer than 40
-    assert ahead <= 2 * 5 + 5 + 2 + 1
+    # the source's buffer of 2 + the frame its reader holds, 3 queues of 2, one pose batch
+    # (pose.batch_frames 4) and one frame in each other stage (detect, track, sink): far fewer than 40
+    assert ahead <= 2 + 1 + 3 * 2 + 4 + 3
     assert stip_threads() == []
 
 
