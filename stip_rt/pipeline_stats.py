@@ -29,8 +29,8 @@ class PipelineStats:
         people: person rows written over all frames (a person in 10 frames counts 10).
         tracks: distinct track ids seen.
         detector_runs: frames the detector ran on (fewer than ``frames`` with detect-every-N).
-        dropped: frames dropped because downstream was slower (live input only: by the source, or
-            replaced by a newer frame in the queues before the pose stage); 0 for files.
+        dropped: frames the source dropped because downstream was slower (live input only: its
+            buffer keeps the newest frame); 0 for files.
         wall_s: seconds since the pipeline started (to its end when finished).
         fps: frames per second end to end (``frames / wall_s``).
         stage_fps: per stage, frames per second of busy time (what the stage alone could do).

@@ -186,6 +186,34 @@ def test_live_input_drops_old_frames_before_the_slow_stage(det_every: int) -> No
     assert stip_threads() == []
 
 
+def test_live_frames_are_taken_just_in_time_for_the_pose_stage() -> None:
+    # Live, latency first, drops only at the source: the detect thread takes a frame from the
+    # source so that its detection ends about when the pose stage becomes free. A frame taken
+    # earlier would wait in the detect → pose queue for the rest of a pose time (then its age at
+    # the start of its pose estimate is >= one pose time, structurally); just in time, it is about
+    # one detect time. Ages are measured from the moment the source produced the frame.
+    pose_s, detect_s = 0.04, 0.004
+    produced: dict[int, float] = {}
+    ages: list[float] = []
+
+    class Clocked(FakeSource):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for f in super().__iter__():
+                produced[f.index] = time.perf_counter()
+                yield f
+
+    class Timing(FakeEstimator):
+        def __call__(self, image, detections):  # type: ignore[no-untyped-def]
+            ages.append(time.perf_counter() - produced[int(image[0, 0, 0])])
+            return super().__call__(image, detections)
+
+    source = Clocked(250, delay=0.002, live=True)  # frame i has pixel value i (< 256)
+    parts = make_parts(source, detector=FakeDetector(delay=detect_s), estimator=Timing(delay=pose_s))
+    got = [r.index for r in Pipeline(cfg(), parts=parts)]
+    assert got == sorted(got) and len(ages) == len(got) >= 5
+    assert float(np.median(ages[2:])) < pose_s / 2, ages  # the first frames calibrate the timing
+
+
 def test_sinks_only_mode_needs_no_reader() -> None:
     # start() without iterating (the viewer's way): results go to the sinks only, nothing blocks
     sink = ListSink()
