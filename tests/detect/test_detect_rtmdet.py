@@ -109,7 +109,9 @@ def test_random_weight_detector_runs_end_to_end(data_dir):
 
 def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
     from stip_rt import weights
+    from stip_rt.detect.config import IntervalConfig
     from stip_rt.detect.factory import create_detector
+    from stip_rt.detect.interval import every_n
 
     torch.manual_seed(1)
     src = build_rtmdet("rtmdet-tiny")
@@ -121,7 +123,7 @@ def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
     assert asked == ["rtmdet-tiny"] and det.name == "rtmdet-tiny"
     for a, b in zip(src.state_dict().values(), det.backend.model.state_dict().values()):
         assert torch.equal(a, b)
-    every = create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True, every=5)
+    every = every_n(create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True), IntervalConfig(5))
     assert every.name == "rtmdet-tiny/every5"
 
 
