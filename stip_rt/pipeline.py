@@ -1,42 +1,28 @@
 """The threaded pipeline: detect → pose → track → sinks, each stage on its own thread.
 
-This module holds only the threads, the queues between them and the error/stop handling; what a
-stage *does* is in :mod:`stip_rt.stages`, and each policy has its own home (``docs/pipeline.md``,
-"Where each policy lives"): detect-every-N in :mod:`stip_rt.detect.interval`, cross-frame pose
-batches in :mod:`stip_rt.pose_batching`, the source's buffering (files never drop, live keeps the
-newest frame) in :mod:`stip_rt.io.threaded_source`, when a live frame is taken in
-:mod:`stip_rt.live_pacing`.
-
-* **Queues**: bounded, and every put blocks when full (back-pressure): a slow stage makes the
-  ones before it wait; only a live source drops frames, in its own buffer.
-* **Errors**: the first error anywhere wins. The stages *before* the failing one stop at once;
-  the stages *after* it finish what is already queued (so every frame computed before the
-  failure is written), the sinks are closed (flushed) and one :class:`StipError` naming the
-  input — and the frame where there is one — is raised to the caller.
-* **Stop / Ctrl-C**: :meth:`Pipeline.stop` (or ``KeyboardInterrupt`` while iterating) stops every
-  stage, closes the sinks with everything written so far, and joins the threads with timeouts.
+Only threads, queues and errors are here: what a stage does is in :mod:`stip_rt.stages`, and
+each policy has one home (``docs/pipeline.md``, "Where each policy lives"). Queues are bounded
+and a put blocks while full (back-pressure); only a live source drops frames. The first error
+anywhere wins: the stages before the failing one stop at once, the ones after it finish what is
+queued, the sinks are closed and one :class:`StipError` naming the input (and the frame) is
+raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage and closes the sinks.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .detect.interval import every_n
 from .errors import BackendError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
-from .io.threaded_source import frame_feed
 from .live_pacing import LivePacer
-from .pipeline_config import PipelineParts
+from .pipeline_config import PipelineParts, close_run, open_run
 from .pipeline_stats import PipelineStats, StatsRecorder
-from .pose_batching import FrameBatcher, batch_limit
 from .run_config import RunConfig
-from .stages import DetectStep, FrameItem, PoseStep, ReadStep, SinkStep, TrackFeedback, TrackStep
+from .stages import FrameItem, Steps, make_steps
 from .types import FrameResult
 
 __all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config
@@ -131,21 +117,9 @@ class Pipeline:
                 from .pipeline_build import build_parts  # heavy imports (torch models) only when building
 
                 self.parts = build_parts(self.config)
-            parts = self.parts
-            opened: list[Sink] = []
-            try:
-                if self.config.detect.interval.every > 1 and parts.boxes_from_tracks is None:
-                    raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
-                for sink in self.sinks:
-                    sink.open(parts.run)
-                    opened.append(sink)
-            except BaseException:
-                for sink in opened:
-                    _close_quietly(sink)
-                parts.source.close()
-                raise
+            open_run(self.parts, self.sinks, self.config.detect.interval.every)
             self._prepared = True
-            return parts
+            return self.parts
 
     def start(self) -> None:
         """Prepare (see :meth:`prepare`) and start the threads; returns at once; idempotent.
@@ -167,20 +141,11 @@ class Pipeline:
         # queue k is stage k's output; the last one feeds the caller's iterator
         self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
         self._pacer = LivePacer(live)
-        every = every_n(parts.detector, cfg.detect.interval, to_boxes=parts.boxes_from_tracks)
-        feedback = TrackFeedback()
-        stats = self._stats
-        read = ReadStep(frame_feed(parts.source, cfg.source.buffer_size), stats)
-        batcher = FrameBatcher(batch_limit(cfg.pose.batch_frames, live), _needs_tracks)
-        loops = (
-            functools.partial(self._detect_loop, read, DetectStep(every, stats)),
-            functools.partial(self._pose_loop, batcher, PoseStep(parts.estimator, every, feedback, stats)),
-            functools.partial(self._track_loop, TrackStep(parts.tracker, feedback, stats)),
-            functools.partial(self._sink_loop, SinkStep(self.sinks, self._needs_image, stats)),
-        )
+        steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
+        loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
         # no thread here blocks in a C call that no flag can interrupt (the source's own reader
         # thread, a daemon, may), so none is a daemon: stop() joins them all
-        self._threads = [threading.Thread(target=f, name=f"stip-rt-{n}") for n, f in zip(_NAMES, loops)]
+        self._threads = [threading.Thread(target=f, args=(steps,), name=f"stip-rt-{n}") for n, f in zip(_NAMES, loops)]
         self._stats.start()
         for t in self._threads:
             t.start()
@@ -196,15 +161,11 @@ class Pipeline:
         if not started:
             if prepared:  # opened but never ran
                 assert self.parts is not None
-                for sink in self.sinks:
-                    _close_quietly(sink)
-                self.parts.source.close()
+                close_run(self.parts, self.sinks)
             return
         for ev in self._cancel:
             ev.set()
-        self._join(self.config.queues.join_timeout_s)
-
-    def _join(self, timeout: float | None) -> None:
+        timeout = self.config.queues.join_timeout_s
         for t in self._threads:
             if t is threading.current_thread():
                 continue
@@ -312,26 +273,25 @@ class Pipeline:
         return False
 
     def _fail(self, k: int, exc: BaseException, frame_index: int | None, stage: str | None = None) -> None:
-        """Record the first error and stop the stages before ``k``; the ones after it drain."""
-        err = self._as_stip_error(stage or _NAMES[k], exc, frame_index)
+        """Record the first error (as a :class:`StipError` naming the input and frame) and stop the
+        stages before ``k``; the ones after it drain."""
+        stage = stage or _NAMES[k]
+        err = exc if isinstance(exc, StipError) else None
+        if err is None:
+            logger.debug("%s stage failed", stage, exc_info=exc)
+            uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
+            where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
+            err = _ERROR_TYPES[stage](f"{where}: {stage} stage failed: {type(exc).__name__}: {exc}")
         with self._lock:
-            if self._error is None:
-                self._error = err
+            self._error = self._error or err
         for i in range(k):
             self._cancel[i].set()
 
-    def _as_stip_error(self, stage: str, exc: BaseException, frame_index: int | None) -> StipError:
-        if isinstance(exc, StipError):
-            return exc
-        logger.debug("%s stage failed", stage, exc_info=exc)
-        uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
-        where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
-        return _ERROR_TYPES[stage](f"{where}: {stage} stage failed: {type(exc).__name__}: {exc}")
-
     # ---------------------------------------------------------------- stages
 
-    def _detect_loop(self, read: ReadStep, detect: DetectStep) -> None:
+    def _detect_loop(self, steps: Steps) -> None:
         """Stage 0: frames from the source's buffer (its own reader thread), detected on schedule."""
+        read, detect = steps.read, steps.detect
         item: FrameItem | None = None
         try:
             while self._pacer.wait_turn(self._cancel[0]):
@@ -345,9 +305,8 @@ class Pipeline:
                 if item is None:
                     break
                 self._pacer.took_frame()
-                t0 = time.perf_counter()
                 detect(item)
-                self._pacer.detected(time.perf_counter() - t0)
+                self._pacer.detected(item.timings.get("detect", 0.0))
                 if not self._put(0, item):
                     break
         except Exception as e:
@@ -360,29 +319,28 @@ class Pipeline:
             self._stats.set_dropped(read.feed.dropped)
             self._put(0, _END)
 
-    def _pose_loop(self, batcher: FrameBatcher[FrameItem], pose: PoseStep) -> None:
+    def _pose_loop(self, steps: Steps) -> None:
         """Stage 1: the frames already waiting, cut into batches (files), one network call per batch."""
+        batcher, pose = steps.batcher, steps.pose
         inbox = self._queues[0]
-        ended = False
 
         def waiting() -> FrameItem | None:  # a frame that is already there, never wait
-            nonlocal ended
-            if ended:
-                return None
             try:
                 got = inbox.get_nowait()
             except queue.Empty:
                 return None
-            ended = got is _END
-            return None if ended else got
+            if got is _END:  # the detect thread has ended: put the end back, last, for the blocking get
+                inbox.put_nowait(got)
+                return None
+            return got
 
         batch: list[FrameItem] = []
         try:
             while True:
                 self._pacer.pose_ready(input_waiting=bool(batcher.pending) or not inbox.empty())
                 if not batcher.pending:
-                    got = None if ended else self._get(1)
-                    if got is None or got is _CANCELLED or got is _END:
+                    got = self._get(1)
+                    if got is _CANCELLED or got is _END:
                         break
                     batcher.add(got)
                 batcher.fill(waiting)
@@ -394,30 +352,38 @@ class Pipeline:
             self._fail(1, e, batch[0].frame.index if batch else None)
         self._put(1, _END)
 
-    def _track_loop(self, track: TrackStep) -> None:
-        """Stage 2: the tracker, frame by frame in order (its tracks feed the pose stage's next boxes)."""
+    def _each(self, k: int, work: Callable[[FrameItem], Any]) -> None:
+        """Stage ``k`` frame by frame, in order: pass on what ``work`` returns (unless None)."""
         item: Any = None
         try:
-            while (item := self._get(2)) is not _CANCELLED and item is not _END:
-                track(item)
-                if not self._put(2, item):
+            while (item := self._get(k)) is not _CANCELLED and item is not _END:
+                out = work(item)
+                if out is not None and not self._put(k, out):
                     break
         except Exception as e:
-            self._fail(2, e, item.frame.index if isinstance(item, FrameItem) else None)
+            self._fail(k, e, item.frame.index if isinstance(item, FrameItem) else None)
+
+    def _track_loop(self, steps: Steps) -> None:
+        """Stage 2: the tracker (its tracks also feed the pose stage's boxes on frames without detection)."""
+
+        def track(item: FrameItem) -> FrameItem:
+            steps.track(item)
+            return item
+
+        self._each(2, track)
         self._put(2, _END)
 
-    def _sink_loop(self, sink: SinkStep) -> None:
-        """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator."""
-        item: Any = None
+    def _sink_loop(self, steps: Steps) -> None:
+        """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator; close the sinks."""
+
+        def deliver(item: FrameItem) -> FrameResult | None:
+            result = steps.sink(item)
+            if self._on_result is not None:
+                self._on_result(result)
+            return result if self._attached and self._on_result is None else None
+
         try:
-            while (item := self._get(3)) is not _CANCELLED and item is not _END:
-                result = sink(item)
-                if self._on_result is not None:
-                    self._on_result(result)
-                elif self._attached and not self._put(3, result):
-                    break
-        except Exception as e:
-            self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None)
+            self._each(3, deliver)
         finally:
             for s in self.sinks:
                 try:
@@ -429,15 +395,3 @@ class Pipeline:
                 self._put(3, _END)  # gives up once stopped: the caller may have stopped reading
             if self._on_end is not None:
                 self._on_end(self._error)
-
-
-def _needs_tracks(item: FrameItem) -> bool:
-    return item.needs_tracks
-
-
-def _close_quietly(sink: Sink) -> None:
-    try:
-        sink.close()
-    except Exception:
-        logger.debug("closing %r after a failed start", sink, exc_info=True)
-
