@@ -1,16 +1,11 @@
-"""The threaded pipeline: source → detect → pose → track → sinks, each stage on its own thread.
+"""The threaded pipeline: detect → pose → track → sinks, each stage on its own thread.
 
-Stages talk through bounded queues (back-pressure: a slow stage makes the ones before it wait;
-a live source then drops old frames itself, a file never does). Policies (see ``docs/pipeline.md``):
-
-* **Errors**: the first error anywhere wins. The stages *before* the failing one stop at once;
-  the stages *after* it finish what is already queued (so every frame computed before the
-  failure is written), the sinks are closed (flushed) and one :class:`StipError` naming the
-  input — and the frame where there is one — is raised to the caller.
-* **Stop / Ctrl-C**: :meth:`Pipeline.stop` (or ``KeyboardInterrupt`` while iterating) stops every
-  stage, closes the sinks with everything written so far, and joins the threads with timeouts.
-* **Detect every N**: the detector runs on every N-th frame; in between, the pose stage takes
-  boxes from the previous frame's tracks (it waits for the track stage, which is cheap).
+Only threads, queues and errors are here: what a stage does is in :mod:`stip_rt.stages`, and
+each policy has one home (``docs/pipeline.md``, "Where each policy lives"). Queues are bounded
+and a put blocks while full (back-pressure); only a live source drops frames. The first error
+anywhere wins: the stages before the failing one stop at once, the ones after it finish what is
+queued, the sinks are closed and one :class:`StipError` naming the input (and the frame) is
+raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage and closes the sinks.
 """
 
 from __future__ import annotations
@@ -18,17 +13,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BackendError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
-from .pipeline_config import PipelineParts
+from .live_pacing import LivePacer
+from .pipeline_config import PipelineParts, close_run, open_run
 from .pipeline_stats import PipelineStats, StatsRecorder
 from .run_config import RunConfig
-from .types import Detections, Frame, FrameResult, Poses, Tracks
+from .stages import FrameItem, Steps, make_steps
+from .types import FrameResult
 
 __all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config
 
@@ -38,50 +33,14 @@ _POLL = 0.05  # seconds between checks of the stop flags while a queue is full/e
 _END = object()  # end of stream marker travelling down the queues
 _CANCELLED = object()  # returned by _get when the stage was told to stop
 
-_NAMES = ("source", "detect", "pose", "track", "sink")
+_NAMES = ("detect", "pose", "track", "sink")  # stage k reads queues[k - 1] and writes queues[k]
 _ERROR_TYPES: dict[str, type[StipError]] = {
-    "source": SourceError,
+    "source": SourceError,  # the detect thread reads the source: its errors are named apart
     "detect": BackendError,
     "pose": BackendError,
     "track": StipError,
     "sink": SinkError,
 }
-
-
-@dataclass(slots=True)
-class _Item:
-    seq: int  # position in this run (frame indices of live sources may have gaps)
-    frame: Frame
-    t_capture: float
-    timings: dict[str, float] = field(default_factory=dict)
-    dets: Detections | None = None
-    poses: Poses | None = None
-    tracks: Tracks | None = None
-
-
-class _Feedback:
-    """The track stage's latest output, which the pose stage waits for on frames without detection."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._seq = -1
-        self._tracks: Tracks | None = None
-
-    def publish(self, seq: int, tracks: Tracks) -> None:
-        with self._cond:
-            self._seq, self._tracks = seq, tracks
-            self._cond.notify_all()
-
-    def wait(self, seq: int, cancel: threading.Event) -> Tracks | None:
-        """Tracks of item ``seq`` or later (None if cancelled first); empty tracks when ``seq`` < 0."""
-        if seq < 0:
-            return Tracks.empty()
-        with self._cond:
-            while self._seq < seq:
-                if cancel.is_set():
-                    return None
-                self._cond.wait(_POLL)
-            return self._tracks
 
 
 class Pipeline:
@@ -133,10 +92,9 @@ class Pipeline:
         self._cancel = [threading.Event() for _ in _NAMES]
         self._queues: list[queue.Queue[Any]] = []
         self._threads: list[threading.Thread] = []
-        self._feedback = _Feedback()
         self._stats = StatsRecorder()
         self._needs_image = config.outputs.with_images or any(s.needs_image for s in self.sinks)
-        self._newest_only = False  # live input: queues before the pose stage keep only the newest frame
+        self._pacer = LivePacer(live=False)  # set for the source in start()
 
     # ---------------------------------------------------------------- control
 
@@ -159,21 +117,9 @@ class Pipeline:
                 from .pipeline_build import build_parts  # heavy imports (torch models) only when building
 
                 self.parts = build_parts(self.config)
-            parts = self.parts
-            opened: list[Sink] = []
-            try:
-                if self.config.detect.interval.every > 1 and parts.boxes_from_tracks is None:
-                    raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
-                for sink in self.sinks:
-                    sink.open(parts.run)
-                    opened.append(sink)
-            except BaseException:
-                for sink in opened:
-                    _close_quietly(sink)
-                parts.source.close()
-                raise
+            open_run(self.parts, self.sinks, self.config.detect.interval.every)
             self._prepared = True
-            return parts
+            return self.parts
 
     def start(self) -> None:
         """Prepare (see :meth:`prepare`) and start the threads; returns at once; idempotent.
@@ -189,18 +135,17 @@ class Pipeline:
             if self._started:
                 return
             self._started = True
+        cfg = self.config
         live = parts.run.source.live
-        self._newest_only = live
-        size = self.config.queues.size or (1 if live else 8)
-        # queue k is stage k's input; the last one feeds the caller's iterator
-        self._queues = [queue.Queue(maxsize=size) for _ in _NAMES] + [queue.Queue(maxsize=max(size, 2))]
-        loops = (self._source_loop, self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
-        self._threads = [
-            # only the source may block inside a C call (camera/network read) that no flag can
-            # interrupt; as a last resort it is a daemon so that it can never hang interpreter exit
-            threading.Thread(target=loop, name=f"stip-rt-{name}", daemon=(name == "source"))
-            for name, loop in zip(_NAMES, loops)
-        ]
+        size = cfg.queues.size or (1 if live else 8)
+        # queue k is stage k's output; the last one feeds the caller's iterator
+        self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
+        self._pacer = LivePacer(live)
+        steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
+        loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
+        # no thread here blocks in a C call that no flag can interrupt (the source's own reader
+        # thread, a daemon, may), so none is a daemon: stop() joins them all
+        self._threads = [threading.Thread(target=f, args=(steps,), name=f"stip-rt-{n}") for n, f in zip(_NAMES, loops)]
         self._stats.start()
         for t in self._threads:
             t.start()
@@ -216,15 +161,11 @@ class Pipeline:
         if not started:
             if prepared:  # opened but never ran
                 assert self.parts is not None
-                for sink in self.sinks:
-                    _close_quietly(sink)
-                self.parts.source.close()
+                close_run(self.parts, self.sinks)
             return
         for ev in self._cancel:
             ev.set()
-        self._join(self.config.queues.join_timeout_s)
-
-    def _join(self, timeout: float | None) -> None:
+        timeout = self.config.queues.join_timeout_s
         for t in self._threads:
             if t is threading.current_thread():
                 continue
@@ -311,7 +252,8 @@ class Pipeline:
     # ---------------------------------------------------------------- plumbing
 
     def _get(self, k: int) -> Any:
-        q = self._queues[k]
+        """Stage ``k``'s next input (``queues[k - 1]``); _CANCELLED once stage ``k`` was told to stop."""
+        q = self._queues[k - 1]
         while not self._cancel[k].is_set():
             try:
                 return q.get(timeout=_POLL)
@@ -320,10 +262,8 @@ class Pipeline:
         return _CANCELLED
 
     def _put(self, k: int, item: Any) -> bool:
-        """Stage ``k`` hands ``item`` to the next queue; False when stage ``k`` was told to stop."""
-        q = self._queues[k + 1]
-        if self._newest_only and k < 2 and item is not _END:
-            return self._put_newest(q, item)
+        """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to stop."""
+        q = self._queues[k]
         while not self._cancel[k].is_set():
             try:
                 q.put(item, timeout=_POLL)
@@ -332,196 +272,126 @@ class Pipeline:
                 continue
         return False
 
-    def _put_newest(self, q: queue.Queue[Any], item: Any) -> bool:
-        """Live input, before the pose stage: never wait; a newer frame replaces a waiting one."""
-        while True:
-            try:
-                q.put_nowait(item)
-                return True
-            except queue.Full:
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    continue  # the consumer just took it: room now
-                self._stats.dropped_in_queue()
-
-    def _fail(self, k: int, exc: BaseException, item: _Item | None, frame_index: int | None = None) -> None:
-        """Record the first error and stop the stages before ``k``; the ones after it drain."""
-        err = self._as_stip_error(k, exc, item.frame.index if item is not None else frame_index)
+    def _fail(self, k: int, exc: BaseException, frame_index: int | None, stage: str | None = None) -> None:
+        """Record the first error (as a :class:`StipError` naming the input and frame) and stop the
+        stages before ``k``; the ones after it drain."""
+        stage = stage or _NAMES[k]
+        err = exc if isinstance(exc, StipError) else None
+        if err is None:
+            logger.debug("%s stage failed", stage, exc_info=exc)
+            uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
+            where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
+            err = _ERROR_TYPES[stage](f"{where}: {stage} stage failed: {type(exc).__name__}: {exc}")
         with self._lock:
-            if self._error is None:
-                self._error = err
+            self._error = self._error or err
         for i in range(k):
             self._cancel[i].set()
 
-    def _as_stip_error(self, k: int, exc: BaseException, frame_index: int | None) -> StipError:
-        if isinstance(exc, StipError):
-            return exc
-        logger.debug("%s stage failed", _NAMES[k], exc_info=exc)
-        uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
-        where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
-        return _ERROR_TYPES[_NAMES[k]](f"{where}: {_NAMES[k]} stage failed: {type(exc).__name__}: {exc}")
-
-    def _timed(self, item: _Item, stage: str, t0: float) -> None:
-        dt = time.perf_counter() - t0
-        item.timings[stage] = dt
-        self._stats.stage(stage, dt)
-
     # ---------------------------------------------------------------- stages
 
-    def _source_loop(self) -> None:
-        assert self.parts is not None
-        source = self.parts.source
-        seq = 0
-        last_index: int | None = None
-        it: Iterator[Frame] | None = None
+    def _detect_loop(self, steps: Steps) -> None:
+        """Stage 0: frames from the source's buffer (its own reader thread), detected on schedule."""
+        read, detect = steps.read, steps.detect
+        item: FrameItem | None = None
         try:
-            it = iter(source)
-            while not self._cancel[0].is_set():
-                t0 = time.perf_counter()
-                frame = next(it, None)
-                if frame is None:
+            while self._pacer.wait_turn(self._cancel[0]):
+                try:
+                    item = read(_POLL)
+                except queue.Empty:
+                    continue
+                except Exception as e:  # the source's error, after every frame read before it
+                    self._fail(0, e, None if read.last_index is None else read.last_index + 1, "source")
                     break
-                item = _Item(seq, frame, time.perf_counter())
-                self._timed(item, "decode", t0)
-                self._stats.set_dropped(source.dropped)
-                last_index, seq = frame.index, seq + 1
+                if item is None:
+                    break
+                self._pacer.took_frame()
+                detect(item)
+                self._pacer.detected(item.timings.get("detect", 0.0))
                 if not self._put(0, item):
                     break
         except Exception as e:
-            self._fail(0, e, None, None if last_index is None else last_index + 1)
+            self._fail(0, e, item.frame.index if item is not None else None)
         finally:
-            close = getattr(it, "close", None)
             try:
-                if close is not None:
-                    close()
-                source.close()
+                read.feed.close()
             except Exception as e:
-                self._fail(0, e, None)
-            self._stats.set_dropped(source.dropped)
+                self._fail(0, e, None, "source")
+            self._stats.set_dropped(read.feed.dropped)
             self._put(0, _END)
 
-    def _stage_loop(self, k: int, work: Callable[[_Item], bool]) -> None:
-        """Take items from queue ``k``, ``work`` on them, pass them on; END travels through."""
-        item: Any = None
+    def _pose_loop(self, steps: Steps) -> None:
+        """Stage 1: the frames already waiting, cut into batches (files), one network call per batch."""
+        batcher, pose = steps.batcher, steps.pose
+        inbox = self._queues[0]
+
+        def waiting() -> FrameItem | None:  # a frame that is already there, never wait
+            try:
+                got = inbox.get_nowait()
+            except queue.Empty:
+                return None
+            if got is _END:  # the detect thread has ended: put the end back, last, for the blocking get
+                inbox.put_nowait(got)
+                return None
+            return got
+
+        batch: list[FrameItem] = []
         try:
             while True:
-                item = self._get(k)
-                if item is _CANCELLED or item is _END:
-                    break
-                if not work(item) or not self._put(k, item):
+                self._pacer.pose_ready(input_waiting=bool(batcher.pending) or not inbox.empty())
+                if not batcher.pending:
+                    got = self._get(1)
+                    if got is _CANCELLED or got is _END:
+                        break
+                    batcher.add(got)
+                batcher.fill(waiting)
+                batch = batcher.take()
+                self._pacer.pose_busy()
+                if not pose(batch, self._cancel[1]) or not all(self._put(1, it) for it in batch):
                     break
         except Exception as e:
-            self._fail(k, e, item if isinstance(item, _Item) else None)
-        self._put(k, _END)
+            self._fail(1, e, batch[0].frame.index if batch else None)
+        self._put(1, _END)
 
-    def _detect_loop(self) -> None:
-        assert self.parts is not None
-        detector = self.parts.detector
-        every = self.config.detect.interval.every
-        last_key: int | None = None  # frame index of the last detection frame
-
-        def work(item: _Item) -> bool:
-            nonlocal last_key
-            # by frame index: with dropped frames (live) the detector still runs every `every` source frames
-            if last_key is None or item.frame.index - last_key >= every:
-                last_key = item.frame.index
-                t0 = time.perf_counter()
-                item.dets = detector.detect([item.frame.image], [item.frame.index])[0]
-                self._timed(item, "detect", t0)
-                self._stats.detector_ran()
-            return True
-
-        self._stage_loop(1, work)
-
-    def _pose_loop(self) -> None:
-        assert self.parts is not None
-        parts = self.parts
-        last_seq = -1  # the last item this stage passed on (live input may skip some)
-
-        def work(item: _Item) -> bool:
-            nonlocal last_seq
-            if item.dets is None:  # detector skipped this frame: boxes from the previous tracks
-                previous = self._feedback.wait(last_seq, self._cancel[2])
-                if previous is None:
-                    return False
-                if len(previous) == 0:  # nobody tracked: detect now rather than at the next detection frame
-                    t0 = time.perf_counter()
-                    item.dets = parts.detector.detect([item.frame.image], [item.frame.index])[0]
-                    self._timed(item, "detect", t0)
-                    self._stats.detector_ran()
-                else:
-                    assert parts.boxes_from_tracks is not None
-                    item.dets = parts.boxes_from_tracks(previous)
-            t0 = time.perf_counter()
-            if parts.estimator is None:
-                item.poses = Poses.from_detections(item.dets)
-            else:
-                item.poses = parts.estimator(item.frame.image, item.dets)
-            self._timed(item, "pose", t0)
-            last_seq = item.seq
-            return True
-
-        self._stage_loop(2, work)
-
-    def _track_loop(self) -> None:
-        assert self.parts is not None
-        tracker = self.parts.tracker
-
-        def work(item: _Item) -> bool:
-            assert item.poses is not None
-            t0 = time.perf_counter()
-            item.tracks = tracker.update(item.poses, item.frame.index)
-            self._timed(item, "track", t0)
-            self._feedback.publish(item.seq, item.tracks)
-            return True
-
-        self._stage_loop(3, work)
-
-    def _sink_loop(self) -> None:
+    def _each(self, k: int, work: Callable[[FrameItem], Any]) -> None:
+        """Stage ``k`` frame by frame, in order: pass on what ``work`` returns (unless None)."""
         item: Any = None
         try:
-            while True:
-                item = self._get(4)
-                if item is _CANCELLED or item is _END:
-                    break
-                assert item.tracks is not None
-                latency = time.perf_counter() - item.t_capture
-                item.timings["latency"] = latency
-                result = FrameResult(
-                    item.frame.index,
-                    item.frame.time,
-                    item.tracks,
-                    item.timings,
-                    item.frame.image if self._needs_image else None,
-                )
-                t0 = time.perf_counter()
-                for sink in self.sinks:
-                    sink.write(result)
-                self._timed(item, "sink", t0)
-                self._stats.result(item.tracks.ids, latency)
-                if self._on_result is not None:
-                    self._on_result(result)
-                elif self._attached and not self._put(4, result):
+            while (item := self._get(k)) is not _CANCELLED and item is not _END:
+                out = work(item)
+                if out is not None and not self._put(k, out):
                     break
         except Exception as e:
-            self._fail(4, e, item if isinstance(item, _Item) else None)
+            self._fail(k, e, item.frame.index if isinstance(item, FrameItem) else None)
+
+    def _track_loop(self, steps: Steps) -> None:
+        """Stage 2: the tracker (its tracks also feed the pose stage's boxes on frames without detection)."""
+
+        def track(item: FrameItem) -> FrameItem:
+            steps.track(item)
+            return item
+
+        self._each(2, track)
+        self._put(2, _END)
+
+    def _sink_loop(self, steps: Steps) -> None:
+        """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator; close the sinks."""
+
+        def deliver(item: FrameItem) -> FrameResult | None:
+            result = steps.sink(item)
+            if self._on_result is not None:
+                self._on_result(result)
+            return result if self._attached and self._on_result is None else None
+
+        try:
+            self._each(3, deliver)
         finally:
-            for sink in self.sinks:
+            for s in self.sinks:
                 try:
-                    sink.close()
+                    s.close()
                 except Exception as e:
-                    self._fail(4, e, None)
+                    self._fail(3, e, None)
             self._stats.finish()
             if self._attached:
-                self._put(4, _END)  # gives up once stopped: the caller may have stopped reading
+                self._put(3, _END)  # gives up once stopped: the caller may have stopped reading
             if self._on_end is not None:
                 self._on_end(self._error)
-
-
-def _close_quietly(sink: Sink) -> None:
-    try:
-        sink.close()
-    except Exception:
-        logger.debug("closing %r after a failed start", sink, exc_info=True)
-

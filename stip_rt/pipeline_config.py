@@ -3,15 +3,19 @@ protocols the pose and track stages satisfy. The settings are a :class:`~stip_rt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from .detect.base import Detector
-from .io.base import Source
+from .errors import ConfigError
+from .io.base import Sink, Source
 from .types import Detections, Poses, RunInfo, Tracks
+
+logger = logging.getLogger(__name__)
 
 
 class PoseStage(Protocol):
@@ -47,3 +51,31 @@ class PipelineParts:
     tracker: TrackStage
     run: RunInfo
     boxes_from_tracks: Callable[[Tracks], Detections] | None = None
+
+
+def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
+    """Check ``parts`` for detect-every-``every`` and open every sink for ``parts.run``.
+
+    Raises:
+        StipError: a sink cannot be opened (the sinks opened before it and the source are closed).
+    """
+    opened: list[Sink] = []
+    try:
+        if every > 1 and parts.boxes_from_tracks is None:
+            raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
+        for sink in sinks:
+            sink.open(parts.run)
+            opened.append(sink)
+    except BaseException:
+        close_run(parts, opened)
+        raise
+
+
+def close_run(parts: PipelineParts, sinks: Sequence[Sink]) -> None:
+    """Close ``sinks`` (errors logged) and the source of a run that never started."""
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:
+            logger.debug("closing %r of a run that did not start", sink, exc_info=True)
+    parts.source.close()

@@ -29,8 +29,8 @@ class PipelineStats:
         people: person rows written over all frames (a person in 10 frames counts 10).
         tracks: distinct track ids seen.
         detector_runs: frames the detector ran on (fewer than ``frames`` with detect-every-N).
-        dropped: frames dropped because downstream was slower (live input only: by the source, or
-            replaced by a newer frame in the queues before the pose stage); 0 for files.
+        dropped: frames the source dropped because downstream was slower (live input only: its
+            buffer keeps the newest frame); 0 for files.
         wall_s: seconds since the pipeline started (to its end when finished).
         fps: frames per second end to end (``frames / wall_s``).
         stage_fps: per stage, frames per second of busy time (what the stage alone could do).
@@ -73,7 +73,6 @@ class StatsRecorder:
         self._lat_max = 0.0
         self._recent: deque[float] = deque(maxlen=_RECENT)
         self._dropped = 0
-        self._queue_dropped = 0
 
     def start(self) -> None:
         with self._lock:
@@ -99,11 +98,6 @@ class StatsRecorder:
         """The source's own count of dropped frames."""
         with self._lock:
             self._dropped = int(dropped)
-
-    def dropped_in_queue(self) -> None:
-        """One frame dropped between stages (live input: a newer frame replaced it)."""
-        with self._lock:
-            self._queue_dropped += 1
 
     def result(self, ids: np.ndarray, latency_s: float) -> None:
         """Count one frame delivered to the sinks with track ``ids`` and its capture-to-result latency."""
@@ -138,7 +132,7 @@ class StatsRecorder:
                 people=self._people,
                 tracks=len(self._ids),
                 detector_runs=self._det_runs,
-                dropped=self._dropped + self._queue_dropped,
+                dropped=self._dropped,
                 wall_s=wall,
                 fps=self._frames / wall,
                 stage_fps=stage_fps,

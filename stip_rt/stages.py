@@ -3,11 +3,9 @@
 :mod:`stip_rt.pipeline` runs each step on its own thread and moves :class:`FrameItem` objects
 between them; everything a stage *does* is here, so it can be tested with fakes and no thread::
 
-    read = ReadStep(frame_feed(parts.source), recorder)       # source: the source's own reader thread
-    detect = DetectStep(every, recorder)                       # every = detect.interval.every_n(...)
-    pose = PoseStep(parts.estimator, every, feedback, recorder)
-    track = TrackStep(parts.tracker, feedback, recorder)
-    sink = SinkStep(sinks, needs_image, recorder)
+    steps = make_steps(parts, config, sinks, needs_image, recorder)  # all of them, for one run
+    read, detect, pose = steps.read, steps.detect, steps.pose         # (also steps.batcher,
+    track, sink = steps.track, steps.sink                             #  pose_batching.FrameBatcher)
 
     item = read(timeout)            # FrameItem, None at the end; queue.Empty: nothing yet
     detect(item)                    # item.dets set on detection frames, else left None
@@ -30,9 +28,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .detect.interval import DetectEveryN
+from .detect.interval import DetectEveryN, every_n
 from .io.base import Sink
-from .io.threaded_source import ThreadedSource
+from .io.threaded_source import ThreadedSource, frame_feed
+from .pipeline_config import PipelineParts
+from .pose_batching import FrameBatcher, batch_limit
+from .run_config import RunConfig
 from .types import Detections, Frame, FrameResult, Poses, Tracks
 
 _POLL = 0.05  # seconds between checks of the cancel flag while waiting for tracks
@@ -294,3 +295,37 @@ class SinkStep:
         _timed(self.recorder, item, "sink", time.perf_counter() - t0)
         self.recorder.result(item.tracks.ids, latency)
         return result
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The steps of one run (they share the detect-every-N object and the track feedback)."""
+
+    read: ReadStep
+    detect: DetectStep
+    batcher: FrameBatcher[FrameItem]
+    pose: PoseStep
+    track: TrackStep
+    sink: SinkStep
+
+
+def make_steps(
+    parts: PipelineParts, config: RunConfig, sinks: Sequence[Sink], needs_image: bool, recorder: Recorder
+) -> Steps:
+    """The steps of a run of ``parts``: the source read through its own reader thread and buffer
+    (``config.source.buffer_size``), detect every ``config.detect.interval.every`` frames, pose
+    batches of up to ``config.pose.batch_frames`` frames (files; live sources: 1)."""
+    every = every_n(parts.detector, config.detect.interval, to_boxes=parts.boxes_from_tracks)
+    feedback = TrackFeedback()
+    return Steps(
+        ReadStep(frame_feed(parts.source, config.source.buffer_size), recorder),
+        DetectStep(every, recorder),
+        FrameBatcher(batch_limit(config.pose.batch_frames, parts.run.source.live), _needs_tracks),
+        PoseStep(parts.estimator, every, feedback, recorder),
+        TrackStep(parts.tracker, feedback, recorder),
+        SinkStep(sinks, needs_image, recorder),
+    )
+
+
+def _needs_tracks(item: FrameItem) -> bool:
+    return item.needs_tracks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import logging
 from collections.abc import Sequence
@@ -11,9 +10,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..nn.rtmdet import SIZES, build_rtmdet
 from .base import Detector
-from .config import IntervalConfig, RTMDetDetectorConfig
+from .config import RTMDetDetectorConfig
 from .files import read_detections_file
-from .interval import DetectEveryN
 from .rtmdet import RTMDetDetector
 
 log = logging.getLogger(__name__)
@@ -30,12 +28,10 @@ def create_detector(
     config: RTMDetDetectorConfig | None = None,
     weights: str | Path | None = None,
     random_weights: bool = False,
-    every: int = 1,
-    interval: IntervalConfig | None = None,
     images: Sequence[str | Path] | None = None,
     annotations: str | Path | None = None,
-) -> Detector | DetectEveryN:
-    """Build a person detector.
+) -> Detector:
+    """Build a person detector (detect-every-N wraps it: :func:`stip_rt.detect.interval.every_n`).
 
     Args:
         name_or_file: ``rtmdet-tiny`` (default), ``rtmdet-s``, ``rtmdet-m``, ``rtmdet-l``; or a
@@ -52,10 +48,6 @@ def create_detector(
         weights: an mmdetection RTMDet checkpoint to use instead of the zoo file; None: the zoo
             weights, downloaded into the cache on first use (SHA-256 checked).
         random_weights: skip the weights (tests, benchmarks).
-        every: run the detector on one frame in ``every`` and derive the other frames' boxes from
-            the tracked poses (returns a :class:`DetectEveryN`; its ``detect`` takes ``previous``).
-        interval: all the detect-every-N settings (``RunConfig.detect.interval``); ``every`` > 1
-            overrides its ``every``.
         images, annotations: COCO detections of an image folder: the images in frame order and
             the annotation file mapping file names to image ids.
 
@@ -75,10 +67,7 @@ def create_detector(
             f"detector '{key}': not a detector name{did_you_mean(key, SIZES)} nor a detections file "
             f"(names: {', '.join(SIZES)}; files: COCO .json, MOTChallenge .txt)"
         )
-    interval = interval or IntervalConfig(every=1)
-    if every > 1:
-        interval = dataclasses.replace(interval, every=every)
-    return DetectEveryN(detector, config=interval) if interval.every > 1 else detector
+    return detector
 
 
 def _network(

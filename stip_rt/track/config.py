@@ -1,14 +1,15 @@
 """Tracker settings: one frozen dataclass with its defaults in code, loaded from YAML.
 
-The commented default file shipped with the package is ``stip_rt/track/tracker.yaml``; a user
-YAML only states differences. Every threshold the tracker uses is a field here.
+The defaults live here, in code; their commented listing is the ``track:`` branch of
+``stip_rt/defaults.yaml`` (``stip-rt config --defaults``; a test keeps it equal to the code). A
+user tracker YAML (``--tracker FILE``) states only the keys it changes, without the ``track:``
+level. Every threshold the tracker uses is a field here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +59,7 @@ class KalmanConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Everything the tracker decides with. See ``tracker.yaml`` and docs/tracking.md.
+    """Everything the tracker decides with. See the ``track:`` branch of ``defaults.yaml`` and docs/tracking.md.
 
     Attributes:
         high_score: people with a score >= this are matched in the first stage.
@@ -116,9 +117,6 @@ class TrackerConfig:
         return max(1, math.ceil(self.max_age_s * fps))
 
 
-DEFAULT_YAML = "tracker.yaml"
-
-
 def load_tracker_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrackerConfig:
     """Build a :class:`TrackerConfig` from a YAML file (differences only) and/or a mapping.
 
@@ -133,11 +131,6 @@ def load_tracker_config(path: str | Path | None = None, overrides: dict[str, Any
     if overrides:
         data = _merge(data, overrides)
     return from_dict(TrackerConfig, data, str(path) if path is not None else "tracker config")
-
-
-def default_config_text() -> str:
-    """The commented default ``tracker.yaml`` shipped with the package."""
-    return resources.files(__package__).joinpath(DEFAULT_YAML).read_text(encoding="utf-8")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

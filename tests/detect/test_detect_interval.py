@@ -185,13 +185,14 @@ def test_detector_calls_from_two_threads_are_serialised():
     assert errors == [] and len(det.detector.calls) == 40
 
 
-def test_factory_wraps_with_the_interval_config(data_dir):
+def test_factory_builds_the_plain_detector_and_every_n_wraps_it(data_dir):
     from stip_rt.detect.factory import create_detector
 
     gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
-    assert not isinstance(create_detector(gt), DetectEveryN)
-    two = create_detector(gt, interval=IntervalConfig(every=2, min_visible=4))
+    plain = create_detector(gt)
+    assert not isinstance(plain, DetectEveryN)  # detect-every-N has one home: every_n / DetectEveryN
+    two = every_n(plain, IntervalConfig(every=2, min_visible=4))
     assert isinstance(two, DetectEveryN) and two.every == 2 and two.config.min_visible == 4
-    three = create_detector(gt, every=3, interval=IntervalConfig(every=1, min_visible=4))
-    assert isinstance(three, DetectEveryN) and three.every == 3 and three.config.min_visible == 4
-    assert not isinstance(create_detector(gt, interval=IntervalConfig(every=1)), DetectEveryN)
+    assert two.detector is plain and two.name == f"{plain.name}/every2"
+    one = every_n(plain, IntervalConfig(every=1))
+    assert one.every == 1 and not one.needs_tracks and one.name == plain.name

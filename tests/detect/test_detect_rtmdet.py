@@ -109,7 +109,9 @@ def test_random_weight_detector_runs_end_to_end(data_dir):
 
 def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
     from stip_rt import weights
+    from stip_rt.detect.config import IntervalConfig
     from stip_rt.detect.factory import create_detector
+    from stip_rt.detect.interval import every_n
 
     torch.manual_seed(1)
     src = build_rtmdet("rtmdet-tiny")
@@ -125,7 +127,7 @@ def test_factory_fetches_zoo_weights_on_first_use(tmp_path, monkeypatch):
     assert list(want) == list(got) and len(want) > 0
     for key in want:
         assert torch.equal(want[key], got[key]), key
-    every = create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True, every=5)
+    every = every_n(create_detector("rtmdet-tiny", "cpu", backend="torch", random_weights=True), IntervalConfig(5))
     assert every.name == "rtmdet-tiny/every5"
 
 

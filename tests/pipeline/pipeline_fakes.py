@@ -82,13 +82,15 @@ class FakeEstimator:
 
 
 class FakeTracker:
-    """Id = row + 1 (stable with the fake detector); checks frame order."""
+    """Id = row + 1 (stable with the fake detector); checks frame order; optional delay per frame."""
 
-    def __init__(self, *, fail_at: int | None = None) -> None:
+    def __init__(self, *, fail_at: int | None = None, delay: float = 0.0) -> None:
         self.frames: list[int] = []
-        self.fail_at = fail_at
+        self.fail_at, self.delay = fail_at, delay
 
     def update(self, poses: Poses, frame_index: int) -> Tracks:
+        if self.delay:
+            time.sleep(self.delay)
         if frame_index == self.fail_at:
             raise ValueError("matrix contains NaN")
         assert not self.frames or frame_index > self.frames[-1]
