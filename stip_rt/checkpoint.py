@@ -20,7 +20,7 @@ import collections
 import logging
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class OpaqueObject:
     (``SETITEMS``, e.g. mmengine's ``ConfigDict``, a dict subclass) and attribute state (``BUILD``).
     """
 
+    args: tuple[Any, ...]
+    state: Any
+    items: dict[Any, Any]
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if not args and not kwargs:
             return collections.OrderedDict()
@@ -86,7 +90,7 @@ def _allowed(name: str) -> bool:
     return name.startswith(STAND_IN_PREFIXES) or name in STAND_IN_PREFIXES
 
 
-def _stand_ins(names: set[str]) -> list[tuple[Any, str]]:
+def _stand_ins(names: set[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     # One class per name: the unpickler looks objects up by value, so aliases are harmless.
     return [(type(name.rsplit(".", 1)[-1], (OpaqueObject,), {}), name) for name in sorted(names)]
 

@@ -66,7 +66,7 @@ def _collect(tf: TrackFile) -> dict[int, _Track]:
         frames = np.array([x[0] for x in r], np.int64)
         if np.any(np.diff(frames) <= 0):
             raise DataError(f"{tf.path}: track {tid} appears twice in frame {frames[np.argmin(np.diff(frames))]}")
-        kps = None if r[0][4] is None else np.stack([x[4] for x in r]).astype(np.float64)
+        kps = None if r[0][4] is None else np.stack([np.asarray(x[4]) for x in r]).astype(np.float64)
         out[tid] = _Track(frames, np.array([x[1] for x in r]), np.stack([x[2] for x in r]).astype(np.float64),
                           np.array([x[3] for x in r]), kps)  # fmt: skip
     return out
@@ -181,9 +181,9 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
         sk_xy = _smooth(tr.frames, tr.keypoints, fps, opts["kpt_cutoff_hz"], order, max_gap, thr)[..., :2]
         angles["_smooth"] = joint_angles(sk_xy, names)
     for name in ANGLE_NAMES:
-        for suffix, values in angles.items():
-            if name in values:
-                cols[f"{name}_deg{suffix}"] = values[name]
+        for suffix, by_name in angles.items():
+            if name in by_name:
+                cols[f"{name}_deg{suffix}"] = by_name[name]
     for k, name in enumerate(names):
         cols[f"{name}_x_px"], cols[f"{name}_y_px"] = kp_xy[:, k, 0], kp_xy[:, k, 1]
         cols[f"{name}_score"] = kp[:, k, 2]

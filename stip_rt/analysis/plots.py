@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, SupportsInt, cast
 
 import cv2
 import numpy as np
@@ -101,6 +102,12 @@ def _start_end_legend(ax: Axes) -> None:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
 
 
+def _by_track(df: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(track id, its rows) in id order; the ``track_id`` column holds integers."""
+    for tid, g in df.groupby("track_id", sort=True):
+        yield int(cast(SupportsInt, tid)), g
+
+
 def trajectories(df: pd.DataFrame, source: SourceInfo, background: np.ndarray | None = None) -> Figure:
     """Each track's path in the image (position column, smoothed if present) over a still frame.
 
@@ -120,16 +127,16 @@ def trajectories(df: pd.DataFrame, source: SourceInfo, background: np.ndarray | 
     else:
         ax.set_facecolor("0.93")
     x_col, y_col = _col(df, "x_px"), _col(df, "y_px")
-    for tid, g in df.groupby("track_id", sort=True):
+    for tid, g in _by_track(df):
         x, y = g[x_col].to_numpy(), g[y_col].to_numpy()
-        c = track_color(int(tid))
+        c = track_color(tid)
         ax.plot(x, y, color="black", lw=3.2, alpha=0.5, solid_capstyle="round")  # outline: visible on any frame
         ax.plot(x, y, color=c, lw=2, solid_capstyle="round")
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if ok.size:
             ax.plot(x[ok[0]], y[ok[0]], "o", color=c, mec="black", ms=5)
             ax.plot(x[ok[-1]], y[ok[-1]], "s", color=c, mec="black", ms=5)
-        _label_end(ax, x, y, int(tid))
+        _label_end(ax, x, y, tid)
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_aspect("equal")
@@ -152,15 +159,15 @@ def ground_trajectories(df: pd.DataFrame) -> Figure:
         raise KeyError("no x_m column: give a scale or a homography to movement()")
     fig = Figure(figsize=(9, 7.5), layout="constrained")
     ax = fig.add_subplot()
-    for tid, g in df.groupby("track_id", sort=True):
+    for tid, g in _by_track(df):
         x, y = g[x_col].to_numpy(), g[y_col].to_numpy()
-        c = track_color(int(tid))
+        c = track_color(tid)
         ax.plot(x, y, color=c, lw=2)
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if ok.size:
             ax.plot(x[ok[0]], y[ok[0]], "o", color=c, mec="black", ms=5)
             ax.plot(x[ok[-1]], y[ok[-1]], "s", color=c, mec="black", ms=5)
-        _label_end(ax, x, y, int(tid))
+        _label_end(ax, x, y, tid)
     ax.set_aspect("equal", adjustable="datalim")
     ground = str(df.attrs.get("ground") or "")
     if ground.startswith("scale"):
@@ -303,7 +310,8 @@ def timeline(df: pd.DataFrame) -> Figure:
         g = df[df["track_id"] == tid]
         frames = g["frame"].to_numpy()
         times = g["time"].to_numpy()
-        for observed, style in ((True, {}), (False, {"hatch": "////", "alpha": 0.45})):
+        styles: tuple[tuple[bool, dict[str, Any]], ...] = ((True, {}), (False, {"hatch": "////", "alpha": 0.45}))
+        for observed, style in styles:
             sel = g["observed"].to_numpy() == observed
             f, t = frames[sel], times[sel]
             if f.size == 0:

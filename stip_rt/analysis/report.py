@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SinkError
 from ..io.read import TrackFile, read_tracks
 from .kinematics import movement, require_pandas
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ def write_analysis(
         if plots:
             from . import plots as p
 
-            figures = {
+            figures: dict[str, Callable[[], Figure]] = {
                 "trajectories": lambda: p.trajectories(df, tf.source, p.still_frame(tf.source, tf.path.parent)),
                 "speed": lambda: p.speed(df),
                 "timeline": lambda: p.timeline(df),
@@ -68,7 +73,7 @@ def write_analysis(
                 longest = df[df["observed"]].groupby("track_id").size().sort_values(ascending=False, kind="stable")
                 for tid in sorted(longest.index[:max_angle_tracks].tolist()):
                     if p.has_angles(df, tid):
-                        figures[f"angles/{tid}"] = lambda tid=tid: p.joint_angles(df, tid)
+                        figures[f"angles/{tid}"] = functools.partial(p.joint_angles, df, tid)
             for name, make in figures.items():
                 path = out / ("angles/track_{}.png".format(name.split("/")[1]) if "/" in name else f"{name}.png")
                 path.parent.mkdir(parents=True, exist_ok=True)

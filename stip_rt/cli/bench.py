@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import BackendError, did_you_mean
-    from ..models import build_model
+    from ..models import build_model, load_spec
     from ..runtime.bench import bench_backends, fold_ratio_lines, model_ratio_lines, parse_variant, ratio_lines
     from ..runtime.factory import BACKENDS
 
@@ -53,15 +53,16 @@ def run(args: argparse.Namespace) -> int:
     width = max(12, *(len(n) for n in names))
     for name in _models(args.model):
         torch.manual_seed(0)  # fixed random weights: the ONNX export cache is reused across runs
-        model = build_model(name, weights=args.weights).eval()
+        spec = load_spec(name)
+        model = build_model(spec, weights=args.weights).eval()
         print(
-            f"model {model.spec.name}, input {model.spec.input_size}, torch {torch.__version__}, "
+            f"model {spec.name}, input {spec.input_size}, torch {torch.__version__}, "
             f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, {gpu}"
         )
         results = bench_backends(
             model, names, batches, device=args.device, min_seconds=args.seconds, configs={"onnxruntime": ort}
         )
-        by_model[model.spec.name] = results
+        by_model[spec.name] = results
         described = set()
         for r in results:
             if r.backend not in described:
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             speed = f"{r.crops_per_s:9.1f} crops/s  {r.ms_per_batch:9.2f} ms/batch"
             print(f"{r.backend:<{width}} batch {r.batch:>3}: {speed}")
         for line in ratio_lines(results, baseline=names[0]) + fold_ratio_lines(results):
-            print(f"{line}  [{model.spec.name}]")
+            print(f"{line}  [{spec.name}]")
     for line in model_ratio_lines(by_model):
         print(line)
     return 0

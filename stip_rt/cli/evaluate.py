@@ -16,9 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .run_options import MODEL_DESTS, add_config_options, add_model_options, config_from_args
+
+if TYPE_CHECKING:
+    from ..eval.keypoints import Dataset
+
+_DATASET_OF_SCHEMA: dict[str, Dataset] = {"coco17": "coco", "crowdpose14": "crowdpose"}
 
 
 def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         from .predict import _estimator
 
         est = _estimator(run_config)
-        dataset = args.dataset or {"coco17": "coco", "crowdpose14": "crowdpose"}[est.schema.name]
+        dataset: Dataset = args.dataset or _DATASET_OF_SCHEMA[est.schema.name]
         config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
         metrics, results = run_protocol(est, args.gt, args.images, args.detections, dataset, config, _progress)
         if args.out is not None:

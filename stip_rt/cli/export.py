@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.tensorrt_backend import TensorRTConfig, build_engine, import_tensorrt
 
     import_tensorrt()  # one clear error before a long export
-    profile = tuple(int(v) for v in args.profile.split(","))
-    config = TensorRTConfig(profile=profile, plugin=args.flavour == "plugin")
+    lo, opt, hi = (int(v) for v in args.profile.split(","))
+    config = TensorRTConfig(profile=(lo, opt, hi), plugin=args.flavour == "plugin")
     onnx_path = export_onnx(
         model,
         onnx_cache_dir() / f"{Path(args.out).stem}.{args.flavour}.fp16.onnx",

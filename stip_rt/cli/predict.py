@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     draw_dir = Path(args.draw) if args.draw else None
     if draw_dir is not None:
         draw_dir.mkdir(parents=True, exist_ok=True)
-    config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
+    protocol = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
     results = []
-    stream = predict_images(est, images, dets, config)
+    stream = predict_images(est, images, dets, protocol)
     for image_id, path, image, poses in tqdm(stream, total=len(images), unit="img", disable=not sys.stderr.isatty()):
         results.extend(poses_to_coco(image_id, poses))
         if draw_dir is not None:

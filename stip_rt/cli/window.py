@@ -7,11 +7,15 @@ viewer (``stip-viewer``). OpenCV's headless build has no windows: that is one cl
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import cv2
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
+
+if TYPE_CHECKING:
+    from ..schemas import KeypointSchema
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ class WindowSink:
     def __init__(self, title: str = "stip-rt") -> None:
         self.title = title
         self.quit_requested = False
-        self._schema = None
+        self._schema: KeypointSchema | None = None
         self._open = False
 
     def open(self, run: RunInfo) -> None:

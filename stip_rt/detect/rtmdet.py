@@ -109,13 +109,13 @@ class RTMDetDetector:
         boxes, top, frame = boxes[sel], top[sel], frame[sel]
         keep = nms(boxes, top, cfg.iou_threshold, groups=frame)
         kept = torch.cat((boxes[keep], top[keep, None], frame[keep, None].to(boxes.dtype)), dim=1)
-        kept = kept.cpu().numpy()  # the one device → host copy: (K, 6) boxes, score, frame
-        boxes, top, frame = kept[:, :4], kept[:, 4], kept[:, 5].astype(np.int64)
+        host = kept.cpu().numpy()  # the one device → host copy: (K, 6) boxes, score, frame
+        host_boxes, host_scores, host_frame = host[:, :4], host[:, 4], host[:, 5].astype(np.int64)
         result = []
         for i in range(n):
-            m = np.flatnonzero(frame == i)[: cfg.max_per_image]  # already by decreasing score
-            b = boxes[m] / np.tile(geometry[i, 2:], 2)
-            result.append(Detections(b.astype(np.float32), top[m].astype(np.float32)))
+            m = np.flatnonzero(host_frame == i)[: cfg.max_per_image]  # already by decreasing score
+            b = host_boxes[m] / np.tile(geometry[i, 2:], 2)
+            result.append(Detections(b.astype(np.float32), host_scores[m].astype(np.float32)))
         return result
 
     def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:

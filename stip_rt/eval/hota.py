@@ -8,7 +8,7 @@ it with a hand-checked case, and docs/tracking.md records the check against Trac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +63,11 @@ class HotaResult:
 
 
 def _relabel(ids_per_frame: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    allv = np.concatenate([np.asarray(i, np.int64).reshape(-1) for i in ids_per_frame]) if ids_per_frame else []
+    allv = (
+        np.concatenate([np.asarray(i, np.int64).reshape(-1) for i in ids_per_frame])
+        if ids_per_frame
+        else np.zeros(0, np.int64)
+    )
     uniq = np.unique(allv)
     return [np.searchsorted(uniq, np.asarray(i, np.int64).reshape(-1)) for i in ids_per_frame], len(uniq)
 
@@ -146,13 +150,17 @@ def hota(
 
 def combine(results: Sequence[HotaResult]) -> HotaResult:
     """Combine sequences as TrackEval does: counts summed, AssA/AssRe/AssPr/LocA weighted by TP."""
-    tp = sum(r.tp for r in results)
+    tp = _total(r.tp for r in results)
     w = np.maximum(1.0, tp)
 
     def wav(field: str) -> np.ndarray:
-        return sum(getattr(r, field) * r.tp for r in results) / w
+        return _total(getattr(r, field) * r.tp for r in results) / w
 
-    loc = np.maximum(1e-10, sum(r.loc_a * r.tp for r in results)) / np.maximum(1e-10, tp)
-    return HotaResult(
-        tp, sum(r.fn for r in results), sum(r.fp for r in results), wav("ass_a"), wav("ass_re"), wav("ass_pr"), loc
-    )
+    loc = np.maximum(1e-10, _total(r.loc_a * r.tp for r in results)) / np.maximum(1e-10, tp)
+    fn, fp = _total(r.fn for r in results), _total(r.fp for r in results)
+    return HotaResult(tp, fn, fp, wav("ass_a"), wav("ass_re"), wav("ass_pr"), loc)
+
+
+def _total(per_alpha: Iterable[np.ndarray]) -> np.ndarray:
+    """Element-wise sum of per-alpha arrays (zeros for none)."""
+    return sum(per_alpha, np.zeros(len(ALPHAS)))

@@ -98,7 +98,7 @@ def evaluate_keypoints(
     if not res:
         log.warning("no keypoint results to evaluate: every metric is 0")
         return KeypointMetrics(dataset, names, tuple(0.0 for _ in names), len(ids), 0)
-    res = copy.deepcopy(res)  # the evaluators add keys to the entries
+    entries = [copy.deepcopy(dict(r)) for r in res]  # the evaluators add keys to the entries
     if dataset == "coco":
         missing = next((i for i, a in enumerate(gt_data["annotations"]) if "area" not in a), None)
         if missing is not None:
@@ -106,7 +106,7 @@ def evaluate_keypoints(
                 f"{gt_name}: annotations[{missing}] has no 'area' (COCO evaluation needs it; "
                 "CrowdPose files: use --dataset crowdpose)"
             )
-        stats = _coco_stats(gt_data, res)
+        stats = _coco_stats(gt_data, entries)
     else:
         missing = next((i for i, im in enumerate(gt_data["images"]) if "crowdIndex" not in im), None)
         if missing is not None:
@@ -114,7 +114,7 @@ def evaluate_keypoints(
                 f"{gt_name}: images[{missing}] has no 'crowdIndex' (needed for CrowdPose AP easy/medium/"
                 "hard; COCO files: use --dataset coco)"
             )
-        stats = _crowdpose_stats(gt_data, res)
+        stats = _crowdpose_stats(gt_data, entries)
     return KeypointMetrics(dataset, names, tuple(float(v) for v in stats), len(ids), len(res))
 
 

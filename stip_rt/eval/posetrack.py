@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,7 +213,7 @@ def evaluate_posetrack(
     labeled = sorted((f for f in gt.values() if f.labeled), key=lambda f: (f.video, f.order))
     k = next((f.keypoints.shape[1] for f in labeled if len(f.track_ids)), 0)
     names = list(joint_names or [f"joint{j}" for j in range(k)])
-    accs: dict[tuple[str, int], object] = {}
+    accs: dict[tuple[str, int], Any] = {}  # motmetrics.MOTAccumulator (untyped)
     for f in labeled:
         g = f
         p = pred.get(f.image_id)

@@ -128,6 +128,11 @@ class CSPNeXt(nn.Module):
         widen_factor: channel multiplier (tiny 0.375, s 0.5, m 0.75, l 1.0).
     """
 
+    stage1: nn.Sequential  # registered by name in __init__ (mmdet's key names)
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
+
     def __init__(self, deepen_factor: float, widen_factor: float) -> None:
         super().__init__()
         c0 = int(P5_ARCH[0][0] * widen_factor)

@@ -33,9 +33,12 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 
 from ..errors import BackendError
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+_Layer: TypeAlias = _ConvNd | nn.Linear  # what a BatchNorm folds into (one of _LAYERS)
 
 
 @dataclass(frozen=True)
@@ -77,15 +81,26 @@ def _slot_of(parent: nn.Module, layer: nn.Module) -> str | None:
     return None
 
 
-def _folded(layer: nn.Module, bn: nn.Module) -> nn.Module:
+def _tensor(module: nn.Module, name: str) -> torch.Tensor | None:
+    """``module.<name>`` (a parameter or buffer), or None where it is unset."""
+    value = getattr(module, name)
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _folded(layer: _Layer, bn: _BatchNorm) -> nn.Module:
     """A new layer equal to ``bn(layer(x))`` in eval mode (computed in float64, stored in the layer's dtype)."""
     out = copy.deepcopy(layer)
-    dtype = layer.weight.dtype
-    w = layer.weight.detach().double()
-    b = layer.bias.detach().double() if layer.bias is not None else None
-    rm, rv = bn.running_mean.double(), bn.running_var.double()
-    bw = bn.weight.detach().double() if bn.weight is not None else None
-    bb = bn.bias.detach().double() if bn.bias is not None else None
+    weight, bias = _tensor(layer, "weight"), _tensor(layer, "bias")
+    mean, var = _tensor(bn, "running_mean"), _tensor(bn, "running_var")
+    if weight is None or mean is None or var is None:  # ruled out by _why_not
+        raise BackendError(f"fold_batchnorm: {type(layer).__name__} → {type(bn).__name__} has no weight or statistics")
+    dtype = weight.dtype
+    w = weight.detach().double()
+    b = bias.detach().double() if bias is not None else None
+    rm, rv = mean.double(), var.double()
+    bn_w, bn_b = _tensor(bn, "weight"), _tensor(bn, "bias")
+    bw = bn_w.detach().double() if bn_w is not None else None
+    bb = bn_b.detach().double() if bn_b is not None else None
     if isinstance(layer, nn.Linear):
         if bw is None:
             bw = torch.ones_like(rm)
@@ -100,7 +115,7 @@ def _folded(layer: nn.Module, bn: nn.Module) -> nn.Module:
     return out
 
 
-def _why_not(layer: nn.Module, bn: nn.Module) -> str | None:
+def _why_not(layer: _Layer, bn: _BatchNorm) -> str | None:
     """Why ``layer`` → ``bn`` cannot be folded, or None."""
     if bn.running_mean is None or bn.running_var is None or not bn.track_running_stats:
         return "no running statistics"
@@ -112,6 +127,19 @@ def _why_not(layer: nn.Module, bn: nn.Module) -> str | None:
     if isinstance(layer, nn.Linear) and not isinstance(bn, nn.BatchNorm1d):
         return "linear layer before a 2-D/3-D BatchNorm"
     return None
+
+
+def _input_layer(node: torch.fx.Node, modules: dict[str, nn.Module]) -> tuple[_Layer | None, str | None]:
+    """The layer whose output is BatchNorm ``node``'s single input, or (None, why there is none)."""
+    src = node.args[0] if node.args else None
+    if len(node.args) != 1 or node.kwargs or not isinstance(src, torch.fx.Node) or src.op != "call_module":
+        return None, "input is not a module's output"
+    layer = modules[str(src.target)]
+    if not isinstance(layer, _LAYERS):
+        return None, f"input comes from {type(layer).__name__}"
+    if len(src.users) != 1:
+        return None, "the layer's output is also read elsewhere"
+    return layer, None
 
 
 def fold_batchnorm(model: nn.Module) -> FoldReport:
@@ -131,10 +159,9 @@ def fold_batchnorm(model: nn.Module) -> FoldReport:
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as e:  # fx raises many types on untraceable Python control flow
-        reason = f"not traceable by torch.fx ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-        skipped = tuple((name, reason) for name, m in model.named_modules() if isinstance(m, _BN))
-        log.warning("BatchNorm folding skipped for %s: %s", type(model).__name__, reason)
-        return FoldReport((), skipped)
+        why = f"not traceable by torch.fx ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        log.warning("BatchNorm folding skipped for %s: %s", type(model).__name__, why)
+        return FoldReport((), tuple((name, why) for name, m in model.named_modules() if isinstance(m, _BN)))
     modules = dict(model.named_modules())
     calls: dict[int, list[torch.fx.Node]] = {}
     for node in graph.nodes:
@@ -146,30 +173,24 @@ def fold_batchnorm(model: nn.Module) -> FoldReport:
         if path:
             slots.setdefault(id(m), []).append(_parent(model, path))
 
-    plans: dict[int, list[tuple[str, nn.Module, str, nn.Module, str]]] = {}  # id(layer) -> per call site
+    plans: dict[int, list[tuple[str, nn.Module, str, _Layer, str]]] = {}  # id(layer) -> per call site
     skipped: list[tuple[str, str]] = []
     bn_done: set[int] = set()
     for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules[node.target], _BN):
+        if node.op != "call_module":
             continue
         bn = modules[node.target]
-        if id(bn) in bn_done:
+        if not isinstance(bn, _BN) or id(bn) in bn_done:
             continue
         bn_done.add(id(bn))
-        src = node.args[0] if node.args else None
-        reason = None
+        layer: _Layer | None = None
         if len(calls[id(bn)]) != 1:
-            reason = "BatchNorm called more than once"
-        elif len(node.args) != 1 or node.kwargs or not isinstance(src, torch.fx.Node) or src.op != "call_module":
-            reason = "input is not a module's output"
-        elif not isinstance(modules[src.target], _LAYERS):
-            reason = f"input comes from {type(modules[src.target]).__name__}"
-        elif len(src.users) != 1:
-            reason = "the layer's output is also read elsewhere"
-        if reason is None:
-            layer = modules[src.target]
+            reason: str | None = "BatchNorm called more than once"
+        else:
+            layer, reason = _input_layer(node, modules)
+        if layer is not None and reason is None:
             reason = _why_not(layer, bn)
-        if reason is None:
+        if layer is not None and reason is None:
             parent, bn_name = _parent(model, node.target)
             slot = _slot_of(parent, layer)
             if slot is None:
@@ -200,7 +221,7 @@ def fold_batchnorm(model: nn.Module) -> FoldReport:
     return FoldReport(tuple(folded), tuple(skipped))
 
 
-def _max_rel_err(a: object, b: object) -> float:
+def _max_rel_err(a: object, b: Any) -> float:
     """max |a − b| / max |b| over (nested) tensor outputs."""
     if isinstance(a, torch.Tensor):
         scale = float(b.abs().max()) if b.numel() else 0.0

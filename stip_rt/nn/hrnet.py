@@ -8,6 +8,9 @@ No in-place ReLUs: the intermediate branch outputs that STIP keeps stay intact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -123,7 +126,7 @@ class HighResolutionModule(nn.Module):
                             layers.append(nn.ReLU())
                         chain.append(nn.Sequential(*layers))
                     row.append(nn.Sequential(*chain))
-            rows.append(nn.ModuleList(row))
+            rows.append(nn.ModuleList(row))  # type: ignore[arg-type]  # None slots are valid at run time
         return nn.ModuleList(rows)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -131,7 +134,7 @@ class HighResolutionModule(nn.Module):
         if self.fuse_layers is None:
             return xs
         out = []
-        for i, row in enumerate(self.fuse_layers):
+        for i, row in enumerate(cast(Iterable[nn.ModuleList], self.fuse_layers)):
             y = xs[0] if i == 0 else row[0](xs[0])
             for j in range(1, self.num_branches):
                 y = y + (xs[j] if i == j else row[j](xs[j]))
@@ -156,7 +159,7 @@ def _transition(prev: list[int], cur: list[int]) -> nn.ModuleList:
                     nn.Sequential(_conv3x3(prev[-1], cout, 2), nn.BatchNorm2d(cout, momentum=BN_MOMENTUM), nn.ReLU())
                 )
             layers.append(nn.Sequential(*chain))
-    return nn.ModuleList(layers)
+    return nn.ModuleList(layers)  # type: ignore[arg-type]  # None = keep the branch; torch's stub says Module only
 
 
 def _stage(widths: list[int], num_modules: int, num_blocks: int, multi_scale_output: bool = True) -> nn.Sequential:

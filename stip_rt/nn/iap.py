@@ -101,8 +101,10 @@ def _resolve(e: torch.Tensor) -> str:
         try:
             from stip_rt.nn import iap_triton  # lazy: importing triton costs ~1 s
         except ImportError:
-            iap_triton = None
-        if iap_triton is not None and iap_triton.available() and e.dtype in iap_triton.SUPPORTED_DTYPES:
+            usable = False
+        else:
+            usable = iap_triton.available() and e.dtype in iap_triton.SUPPORTED_DTYPES
+        if usable:
             return "triton"
         _warn_once(f"IaP: Triton kernels unavailable for {e.dtype} on {e.device}; using the tiled PyTorch path")
     return "cpu"

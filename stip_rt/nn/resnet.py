@@ -27,6 +27,11 @@ RESNET_SPECS: dict[int, tuple[type[BasicBlock | Bottleneck], tuple[int, int, int
 class PoseResNet(nn.Module):
     """SimpleBaseline for (N, 3, H, W) crops; ``forward`` returns heatmaps (N, K, H/4, W/4) in eval mode."""
 
+    layer1: nn.Sequential  # registered by name in __init__ (the official key names)
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, cfg: PoseResNetConfig) -> None:
         super().__init__()
         self.cfg = cfg

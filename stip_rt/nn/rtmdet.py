@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -94,16 +95,16 @@ class RTMDetSepBNHead(nn.Module):
             self.rtm_reg.append(nn.Conv2d(c, 4, 1))
         for level in range(1, len(cfg.strides)):  # share_conv=True: one conv, a BN per level
             for i in range(cfg.stacked_convs):
-                self.cls_convs[level][i].conv = self.cls_convs[0][i].conv
-                self.reg_convs[level][i].conv = self.reg_convs[0][i].conv
+                for convs in (self.cls_convs, self.reg_convs):
+                    cast(nn.ModuleList, convs[level])[i].conv = cast(nn.ModuleList, convs[0])[i].conv
 
     def forward(self, feats: tuple[torch.Tensor, ...]) -> torch.Tensor:
         out = []
         for level, (x, stride) in enumerate(zip(feats, self.strides)):
             cls_feat, reg_feat = x, x
-            for layer in self.cls_convs[level]:
+            for layer in cast(nn.ModuleList, self.cls_convs[level]):  # a ModuleList of ModuleLists
                 cls_feat = layer(cls_feat)
-            for layer in self.reg_convs[level]:
+            for layer in cast(nn.ModuleList, self.reg_convs[level]):
                 reg_feat = layer(reg_feat)
             # the decode runs in float32 whatever the network's precision: fp16 has 0.5 px steps at 640
             scores = self.rtm_cls[level](cls_feat).float().sigmoid()
@@ -132,8 +133,8 @@ class RTMDet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.backbone = CSPNeXt(cfg.deepen_factor, cfg.widen_factor)
-        in_channels = tuple(int(a[1] * cfg.widen_factor) for a in P5_ARCH[1:])
-        self.neck = CSPNeXtPAFPN(in_channels, cfg.feat_channels, cfg.num_csp_blocks)
+        c3, c4, c5 = (int(a[1] * cfg.widen_factor) for a in P5_ARCH[1:])
+        self.neck = CSPNeXtPAFPN((c3, c4, c5), cfg.feat_channels, cfg.num_csp_blocks)
         self.bbox_head = RTMDetSepBNHead(cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

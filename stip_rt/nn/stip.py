@@ -15,6 +15,8 @@ and creation order (so official checkpoints load with ``strict=True``), same out
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,7 +150,7 @@ class STIPNet(HRNet):
         _, sem = self._semantic_embeddings(h0, rel)
         q = self.kernel_head(sem)
         g = self.refine_head(_up(self._enhanced(sem, feat), u))
-        gen = self.kernel_generator[0]
+        gen = cast(nn.Conv2d, self.kernel_generator[0])
         weight = gen.weight.reshape(gen.weight.shape[0], -1)
         if u == 2:
             return iap(q, g, weight, gen.bias, upsample=True)

@@ -167,7 +167,8 @@ class PoseEstimator:
             :class:`Crops`.
         """
         center, scale = boxes_to_center_scale(boxes, self.spec.aspect_ratio, self.spec.box_padding)
-        size = tuple(self.spec.input_size)
+        h, w = self.spec.input_size
+        size = (h, w)
         mean, std = tuple(self.spec.pixel_mean), tuple(self.spec.pixel_std)
         if self.crop_device is None:
             batch = crop_boxes_cv2(frame, center, scale, size, mean, std)

@@ -13,6 +13,8 @@ per kept person).
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import torch
 
@@ -20,6 +22,18 @@ from .. import geometry
 
 IN_VIS_THRE = 0.2
 OKS_THRE = 0.9
+
+
+@overload
+def rescore(
+    box_scores: np.ndarray | torch.Tensor, keypoint_scores: torch.Tensor, in_vis_thre: float = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def rescore(
+    box_scores: np.ndarray | torch.Tensor, keypoint_scores: np.ndarray, in_vis_thre: float = ...
+) -> np.ndarray: ...
 
 
 def rescore(

@@ -22,7 +22,9 @@ import torch
 from torch import nn
 
 from ..errors import BackendError
+from .base import Backend
 from .factory import create_backend, describe_backend
+from .onnx_export import model_input_shape
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def parse_variant(label: str) -> Variant:
     return Variant(label, name, fold="unfolded" not in opts, compile="compile" in opts, precision=precision)
 
 
-def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> object:
+def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> Backend:
     opts: dict[str, object] = {"fold": v.fold}
     config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
     if v.backend == "cuda-fast" and (v.compile or v.precision != "auto"):
@@ -108,7 +110,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize(torch.device(device))
 
 
-def time_backend(backend: object, batch: torch.Tensor, iters: int, warmup: int) -> list[float]:
+def time_backend(backend: Backend, batch: torch.Tensor, iters: int, warmup: int) -> list[float]:
     """Seconds of each of ``iters`` calls of ``backend.infer(batch)`` after ``warmup`` untimed calls."""
     device = getattr(backend, "device", "cpu")
     for _ in range(warmup):
@@ -154,8 +156,8 @@ def bench_backends(
     Returns:
         One :class:`BenchResult` per (backend, batch), in the order asked.
     """
-    h, w = model.spec.input_size
-    built: dict[str, object] = {}
+    _, h, w = model_input_shape(model)
+    built: dict[str, Backend] = {}
     skipped: dict[str, str] = {}
     for name in backends:
         try:

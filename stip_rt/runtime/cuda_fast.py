@@ -111,7 +111,8 @@ class CudaFastBackend:
         self._iap = isinstance(model, STIPNet)
         net = prepare_inference(model, fold=config.fold_bn).to(device=device, dtype=self._dtype)
         if config.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            # Module.to(memory_format=...) is documented and works; torch's overloads leave it out
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = net
         self._run = torch.compile(net, mode=config.compile_mode, dynamic=False) if config.compile else net
         self._graphs: dict[tuple[int, tuple[int, ...]], _Graph] = {}
@@ -195,4 +196,5 @@ class CudaFastBackend:
             if out is None:
                 out = torch.empty((n, *g.y.shape[1:]), device=g.y.device, dtype=g.y.dtype)
             out[start:stop].copy_(g.y[:m])  # before a later chunk replays the same graph
+        assert out is not None  # two or more chunks: the first one allocated it
         return out

@@ -130,16 +130,15 @@ def create_backend(
     precision = resolve_precision(precision, device)
     if asked == "auto" and backend == "onnxruntime" and precision != "fp32":
         backend = "torch"  # ONNX Runtime on the CPU is fp32-only here
-    is_module = isinstance(model, nn.Module)
-    if not is_module and backend in ("torch", "cuda-fast"):
-        raise BackendError(f"backend '{backend}' needs a PyTorch model, got the file {model}")
     config = opts.pop("config", None)
     fold = bool(opts.get("fold", True))
     if backend == "torch":
+        module = _module(model, backend)
         from .torch_backend import TorchBackend
 
-        result: Backend = TorchBackend(model, device=device, precision=precision, fold=fold)
+        result: Backend = TorchBackend(module, device=device, precision=precision, fold=fold)
     elif backend == "cuda-fast":
+        module = _module(model, backend)
         import dataclasses
 
         from .config import CudaFastConfig
@@ -149,13 +148,20 @@ def create_backend(
         if not fold:
             cfg = dataclasses.replace(cfg, fold_bn=False)
         size = opts.get("input_size")
-        result = CudaFastBackend(model, device=device, config=cfg, input_size=tuple(size) if size else None)
+        result = CudaFastBackend(module, device=device, config=cfg, input_size=tuple(size) if size else None)
     elif backend == "onnxruntime":
         result = _onnxruntime(model, device, precision, config, opts)
     else:
         result = _tensorrt(model, device, precision, config, opts)
     log.info("backend: %s%s", describe_backend(result), " (picked by auto)" if asked == "auto" else "")
     return result
+
+
+def _module(model: nn.Module | str | Path, backend: str) -> nn.Module:
+    """``model`` when it is a PyTorch module (which ``backend`` needs)."""
+    if not isinstance(model, nn.Module):
+        raise BackendError(f"backend '{backend}' needs a PyTorch model, got the file {model}")
+    return model
 
 
 def _export_settings(opts: dict[str, Any]) -> dict[str, Any]:
@@ -171,12 +177,13 @@ def _onnxruntime(model: nn.Module | str | Path, device: str, precision: str, con
 
     if precision != "fp32" and not device.startswith("cuda"):
         raise BackendError(f"onnxruntime backend on the CPU runs fp32 only (asked for {precision})")
-    onnx_path = opts.get("onnx")
-    if onnx_path is None and isinstance(model, nn.Module):
-        export = ExportConfig(flavour="standard", fp16=precision == "fp16", **_export_settings(opts))
-        onnx_path = cached_onnx(model, export, input_size=opts.get("input_size"))
-    elif onnx_path is None:
-        onnx_path = model
+    onnx_path: str | Path | None = opts.get("onnx")
+    if onnx_path is None:
+        if isinstance(model, nn.Module):
+            export = ExportConfig(flavour="standard", fp16=precision == "fp16", **_export_settings(opts))
+            onnx_path = cached_onnx(model, export, input_size=opts.get("input_size"))
+        else:
+            onnx_path = model
     backend = OnnxRuntimeBackend(onnx_path, device=device, precision=precision, config=config or OrtConfig())
     if isinstance(model, nn.Module):
         check_onnx_matches(model, backend.session, onnx_path, opts.get("input_size"))

@@ -24,10 +24,12 @@ Two flavours, chosen per export through ``torch.onnx.export(custom_translation_t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import onnxscript
 from onnx.defs import OpSchema
 from onnxscript import opset18 as op
+from onnxscript.onnx_types import FLOAT, INT64
 
 DOMAIN = "stip_rt"
 OP_TYPE = "IaP"
@@ -61,21 +63,26 @@ _OPSET = onnxscript.values.Opset(DOMAIN, DOMAIN_VERSION)
 _IAP = onnxscript.values.Op(_OPSET, OP_TYPE, IAP_SCHEMA)
 
 
+def _ints(*values: int) -> INT64:
+    """A constant int64 vector (``op.Constant`` is typed as every tensor type: its dtype comes from the attribute)."""
+    return cast(INT64, op.Constant(value_ints=list(values)))
+
+
 def iap_standard(e, f, weight, bias=None, upsample: bool = False):
     """IaP in standard ops: upsample ``e`` ×2 (Resize linear, half_pixel = PyTorch bilinear,
     align_corners=False), generate the K·C kernels with a 1×1 Conv, multiply by ``f``, mean over C."""
     if upsample:
-        scales = op.Constant(value_floats=[1.0, 1.0, 2.0, 2.0])
+        scales = cast(FLOAT, op.Constant(value_floats=[1.0, 1.0, 2.0, 2.0]))
         e = op.Resize(e, None, scales, mode="linear", coordinate_transformation_mode="half_pixel")
     c = op.Shape(f, start=1, end=2)
     kc = op.Shape(weight, start=0, end=1)
-    w4 = op.Reshape(weight, op.Concat(kc, c, op.Constant(value_ints=[1, 1]), axis=0))
+    w4 = op.Reshape(weight, op.Concat(kc, c, _ints(1, 1), axis=0))
     z = op.Conv(e, w4, bias) if bias is not None else op.Conv(e, w4)
     n = op.Shape(f, start=0, end=1)
     hw = op.Shape(f, start=2, end=4)
-    z5 = op.Reshape(z, op.Concat(n, op.Constant(value_ints=[-1]), c, hw, axis=0))  # (N, K, C, H, W)
-    prod = op.Mul(z5, op.Unsqueeze(f, op.Constant(value_ints=[1])))
-    return op.ReduceMean(prod, op.Constant(value_ints=[2]), keepdims=0)
+    z5 = op.Reshape(z, op.Concat(n, _ints(-1), c, hw, axis=0))  # (N, K, C, H, W)
+    prod = op.Mul(z5, op.Unsqueeze(f, _ints(1)))
+    return op.ReduceMean(prod, _ints(2), keepdims=0)
 
 
 def iap_plugin(e, f, weight, bias=None, upsample: bool = False):

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -131,7 +132,7 @@ def export_onnx(
     if config.fp16:
         net = _HalfIO(net.half())
     example = torch.zeros(2, *shape)  # batch 2: a batch of 1 would be specialised
-    table = {}
+    table: dict[Callable[..., Any], Callable[..., Any]] = {}
     op = iap_op()
     if op is not None:
         table[op] = TRANSLATIONS[config.flavour]
@@ -152,6 +153,8 @@ def export_onnx(
                 custom_translation_table=table,
                 optimize=True,
             )
+        if program is None:  # only the legacy (dynamo=False) exporter returns None
+            raise BackendError("the exporter returned no program")
         program.save(str(path))
     except OSError as e:
         raise BackendError(f"ONNX export: cannot write {path} ({e.strerror or e})") from e

@@ -244,12 +244,13 @@ class TensorRTBackend:
             from .trt_plugin import register_plugin
 
             register_plugin()  # deserializing needs the registration too
+        lo, opt, hi = self.config.profile
         key = EngineKey(
             onnx_sha256=file_sha256(path),
             trt_version=self._trt.__version__,
             gpu=gpu_id(self.device),
             precision=_onnx_precision(path),
-            profile=tuple(self.config.profile),
+            profile=(lo, opt, hi),
             plugin=plugin,
         )
         return load_or_build(
