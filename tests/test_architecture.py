@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "pipeline",
                 "stages",
                 "pose_batching",
+                "live_pacing",
                 "batch",
                 "api",
             }
