@@ -119,15 +119,16 @@ def build_estimator(
     """
     if config.pose.model == "none":
         return None, "none", None, "none"
-    from .models import build_model
+    from .models import build_model, load_spec
     from .pose.estimator import PoseEstimator
     from .runtime.factory import create_backend, describe_backend, resolve_backend, resolve_device
 
     rt = config.runtime
     device = device or resolve_device(rt.device)
-    spec, path, random = _resolve_pose(config)
+    name, path, random = _resolve_pose(config)
     if random:
-        logger.warning("pose model %s has random weights: keypoints are meaningless (demo/test mode)", spec)
+        logger.warning("pose model %s has random weights: keypoints are meaningless (demo/test mode)", name)
+    spec = load_spec(name)
     model = build_model(spec, weights=path).eval()
     extra = {}
     if resolve_backend(rt.backend, device) == "cuda-fast":  # the backend's own settings; precision: runtime's wins
@@ -136,8 +137,8 @@ def build_estimator(
             cuda_fast = dataclasses.replace(cuda_fast, precision=rt.precision)
         extra["config"] = cuda_fast
     backend = create_backend(model, backend=rt.backend, device=device, precision=rt.precision, **extra)
-    estimator = PoseEstimator(backend, model.spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre)
-    return estimator, model.spec.name, get_schema(model.spec.schema), describe_backend(backend)
+    estimator = PoseEstimator(backend, spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre)
+    return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 
 
 def _build_tracker(config: RunConfig, fps: float, schema: KeypointSchema | None) -> TrackStage:

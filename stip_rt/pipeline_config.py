@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class PoseStage(Protocol):
     """``estimator(image, detections) -> Poses`` (e.g. :class:`stip_rt.pose.estimator.PoseEstimator`)."""
 
-    def __call__(self, image: np.ndarray, detections: Detections) -> Poses: ...
+    def __call__(self, image: np.ndarray, detections: Detections, /) -> Poses: ...
 
 
 class TrackStage(Protocol):
