@@ -11,12 +11,15 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ..errors import DataError, SinkError
 from ..types import FrameResult, RunInfo, Tracks
+
+if TYPE_CHECKING:
+    from .sink_files import OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +143,18 @@ class MotSink:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file: TextIO | None = None
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
-        """Create (truncate) the file. Raises SinkError if it cannot be opened."""
+        """Create (truncate) the file. Raises SinkError if it cannot be opened or another run writes it."""
+        from .sink_files import lock_output
+
+        self._lock = lock_output(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8")
         except OSError as e:
+            self.close()
             raise SinkError(f"MOT file {self.path}: cannot open for writing ({e.strerror})") from None
         log.debug("writing MOT results of %s to %s", run.source.uri, self.path)
 
@@ -162,6 +170,10 @@ class MotSink:
 
     def close(self) -> None:
         """Close the file; safe to call more than once and after a failure."""
-        if self._file is not None:
-            f, self._file = self._file, None
-            f.close()
+        try:
+            if self._file is not None:
+                f, self._file = self._file, None
+                f.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()

@@ -196,9 +196,7 @@ class VideoSource(ThreadedSource):
     def _reconnect_hint(self) -> str:
         c = self.config
         if self.live:
-            return (
-                f"source.reconnect_retries={c.reconnect_retries}, source.read_timeout_s={c.read_timeout_s:g}"
-            )
+            return f"source.reconnect_retries={c.reconnect_retries}, source.read_timeout_s={c.read_timeout_s:g}"
         return (
             "it is read as a file (not live), which is not reconnected: use --live to reconnect "
             f"(source.reconnect_retries={c.reconnect_retries}, source.reconnect_backoff_s={c.reconnect_backoff_s:g}, "
