@@ -74,13 +74,14 @@ def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
         raise DataError(f"MOT file {p}: not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"MOT file {p}: cannot read ({e})") from None
-    rows = [ln for ln in text.splitlines() if ln.strip()]
-    if not rows:
+    numbered = [(n, ln) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if not numbered:
         return _empty()
+    rows = [ln for _, ln in numbered]
     try:
         data = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"MOT file {p}: not comma-separated numbers ({e})") from None
+    except ValueError:
+        raise DataError(f"MOT file {p}: {_first_bad_line(numbered)}") from None
     if data.shape[1] < 6:
         raise DataError(f"MOT file {p}: expected at least 6 columns (frame,id,x,y,w,h), got {data.shape[1]}")
     if np.any(data[:, 0] < 1) or np.any(data[:, 0] != np.round(data[:, 0])):
@@ -95,6 +96,23 @@ def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
         seq = seq.select(seq.scores >= min_score)
     order = np.lexsort((seq.ids, seq.frames))
     return seq.select(order)
+
+
+def _first_bad_line(numbered: list[tuple[int, str]]) -> str:
+    """Where and why comma-separated numbers do not parse: ``line 7: ...`` (1-based file lines)."""
+    width = None
+    for n, line in numbered:
+        cells = line.split(",")
+        for c, cell in enumerate(cells, 1):
+            try:
+                float(cell)
+            except ValueError:
+                return f"not comma-separated numbers: line {n}, column {c}: {cell.strip()!r} is not a number"
+        if width is None:
+            width = len(cells)
+        elif len(cells) != width:
+            return f"line {n}: {len(cells)} columns, but the lines before it have {width}"
+    return "not comma-separated numbers"
 
 
 def _empty() -> MotSequence:

@@ -35,7 +35,11 @@ def _status(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_resume_redoes_when_formats_video_or_options_differ(
-    one_video: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    one_video: Path,
+    tmp_path: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     out = tmp_path / "out"
     done = out / "a" / DONE
