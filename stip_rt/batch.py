@@ -37,6 +37,7 @@ from typing import Any, Literal
 from .batch_marker import DONE, done_differs, done_figures, is_done, write_done
 from .config import to_dict
 from .errors import ConfigError, SourceError, StipError
+from .interrupt import wait_for_threads
 from .io.formats import OUTPUT_FORMATS
 from .io.source_config import INPUT_VIDEO_EXTENSIONS
 from .pipeline import Pipeline
@@ -187,7 +188,8 @@ def process_video(
         if _STOP.is_set():
             return failed("interrupted", f"interrupted ({e})")
         return failed("failed", str(e))
-    except KeyboardInterrupt:  # in-process batch: the pipeline has closed its outputs; say so, then go on up
+    except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
+        wait_for_threads(prefix="stip-rt-")
         failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
         raise
     finally:

@@ -5,7 +5,7 @@ Each verb lives in its own module of this package and exposes ``add_parser(subpa
 :class:`~stip_rt.errors.StipError` into one line on stderr and exit code 2.
 
 SIGTERM (``timeout``, ``docker stop``, systemd, Slurm) and SIGHUP (closed terminal) are handled like
-Ctrl-C: they raise :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread, so the verb
+Ctrl-C: they raise :class:`~stip_rt.interrupt.Interrupted` (a ``KeyboardInterrupt``) in the main thread, so the verb
 stops reading, finishes the frame in flight and closes every output, then ``stip-rt`` prints one
 line and exits with 128 + the signal number (SIGINT 130, SIGTERM 143, SIGHUP 129). A second
 signal of the same kind while stopping takes its default effect (SIGTERM/SIGHUP end the process).
@@ -19,9 +19,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
 from ..errors import StipError
+from ..interrupt import install_stop_signals, signal_of, wait_for_threads
 
 # verb → module in this package that defines add_parser(subparsers)
 VERBS: dict[str, str] = {
@@ -40,44 +40,14 @@ VERBS: dict[str, str] = {
 }
 
 
-class Interrupted(KeyboardInterrupt):
-    """A stop signal other than Ctrl-C (SIGTERM, SIGHUP), raised like Ctrl-C's ``KeyboardInterrupt``.
-
-    Attributes:
-        signum: the signal number.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-#: Signals that stop a run as Ctrl-C does (SIGHUP does not exist on Windows).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signum, signal.SIG_DFL)  # a second one while stopping: its default effect
-    raise Interrupted(signum)
-
-
-def install_stop_signals() -> None:
-    """Make SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread (no-op elsewhere)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in STOP_SIGNALS:
-        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: keep ignoring SIGHUP
-            signal.signal(sig, _raise_interrupted)
-
-
 def interrupted_exit(verb: str, e: KeyboardInterrupt) -> int:
-    """Print the one line of an interrupted verb; the exit code 128 + signal number."""
-    signum = getattr(e, "signum", signal.SIGINT)
+    """Let the threads finish the outputs, print the one line of an interrupted verb; 128 + signal number."""
+    signum = signal_of(e)
+    complete = wait_for_threads()
     name = signal.Signals(signum).name
-    print(f"stip-rt {verb}: interrupted ({name}); the outputs hold every frame finished before it", file=sys.stderr)
-    return 128 + int(signum)
+    what = "the outputs hold every frame finished before it" if complete else "some outputs may be incomplete"
+    print(f"stip-rt {verb}: interrupted ({name}); {what}", file=sys.stderr)
+    return 128 + signum
 
 
 def _message(verb: str, e: StipError) -> str:

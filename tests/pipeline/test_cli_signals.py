@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,14 +96,33 @@ def test_track_signal_finalises_every_output(
 def test_second_run_on_the_same_outputs_is_refused(tmp_path: Path, data_dir: Path) -> None:
     vtest = data_dir / "opencv_samples" / "vtest.avi"
     gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
-    args = ["track", str(vtest), "--pose", "none", "--detections", str(gt), "-N", "400", "-o", "t.jsonl"]
-    args += ["--video", "t.mp4"]
-    first = _stip_rt(args, tmp_path)
+    # the first run reads the video through a pipe that this test feeds, so it is still writing
+    # (holding its outputs) for as long as the second run needs to start and be refused
+    fifo = tmp_path / "feed.avi"
+    os.mkfifo(fifo)
+    data = vtest.read_bytes()
+    go_on = threading.Event()
+
+    def feed() -> None:
+        try:
+            with open(fifo, "wb") as f:
+                f.write(data[: len(data) // 3])
+                f.flush()
+                go_on.wait(300)
+                f.write(data[len(data) // 3 :])
+        except BrokenPipeError:  # the run stopped reading (after --max-frames)
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    outs = ["--pose", "none", "--detections", str(gt), "-N", "400", "-o", "t.jsonl", "--video", "t.mp4"]
+    first = _stip_rt(["track", str(fifo), *outs], tmp_path)
     _wait_for_lines(tmp_path / "t.jsonl", 5, first)
-    second = _stip_rt(args, tmp_path)
+    second = _stip_rt(["track", str(vtest), *outs], tmp_path)
     _, err2 = second.communicate(timeout=120)
+    go_on.set()
     _, err1 = first.communicate(timeout=300)
-    assert second.returncode == 2
+    assert second.returncode == 2, err2
     assert err2.splitlines()[-1] == (
         f"stip-rt track: error: t.jsonl: another run (process {first.pid}) is writing this output right now; "
         "wait for it to finish or choose another name (lock: t.jsonl.lock)"
@@ -113,11 +133,14 @@ def test_second_run_on_the_same_outputs_is_refused(tmp_path: Path, data_dir: Pat
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize(("sig", "group"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize(
+    ("sig", "group", "jobs"), [(signal.SIGTERM, False, 2), (signal.SIGINT, True, 2), (signal.SIGHUP, False, 1)]
+)
 def test_batch_interrupted_leaves_nothing_unplayable_and_resumes(
-    tmp_path: Path, data_dir: Path, sig: int, group: bool
+    tmp_path: Path, data_dir: Path, sig: int, group: bool, jobs: int
 ) -> None:
-    """SIGTERM to the batch process alone (`timeout`, docker), or Ctrl-C to the whole group (a terminal)."""
+    """SIGTERM to the batch process alone (`timeout`, docker), Ctrl-C to the whole group (a terminal),
+    SIGHUP to a batch that runs its videos in its own process."""
     vtest = data_dir / "opencv_samples" / "vtest.avi"
     gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
     videos = tmp_path / "videos"
@@ -126,7 +149,7 @@ def test_batch_interrupted_leaves_nothing_unplayable_and_resumes(
         (videos / f"{name}.avi").symlink_to(vtest)
     out = tmp_path / "out"
     args = ["batch", str(videos), "--out-dir", str(out), "--format", "json,jsonl,csv", "--video", "--pose", "none"]
-    args += ["--detections", str(gt), "--max-frames", "300", "--jobs", "2"]
+    args += ["--detections", str(gt), "--max-frames", "300", "--jobs", str(jobs)]
     proc = _stip_rt(args, tmp_path, start_new_session=True)
     _wait_for_lines(out / "a" / "a.jsonl", 20, proc, timeout=240)
     if group:
