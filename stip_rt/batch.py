@@ -2,32 +2,42 @@
 
 Layout of the output folder: one sub-folder per video, named after the video's stem, holding
 ``<stem>.<ext>`` for every requested format, the annotated ``<stem>.mp4`` when asked for, and
-``done.json`` — the completion marker, written *last* and atomically, with the run's figures.
-A video whose folder has a ``done.json`` is skipped, so an interrupted batch resumes where it
-stopped. A video that fails keeps its partial outputs (JSONL/CSV/MOT are valid up to the last
-written frame), gets an ``error.txt`` naming the problem, and the batch goes on.
+``done.json`` — the completion marker, written *last* and atomically, with the run's figures,
+formats and configuration. A video whose ``done.json`` records the same formats and options is
+skipped, so an interrupted batch resumes where it stopped; one done with other formats or
+options is done again (``force`` redoes every video). A video that fails keeps its partial
+outputs (JSONL/CSV/MOT are valid up to the last written frame), gets an ``error.txt`` naming the
+problem, and the batch goes on.
+
+Interruption (Ctrl-C, SIGTERM, SIGHUP): the workers ignore the signal itself and stop their
+current video cleanly when told to (:func:`request_stop` in the worker), closing every output
+(the annotated video is renamed into place only when finished), without ``done.json``; the
+next run does that video again.
 
 :func:`process_video` is a plain top-level function of picklable arguments, so the same unit of
 work runs in-process, in a process pool (:func:`run_batch`) or as a Ray task
-(``scripts/ray_batch.py``).
+(:mod:`stip_rt.batch_ray`).
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import multiprocessing as mp
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from .batch_marker import DONE, done_differs, done_figures, is_done, write_done
 from .config import to_dict
 from .errors import ConfigError, SourceError, StipError
+from .interrupt import wait_for_threads
 from .io.formats import OUTPUT_FORMATS
 from .io.source_config import INPUT_VIDEO_EXTENSIONS
 from .pipeline import Pipeline
@@ -38,8 +48,10 @@ logger = logging.getLogger(__name__)
 #: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files), from the one
 #: table of output formats; the annotated video is asked for with ``annotate``.
 FORMATS: dict[str, str] = {k: f.name_suffix for k, f in OUTPUT_FORMATS.items() if k != "video"}
-DONE = "done.json"
 ERROR = "error.txt"
+
+# set to stop the video in progress cleanly (a worker's signal handler, or the batch's parent)
+_STOP = threading.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +60,8 @@ class VideoResult:
 
     Attributes:
         source: the video path.
-        status: ``done``, ``skipped`` (already done in an earlier run) or ``failed``.
+        status: ``done``, ``skipped`` (already done in an earlier run, same formats and options),
+            ``failed`` or ``interrupted`` (stopped by a signal; done again by the next run).
         frames: frames written (also for a failed video: its partial outputs hold them).
         people: person rows written.
         tracks: distinct track ids.
@@ -60,7 +73,7 @@ class VideoResult:
     """
 
     source: str
-    status: Literal["done", "skipped", "failed"]
+    status: Literal["done", "skipped", "failed", "interrupted"]
     frames: int = 0
     people: int = 0
     tracks: int = 0
@@ -105,16 +118,25 @@ def output_names(videos: Sequence[Path]) -> dict[Path, str]:
     return names
 
 
-def is_done(video_dir: Path) -> bool:
-    """True when the video's outputs are complete (its ``done.json`` exists)."""
-    return (video_dir / DONE).is_file()
+def request_stop() -> None:
+    """Stop the video in progress in this process cleanly (its outputs closed, no ``done.json``)."""
+    _STOP.set()
 
 
 def process_video(
-    source: str, video_dir: str, config: RunConfig, formats: Sequence[str], annotate: bool = False
+    source: str,
+    video_dir: str,
+    config: RunConfig,
+    formats: Sequence[str],
+    annotate: bool = False,
+    force: bool = False,
 ) -> VideoResult:
-    """Track one video into ``video_dir`` unless it is already done. Never raises a StipError:
-    a failure is returned (and written to ``error.txt``) so that the batch can go on.
+    """Track one video into ``video_dir`` unless it is already done with the same formats and options.
+
+    Never raises a StipError: a failure is returned (and written to ``error.txt``) so that the
+    batch can go on. :func:`request_stop` (a worker's signal handler) ends it early with status
+    ``interrupted``: every output is closed (playable video, complete JSON) but no ``done.json``
+    is written. A ``KeyboardInterrupt`` does the same, then goes on up.
 
     Args:
         source: the video.
@@ -123,6 +145,7 @@ def process_video(
             ignored: the outputs are ``formats`` in ``video_dir``).
         formats: keys of :data:`FORMATS`.
         annotate: also write ``<name>.mp4`` with skeletons and ids.
+        force: do it again even when it is done with the same formats and options.
     """
     from .io.sinks import open_sink
 
@@ -130,9 +153,28 @@ def process_video(
     config = with_source(config, source)
     device = config.runtime.device
     if is_done(out):
-        return VideoResult(source, "skipped", out_dir=str(out), device=device, **_done_figures(out))
+        why = "forced (--force)" if force else done_differs(out, config, formats, annotate)
+        if why is None:
+            return VideoResult(source, "skipped", out_dir=str(out), device=device, **done_figures(out))
+        logger.warning("%s: doing it again: %s", source, why)
+        (out / DONE).unlink(missing_ok=True)
+    if _STOP.is_set():
+        return VideoResult(
+            source, "interrupted", out_dir=str(out), device=device, error="interrupted before it started"
+        )
     t0 = time.perf_counter()
     pipeline: Pipeline | None = None
+    finished = threading.Event()
+
+    def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
+        if out.is_dir():
+            (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
+        s = pipeline.stats() if pipeline is not None else None
+        return VideoResult(
+            source, status, s.frames if s else 0, s.people if s else 0, s.tracks if s else 0,
+            time.perf_counter() - t0, s.fps if s else 0.0, str(out), device, message,
+        )  # fmt: skip
+
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ERROR).unlink(missing_ok=True)
@@ -140,23 +182,20 @@ def process_video(
         if annotate:
             sinks.append(open_sink(out / f"{out.name}.mp4"))
         pipeline = Pipeline(config, sinks)
+        threading.Thread(target=_stop_when_asked, args=(pipeline, finished), daemon=True).start()
         stats = pipeline.run()
     except StipError as e:
-        if out.is_dir():
-            (out / ERROR).write_text(f"{e}\n", encoding="utf-8")
-        s = pipeline.stats() if pipeline is not None else None
-        return VideoResult(
-            source,
-            "failed",
-            s.frames if s else 0,
-            s.people if s else 0,
-            s.tracks if s else 0,
-            time.perf_counter() - t0,
-            s.fps if s else 0.0,
-            str(out),
-            device,
-            str(e),
-        )
+        if _STOP.is_set():
+            return failed("interrupted", f"interrupted ({e})")
+        return failed("failed", str(e))
+    except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
+        wait_for_threads(prefix="stip-rt-")
+        failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
+        raise
+    finally:
+        finished.set()
+    if _STOP.is_set():
+        return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
     seconds = time.perf_counter() - t0
     figures = {"frames": stats.frames, "people": stats.people, "tracks": stats.tracks}
     marker = {
@@ -166,12 +205,19 @@ def process_video(
         "fps": round(stats.fps, 3),
         "device": device,
         "formats": list(formats),
+        "video": annotate,
         "config": to_dict(config),
     }
-    tmp = out / (DONE + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
-    os.replace(tmp, out / DONE)  # last and atomic: a done.json always means complete outputs
+    write_done(out, marker)  # last and atomic: a done.json always means complete outputs
     return VideoResult(source, "done", seconds=seconds, fps=stats.fps, out_dir=str(out), device=device, **figures)
+
+
+def _stop_when_asked(pipeline: Pipeline, finished: threading.Event) -> None:
+    """Watcher thread of one video: stop its pipeline (from this thread) once :data:`_STOP` is set."""
+    while not finished.is_set():
+        if _STOP.wait(0.1):
+            pipeline.stop()
+            return
 
 
 def with_source(config: RunConfig, source: str) -> RunConfig:
@@ -185,32 +231,36 @@ def with_device(config: RunConfig, device: str) -> RunConfig:
     return replace(config, runtime=replace(config.runtime, device=device))
 
 
-def _done_figures(out: Path) -> dict[str, int]:
-    try:
-        data = json.loads((out / DONE).read_text(encoding="utf-8"))
-        return {k: int(data.get(k, 0)) for k in ("frames", "people", "tracks")}
-    except (OSError, ValueError):
-        return {}
-
-
 # one device per worker process: handed out through a queue when the worker starts
 _worker_device: str | None = None
 
 
-def _init_worker(devices: mp.Queue, threads: int) -> None:  # type: ignore[type-arg]
+def _init_worker(devices: mp.Queue, threads: int, stop: Any) -> None:  # type: ignore[type-arg]
     global _worker_device
     _worker_device = devices.get()
+    # Ctrl-C reaches every process of the terminal's group, SIGTERM may reach the workers too
+    # (systemd, Slurm): the worker then stops its video cleanly; the parent coordinates the rest
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: _STOP.set())
+    threading.Thread(target=_forward_stop, args=(stop,), daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)
 
 
+def _forward_stop(stop: Any) -> None:
+    """Worker thread: the parent's stop event (a multiprocessing Event) sets this process's :data:`_STOP`."""
+    stop.wait()
+    _STOP.set()
+
+
 def _process_in_worker(
-    source: str, video_dir: str, config: RunConfig, formats: Sequence[str], annotate: bool
+    source: str, video_dir: str, config: RunConfig, formats: Sequence[str], annotate: bool, force: bool
 ) -> VideoResult:
     if _worker_device is not None:
         config = with_device(config, _worker_device)
-    return process_video(source, video_dir, config, formats, annotate)
+    return process_video(source, video_dir, config, formats, annotate, force)
 
 
 def run_batch(
@@ -222,9 +272,14 @@ def run_batch(
     annotate: bool = False,
     jobs: int = 1,
     devices: Sequence[str] = (),
+    force: bool = False,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> list[VideoResult]:
     """Process ``videos`` into ``out_dir/<name>/``, skipping finished ones, going on after failures.
+
+    On ``KeyboardInterrupt`` (Ctrl-C; SIGTERM/SIGHUP through the CLI) the workers stop their
+    current videos cleanly (outputs closed, no ``done.json``), the videos not started are
+    cancelled, ``on_result`` hears of each interrupted one, and the interrupt goes on up.
 
     Args:
         videos: video paths (see :func:`find_videos`).
@@ -235,6 +290,7 @@ def run_batch(
         jobs: worker processes; 1 runs in this process.
         devices: devices given to the workers in turn (e.g. ``cuda:0 cuda:1``; two jobs per GPU:
             ``cuda:0 cuda:0 cuda:1 cuda:1``); default: ``config.runtime.device`` for every worker.
+        force: do every video again, also those done with the same formats and options.
         on_result: called in this process as each video finishes (progress, tables).
 
     Returns:
@@ -256,9 +312,7 @@ def run_batch(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SinkError(f"{root}: cannot create the output folder ({e.strerror})") from None
-    paths = [Path(v) for v in videos]
-    names = output_names(paths)
-    tasks = [(str(v), str(root / names[v])) for v in paths]
+    tasks = batch_tasks(videos, root)
     results: dict[int, VideoResult] = {}
 
     def done(i: int, r: VideoResult) -> None:
@@ -270,25 +324,52 @@ def run_batch(
     if jobs == 1:
         cfg = with_device(config, devices[0]) if devices else config
         for i, (src, vdir) in enumerate(tasks):
-            done(i, process_video(src, vdir, cfg, formats, annotate))
+            done(i, process_video(src, vdir, cfg, formats, annotate, force))
         return [results[i] for i in range(len(tasks))]
     ctx = mp.get_context("spawn")  # fork after torch/threads started is unsafe
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     for w in range(jobs):
         queue.put(devices[w % len(devices)] if devices else config.runtime.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)) as pool:
+    stop = ctx.Event()
+    initargs = (queue, threads, stop)
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
         futures = {
-            pool.submit(_process_in_worker, src, vdir, config, tuple(formats), annotate): i
+            pool.submit(_process_in_worker, src, vdir, config, tuple(formats), annotate, force): i
             for i, (src, vdir) in enumerate(tasks)
         }
         try:
             for fut in as_completed(futures):
                 done(futures[fut], fut.result())
         except BaseException:
+            stop.set()  # the workers close their current videos; the others never start
+            _wind_down(futures, done)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [results[i] for i in range(len(tasks))]
+
+
+def batch_tasks(videos: Sequence[str | Path], root: Path) -> list[tuple[str, str]]:
+    """(video, its output folder) for each video, in input order."""
+    paths = [Path(v) for v in videos]
+    names = output_names(paths)
+    return [(str(v), str(root / names[v])) for v in paths]
+
+
+def _wind_down(futures: dict[Future[VideoResult], int], done: Callable[[int, VideoResult], None]) -> None:
+    """After an interrupt: cancel the videos not started, wait for the running ones to close their outputs."""
+    for fut in futures:
+        fut.cancel()
+    running = [f for f in futures if not f.cancelled() and not f.done()]
+    while running:
+        try:
+            finished, pending = wait(running)
+        except KeyboardInterrupt:  # a second Ctrl-C while the workers close their outputs: keep waiting
+            continue
+        for fut in finished:
+            if fut.exception() is None:
+                done(futures[fut], fut.result())
+        running = list(pending)
 
 
 def format_table(results: Sequence[VideoResult]) -> str:

@@ -26,7 +26,7 @@ DOC = ROOT / "docs" / "architecture.md"
 
 #: Lowest first. A unit may import its own layer and the layers before it.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("core", frozenset({"errors", "schemas", "types", "geometry", "paths", "config", "checkpoint"})),
+    ("core", frozenset({"errors", "schemas", "types", "geometry", "paths", "config", "checkpoint", "interrupt"})),
     ("parts", frozenset({"io/", "nn/", "track/"})),
     ("engines", frozenset({"runtime/", "models", "weights/", "analysis/"})),
     ("tasks", frozenset({"detect/", "pose/", "eval/", "data/", "train/"})),
@@ -45,6 +45,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "pose_batching",
                 "live_pacing",
                 "batch",
+                "batch_marker",
+                "batch_ray",
                 "api",
             }
         ),

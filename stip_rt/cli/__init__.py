@@ -3,6 +3,12 @@
 Each verb lives in its own module of this package and exposes ``add_parser(subparsers)``
 (which sets ``func``); :func:`main` parses, calls ``func(args)`` and turns a
 :class:`~stip_rt.errors.StipError` into one line on stderr and exit code 2.
+
+SIGTERM (``timeout``, ``docker stop``, systemd, Slurm) and SIGHUP (closed terminal) are handled like
+Ctrl-C: they raise :class:`~stip_rt.interrupt.Interrupted` (a ``KeyboardInterrupt``) in the main thread, so the verb
+stops reading, finishes the frame in flight and closes every output, then ``stip-rt`` prints one
+line and exits with 128 + the signal number (SIGINT 130, SIGTERM 143, SIGHUP 129). A second
+signal of the same kind while stopping takes its default effect (SIGTERM/SIGHUP end the process).
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
 from ..errors import StipError
+from ..interrupt import install_stop_signals, signal_of, wait_for_threads
 from ..weights import progress_reporter
 from .weights import download_bar
 
@@ -32,6 +40,25 @@ VERBS: dict[str, str] = {
     "train": "train",
     "analyze": "analyze",
 }
+
+
+def interrupted_exit(verb: str, e: KeyboardInterrupt) -> int:
+    """Let the threads finish the outputs, print the one line of an interrupted verb; 128 + signal number."""
+    signum = signal_of(e)
+    complete = wait_for_threads()
+    name = signal.Signals(signum).name
+    what = "the outputs hold every frame finished before it" if complete else "some outputs may be incomplete"
+    print(f"stip-rt {verb}: interrupted ({name}); {what}", file=sys.stderr)
+    return 128 + signum
+
+
+def _message(verb: str, e: StipError) -> str:
+    """The error text without a prefix the CLI adds itself (``stip-rt track: `` or ``track: ``)."""
+    text = str(e)
+    for prefix in (f"stip-rt {verb}: ", f"{verb}: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,15 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    install_stop_signals()
     try:
         with progress_reporter(download_bar):  # downloads anywhere below draw a bar on a terminal
             return int(args.func(args) or 0)
     except StipError as e:
-        print(f"stip-rt {args.verb}: error: {e}", file=sys.stderr)
+        print(f"stip-rt {args.verb}: error: {_message(args.verb, e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"stip-rt {args.verb}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return interrupted_exit(args.verb, e)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Examples::
 
     stip-rt batch videos/ --out-dir results/ --format jsonl,csv
     stip-rt batch 'clips/*.mp4' --out-dir results/ --jobs 4 --devices cuda:0 cuda:1 cuda:0 cuda:1
+    stip-rt batch '/data/*.mp4' --out-dir /shared/results --engine ray --address auto --gpus-per-task 1
+
+Run the same command again after an interruption: videos done with the same formats and options
+are skipped, the others are done (again). Ctrl-C, SIGTERM and SIGHUP stop every worker cleanly.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..batch import FORMATS, find_videos, format_table, run_batch
+from ..batch import FORMATS, VideoResult, find_videos, format_table, run_batch
+from ..errors import ConfigError
 from .run_options import RUN_DESTS, add_run_options, config_from_args
 
 
@@ -25,16 +30,43 @@ def run(args: argparse.Namespace) -> int:
     videos = find_videos(args.inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     print(f"{len(videos)} videos → {args.out_dir}", file=sys.stderr)
-    results = run_batch(
-        videos,
-        args.out_dir,
-        config,
-        formats,
-        annotate=args.video,
-        jobs=args.jobs,
-        devices=args.devices or (),
-        on_result=lambda r: print(f"{r.status:8s} {r.source}", file=sys.stderr),
-    )
+
+    def report(r: VideoResult) -> None:
+        print(f"{r.status:11s} {r.source}", file=sys.stderr)
+
+    if args.engine == "ray":
+        from ..batch_ray import run_batch_ray
+
+        if args.jobs != 1 or args.devices:
+            raise ConfigError(
+                "--jobs and --devices are for --engine process; Ray places tasks itself (--gpus-per-task)"
+            )
+        results = run_batch_ray(
+            videos,
+            args.out_dir,
+            config,
+            formats,
+            annotate=args.video,
+            address=args.address,
+            gpus_per_task=args.gpus_per_task,
+            cpus_per_task=args.cpus_per_task,
+            force=args.force,
+            on_result=report,
+        )
+    else:
+        if args.address is not None or args.gpus_per_task:
+            raise ConfigError("--address and --gpus-per-task need --engine ray")
+        results = run_batch(
+            videos,
+            args.out_dir,
+            config,
+            formats,
+            annotate=args.video,
+            jobs=args.jobs,
+            devices=args.devices or (),
+            force=args.force,
+            on_result=report,
+        )
     print(format_table(results))
     return 1 if any(r.status == "failed" for r in results) else 0
 
@@ -60,5 +92,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="DEV",
         help="devices handed to the workers in turn, e.g. cuda:0 cuda:1 (default: --device)",
     )
+    p.add_argument(
+        "--force", action="store_true", help="do every video again, also those done with the same formats and options"
+    )
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=("process", "ray"),
+        default="process",
+        help="process: a pool of --jobs processes on this machine (default); ray: one Ray task per video "
+        '(pip install "stip-rt[ray]")',
+    )
+    g.add_argument("--address", help="Ray cluster address ('auto': the running cluster; default: a local Ray)")
+    g.add_argument("--gpus-per-task", type=float, default=0.0, metavar="N", help="GPUs per Ray task (0.5: two per GPU)")
+    g.add_argument("--cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per Ray task (default: 1)")
     add_run_options(p)
     p.set_defaults(func=run)

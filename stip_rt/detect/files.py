@@ -99,6 +99,9 @@ def read_coco_file(
     """
     p = Path(path)
     by_id = read_coco_detections(p, score_threshold=score_threshold)
+    if not any(len(d) for d in by_id.values()):
+        above = f" scoring {score_threshold:g} or more" if score_threshold > 0 else ""
+        log.warning("detections %s: no person boxes%s; no frame will have people", p, above)
     if annotations is not None and images is None:
         raise DataError(f"detections {p}: mapping image ids through {annotations} needs the source's image list")
     stems = [Path(img).stem for img in images or []]
@@ -135,6 +138,10 @@ def read_mot_file(path: str | Path, score_threshold: float = 0.0) -> FileDetecto
     p = Path(path)
     gt = p.name == "gt.txt"
     seq = read_mot(p, min_score=1.0 if gt else None)
+    if not len(seq):
+        rows = len(read_mot(p)) if gt else 0
+        why = f"all {rows} rows are marked 0 = ignore" if rows else "it holds no rows"
+        log.warning("detections %s: no boxes (%s); no frame will have people", p, why)
     scores = np.ones(len(seq)) if gt else seq.scores
     if not gt and len(seq) and (scores.min() < 0 or scores.max() > 1):
         log.warning("detections %s: scores span [%g, %g]; clipped to [0, 1]", p, scores.min(), scores.max())

@@ -18,16 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, SinkError
+from ..errors import DataError
 from ..types import Detections, Poses
+from .sink_files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -244,18 +243,11 @@ def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1) -> list[dic
 
 
 def write_coco_results(path: str | Path, results: Sequence[Mapping[str, Any]]) -> Path:
-    """Write COCO results atomically (temp file in the same folder, then rename).
+    """Write COCO results atomically (temp file in the same folder, then rename; usual file mode).
 
     Raises:
         SinkError: the folder does not exist or is not writable.
     """
     p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(list(results), f)
-        os.replace(tmp, p)
-    except OSError as e:
-        raise SinkError(f"results {p}: cannot write ({e.strerror or e})") from None
+    atomic_write_text(p, json.dumps(list(results)))
     return p

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import SinkError
 from ..types import FrameResult, Poses, RunInfo
 from .coco import poses_to_coco, write_coco_results
-from .sink_files import check_writable
+from .sink_files import OutputLock, check_writable, lock_output
 
 
 class CocoSink:
@@ -32,10 +32,12 @@ class CocoSink:
         self.path = Path(path)
         check_writable(self.path)
         self._results: list[dict[str, Any]] | None = None
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
         if run.schema is None:
             raise SinkError(f"{self.path}: COCO keypoint results need keypoints, but this run tracks boxes only")
+        self._lock = lock_output(self.path)
         self._results = []
 
     def write(self, result: FrameResult) -> None:
@@ -51,5 +53,9 @@ class CocoSink:
 
     def close(self) -> None:
         results, self._results = self._results, None
-        if results is not None:
-            write_coco_results(self.path, results)
+        try:
+            if results is not None:
+                write_coco_results(self.path, results)
+        finally:
+            if self._lock is not None:
+                self._lock.release()

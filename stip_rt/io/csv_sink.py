@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import check_writable, open_text, write_error
+from .sink_files import OutputLock, check_writable, lock_output, open_text, write_error
 from .tracks_format import csv_columns, csv_rows
 
 
@@ -31,12 +31,18 @@ class CsvSink:
         check_writable(self.path)
         self._file: TextIO | None = None
         self._writer = None
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
-        self._file = open_text(self.path)
-        self._writer = csv.writer(self._file, lineterminator="\n")
-        self._keypoints = run.schema is not None
-        self._rows([csv_columns(run.schema.keypoints if run.schema is not None else None)])
+        self._lock = lock_output(self.path)
+        try:
+            self._file = open_text(self.path)
+            self._writer = csv.writer(self._file, lineterminator="\n")
+            self._keypoints = run.schema is not None
+            self._rows([csv_columns(run.schema.keypoints if run.schema is not None else None)])
+        except BaseException:
+            self.close()
+            raise
 
     def write(self, result: FrameResult) -> None:
         if self._writer is None:
@@ -55,8 +61,11 @@ class CsvSink:
 
     def close(self) -> None:
         f, self._file, self._writer = self._file, None, None
-        if f is not None:
-            try:
+        try:
+            if f is not None:
                 f.close()
-            except OSError as e:
-                raise write_error(self.path, e) from e
+        except OSError as e:
+            raise write_error(self.path, e) from e
+        finally:
+            if self._lock is not None:
+                self._lock.release()

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
@@ -42,11 +43,33 @@ def find_images(spec: str | Path) -> list[Path]:
     return images
 
 
-def _read(path: Path) -> cv2.typing.MatLike:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def _read(path: Path) -> np.ndarray:
+    """Decode one image (BGR); a damaged, truncated or unreadable file raises a SourceError naming it."""
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise SourceError(f"{path}: cannot read this image (permission denied)") from None
+    except FileNotFoundError:
+        raise SourceError(f"{path}: image file not found (removed while running?)") from None
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read this image ({(e.strerror or str(e)).lower()})") from None
+    if path.suffix.lower() in (".jpg", ".jpeg") and _jpeg_truncated(data):
+        raise SourceError(f"{path}: the JPEG file is truncated (its last scan has no end-of-image marker); damaged")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise SourceError(f"{path}: cannot read this image (damaged or not an image)")
     return image
+
+
+def _jpeg_truncated(data: bytes) -> bool:
+    """True when a JPEG file lacks the end-of-image marker (FFD9) after its last start-of-scan (FFDA).
+
+    libjpeg decodes such a file with a warning only ("Premature end of JPEG file") and fills the
+    missing rows with grey. Inside scan data a 0xFF byte is always followed by 0x00 or a restart
+    marker, so FFD9 after the last FFDA is the true end; data appended after it (camera trailers,
+    MPF second images with their own scan and end) is fine.
+    """
+    return data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
 
 
 class ImageFolderSource(ThreadedSource):

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import atomic_write_text, check_writable, open_text, write_error
+from .sink_files import OutputLock, atomic_write_text, check_writable, lock_output, open_text, write_error
 from .tracks_format import dumps, frame_record, header_record
 
 
@@ -42,9 +42,12 @@ class JsonSink:
         self._header: str | None = None
         self._frames: list[str] = []
         self._closed = False
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
-        self._header = _dump(self.path, header_record(run), None)
+        header = _dump(self.path, header_record(run), None)
+        self._lock = lock_output(self.path)
+        self._header = header
 
     def write(self, result: FrameResult) -> None:
         self._frames.append(_dump(self.path, frame_record(result), result.index))
@@ -53,9 +56,13 @@ class JsonSink:
         if self._closed or self._header is None:
             return
         self._closed = True
-        body = ",\n".join(self._frames)
-        atomic_write_text(self.path, f'{self._header[:-1]},"frames":[\n{body}\n]}}\n')
-        self._frames = []
+        try:
+            body = ",\n".join(self._frames)
+            atomic_write_text(self.path, f'{self._header[:-1]},"frames":[\n{body}\n]}}\n')
+            self._frames = []
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
 
 class JsonlSink:
@@ -77,10 +84,16 @@ class JsonlSink:
         self.path = Path(path)
         check_writable(self.path)
         self._file: TextIO | None = None
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
-        self._file = open_text(self.path)
-        self._line(_dump(self.path, header_record(run), None))
+        self._lock = lock_output(self.path)
+        try:
+            self._file = open_text(self.path)
+            self._line(_dump(self.path, header_record(run), None))
+        except BaseException:
+            self.close()
+            raise
 
     def write(self, result: FrameResult) -> None:
         if self._file is None:
@@ -96,8 +109,11 @@ class JsonlSink:
 
     def close(self) -> None:
         f, self._file = self._file, None
-        if f is not None:
-            try:
+        try:
+            if f is not None:
                 f.close()
-            except OSError as e:
-                raise write_error(self.path, e) from e
+        except OSError as e:
+            raise write_error(self.path, e) from e
+        finally:
+            if self._lock is not None:
+                self._lock.release()

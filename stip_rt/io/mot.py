@@ -11,12 +11,15 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ..errors import DataError, SinkError
 from ..types import FrameResult, RunInfo, Tracks
+
+if TYPE_CHECKING:
+    from .sink_files import OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +74,14 @@ def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
         raise DataError(f"MOT file {p}: not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"MOT file {p}: cannot read ({e})") from None
-    rows = [ln for ln in text.splitlines() if ln.strip()]
-    if not rows:
+    numbered = [(n, ln) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if not numbered:
         return _empty()
+    rows = [ln for _, ln in numbered]
     try:
         data = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"MOT file {p}: not comma-separated numbers ({e})") from None
+    except ValueError:
+        raise DataError(f"MOT file {p}: {_first_bad_line(numbered)}") from None
     if data.shape[1] < 6:
         raise DataError(f"MOT file {p}: expected at least 6 columns (frame,id,x,y,w,h), got {data.shape[1]}")
     if np.any(data[:, 0] < 1) or np.any(data[:, 0] != np.round(data[:, 0])):
@@ -92,6 +96,23 @@ def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
         seq = seq.select(seq.scores >= min_score)
     order = np.lexsort((seq.ids, seq.frames))
     return seq.select(order)
+
+
+def _first_bad_line(numbered: list[tuple[int, str]]) -> str:
+    """Where and why comma-separated numbers do not parse: ``line 7: ...`` (1-based file lines)."""
+    width = None
+    for n, line in numbered:
+        cells = line.split(",")
+        for c, cell in enumerate(cells, 1):
+            try:
+                float(cell)
+            except ValueError:
+                return f"not comma-separated numbers: line {n}, column {c}: {cell.strip()!r} is not a number"
+        if width is None:
+            width = len(cells)
+        elif len(cells) != width:
+            return f"line {n}: {len(cells)} columns, but the lines before it have {width}"
+    return "not comma-separated numbers"
 
 
 def _empty() -> MotSequence:
@@ -140,13 +161,18 @@ class MotSink:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file: TextIO | None = None
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
-        """Create (truncate) the file. Raises SinkError if it cannot be opened."""
+        """Create (truncate) the file. Raises SinkError if it cannot be opened or another run writes it."""
+        from .sink_files import lock_output
+
+        self._lock = lock_output(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8")
         except OSError as e:
+            self.close()
             raise SinkError(f"MOT file {self.path}: cannot open for writing ({e.strerror})") from None
         log.debug("writing MOT results of %s to %s", run.source.uri, self.path)
 
@@ -162,6 +188,10 @@ class MotSink:
 
     def close(self) -> None:
         """Close the file; safe to call more than once and after a failure."""
-        if self._file is not None:
-            f, self._file = self._file, None
-            f.close()
+        try:
+            if self._file is not None:
+                f, self._file = self._file, None
+                f.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()

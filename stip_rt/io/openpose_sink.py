@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import check_writable, make_dir, write_error
+from .sink_files import OutputLock, check_writable, lock_output, make_dir, write_error
 from .tracks_format import PX_DECIMALS, SCORE_DECIMALS
 
 _EMPTY = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
@@ -61,11 +61,17 @@ class OpenPoseSink:
         self.folder = Path(folder)
         check_writable(self.folder, is_dir=True)
         self.stem = stem
+        self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
         if run.schema is None:
             raise SinkError(f"{self.folder}: OpenPose output needs keypoints, but this run tracks boxes only")
-        make_dir(self.folder)
+        self._lock = lock_output(self.folder)
+        try:
+            make_dir(self.folder)
+        except BaseException:
+            self.close()
+            raise
         self.stem = self.stem or openpose_stem(run.source.uri)
 
     def write(self, result: FrameResult) -> None:
@@ -82,4 +88,6 @@ class OpenPoseSink:
             raise write_error(path, e) from e
 
     def close(self) -> None:
-        """Nothing is buffered: every frame's file is complete when ``write`` returns."""
+        """Nothing is buffered: every frame's file is complete when ``write`` returns; drops the lock."""
+        if self._lock is not None:
+            self._lock.release()

@@ -1,14 +1,19 @@
-"""File helpers shared by the sinks: early writability checks, atomic writes, clear errors."""
+"""File helpers shared by the sinks: early writability checks, atomic writes, output locks, clear errors."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import TextIO
 
 from ..errors import SinkError
+
+try:
+    import fcntl
+except ImportError:  # Windows: outputs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 
 def _reason(e: OSError) -> str:
@@ -68,10 +73,27 @@ def open_text(path: Path) -> TextIO:
         raise SinkError(f"{path}: cannot write ({_reason(e)})") from e
 
 
+def create_temp(path: Path) -> tuple[int, Path]:
+    """Create a new hidden temporary file beside ``path``, with the mode any new file gets (0666 less the umask).
+
+    (:func:`tempfile.mkstemp` would create it with mode 0600, which the final rename would keep.)
+
+    Returns:
+        The open file descriptor (write-only) and the temporary path.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, sync it, then rename it over ``path``.
 
-    Readers see either the old file or the complete new one, never a partial write.
+    Readers see either the old file or the complete new one, never a partial write. The file gets
+    the usual mode of a new file (0666 less the umask).
 
     Raises:
         SinkError: the file cannot be written.
@@ -79,7 +101,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     make_parent(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = create_temp(path)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
@@ -92,6 +114,82 @@ def atomic_write_text(path: Path, text: str) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+class OutputLock:
+    """An advisory lock on an output, ``<name>.lock`` beside it, held by the run that writes it.
+
+    Uses ``flock``: the kernel drops the lock when its process ends, so the lock file of a run
+    that died does not block the next one (it is taken over). The file holds the owner's pid and
+    is removed on :meth:`release`. Where ``fcntl`` is missing (Windows) nothing is locked.
+
+    Args:
+        path: the output file (or folder) to guard.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> OutputLock:
+        """Take the lock (idempotent); returns self.
+
+        Raises:
+            SinkError: another live run is writing ``path``; or the lock file cannot be created.
+        """
+        if fcntl is None or self._fd is not None:
+            return self
+        make_parent(self.lock_path)
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as e:
+                raise SinkError(f"{self.lock_path}: cannot create the lock file ({_reason(e)})") from e
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = _read_pid(fd)
+                os.close(fd)
+                who = f"process {owner}" if owner else "another process"
+                raise SinkError(
+                    f"{self.path}: another run ({who}) is writing this output right now; wait for it to finish "
+                    f"or choose another name (lock: {self.lock_path})"
+                ) from None
+            try:  # the file may have been removed by the run that held it just before: lock the current one
+                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self._fd = fd
+                return self
+            os.close(fd)
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock; idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.lock_path)  # while still holding it, so nobody locks a file about to vanish
+        os.close(fd)
+
+
+def lock_output(path: Path) -> OutputLock:
+    """Take the :class:`OutputLock` of ``path`` (release it when the output is complete).
+
+    Raises:
+        SinkError: another live run is writing ``path``.
+    """
+    return OutputLock(path).acquire()
+
+
+def _read_pid(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return str(int(os.pread(fd, 32, 0).decode().strip()))
+    return ""
 
 
 def write_error(path: Path, e: OSError) -> SinkError:

@@ -16,7 +16,7 @@ from ..errors import SinkError
 from ..schemas import KeypointSchema
 from ..types import FrameResult, RunInfo
 from .draw import draw_tracks
-from .sink_files import check_writable, make_parent
+from .sink_files import OutputLock, check_writable, lock_output, make_parent
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class VideoSink:
     Frames are stamped with their source time (relative to the first frame written), so a live run
     with dropped frames still plays in real time. Sizes are rounded down to even numbers (yuv420p
     needs them). ``close()`` flushes the encoder and finishes the container, also after a failure,
-    so the video is playable up to the last frame written.
+    so the video is playable up to the last frame written. The video is written to a hidden
+    ``.<stem>.partial<suffix>`` beside ``path`` and renamed to ``path`` when finished, so ``path``
+    only ever holds a complete, playable video (a run killed outright leaves only the partial file).
 
     Args:
         path: output ``.mp4``, ``.mkv``, ``.mov`` or ``.avi`` (folder created if missing).
@@ -77,6 +79,8 @@ class VideoSink:
         self._last_pts = -1
         self._t0: float | None = None
         self._warned_size = False
+        self._lock: OutputLock | None = None
+        self.partial_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
 
     def open(self, run: RunInfo) -> None:
         src = run.source
@@ -84,8 +88,9 @@ class VideoSink:
         self._rate = Fraction(src.fps if src.fps and src.fps > 0 else 30.0).limit_denominator(1001)
         self._size = (max(2, src.width // 2 * 2), max(2, src.height // 2 * 2))
         make_parent(self.path)
+        self._lock = lock_output(self.path)
         try:
-            self._container = av.open(str(self.path), "w")
+            self._container = av.open(str(self.partial_path), "w")
             stream = self._container.add_stream(self.codec, rate=self._rate)
             stream.width, stream.height = self._size
             stream.pix_fmt = "yuv420p"
@@ -95,7 +100,7 @@ class VideoSink:
                 stream.bit_rate = self.bit_rate or int(0.2 * self._size[0] * self._size[1] * float(self._rate))
             self._stream = stream
         except (av.FFmpegError, OSError, ValueError) as e:
-            self._abort()
+            self._abort(keep=False)
             raise SinkError(f"{self.path}: cannot open the video for writing ({getattr(e, 'strerror', e)})") from e
 
     def write(self, result: FrameResult) -> None:
@@ -138,12 +143,25 @@ class VideoSink:
         except (av.FFmpegError, OSError) as e:
             raise SinkError(f"{self.path}: cannot finish the video ({getattr(e, 'strerror', e)})") from e
         finally:
-            self._abort()
+            self._abort(keep=True)
 
-    def _abort(self) -> None:
+    def _abort(self, keep: bool) -> None:
+        """Close the container; ``keep``: rename the finished video into place (else remove it); drop the lock."""
         container, self._container, self._stream = self._container, None, None
-        if container is not None:
-            try:
-                container.close()
-            except (av.FFmpegError, OSError) as e:
-                log.warning("%s: closing the video failed (%s)", self.path, getattr(e, "strerror", e))
+        try:
+            if container is not None:
+                try:
+                    container.close()
+                except (av.FFmpegError, OSError) as e:
+                    keep = False
+                    log.warning("%s: closing the video failed (%s)", self.path, getattr(e, "strerror", e))
+            if keep and self.partial_path.exists():
+                try:
+                    os.replace(self.partial_path, self.path)
+                except OSError as e:
+                    raise SinkError(f"{self.path}: cannot move the finished video into place ({e.strerror})") from e
+            else:
+                self.partial_path.unlink(missing_ok=True)
+        finally:
+            if self._lock is not None:
+                self._lock.release()

@@ -13,6 +13,7 @@ from ..errors import SourceError
 from ..types import Frame, SourceInfo
 from .source_config import SourceConfig
 from .threaded_source import ThreadedSource
+from .video_index import FrameNumbering
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class VideoSource(ThreadedSource):
 
     Frames are ``bgr24``; ``Frame.time`` is the stream's pts in seconds relative to the stream's
     start. A file that ends before the frame count its container declares (a truncated file)
-    raises :class:`SourceError` after the last good frame. Live streams that break are reopened
+    raises :class:`SourceError` after the last good frame. A file damaged in the middle keeps the true
+    frame numbers where its container has an index (AVI; see :mod:`stip_rt.io.video_index`): the
+    missing frames are skipped with a warning naming the file and the range. Live streams that break are reopened
     with bounded retries and exponential back-off, then fail with :class:`SourceError`.
 
     Args:
@@ -139,24 +142,28 @@ class VideoSource(ThreadedSource):
                 stream = container.streams.video[0]
                 stream.thread_type = "SLICE" if self.live else "AUTO"
                 t0 = stream.start_time if stream.start_time is not None and not self.live else None
+                base = index  # after a reconnect, numbers go on from here
+                numbering = FrameNumbering(self.uri, container, stream)
                 try:
-                    for av_frame in container.decode(stream):
-                        if av_frame.pts is not None and av_frame.time_base is not None:
-                            if t0 is None:
-                                t0 = av_frame.pts
-                            t = time_offset + float((av_frame.pts - t0) * av_frame.time_base)
-                        else:
-                            t = time_offset + index / self.info.fps
-                        if index >= self.start:
-                            yield Frame(index, t, av_frame.to_ndarray(format="bgr24"))
-                        last_time = t
-                        index += 1
+                    for packet in container.demux(stream):
+                        if not numbering.packet(packet):
+                            continue
+                        for av_frame in packet.decode():
+                            n = base + numbering.number(av_frame)
+                            if av_frame.pts is not None and av_frame.time_base is not None:
+                                if t0 is None:
+                                    t0 = av_frame.pts
+                                t = time_offset + float((av_frame.pts - t0) * av_frame.time_base)
+                            else:
+                                t = time_offset + n / self.info.fps
+                            if n >= self.start:
+                                yield Frame(n, t, av_frame.to_ndarray(format="bgr24"))
+                            last_time = t
+                            index = n + 1
                     break  # end of the file / stream
                 except (av.FFmpegError, OSError) as e:
                     if not self.live:
-                        raise SourceError(
-                            f"{self.uri}: cannot decode frame {index} ({_reason(e)}); the file is damaged"
-                        ) from e
+                        raise self._read_error(index, e) from e
                     container.close()
                     container = self._reconnect(index, e)
                     if container is None:  # closed while waiting
@@ -164,12 +171,37 @@ class VideoSource(ThreadedSource):
                     time_offset = last_time + 1.0 / self.info.fps
             count = self.info.frame_count
             if count is not None and index < count:
+                if self._network:
+                    raise SourceError(
+                        f"{self.uri}: the stream ended after frame {index - 1} of {count} (the connection "
+                        f"dropped?); {self._reconnect_hint()}"
+                    )
                 raise SourceError(
                     f"{self.uri}: the video ends after frame {index - 1} but its container declares {count} "
                     f"frames; the file is truncated or damaged"
                 )
         finally:
             container.close()
+
+    def _read_error(self, index: int, e: BaseException) -> SourceError:
+        """The error of a non-live input that fails while reading (a damaged file, a dropped or stalled stream)."""
+        if not self._network:
+            return SourceError(f"{self.uri}: cannot decode frame {index} ({_reason(e)}); the file is damaged")
+        if isinstance(e, av.error.ExitError | TimeoutError):
+            what = f"stalled after frame {index - 1} (no data for {self.config.read_timeout_s:g} s)"
+        else:
+            what = f"dropped after frame {index - 1} ({_reason(e)})"
+        return SourceError(f"{self.uri}: the stream {what}; {self._reconnect_hint()}")
+
+    def _reconnect_hint(self) -> str:
+        c = self.config
+        if self.live:
+            return f"source.reconnect_retries={c.reconnect_retries}, source.read_timeout_s={c.read_timeout_s:g}"
+        return (
+            "it is read as a file (not live), which is not reconnected: use --live to reconnect "
+            f"(source.reconnect_retries={c.reconnect_retries}, source.reconnect_backoff_s={c.reconnect_backoff_s:g}, "
+            f"source.read_timeout_s={c.read_timeout_s:g})"
+        )
 
     def _reconnect(self, index: int, error: BaseException) -> Any:
         """Reopen a broken live stream with back-off; None if the source was closed meanwhile."""
@@ -178,8 +210,8 @@ class VideoSource(ThreadedSource):
         for attempt in range(1, retries + 1):
             wait = self.config.backoff(attempt)
             log.warning(
-                "%s: stream broke after frame %d (%s); reconnecting in %.1f s (attempt %d of %d)",
-                self.uri, index - 1, _reason(last), wait, attempt, retries,
+                "%s: the stream broke after frame %d (%s); reconnecting in %.1f s (attempt %d of %d)",
+                self.uri, index - 1, self._stream_reason(last), wait, attempt, retries,
             )  # fmt: skip
             if self._stop.wait(wait):
                 return None
@@ -194,6 +226,12 @@ class VideoSource(ThreadedSource):
             container.close()
             last = SourceError("no video stream")
         raise SourceError(
-            f"{self.uri}: stream broke after frame {index - 1} and {retries} reconnect attempts failed "
-            f"(last error: {_reason(last)})"
+            f"{self.uri}: the stream broke after frame {index - 1} and {retries} reconnect attempts failed "
+            f"(last error: {self._stream_reason(last)}; source.reconnect_retries={retries}, "
+            f"source.read_timeout_s={self.config.read_timeout_s:g})"
         ) from last
+
+    def _stream_reason(self, e: BaseException) -> str:
+        if isinstance(e, av.error.ExitError | TimeoutError):
+            return f"stalled: no data for {self.config.read_timeout_s:g} s"
+        return _reason(e)

@@ -236,7 +236,7 @@ def test_camera_reopens_after_a_glitch(fake_camera) -> None:
 
 
 class FakeContainer:
-    """A PyAV-like container whose decode yields ``n`` frames, then raises ``error`` (or ends)."""
+    """A PyAV-like container whose demux yields ``n`` one-frame packets, then raises ``error`` (or ends)."""
 
     def __init__(self, n: int, error: BaseException | None) -> None:
         self.n, self.error = n, error
@@ -246,13 +246,14 @@ class FakeContainer:
         stream.frames, stream.start_time, stream.thread_type = 0, None, None
         self.streams = type("Streams", (), {"video": [stream]})()
         self.duration = None
+        self.format = type("F", (), {"name": "rtsp"})()
         self.closed = False
 
-    def decode(self, stream):
+    def demux(self, stream):
         for i in range(self.n):
             f = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="bgr24")
             f.pts, f.time_base = 1000 + i, Fraction(1, 10)  # a live stream's pts do not start at 0
-            yield f
+            yield type("P", (), {"size": 100, "pos": -1, "decode": lambda self, f=f: [f]})()
         if self.error is not None:
             raise self.error
 

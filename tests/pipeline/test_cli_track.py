@@ -238,7 +238,13 @@ def test_print_config_and_set(capsys: pytest.CaptureFixture[str], vtest: Path) -
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["queues"]["size"] == 3 and cfg["track"]["min_hits"] == 4 and cfg["pose"]["model"] == "none"
     assert cfg["source"]["uri"] == str(vtest) and set(cfg) == {
-        "source", "detect", "pose", "runtime", "track", "outputs", "queues"
+        "source",
+        "detect",
+        "pose",
+        "runtime",
+        "track",
+        "outputs",
+        "queues",
     }
 
 
@@ -272,3 +278,52 @@ def test_python_api_iterates_tracked_frames(vtest: Path, pets_gt: Path, tmp_path
     )
     assert [r.index for r in results] == list(range(5))
     assert len(out.read_text().splitlines()) == 6
+
+
+def test_batch_error_has_one_prefix(capsys: pytest.CaptureFixture[str], vtest: Path, tmp_path: Path) -> None:
+    # run_batch's own messages start with "batch: "; the CLI adds "stip-rt batch: error: " once
+    assert main(["batch", str(vtest), "--out-dir", str(tmp_path / "o"), "--format", "jsn", "--pose", "none"]) == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line == "stip-rt batch: error: unknown format 'jsn' (choose from json, jsonl, csv, coco, mot, openpose)"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "why"),
+    [("", "det.txt", "it holds no rows"), ("1,1,10,10,5,5,0,-1,-1,-1\n", "gt.txt", "all 1 rows are marked 0 = ignore")],
+)
+def test_empty_detections_file_warns_naming_it(
+    tmp_path: Path, vtest: Path, caplog: pytest.LogCaptureFixture, text: str, name: str, why: str
+) -> None:
+    dets = tmp_path / name
+    dets.write_text(text)
+    assert main(["track", str(vtest), "--pose", "none", "--detections", str(dets), "-N", "3"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"detections {dets}: no boxes ({why}); no frame will have people" in warnings
+
+
+def test_empty_coco_detections_warn_naming_the_file(
+    tmp_path: Path, vtest: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dets = tmp_path / "dets.json"
+    dets.write_text("[]")
+    assert main(["track", str(vtest), "--pose", "none", "--detections", str(dets), "-N", "2"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"detections {dets}: no person boxes; no frame will have people" in warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("1,1,10,10,5,5,1,-1,-1,-1\n\n2,1,10,10,5\n", "line 3: 5 columns, but the lines before it have 10"),
+        ("1,1,10,10,5,5,1\n2,1,1a0,10,5,5,1\n", "line 2, column 3: '1a0' is not a number"),
+    ],
+)
+def test_malformed_mot_detections_name_the_line(
+    tmp_path: Path, vtest: Path, capsys: pytest.CaptureFixture[str], text: str, where: str
+) -> None:
+    dets = tmp_path / "det.txt"
+    dets.write_text(text)
+    assert main(["track", str(vtest), "--pose", "none", "--detections", str(dets), "-N", "2"]) == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("stip-rt track: error: ") and f"MOT file {dets}: " in line and where in line
+    assert "usecols" not in line and "numpy" not in line

@@ -1,0 +1,82 @@
+"""``done.json``, the completion marker of one video of a batch: written last, compared on resume."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import to_dict
+from .run_config import RunConfig
+
+DONE = "done.json"
+#: Keys of the configuration that do not change the outputs (not compared on resume).
+_NOT_COMPARED: dict[str, tuple[str, ...] | None] = {
+    "runtime": ("device",),
+    "queues": None,
+    "source": ("uri",),
+    "outputs": None,
+}
+
+
+def write_done(video_dir: Path, marker: dict[str, Any]) -> None:
+    """Write ``done.json`` atomically (temp file, then rename): it exists only once complete."""
+    tmp = video_dir / (DONE + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    os.replace(tmp, video_dir / DONE)
+
+
+def is_done(video_dir: Path) -> bool:
+    """True when the video's outputs are complete (its ``done.json`` exists), whatever their options."""
+    return (video_dir / DONE).is_file()
+
+
+def done_differs(video_dir: Path, config: RunConfig, formats: Sequence[str], annotate: bool) -> str | None:
+    """Why the finished outputs in ``video_dir`` are not what this run asks for; None when they are.
+
+    Compares the formats, the annotated video and the configuration recorded in ``done.json``
+    (except keys that do not change the outputs: device, queues, ``source.uri``).
+    """
+    try:
+        marker = json.loads((video_dir / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its done.json cannot be read"
+    if sorted(marker.get("formats", [])) != sorted(formats):
+        return f"formats were {','.join(marker.get('formats', [])) or 'none'}, now {','.join(formats)}"
+    had_video = marker.get("video", (video_dir / f"{video_dir.name}.mp4").is_file())
+    if bool(had_video) != annotate:
+        return "the annotated video was " + ("written, now it is not asked for" if had_video else "not written")
+    old, new = _comparable(marker.get("config", {})), _comparable(to_dict(config))
+    changed = sorted(_diff(old, new))
+    if changed:
+        return f"options changed: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}"
+    return None
+
+
+def _comparable(tree: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(tree))  # tuples → lists, as stored
+    if not isinstance(data, dict):
+        return {}
+    for section, keys in _NOT_COMPARED.items():
+        if keys is None:
+            data.pop(section, None)
+        elif isinstance(data.get(section), dict):
+            for k in keys:
+                data[section].pop(k, None)
+    return data
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def done_figures(out: Path) -> dict[str, int]:
+    try:
+        data = json.loads((out / DONE).read_text(encoding="utf-8"))
+        return {k: int(data.get(k, 0)) for k in ("frames", "people", "tracks")}
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,122 @@
+"""True frame numbers of a decoded video, also across damaged data (what the container's index knows).
+
+A decoder only counts the frames it gets. When the middle of a file is damaged the demuxer skips
+to the next readable packet, and in AVI (which has no timestamps: FFmpeg numbers packets as it
+reads them) every later frame would get a number too low. AVI files carry an index (``idx1`` /
+OpenDML) giving each frame's file offset, so a packet's true frame number is the index entry at its
+position. :class:`FrameNumbering` uses it to renumber such packets, reports the frames that are
+missing (with the file and the range) and drops packets the index does not know (data the
+demuxer mistook for a frame). Other containers (MP4, MKV, ...) carry timestamps for every
+packet and their demuxers find packets through their own tables; their frames are counted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# a packet's position is its chunk header's (or up to this many bytes after it: AVI chunk header = 8)
+_HEADER_SLACK = 16
+
+
+class FrameNumbering:
+    """Gives each decoded frame of one video stream its true 0-based number.
+
+    Call :meth:`packet` for every demuxed packet before decoding it (it fixes its timestamps, or
+    returns False for a packet to drop), then :meth:`number` for every decoded frame.
+
+    Args:
+        uri: the input, for messages.
+        container: the open PyAV input container.
+        stream: its video stream.
+    """
+
+    def __init__(self, uri: str, container: Any, stream: Any) -> None:
+        self.uri = uri
+        self._count = 0  # next number when counting
+        self._next_ts: int | None = None  # next expected index timestamp
+        self._start_ts = 0
+        self._positions: list[int] = []
+        self._timestamps: list[int] = []
+        self._keyframes: list[int] = []
+        self.missing = 0  # frames the file lacks (damaged data), reported as warnings
+        entries = _index_entries(stream)
+        frames = int(stream.frames or 0)
+        if container.format.name == "avi" and entries and len(entries) == frames:
+            ordered = sorted(entries, key=lambda e: e.pos)
+            self._positions = [int(e.pos) for e in ordered]
+            self._timestamps = [int(e.timestamp) for e in ordered]
+            self._keyframes = sorted(int(e.timestamp) for e in entries if e.is_keyframe)
+            self._start_ts = min(self._timestamps)
+
+    @property
+    def indexed(self) -> bool:
+        """True when frame numbers come from the container's index (else frames are counted)."""
+        return bool(self._positions)
+
+    def packet(self, packet: Any) -> bool:
+        """Give ``packet`` its true timestamps (from the index); False: drop it (not a frame of the index)."""
+        if not self._positions or not packet.size:
+            return True  # counting, or the flush packet
+        pos = packet.pos
+        if pos is None or pos < 0:
+            return True
+        i = bisect.bisect_right(self._positions, pos) - 1
+        if i < 0 or pos - self._positions[i] > _HEADER_SLACK:
+            log.warning(
+                "%s: skipped %d bytes at byte %d that the file's index does not list as a frame (damaged data)",
+                self.uri, packet.size, pos,
+            )  # fmt: skip
+            return False
+        ts = self._timestamps[i]
+        if self._next_ts is not None and ts < self._next_ts:
+            log.warning("%s: skipped a repeated packet of frame %d at byte %d", self.uri, ts - self._start_ts, pos)
+            return False
+        if self._next_ts is not None and ts > self._next_ts:
+            self._report_gap(self._next_ts, ts, pos)
+        self._next_ts = ts + 1
+        if packet.dts != ts:
+            packet.dts = ts
+            packet.pts = ts
+        return True
+
+    def _report_gap(self, first: int, after: int, pos: int) -> None:
+        a, b = first - self._start_ts, after - 1 - self._start_ts
+        self.missing += b - a + 1
+        key = bisect.bisect_left(self._keyframes, after)
+        if key < len(self._keyframes) and self._keyframes[key] == after:
+            tail = ""
+        elif key < len(self._keyframes):
+            tail = (
+                f"; frames {after - self._start_ts}–{self._keyframes[key] - self._start_ts - 1} are decoded "
+                f"without their reference frames and may show artefacts until the keyframe "
+                f"{self._keyframes[key] - self._start_ts}"
+            )
+        else:
+            tail = "; the frames after it are decoded without their reference frames and may show artefacts"
+        what = f"frame {a} is" if a == b else f"frames {a}–{b} are"
+        log.warning(
+            "%s: damaged data before byte %d: %s missing (skipped; later frames keep their true numbers)%s",
+            self.uri, pos, what, tail,
+        )  # fmt: skip
+
+    def number(self, frame: Any) -> int:
+        """The true 0-based number of decoded ``frame`` (frames come out in display order)."""
+        if self._positions and frame.pts is not None:
+            n = int(frame.pts) - self._start_ts
+            if n >= self._count:
+                self._count = n + 1
+                return n
+        n = self._count
+        self._count += 1
+        return n
+
+
+def _index_entries(stream: Any) -> list[Any]:
+    try:
+        return list(stream.index_entries)
+    except (AttributeError, TypeError, ValueError):  # PyAV without index access
+        return []

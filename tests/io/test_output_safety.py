@@ -1,0 +1,114 @@
+"""Outputs are never shared by two live runs, rewritten files appear only when complete, and new
+files get the usual mode (umask) whichever way they are written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+from io_fakes import make_results, make_run
+
+from stip_rt.errors import SinkError
+from stip_rt.io.coco import write_coco_results
+from stip_rt.io.sink_files import lock_output
+from stip_rt.io.sinks import open_sink
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and flock")
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.coco.json", "t.jsonl", "t.csv", "t.txt", "t.mp4"])
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_every_output_respects_the_umask(tmp_path: Path, umask: None, name: str, mask: int) -> None:
+    os.umask(mask)
+    path = tmp_path / name
+    sink = open_sink(path)
+    sink.open(make_run())
+    for r in make_results(3, image=True):
+        sink.write(r)
+    sink.close()
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temp, partial or lock file left
+
+
+def test_coco_writer_respects_the_umask(tmp_path: Path, umask: None) -> None:
+    os.umask(0o027)
+    path = write_coco_results(tmp_path / "r.json", [])
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_video_appears_only_when_complete(tmp_path: Path) -> None:
+    path = tmp_path / "annotated.mp4"
+    sink = open_sink(path)
+    sink.open(make_run())
+    for r in make_results(6, image=True):
+        sink.write(r)
+    assert not path.exists()  # while writing: only the hidden partial file (once the encoder has output)
+    sink.close()
+    with av.open(str(path)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    assert not (tmp_path / ".annotated.partial.mp4").exists()
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from stip_rt.io.sink_files import lock_output
+lock_output(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.jsonl", "t.csv", "t.txt", "t.mp4", "poses/"])
+def test_output_written_by_another_live_process_is_refused(tmp_path: Path, name: str) -> None:
+    path = f"{tmp_path}/{name}"
+    proc = _holder(Path(path.rstrip("/")))
+    try:
+        sink = open_sink(path)
+        with pytest.raises(SinkError) as err:
+            sink.open(make_run())
+        msg = str(err.value)
+        assert msg.startswith(f"{path.rstrip('/')}: another run (process {proc.pid}) is writing this output")
+        assert not Path(path.rstrip("/")).exists()  # nothing was truncated or created
+    finally:
+        proc.kill()  # SIGKILL: the lock file stays behind, the lock itself dies with the process
+        proc.wait()
+    lock = Path(path.rstrip("/") + ".lock")
+    assert lock.exists()
+    sink = open_sink(path)  # a stale lock file of a dead process does not block
+    sink.open(make_run())
+    if name == "poses/":
+        sink.write(make_results(1)[0])
+    sink.close()
+    assert not lock.exists()
+
+
+def test_lock_is_released_and_retaken(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    first = lock_output(path)
+    with pytest.raises(SinkError, match=f"process {os.getpid()}"):
+        lock_output(path)  # a second writer in the same process is refused too
+    first.release()
+    second = lock_output(path)
+    assert (tmp_path / "out.jsonl.lock").read_text().strip() == str(os.getpid())
+    second.release()
+    assert not (tmp_path / "out.jsonl.lock").exists()
