@@ -155,7 +155,11 @@ def process_video(
     if is_done(out):
         why = "forced (--force)" if force else done_differs(out, config, formats, annotate)
         if why is None:
-            return VideoResult(source, "skipped", out_dir=str(out), device=device, **done_figures(out))
+            done = done_figures(out)  # {} when the marker cannot be read: the figures stay 0
+            return VideoResult(
+                source, "skipped", done.get("frames", 0), done.get("people", 0), done.get("tracks", 0),
+                out_dir=str(out), device=device,
+            )  # fmt: skip
         logger.warning("%s: doing it again: %s", source, why)
         (out / DONE).unlink(missing_ok=True)
     if _STOP.is_set():
@@ -209,7 +213,10 @@ def process_video(
         "config": to_dict(config),
     }
     write_done(out, marker)  # last and atomic: a done.json always means complete outputs
-    return VideoResult(source, "done", seconds=seconds, fps=stats.fps, out_dir=str(out), device=device, **figures)
+    return VideoResult(
+        source, "done", stats.frames, stats.people, stats.tracks,
+        seconds=seconds, fps=stats.fps, out_dir=str(out), device=device,
+    )  # fmt: skip
 
 
 def _stop_when_asked(pipeline: Pipeline, finished: threading.Event) -> None:
@@ -235,7 +242,7 @@ def with_device(config: RunConfig, device: str) -> RunConfig:
 _worker_device: str | None = None
 
 
-def _init_worker(devices: mp.Queue, threads: int, stop: Any) -> None:  # type: ignore[type-arg]
+def _init_worker(devices: mp.Queue, threads: int, stop: Any) -> None:
     global _worker_device
     _worker_device = devices.get()
     # Ctrl-C reaches every process of the terminal's group, SIGTERM may reach the workers too
@@ -327,7 +334,7 @@ def run_batch(
             done(i, process_video(src, vdir, cfg, formats, annotate, force))
         return [results[i] for i in range(len(tasks))]
     ctx = mp.get_context("spawn")  # fork after torch/threads started is unsafe
-    queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    queue: mp.Queue = ctx.Queue()
     for w in range(jobs):
         queue.put(devices[w % len(devices)] if devices else config.runtime.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)

@@ -139,8 +139,8 @@ def read_mot_file(path: str | Path, score_threshold: float = 0.0) -> FileDetecto
     gt = p.name == "gt.txt"
     seq = read_mot(p, min_score=1.0 if gt else None)
     if not len(seq):
-        rows = len(read_mot(p)) if gt else 0
-        why = f"all {rows} rows are marked 0 = ignore" if rows else "it holds no rows"
+        n_rows = len(read_mot(p)) if gt else 0
+        why = f"all {n_rows} rows are marked 0 = ignore" if n_rows else "it holds no rows"
         log.warning("detections %s: no boxes (%s); no frame will have people", p, why)
     scores = np.ones(len(seq)) if gt else seq.scores
     if not gt and len(seq) and (scores.min() < 0 or scores.max() > 1):

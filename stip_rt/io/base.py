@@ -14,11 +14,14 @@ class Source(Protocol):
 
     Attributes:
         info: the source's metadata (available once opened).
-        dropped: frames dropped so far because downstream was slower (live sources only; files never drop).
+        dropped: frames dropped so far because downstream was slower (live sources only; files never drop);
+            read-only, so a plain attribute or a property both conform.
     """
 
     info: SourceInfo
-    dropped: int
+
+    @property
+    def dropped(self) -> int: ...
 
     def __iter__(self) -> Iterator[Frame]: ...
 

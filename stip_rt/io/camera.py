@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import cv2
+import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
@@ -58,13 +59,14 @@ class CameraSource(ThreadedSource):
         self.device = device
         self.config = config or SourceConfig()
         self.start = start
-        self._cap = self._open()
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            self._cap.release()
+        cap = self._open()
+        self._cap: cv2.VideoCapture | None = cap
+        image = self._read()
+        if image is None:
+            self._release()
             raise SourceError(f"{_describe(device)}: opened but gives no frames (in use by another program?)")
-        self._first = image
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._first: np.ndarray | None = image
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         info = SourceInfo(
             uri=str(device),
             width=int(image.shape[1]),
@@ -92,6 +94,13 @@ class CameraSource(ThreadedSource):
             cap.set(cv2.CAP_PROP_FPS, cfg.camera_fps)
         return cap
 
+    def _read(self) -> np.ndarray | None:
+        """The camera's next image; None when it gives none (or is not open)."""
+        if self._cap is None:
+            return None
+        ok, image = self._cap.read()
+        return image if ok else None
+
     def _release(self) -> None:
         if self._cap is not None:
             self._cap.release()
@@ -105,9 +114,8 @@ class CameraSource(ThreadedSource):
         try:
             while not self._stop.is_set():
                 if image is None:
-                    ok, image = self._cap.read()
-                    if not ok or image is None:
-                        image = None
+                    image = self._read()
+                    if image is None:
                         if not self._reopen(index):
                             return
                         image, self._first = self._first, None
@@ -135,8 +143,8 @@ class CameraSource(ThreadedSource):
                 self._cap = self._open()
             except SourceError:
                 continue
-            ok, image = self._cap.read()
-            if ok and image is not None:
+            image = self._read()
+            if image is not None:
                 self._first = image
                 log.info("%s: reopened", _describe(self.device))
                 return True

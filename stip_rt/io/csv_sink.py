@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
 from .sink_files import OutputLock, check_writable, lock_output, open_text, write_error
 from .tracks_format import csv_columns, csv_rows
+
+if TYPE_CHECKING:
+    from _csv import Writer
 
 
 class CsvSink:
@@ -30,7 +33,7 @@ class CsvSink:
         self.path = Path(path)
         check_writable(self.path)
         self._file: TextIO | None = None
-        self._writer = None
+        self._writer: Writer | None = None
         self._lock: OutputLock | None = None
 
     def open(self, run: RunInfo) -> None:
@@ -53,9 +56,12 @@ class CsvSink:
         self._rows(csv_rows(result.index, result.time, tracks))
 
     def _rows(self, rows: list[list]) -> None:
+        writer, f = self._writer, self._file
+        if writer is None or f is None:
+            raise SinkError(f"{self.path}: write() before open()")
         try:
-            self._writer.writerows(rows)
-            self._file.flush()
+            writer.writerows(rows)
+            f.flush()
         except OSError as e:
             raise write_error(self.path, e) from e
 

@@ -98,7 +98,7 @@ def draw_people(
     kps = np.asarray(keypoints, dtype=np.float32) if draw_skeleton else None
     for i in range(n):
         color = colors[i]
-        if kps is not None:
+        if kps is not None and schema is not None:
             _draw_skeleton(image, kps[i], schema, color if ids is not None else None, kpt_threshold, lw, radius)
         if show_boxes:
             cv2.rectangle(image, _pt(boxes[i, :2]), _pt(boxes[i, 2:]), color, lw, cv2.LINE_AA, _SHIFT)

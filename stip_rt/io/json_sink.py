@@ -101,9 +101,12 @@ class JsonlSink:
         self._line(_dump(self.path, frame_record(result), result.index))
 
     def _line(self, text: str) -> None:
+        f = self._file
+        if f is None:
+            raise SinkError(f"{self.path}: write() before open()")
         try:
-            self._file.write(text + "\n")
-            self._file.flush()
+            f.write(text + "\n")
+            f.flush()
         except OSError as e:
             raise write_error(self.path, e) from e
 

@@ -164,7 +164,7 @@ def read_tracks(path: str | os.PathLike[str]) -> TrackFile:
     source, skeleton, model = _header(head, f"{p}: line 1")
     num_kp = None if skeleton is None else len(skeleton.keypoints)
     lines = rest.split("\n")
-    out = []
+    out: list[TrackFrame] = []
     truncated = False
     for i, line in enumerate(lines, start=2):
         if not line.strip():

@@ -36,7 +36,7 @@ def _open_container(uri: str, network: bool, config: SourceConfig) -> Any:
     """Open ``uri`` for reading with PyAV; network inputs get timeouts (and RTSP its transport)."""
     if not network:
         return av.open(uri)
-    options = {"rtsp_transport": config.rtsp_transport} if uri.lower().startswith("rtsp") else {}
+    options: dict[str, str] = {"rtsp_transport": config.rtsp_transport} if uri.lower().startswith("rtsp") else {}
     return av.open(uri, options=options, timeout=(config.open_timeout_s, config.read_timeout_s))
 
 
