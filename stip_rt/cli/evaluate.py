@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..errors import ConfigError
 from .run_options import MODEL_DESTS, add_config_options, add_model_options, config_from_args
@@ -29,8 +30,14 @@ def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.keypoints import evaluate_keypoints
+    from ..models import CHECKPOINT_SUFFIXES
     from ..run_load import config_yaml
 
+    # a stip-rt train checkpoint records its model config: --weights CKPT or --model CKPT is enough
+    if args.model is None and args.weights not in (None, "random") and args.results is None:
+        args.model = args.weights
+    elif args.weights is None and args.model is not None and Path(args.model).suffix.lower() in CHECKPOINT_SUFFIXES:
+        args.weights = args.model
     protocol = [n for n in ("images", "detections", "model") if getattr(args, n) is not None]
     if args.results is not None and protocol:
         raise ConfigError(
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from .predict import _estimator
 
         est = _estimator(run_config)
-        dataset = args.dataset or {"coco17": "coco", "crowdpose14": "crowdpose"}[est.schema.name]
+        dataset = args.dataset or {"crowdpose14": "crowdpose"}.get(est.schema.name, "coco")  # custom: COCO-style
         config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
         metrics, results = run_protocol(est, args.gt, args.images, args.detections, dataset, config, _progress)
         if args.out is not None:
