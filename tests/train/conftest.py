@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from train_helpers import tiny_spec
 
 
@@ -21,3 +22,12 @@ def tiny_coco_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "tiny-stip-coco.json"
     path.write_text(json.dumps(tiny_spec()))
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: tiny models gain nothing from more, and on a loaded CPU two threads ran ~20× slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -1,4 +1,4 @@
-"""Helpers of the training tests: tiny models (64×64 crops, widths 8–32) and fast CPU run configs."""
+"""Helpers of the training tests: tiny models (32×32 crops, widths 8–32) and fast CPU run configs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ TINY_BACKBONE = {"widths": [8, 16, 24, 32], "num_modules": [1, 1, 1], "num_block
 
 def tiny_spec(schema: str = "coco17", arch: str = "stip") -> dict:
     net = {"hrnet": TINY_BACKBONE} if arch == "stip" else TINY_BACKBONE
-    return {"name": f"tiny-{arch}-{Path(schema).stem}", "arch": arch, "schema": schema, "input_size": [64, 64],
+    return {"name": f"tiny-{arch}-{Path(schema).stem}", "arch": arch, "schema": schema, "input_size": [32, 32],
             "net": net}
 
 
