@@ -191,7 +191,9 @@ def register_schema(schema: KeypointSchema, source: str = "schema") -> KeypointS
     if key in BUILTIN_SCHEMAS and BUILTIN_SCHEMAS[key] != schema:
         raise ConfigError(f"keypoint set {source}: name '{schema.name}' is a built-in schema; choose another name")
     old = SCHEMAS.get(key)
-    if old is not None and old != schema:
+    if old == schema:
+        return old
+    if old is not None:
         raise ConfigError(f"keypoint set {source}: another schema named '{schema.name}' is already loaded "
                           "(give each keypoint set its own name)")
     SCHEMAS[key] = schema
