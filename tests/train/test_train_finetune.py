@@ -13,6 +13,7 @@ import torch
 from train_helpers import make_config, tiny_spec
 
 import stip_rt.schemas as schemas_mod
+from stip_rt.cli import main
 from stip_rt.errors import WeightsError
 from stip_rt.models import build_model
 from stip_rt.train.finetune import load_finetune_weights
@@ -72,7 +73,7 @@ def test_finetune_weights_reinitialise_only_the_joint_heads(tmp_path, registry, 
         load_finetune_weights(build_model(wide), str(ckpt), 17)
 
 
-def test_finetune_on_a_custom_keypoint_set(coco, body7_set, tmp_path, registry, tiny_coco_yaml):
+def test_finetune_on_a_custom_keypoint_set(coco, body7_set, tmp_path, registry, tiny_coco_yaml, capsys):
     ckpt, _ = _coco_checkpoint(tmp_path)
     ann, images = body7_set
     events = []
@@ -87,6 +88,10 @@ def test_finetune_on_a_custom_keypoint_set(coco, body7_set, tmp_path, registry, 
     schemas_mod.SCHEMAS.pop("body7")
     model = build_model(result.model)
     assert model.spec.num_joints == 7 and schemas_mod.get_schema("body7").flip_pairs == ((1, 2), (3, 4), (5, 6))
+    dets = coco[0].parent / "person_detections_results_sample.json"
+    assert main(["eval", "--weights", str(result.model), "--gt", str(ann), "--images", str(images), "--detections",
+                 str(dets), "--device", "cpu", "--json"]) == 0  # `stip-rt eval` scores body7 with its own sigmas
+    assert "AP" in json.loads(capsys.readouterr().out)
 
 
 def test_custom_schema_reaches_tracker_drawing_and_writers(registry):
