@@ -65,7 +65,7 @@ def test_fp16_needs_cuda(coco, tmp_path, tiny_coco_yaml):
         train(make_config(tiny_coco_yaml, coco, tmp_path / "run", amp="fp16"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # inductor compiles forward and backward: minutes on a loaded 2-core CPU
 def test_torch_compile_trains(coco, tmp_path, tiny_coco_yaml):
     result = train(make_config(tiny_coco_yaml, coco, tmp_path / "run", compile=True, max_steps=2))
     assert result.steps == 2 and result.final.exists()

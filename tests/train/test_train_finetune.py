@@ -30,7 +30,7 @@ def registry(monkeypatch):
 
 
 @pytest.fixture
-def body7_set(coco, tmp_path) -> tuple[Path, Path]:
+def body7_set(coco, tmp_path, registry) -> tuple[Path, Path]:
     """The shared COCO images with their annotations cut down to the 7 joints of body7.yaml."""
     ann, images = coco
     data = json.loads(ann.read_text())
