@@ -7,6 +7,7 @@ the process group (NCCL for CUDA devices, gloo otherwise). Without them training
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ def init_distributed(device: str) -> tuple[DistInfo, str]:
     backend = "nccl" if dev.startswith("cuda") else "gloo"
     if dev.startswith("cuda"):
         torch.cuda.set_device(torch.device(dev))
-    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    # long timeout: the other ranks wait while rank 0 validates (COCO val takes a while on one GPU)
+    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=datetime.timedelta(hours=2))
     log.info("rank %d/%d joined the %s process group on %s", rank, world, backend, dev)
     return DistInfo(rank, world, local, True), dev
 

@@ -239,6 +239,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.ckpt = self.out / "checkpoint.pth"
         self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.sums: dict[str, float] = {}  # loss sums of the current epoch (for its CSV row)
         self.best: dict[str, Any] = {"value": -math.inf, "epoch": -1}
         if not (config.resume and self.ckpt.exists() and self._resume()):
             self._start_weights()
@@ -282,6 +283,7 @@ class _Run:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.epoch_step = int(state.get("epoch_step", 0))
+        self.sums = dict(state.get("epoch_sums", {}))
         self.best = dict(state.get("best", self.best))
         rngs = state.get("rng") or []
         if len(rngs) == self.info.world_size:
@@ -303,7 +305,8 @@ class _Run:
         rngs = dist_util.gather(rng_state(), self.info)  # a collective: every rank calls it
         if self.info.is_main:
             save_atomic({"format": FORMAT, "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step,
-                         "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "epoch_sums": self.sums, "state_dict": self.model.state_dict(),
+                         "optimizer": self.optimizer.state_dict(),
                          "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                          "rng": rngs, "best": self.best, "config": to_dict(self.config),
                          **model_record(self.spec)}, self.ckpt)
@@ -324,14 +327,13 @@ class _Run:
             self.sampler.set_epoch(self.epoch, self.epoch_step)
             self.dataset.epoch = self.epoch
             self.loader_gen.manual_seed(c.seed * 100_003 + self.epoch * 101 + self.info.rank)
-            sums: dict[str, float] = {}
             batches = iter(self.loader)
             while self.epoch_step < self.sampler.steps_per_epoch:
                 loss, terms = self._optimiser_step(batches)
                 self.step += 1
                 self.epoch_step += 1
                 for k, v in {"loss": loss, **terms}.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    self.sums[k] = self.sums.get(k, 0.0) + v
                 lr = self.optimizer.param_groups[0]["lr"]
                 event = TrainEvent("step", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch, loss,
                                    terms, lr)
@@ -347,7 +349,7 @@ class _Run:
                                     self.epoch, self.epoch_step)
                         return self._result(stopped=True)
                     return self._finish()
-            self._end_epoch(sums)
+            self._end_epoch()
             if c.max_steps and self.step >= c.max_steps:
                 break
         return self._finish()
@@ -380,11 +382,11 @@ class _Run:
             raise ConfigError(f"training diverged at epoch {self.epoch}, step {self.step + 1}: loss {values[0]}")
         return values[0], dict(zip(terms_sum, values[1:]))
 
-    def _end_epoch(self, sums: dict[str, float]) -> None:
+    def _end_epoch(self) -> None:
         c, n = self.config, max(1, self.epoch_step)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        means = {k: v / n for k, v in sums.items()}
+        means = {k: v / n for k, v in self.sums.items()}
         event = TrainEvent("epoch", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch,
                            means.pop("loss", float("nan")), means, lr)
         metrics: dict[str, float] = {}
@@ -406,6 +408,7 @@ class _Run:
         log.info("epoch %d done (step %d, loss %.5f, lr %.2e)", self.epoch + 1, self.step, event.loss, lr)
         self.epoch += 1
         self.epoch_step = 0
+        self.sums = {}
         self._save_checkpoint()
 
     def _finish(self) -> TrainResult:

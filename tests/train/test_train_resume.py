@@ -46,6 +46,7 @@ def test_interrupted_and_resumed_run_reproduces_the_losses_exactly(coco, tmp_pat
     resumed, rest = _losses(make_config(tiny_coco_yaml, coco, tmp_path / "b", **kw))
     assert rest == full[2:]  # bit-equal floats, lr drop at epoch 1 included
     assert resumed.steps == 6 and not resumed.stopped
+    assert (tmp_path / "a/log.csv").read_text() == (tmp_path / "b/log.csv").read_text()  # epoch means too
     a = torch.load(tmp_path / "a/final_state.pth", weights_only=True)
     b = torch.load(resumed.final, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
