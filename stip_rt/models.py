@@ -290,8 +290,35 @@ def spec_from_fixture(data: Mapping[str, Any], source: str = "fixture") -> Model
     return spec_from_mapping(fields, source)
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
+
+
+def spec_from_checkpoint(path: str | Path) -> ModelSpec:
+    """The model config a ``stip-rt train`` checkpoint records (``model``; its keypoint set under ``schema``).
+
+    Raises:
+        ConfigError: the checkpoint records no model config (e.g. an official ``final_state.pth``).
+        WeightsError: unreadable or unsafe file.
+    """
+    from .checkpoint import _check_header, _torch_load
+    from .schemas import BUILTIN_SCHEMAS, register_schema, schema_from_dict
+
+    p = Path(path)
+    _check_header(p)
+    data = _torch_load(p)
+    record = data.get("model") if isinstance(data, Mapping) else None
+    if not isinstance(record, Mapping) or "arch" not in record:
+        raise ConfigError(f"checkpoint {p}: records no model config (a bare or official checkpoint); "
+                          "name the model too, e.g. --model stip-w32-coco-256x192")
+    schema = data.get("schema")
+    if isinstance(schema, Mapping) and schema.get("name") not in BUILTIN_SCHEMAS:
+        register_schema(schema_from_dict(schema, f"checkpoint {p}: 'schema'"), str(p))
+    return spec_from_mapping(record, f"checkpoint {p}: 'model'")
+
+
 def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
-    """Resolve a zoo name, a YAML/JSON path, a dict or a :class:`ModelSpec` to a :class:`ModelSpec`.
+    """Resolve a zoo name, a YAML/JSON path, a checkpoint written by ``stip-rt train`` (its recorded model
+    config), a dict or a :class:`ModelSpec` to a :class:`ModelSpec`.
 
     Raises:
         ConfigError: unknown zoo name (with a suggestion), unreadable file, unknown key or invalid value.
@@ -306,6 +333,8 @@ def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
         raise ConfigError(f"model spec: expected a zoo name, a path or a mapping, got {type(spec).__name__}")
     text = str(spec)
     path = Path(text)
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return spec_from_checkpoint(path)
     looks_like_path = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text or "\\" in text
     if not looks_like_path:
         names = zoo_names()
@@ -333,7 +362,8 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
     Args:
         spec: a zoo name (``models/<name>.yaml``), a YAML path, a fixture ``.json`` path,
             a dict of :class:`ModelSpec` fields, or a :class:`ModelSpec`.
-        weights: optional checkpoint (any format :func:`stip_rt.checkpoint.read_state_dict` reads).
+        weights: optional checkpoint (any format :func:`stip_rt.checkpoint.read_state_dict` reads); when
+            ``spec`` is a training checkpoint and ``weights`` is None, its own weights are loaded.
 
     Returns:
         An ``nn.Module`` in train mode (call ``.eval()`` for inference) with ``model.spec``
@@ -345,6 +375,8 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
         WeightsError: unreadable or mismatching checkpoint.
     """
     ms = load_spec(spec)
+    if weights is None and isinstance(spec, str | Path) and Path(spec).suffix.lower() in CHECKPOINT_SUFFIXES:
+        weights = spec
     cfg = ms.network_config()
     model: nn.Module
     if isinstance(cfg, StipConfig):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -35,8 +36,14 @@ def _progress(stream, total):  # the CLI owns progress bars (STYLE rule 9)
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.keypoints import evaluate_keypoints
+    from ..models import CHECKPOINT_SUFFIXES
     from ..run_load import config_yaml
 
+    # a stip-rt train checkpoint records its model config: --weights CKPT or --model CKPT is enough
+    if args.model is None and args.weights not in (None, "random") and args.results is None:
+        args.model = args.weights
+    elif args.weights is None and args.model is not None and Path(args.model).suffix.lower() in CHECKPOINT_SUFFIXES:
+        args.weights = args.model
     protocol = [n for n in ("images", "detections", "model") if getattr(args, n) is not None]
     if args.results is not None and protocol:
         raise ConfigError(
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         from .predict import _estimator
 
         est = _estimator(run_config)
-        dataset: Dataset = args.dataset or _DATASET_OF_SCHEMA[est.schema.name]
+        dataset: Dataset = args.dataset or _DATASET_OF_SCHEMA.get(est.schema.name, "coco")  # custom sets: COCO-style
         config = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
         metrics, results = run_protocol(est, args.gt, args.images, args.detections, dataset, config, _progress)
         if args.out is not None:

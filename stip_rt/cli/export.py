@@ -7,10 +7,14 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..models import build_model
     from ..runtime.onnx_export import ExportConfig, export_onnx
 
-    model = build_model(args.model, weights=args.weights).eval()
+    if args.model is None and args.weights is None:
+        raise ConfigError("export: give --model (zoo name, YAML, or a stip-rt train checkpoint) or --weights")
+    # a `stip-rt train` checkpoint records its model config: --model may be left out
+    model = build_model(args.model or args.weights, weights=args.weights).eval()
     if args.format == "onnx":
         path = export_onnx(model, args.out, ExportConfig(flavour=args.flavour, fp16=args.fp16, opset=args.opset))
         print(f"wrote {path} ({args.flavour} flavour{', fp16' if args.fp16 else ''})")
@@ -45,7 +49,8 @@ def _progress():
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a pose model to ONNX or a TensorRT engine")
-    p.add_argument("-m", "--model", required=True, help="zoo name (e.g. stip-w32-coco-256x192) or model YAML/JSON path")
+    p.add_argument("-m", "--model", help="zoo name (e.g. stip-w32-coco-256x192), model YAML/JSON path, or a "
+                   "stip-rt train checkpoint (its recorded model; default: the one --weights records)")
     p.add_argument("-w", "--weights", default=None, help="checkpoint to load (default: random weights)")
     p.add_argument("--format", choices=("onnx", "engine"), default="onnx")
     p.add_argument(

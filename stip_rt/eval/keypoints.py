@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io.coco import read_coco_gt, read_coco_results
-from ..schemas import get_schema
+from ..schemas import KeypointSchema, get_schema
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ def evaluate_keypoints(
     gt: str | Path | Mapping[str, Any],
     results: str | Path | Sequence[Mapping[str, Any]],
     dataset: Dataset = "coco",
+    schema: KeypointSchema | None = None,
 ) -> KeypointMetrics:
     """COCO or CrowdPose keypoint AP of a results list against a ground truth.
 
@@ -80,6 +81,8 @@ def evaluate_keypoints(
         gt: ground-truth JSON path or dict (validated when a path).
         results: COCO keypoint results, JSON path or list (validated when a path).
         dataset: ``coco`` (pycocotools) or ``crowdpose`` (keypoints_crowd via faster-coco-eval).
+        schema: a custom keypoint set (:mod:`stip_rt.schemas`), scored with the COCO protocol and
+            its own OKS sigmas (``dataset`` must be ``coco``); None: the dataset's own schema.
 
     Returns:
         :class:`KeypointMetrics`. With no results at all, every metric is 0.
@@ -89,7 +92,9 @@ def evaluate_keypoints(
             without ``crowdIndex``, COCO GT without ``area``.
     """
     _check_dataset(dataset)
-    k = get_schema(DATASET_SCHEMA[dataset]).num_keypoints
+    if schema is not None and dataset != "coco" and schema.name != DATASET_SCHEMA[dataset]:
+        raise DataError(f"keypoint set '{schema.name}': custom keypoint sets are scored with dataset 'coco'")
+    k = (schema or get_schema(DATASET_SCHEMA[dataset])).num_keypoints
     gt_name = str(gt) if isinstance(gt, str | Path) else "ground truth"
     gt_data = read_coco_gt(gt, k) if isinstance(gt, str | Path) else gt
     ids = {img["id"] for img in gt_data["images"]}
@@ -106,7 +111,7 @@ def evaluate_keypoints(
                 f"{gt_name}: annotations[{missing}] has no 'area' (COCO evaluation needs it; "
                 "CrowdPose files: use --dataset crowdpose)"
             )
-        stats = _coco_stats(gt_data, entries)
+        stats = _coco_stats(gt_data, entries, schema.sigmas if schema is not None else None)
     else:
         missing = next((i for i, im in enumerate(gt_data["images"]) if "crowdIndex" not in im), None)
         if missing is not None:
@@ -118,7 +123,7 @@ def evaluate_keypoints(
     return KeypointMetrics(dataset, names, tuple(float(v) for v in stats), len(ids), len(res))
 
 
-def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]]) -> np.ndarray:
+def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]], sigmas: Sequence[float] | None = None) -> np.ndarray:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -129,6 +134,8 @@ def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]]) -> np.ndarray:
         dt = coco.loadRes(res)
         ev = COCOeval(coco, dt, "keypoints")
         ev.params.useSegm = None
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

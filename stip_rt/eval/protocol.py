@@ -26,6 +26,7 @@ from ..geometry import boxes_to_center_scale
 from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
 from ..pose.estimator import PoseEstimator
 from ..pose.postprocess import OKS_THRE, oks_nms
+from ..schemas import BUILTIN_SCHEMAS
 from ..types import Detections, Poses
 from .keypoints import DATASET_SCHEMA, Dataset, KeypointMetrics, evaluate_keypoints
 
@@ -159,7 +160,8 @@ def run_protocol(
     want = DATASET_SCHEMA.get(dataset)
     if want is None:
         raise DataError(f"unknown dataset '{dataset}' (use 'coco' or 'crowdpose')")
-    if estimator.schema.name != want:
+    custom = estimator.schema.name not in BUILTIN_SCHEMAS and dataset == "coco"  # scored with its own sigmas
+    if estimator.schema.name != want and not custom:
         raise DataError(
             f"model '{estimator.spec.name}' predicts {estimator.schema.name} keypoints but dataset "
             f"'{dataset}' needs {want}"
@@ -175,4 +177,4 @@ def run_protocol(
     for image_id, _, _, poses in stream:
         results.extend(poses_to_coco(image_id, poses))
     log.info("protocol: %d people kept on %d images", len(results), len(images))
-    return evaluate_keypoints(gt, results, dataset), results
+    return evaluate_keypoints(gt, results, dataset, estimator.schema if custom else None), results

@@ -157,8 +157,16 @@ class STIPNet(HRNet):
         return iap(_up(q, u), g, weight, gen.bias)
 
     # -- training / parity -------------------------------------------------------------------------
-    def forward_train(self, x: torch.Tensor) -> dict[str, object]:
-        """Every official output, computed the official way.
+    #: :meth:`forward_train` (and ``forward`` in train mode) uses the fused IaP op when True (training sets it).
+    fused_train: bool = False
+
+    def forward_train(self, x: torch.Tensor, fused: bool | None = None) -> dict[str, object]:
+        """Every official output, computed the official way (or with the fused IaP op).
+
+        With ``fused`` (default: the ``fused_train`` attribute) Y goes through :func:`stip_rt.nn.iap.iap`
+        (its own backward, no N×K×C×H'×W' kernels tensor), KM is the generator with its weights averaged
+        over each joint's C rows (a K-channel 1×1 conv, the same mean) and ``kernel`` comes from the Gram
+        matrix of the generator (the same mean of squares); equal to the official way within float rounding.
 
         Returns (heatmap resolution H' × W' = H/4·u × W/4·u):
             ``keypoint``: [Y, H0, KM] — IaP heatmaps, initial heatmaps (kpt_layer), kernel maps
@@ -181,14 +189,39 @@ class STIPNet(HRNet):
         q = self.kernel_head(sem)
         enh = self._enhanced(sem, feat)
         n, c = feat.shape[:2]
-        kernels = self.kernel_generator(_up(q, u))
-        kernels = kernels.reshape(n, -1, c, kernels.shape[2], kernels.shape[3])  # (N, K, C, H', W')
         g = self.refine_head(_up(enh, u))
-        y = torch.mean(kernels * g.unsqueeze(1), dim=2)
+        if self.fused_train if fused is None else fused:
+            y, km, energy = self._fused_kernels(q, g)
+        else:
+            kernels = self.kernel_generator(_up(q, u))
+            kernels = kernels.reshape(n, -1, c, kernels.shape[2], kernels.shape[3])  # (N, K, C, H', W')
+            y = torch.mean(kernels * g.unsqueeze(1), dim=2)
+            km, energy = torch.mean(kernels, dim=2), kernels.pow(2).mean(dim=(1, 2, 3, 4))
         return {
-            "keypoint": [y, h0, torch.mean(kernels, dim=2)],
+            "keypoint": [y, h0, km],
             "sp_keypoint": parts,
             "mask": [mask, _up(rel, u), _up(trans, u)],
             "semantics": [scores],
-            "kernel": kernels.pow(2).mean(dim=(1, 2, 3, 4)),
+            "kernel": energy,
         }
+
+    def _fused_kernels(self, q: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Y (fused IaP op), KM (N, K, H', W') and the kernel energy (N,) without materialising the kernels."""
+        u, c = self.up_scale, g.shape[1]
+        dtype = torch.promote_types(q.dtype, g.dtype)
+        q, g = q.to(dtype), g.to(dtype)
+        gen = self.kernel_generator[0]
+        weight = gen.weight.reshape(gen.weight.shape[0], -1)  # (K·C, C)
+        bias = gen.bias
+        # contiguous: the tiled CPU backward views f (a channels-last f fails there)
+        qc, gc = q.contiguous(), g.contiguous()
+        y = iap(qc, gc, weight, bias, upsample=True) if u == 2 else iap(_up(qc, u).contiguous(), gc, weight, bias)
+        qu = _up(q, u)
+        k = weight.shape[0] // c
+        w_mean, b_mean = weight.reshape(k, c, c).mean(1), bias.reshape(k, c).mean(1)
+        km = F.conv2d(qu, w_mean[..., None, None].to(dtype), b_mean.to(dtype))
+        # Σ_j (w_j·e + b_j)² = e·(Gram·e + 2·Wᵀb) + |b|² per pixel
+        gram, lin = weight.t() @ weight, 2 * (weight.t() @ bias)
+        quad = (qu * F.conv2d(qu, gram[..., None, None].to(dtype), lin.to(dtype))).sum(1)
+        energy = (quad.float().mean(dim=(1, 2)) + bias.float().pow(2).sum()) / weight.shape[0]
+        return y, km, energy

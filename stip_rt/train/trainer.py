@@ -1,30 +1,57 @@
-"""Training STIP / HRNet on COCO or CrowdPose with the official recipe (STIP_SPEC §4).
+"""Training STIP / HRNet on COCO, CrowdPose or a custom keypoint set with the official recipe (STIP_SPEC §4).
 
 Adam (lr 1e-3, no weight decay), 210 epochs, lr ×0.1 at epochs 170 and 200, official losses
 and augmentation. One deliberate fix: the scheduler is stepped *after* each epoch (the official
 code steps it before, so on PyTorch ≥ 1.1 its drops land one epoch early, STIP_SPEC §7.11).
-Checkpoints: ``checkpoint.pth`` (epoch, state_dict, optimizer, scheduler; for ``--resume``)
-every epoch, and ``final_state.pth`` (a bare state_dict, the official release format).
+
+Beyond the recipe: mixed precision (``amp``: bf16 autocast, or fp16 with a gradient scaler on CUDA),
+channels-last, the fused IaP op with its own backward (``fused_iap``), ``torch.compile``, DDP under
+``torchrun`` (:mod:`.distributed`), gradient accumulation, validation with the project's OKS AP
+(:mod:`.validate`), a CSV log and TensorBoard events (:mod:`.logs`), exact resume (:mod:`.state`),
+a stop request (SIGTERM in the CLI) that writes a checkpoint first, and fine-tuning from a
+checkpoint onto another keypoint set (:mod:`.finetune`).
+
+Files in ``out_dir`` (rank 0): ``checkpoint.pth`` (resume state, every epoch and on stop),
+``best.pth`` (best validation metric), ``model.pth`` (final weights + model config + keypoint set:
+give it to ``stip-rt eval`` / ``export``), ``final_state.pth`` (a bare state_dict, the official
+release format), ``log.csv``, ``tb/``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
+import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..config import to_dict
 from ..data.keypoints_dataset import AugmentConfig, KeypointsDataset, load_instances
-from ..errors import ConfigError, WeightsError
+from ..data.sampler import StepBatchSampler
+from ..errors import ConfigError
 from ..models import ModelSpec, build_model, load_spec
+from ..nn.iap import get_iap_impl, set_iap_impl
 from ..schemas import get_schema
+from . import distributed as dist_util
+from .finetune import load_finetune_weights, load_pretrained
+from .logs import RunLog, TrainEvent
 from .losses import LossWeights, hrnet_loss, stip_loss
+from .state import FORMAT, load_training_checkpoint, model_record, rng_state, save_atomic, set_rng_state
+from .validate import ValConfig, metric_names, validate
 
 log = logging.getLogger(__name__)
+
+#: Settings whose change between an interrupted and a resumed run breaks exact reproduction.
+_EXACT_KEYS = ("batch_size", "accumulate", "seed", "lr", "milestones", "gamma", "sigma", "amp", "augment", "loss")
 
 
 @dataclass(frozen=True)
@@ -32,21 +59,32 @@ class TrainConfig:
     """A training run.
 
     Attributes:
-        model: zoo name or YAML of the architecture (e.g. ``stip-w32-crowdpose-256x192``).
+        model: zoo name, model YAML, or a checkpoint that records its model (e.g. ``stip-w32-crowdpose-256x192``).
         train_ann / train_images: COCO-format keypoint file and its image folder.
-        out_dir: where checkpoints and the log go.
+        out_dir: where checkpoints and logs go.
+        schema: keypoint set to train (name or YAML file); None = the model's own.
         epochs: total epochs (official 210).
         lr: Adam learning rate (official 1e-3).
         milestones: epochs where the lr is multiplied by ``gamma`` (official 170, 200).
         gamma: lr decay factor.
-        batch_size: per step (official 4×64 CrowdPose, 8×48 COCO over GPUs).
-        workers: data-loading processes.
+        batch_size: samples per micro-batch of each process. The global batch is
+            ``batch_size × processes × accumulate`` (official: 4 GPUs × 64 CrowdPose, 8 × 48 COCO).
+        accumulate: micro-batches per optimiser step (one GPU reproduces several; BatchNorm per micro-batch).
+        workers: data-loading processes per training process.
         sigma: target σ in heatmap pixels; 0 = official (STIP 3, HRNet 2 × heatmap/64).
-        pretrained: backbone checkpoint loaded non-strictly into the HRNet stages only (ImageNet HRNet).
+        pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
+        weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
         resume: continue from ``out_dir/checkpoint.pth`` when it exists.
-        device: ``cpu``, ``cuda``...
-        seed: RNG seed of the augmentation.
+        device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
+        seed: seed of the initialisation, the data order and the augmentation.
         max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests).
+        amp: ``off`` (fp32), ``bf16`` (autocast, CPU or GPU) or ``fp16`` (autocast + gradient scaler, CUDA only).
+        channels_last: NHWC memory format for the network and its inputs.
+        fused_iap: STIP's IaP through the fused op and its backward (no N×K×C×H×W kernels tensor).
+        iap_impl: IaP implementation (``auto``, ``cpu``, ``triton``, ``reference``; see :mod:`stip_rt.nn.iap`).
+        compile: run the network through ``torch.compile``.
+        val: validation set and schedule.
+        tensorboard: write TensorBoard events (when the package is installed).
         augment: augmentation settings.
         loss: STIP loss weights.
     """
@@ -55,104 +93,334 @@ class TrainConfig:
     train_ann: str
     train_images: str
     out_dir: str = "runs/train"
+    schema: str | None = None
     epochs: int = 210
     lr: float = 1e-3
     milestones: tuple[int, ...] = (170, 200)
     gamma: float = 0.1
     batch_size: int = 32
+    accumulate: int = 1
     workers: int = 4
     sigma: float = 0.0
     pretrained: str | None = None
+    weights: str | None = None
     resume: bool = True
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     seed: int = 0
     max_steps: int = 0
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    channels_last: bool = False
+    fused_iap: bool = True
+    iap_impl: Literal["auto", "reference", "cpu", "triton"] = "auto"
+    compile: bool = False
+    val: ValConfig = field(default_factory=ValConfig)
+    tensorboard: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossWeights = field(default_factory=LossWeights)
 
 
-BACKBONE_PREFIXES = ("conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
-                     "transition3", "stage4")
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run left behind (paths in ``out_dir``; None where not written).
+
+    Attributes:
+        final: ``final_state.pth`` (official format), None when the run was stopped early.
+        model: ``model.pth`` (weights + model config), None when stopped early.
+        checkpoint: ``checkpoint.pth``.
+        best: ``best.pth`` (when validated).
+        steps: optimiser steps done in total.
+        stopped: the run was stopped by a stop request (SIGTERM) after writing ``checkpoint``.
+    """
+
+    final: Path | None
+    model: Path | None
+    checkpoint: Path
+    best: Path | None
+    steps: int
+    stopped: bool = False
+
+
+Progress = Callable[[TrainEvent], None]
 
 
 def _official_sigma(spec: ModelSpec) -> float:
     return 3.0 if spec.arch == "stip" else 2.0 * spec.heatmap_size[0] / 64
 
 
-def _load_pretrained(model: torch.nn.Module, path: str) -> None:
-    from ..checkpoint import read_state_dict
-
-    state = read_state_dict(path)
-    own = model.state_dict()
-    picked = {k: v for k, v in state.items() if k.split(".")[0] in BACKBONE_PREFIXES and k in own
-              and own[k].shape == v.shape}
-    if not picked:
-        raise WeightsError(f"pretrained {path}: no HRNet backbone key matches the model")
-    model.load_state_dict(picked, strict=False)
-    log.info("pretrained %s: loaded %d backbone tensors", path, len(picked))
+def _float_outputs(obj: Any) -> Any:
+    """Outputs in float32 (losses run outside autocast: BCE is unsafe in half precision)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.float()
+    if isinstance(obj, dict):
+        return {k: _float_outputs(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_float_outputs(v) for v in obj]
+    return obj
 
 
-def train(config: TrainConfig, on_step: Callable[[int, float, dict[str, float]], None] | None = None) -> Path:
-    """Train; returns the path of ``final_state.pth``.
+def _check(config: TrainConfig, device: str) -> None:
+    if config.amp not in ("off", "bf16", "fp16"):
+        raise ConfigError(f"train config: 'amp' must be off, bf16 or fp16, got {config.amp!r}")
+    if config.amp == "fp16" and not device.startswith("cuda"):
+        raise ConfigError(f"train config: amp 'fp16' needs a CUDA device (got '{device}'); use amp: bf16 on the CPU")
+    if (config.val.ann is None) != (config.val.images is None):
+        raise ConfigError("train config: give both val.ann and val.images (or neither)")
+    if config.val.every < 1:
+        raise ConfigError(f"train config: 'val.every' must be >= 1 epoch, got {config.val.every}")
+
+
+def resolve_spec(config: TrainConfig) -> ModelSpec:
+    """The model spec of the run (``schema`` replaces the model's keypoint set)."""
+    spec = load_spec(config.model)
+    if config.schema is not None:
+        schema = get_schema(config.schema)
+        spec = dataclasses.replace(spec, schema=schema.name)
+    return spec
+
+
+def train(config: TrainConfig, progress: Progress | None = None, stop: threading.Event | None = None) -> TrainResult:
+    """Train (one process, or this rank of a ``torchrun`` job).
 
     Args:
         config: the run.
-        on_step: called after each optimiser step with (global step, loss, loss terms).
+        progress: called on rank 0 with every :class:`TrainEvent`.
+        stop: when set (e.g. by a SIGTERM handler), the run writes ``checkpoint.pth`` after the
+            current optimiser step and returns with ``stopped=True``; ``resume`` then continues exactly.
 
     Raises:
         ConfigError / DataError / WeightsError: bad settings, data or checkpoints.
     """
-    spec = load_spec(config.model)
-    schema = get_schema(spec.schema)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    instances = load_instances(config.train_ann, config.train_images, schema, spec.aspect_ratio, spec.box_padding)
-    if not instances:
-        raise ConfigError(f"train_ann {config.train_ann}: no annotated person to train on")
-    sigma = config.sigma or _official_sigma(spec)
-    dataset = KeypointsDataset(instances, schema, spec.input_size, spec.heatmap_size, sigma, train=True,
-                               augment=config.augment, seed=config.seed)
-    loader = DataLoader(dataset, batch_size=min(config.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                        num_workers=config.workers, pin_memory=config.device.startswith("cuda"),
-                        persistent_workers=config.workers > 0)
-    model = build_model(spec).to(config.device).train()
-    if config.pretrained:
-        _load_pretrained(model, config.pretrained)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma)
-    start_epoch, step = 0, 0
-    ckpt = out / "checkpoint.pth"
-    if config.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=config.device, weights_only=True)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, step = int(state["epoch"]), int(state["step"])
-        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
-    loss_fn = (lambda o, t: stip_loss(o, t, config.loss)) if spec.arch == "stip" else hrnet_loss
-    for epoch in range(start_epoch, config.epochs):
-        dataset.epoch = epoch
-        for images, targets in loader:
-            images = images.to(config.device, non_blocking=True)
-            targets = {k: v.to(config.device, non_blocking=True) for k, v in targets.items()}
-            outputs = model.forward_train(images)
-            loss, terms = loss_fn(outputs, targets)
-            if not math.isfinite(loss.item()):
-                raise ConfigError(f"training diverged at epoch {epoch}, step {step}: loss {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if on_step is not None:
-                on_step(step, loss.item(), terms)
-            if config.max_steps and step >= config.max_steps:
+    info, device = dist_util.init_distributed(config.device)
+    old_impl = get_iap_impl()
+    try:
+        _check(config, device)
+        if config.iap_impl != "auto":  # process-wide: the CUDA backward runs on autograd's own threads
+            set_iap_impl(config.iap_impl)
+        return _Run(config, info, device, progress, stop or threading.Event()).run()
+    finally:
+        set_iap_impl(old_impl)  # type: ignore[arg-type]
+        dist_util.shutdown(info)
+
+
+class _Run:
+    """One training run's state (model, optimiser, data, logs) and loop."""
+
+    def __init__(self, config: TrainConfig, info: dist_util.DistInfo, device: str, progress: Progress | None,
+                 stop: threading.Event) -> None:
+        self.config, self.info, self.device, self.stop = config, info, device, stop
+        self.progress = progress if info.is_main else None
+        self.spec = resolve_spec(config)
+        schema = get_schema(self.spec.schema)
+        self.out = Path(config.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        instances = load_instances(config.train_ann, config.train_images, schema, self.spec.aspect_ratio,
+                                   self.spec.box_padding)
+        if not instances:
+            raise ConfigError(f"train_ann {config.train_ann}: no annotated person to train on")
+        sigma = config.sigma or _official_sigma(self.spec)
+        self.dataset = KeypointsDataset(instances, schema, self.spec.input_size, self.spec.heatmap_size, sigma,
+                                        train=True, augment=config.augment, seed=config.seed)
+        self.sampler = StepBatchSampler(len(self.dataset), config.batch_size, info.world_size, info.rank,
+                                        config.accumulate, config.seed)
+        self.loader_gen = torch.Generator()
+        # not persistent: each epoch's workers get a fresh copy of the dataset with its current epoch
+        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=config.workers,
+                                 pin_memory=device.startswith("cuda"), generator=self.loader_gen)
+        torch.manual_seed(config.seed)  # the same initialisation on every rank
+        self.model = build_model(self.spec).to(device).train()
+        if self.spec.arch == "stip":  # never used by STIPNet (kept for official checkpoints); DDP needs it frozen
+            self.model.final_layer.requires_grad_(False)
+            self.model.fused_train = config.fused_iap
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.milestones), config.gamma)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
+        self.ckpt = self.out / "checkpoint.pth"
+        self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.sums: dict[str, float] = {}  # loss sums of the current epoch (for its CSV row)
+        self.best: dict[str, Any] = {"value": -math.inf, "epoch": -1}
+        if not (config.resume and self.ckpt.exists() and self._resume()):
+            self._start_weights()
+        if self.spec.arch == "stip":
+            self.loss_fn: Callable = lambda o, t: stip_loss(o, t, config.loss)
+        else:
+            self.loss_fn = hrnet_loss
+        self.net: Any = self.model
+        if info.distributed:
+            ids = [torch.device(device).index] if device.startswith("cuda") else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if config.compile:
+            self.net = torch.compile(self.net)
+        self.val_names = metric_names(self.spec) if config.val.ann else ()
+        self.runlog = None
+        if info.is_main:
+            terms = ("pose", "sp_pose", "mask", "semantics", "kernel") if self.spec.arch == "stip" else ("pose",)
+            self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard)
+        log.info("training %s (%s, %d keypoints) on %d people: global batch %d = %d per micro-batch × %d "
+                 "process(es) × %d accumulation, %d steps per epoch, amp %s, fused IaP %s, %s",
+                 self.spec.name, self.spec.arch, schema.num_keypoints, len(self.dataset), self.sampler.global_batch,
+                 config.batch_size, info.world_size, config.accumulate, self.sampler.steps_per_epoch, config.amp,
+                 config.fused_iap and self.spec.arch == "stip", device)
+
+    # -- state -----------------------------------------------------------------------------------
+    def _start_weights(self) -> None:
+        torch.manual_seed(self.config.seed + self.info.rank)  # per-rank seeding of whatever draws at random
+        random.seed(self.config.seed + self.info.rank)
+        np.random.seed(self.config.seed + self.info.rank)
+        if self.config.pretrained:
+            load_pretrained(self.model, self.config.pretrained)
+        if self.config.weights:
+            load_finetune_weights(self.model, self.config.weights, self.spec.num_joints)
+
+    def _resume(self) -> bool:
+        state = load_training_checkpoint(self.ckpt)
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.epoch_step = int(state.get("epoch_step", 0))
+        self.sums = dict(state.get("epoch_sums", {}))
+        self.best = dict(state.get("best", self.best))
+        rngs = state.get("rng") or []
+        if len(rngs) == self.info.world_size:
+            set_rng_state(rngs[self.info.rank])
+        else:
+            log.warning("%s: RNG states of %d process(es), this run has %d: not restored", self.ckpt, len(rngs),
+                        self.info.world_size)
+        old, new = state.get("config", {}), to_dict(self.config)
+        changed = [k for k in _EXACT_KEYS if k in old and old[k] != new[k]]
+        if changed:
+            log.warning("resuming with changed settings %s: the run will not reproduce the uninterrupted one", changed)
+        if self.config.weights:
+            log.info("resuming: --weights %s is not loaded (the checkpoint's weights are)", self.config.weights)
+        log.info("resumed from %s at epoch %d, step %d of it (%d in total)", self.ckpt, self.epoch, self.epoch_step,
+                 self.step)
+        return True
+
+    def _save_checkpoint(self) -> None:
+        rngs = dist_util.gather(rng_state(), self.info)  # a collective: every rank calls it
+        if self.info.is_main:
+            save_atomic({"format": FORMAT, "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step,
+                         "epoch_sums": self.sums, "state_dict": self.model.state_dict(),
+                         "optimizer": self.optimizer.state_dict(),
+                         "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                         "rng": rngs, "best": self.best, "config": to_dict(self.config),
+                         **model_record(self.spec)}, self.ckpt)
+            self._emit(TrainEvent("checkpoint", self.epoch, self.step, self.epoch_step, path=str(self.ckpt)))
+
+    def _save_model(self, name: str, extra: dict[str, Any] | None = None) -> Path:
+        return save_atomic({"state_dict": self.model.state_dict(), **model_record(self.spec), **(extra or {})},
+                           self.out / name)
+
+    def _emit(self, event: TrainEvent) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+    # -- loop ------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        c = self.config
+        while self.epoch < c.epochs:
+            self.sampler.set_epoch(self.epoch, self.epoch_step)
+            self.dataset.epoch = self.epoch
+            self.loader_gen.manual_seed(c.seed * 100_003 + self.epoch * 101 + self.info.rank)
+            batches = iter(self.loader)
+            while self.epoch_step < self.sampler.steps_per_epoch:
+                loss, terms = self._optimiser_step(batches)
+                self.step += 1
+                self.epoch_step += 1
+                for k, v in {"loss": loss, **terms}.items():
+                    self.sums[k] = self.sums.get(k, 0.0) + v
+                lr = self.optimizer.param_groups[0]["lr"]
+                event = TrainEvent("step", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch, loss,
+                                   terms, lr)
+                if self.runlog is not None:
+                    self.runlog.step(event)
+                self._emit(event)
+                at_max = bool(c.max_steps) and self.step >= c.max_steps
+                if dist_util.any_rank(self.stop.is_set(), self.info, self.device) or (
+                        at_max and self.epoch_step < self.sampler.steps_per_epoch):
+                    self._save_checkpoint()
+                    if not at_max:
+                        log.warning("stop requested: wrote %s at epoch %d, step %d; resume to continue", self.ckpt,
+                                    self.epoch, self.epoch_step)
+                        return self._result(stopped=True)
+                    return self._finish()
+            self._end_epoch()
+            if c.max_steps and self.step >= c.max_steps:
                 break
-        scheduler.step()
-        torch.save({"epoch": epoch + 1, "step": step, "state_dict": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt)
-        log.info("epoch %d done (step %d, lr %.2e)", epoch + 1, step, scheduler.get_last_lr()[0])
-        if config.max_steps and step >= config.max_steps:
-            break
-    final = out / "final_state.pth"
-    torch.save(model.state_dict(), final)
-    return final
+        return self._finish()
+
+    def _optimiser_step(self, batches: Any) -> tuple[float, dict[str, float]]:
+        c, dev = self.config, self.device
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
+        autocast = torch.autocast(torch.device(dev).type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype))
+        self.optimizer.zero_grad(set_to_none=True)
+        total, terms_sum = 0.0, {}
+        for a in range(c.accumulate):
+            images, targets = next(batches)
+            images = images.to(dev, non_blocking=True)
+            if c.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            targets = {k: v.to(dev, non_blocking=True) for k, v in targets.items()}
+            sync = a == c.accumulate - 1 or not self.info.distributed
+            with contextlib.nullcontext() if sync else self.net.no_sync():
+                with autocast:
+                    outputs = self.net(images)
+                loss, terms = self.loss_fn(_float_outputs(outputs) if amp_dtype else outputs, targets)
+                self.scaler.scale(loss / c.accumulate).backward()
+            total += float(loss.detach()) / c.accumulate
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + v / c.accumulate
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        values = dist_util.all_mean([total, *terms_sum.values()], self.info, dev)
+        if not math.isfinite(values[0]):
+            raise ConfigError(f"training diverged at epoch {self.epoch}, step {self.step + 1}: loss {values[0]}")
+        return values[0], dict(zip(terms_sum, values[1:]))
+
+    def _end_epoch(self) -> None:
+        c, n = self.config, max(1, self.epoch_step)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        means = {k: v / n for k, v in self.sums.items()}
+        event = TrainEvent("epoch", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch,
+                           means.pop("loss", float("nan")), means, lr)
+        metrics: dict[str, float] = {}
+        last = self.epoch + 1 == c.epochs or (c.max_steps and self.step >= c.max_steps)
+        if c.val.ann and ((self.epoch + 1) % c.val.every == 0 or last):
+            if self.info.is_main:
+                metrics = validate(self.model, self.spec, c.val, self.device)
+                value = metrics.get(c.val.metric, -math.inf)
+                if value > self.best["value"]:
+                    self.best = {"value": value, "epoch": self.epoch + 1, "metric": c.val.metric}
+                    self._save_model("best.pth", {"epoch": self.epoch + 1, "metrics": metrics})
+                    log.info("new best %s %.4f at epoch %d: wrote best.pth", c.val.metric, value, self.epoch + 1)
+            self.best = dist_util.gather(self.best, self.info)[0]
+        if self.runlog is not None:
+            self.runlog.epoch(event, metrics)
+        self._emit(event)
+        if metrics:
+            self._emit(TrainEvent("val", self.epoch, self.step, metrics=metrics))
+        log.info("epoch %d done (step %d, loss %.5f, lr %.2e)", self.epoch + 1, self.step, event.loss, lr)
+        self.epoch += 1
+        self.epoch_step = 0
+        self.sums = {}
+        self._save_checkpoint()
+
+    def _finish(self) -> TrainResult:
+        final = model = None
+        if self.info.is_main:
+            final = save_atomic(self.model.state_dict(), self.out / "final_state.pth")
+            model = self._save_model("model.pth", {"epoch": self.epoch, "step": self.step})
+        dist_util.barrier(self.info)
+        return self._result(final=final, model=model)
+
+    def _result(self, final: Path | None = None, model: Path | None = None, stopped: bool = False) -> TrainResult:
+        if self.runlog is not None:
+            self.runlog.close()
+        best = self.out / "best.pth"
+        return TrainResult(final, model, self.ckpt, best if best.exists() else None, self.step, stopped)

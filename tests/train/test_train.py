@@ -95,12 +95,12 @@ def test_train_writes_official_checkpoint_and_resumes(crowdpose, tiny_spec, tmp_
     cfg = TrainConfig(model=str(spec_file), train_ann=str(ann), train_images=str(images), out_dir=str(tmp_path / "run"),
                       epochs=2, batch_size=2, workers=0, device="cpu")
     steps = []
-    final = train(cfg, lambda s, loss, terms: steps.append(s))
+    final = train(cfg, lambda e: steps.append(e.step) if e.kind == "step" else None).final
     assert steps == [1, 2]  # 2 labelled people, batch 2 → 1 step per epoch
     state = torch.load(final, weights_only=True)
     build_model(tiny_spec).load_state_dict(state, strict=True)
     more = TrainConfig(**{**cfg.__dict__, "epochs": 3})
-    train(more, lambda s, loss, terms: steps.append(s))
+    train(more, lambda e: steps.append(e.step) if e.kind == "step" else None)
     assert steps == [1, 2, 3]  # resumed at epoch 2
 
 

@@ -1,0 +1,102 @@
+"""What a training run reports: progress events (for the caller), a CSV log and TensorBoard events.
+
+The library reports progress through a callback receiving :class:`TrainEvent`; the CLI draws a
+progress bar on a terminal and writes periodic lines to ``OUT/train.log``. Rank 0 writes
+``OUT/log.csv`` (one row per epoch: mean losses, learning rate, validation metrics) and, when the
+``tensorboard`` package is installed (``pip install stip-rt[train]``), TensorBoard events under ``OUT/tb``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """One progress report.
+
+    Attributes:
+        kind: ``step`` (after an optimiser step), ``epoch`` (an epoch finished), ``val`` (validated),
+            ``checkpoint`` (``checkpoint.pth`` written, e.g. on SIGTERM).
+        epoch: 0-based epoch.
+        step: optimiser steps done in total.
+        epoch_step: steps done in this epoch; ``steps_per_epoch`` of them make an epoch.
+        loss: the step's loss (mean over ranks and accumulation), or the epoch mean.
+        terms: loss terms (same averaging).
+        lr: learning rate.
+        metrics: validation metrics (``val``).
+        path: the file written (``checkpoint``).
+    """
+
+    kind: Literal["step", "epoch", "val", "checkpoint"]
+    epoch: int
+    step: int
+    epoch_step: int = 0
+    steps_per_epoch: int = 0
+    loss: float = float("nan")
+    terms: dict[str, float] = field(default_factory=dict)
+    lr: float = float("nan")
+    metrics: dict[str, float] = field(default_factory=dict)
+    path: str = ""
+
+
+class RunLog:
+    """CSV and TensorBoard output of rank 0 (appends on resume).
+
+    Args:
+        out_dir: the run folder.
+        terms: loss term names (CSV columns).
+        metrics: validation metric names (CSV columns; empty when nothing is validated).
+        tensorboard: write TensorBoard events when the package is installed.
+    """
+
+    def __init__(self, out_dir: str | Path, terms: Sequence[str], metrics: Sequence[str], tensorboard: bool = True):
+        self.path = Path(out_dir) / "log.csv"
+        self.columns = ["epoch", "step", "lr", "loss", *terms, *(f"val_{m}" for m in metrics)]
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._csv = csv.DictWriter(self._file, self.columns, restval="", extrasaction="ignore")
+        if new:
+            self._csv.writeheader()
+        self._tb: Any = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                log.warning("tensorboard is not installed (pip install stip-rt[train]): no TensorBoard events")
+            else:
+                self._tb = SummaryWriter(str(Path(out_dir) / "tb"))
+
+    def step(self, event: TrainEvent) -> None:
+        """Per-step scalars (TensorBoard only)."""
+        if self._tb is not None:
+            self._tb.add_scalar("train/loss", event.loss, event.step)
+            for k, v in event.terms.items():
+                self._tb.add_scalar(f"train/{k}", v, event.step)
+            self._tb.add_scalar("train/lr", event.lr, event.step)
+
+    def epoch(self, event: TrainEvent, metrics: dict[str, float] | None = None) -> None:
+        """One CSV row for a finished epoch (with its validation metrics, if any)."""
+        row: dict[str, Any] = {"epoch": event.epoch + 1, "step": event.step, "lr": event.lr, "loss": event.loss,
+                               **event.terms}
+        for k, v in (metrics or {}).items():
+            row[f"val_{k}"] = v
+            if self._tb is not None:
+                self._tb.add_scalar(f"val/{k}", v, event.epoch + 1)
+        self._csv.writerow(row)
+        self._file.flush()
+        if self._tb is not None:
+            self._tb.add_scalar("epoch/loss", event.loss, event.epoch + 1)
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()

@@ -1,0 +1,111 @@
+"""Validation during training: OKS AP of the model being trained, with the project's test protocol.
+
+The network (an eval-mode copy) runs through :class:`~stip_rt.pose.estimator.PoseEstimator` and
+:func:`~stip_rt.eval.protocol.predict_images` exactly as ``stip-rt eval`` runs it (flip test,
+rescoring, OKS-NMS), on ground-truth person boxes or on a detections file (the official test
+protocol), and :func:`~stip_rt.eval.keypoints.evaluate_keypoints` scores it: COCO AP, CrowdPose AP
+(easy/medium/hard), or COCO-style AP with a custom keypoint set's sigmas.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..errors import ConfigError
+from ..eval.keypoints import COCO_NAMES, CROWDPOSE_NAMES, evaluate_keypoints
+from ..eval.protocol import ProtocolConfig, _gt_images, predict_images
+from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
+from ..models import ModelSpec
+from ..schemas import get_schema
+from ..types import Detections
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValConfig:
+    """Validation settings.
+
+    Attributes:
+        ann: COCO-format keypoint ground truth (None: no validation).
+        images: its image folder.
+        detections: person boxes (COCO results with ``bbox``); None = the ground-truth boxes.
+        every: validate every N epochs (and after the last one).
+        flip_test: average with the flipped image (the official test setting).
+        metric: the metric that picks ``best.pth`` (``AP``).
+    """
+
+    ann: str | None = None
+    images: str | None = None
+    detections: str | None = None
+    every: int = 10
+    flip_test: bool = True
+    metric: str = "AP"
+
+
+def dataset_of(spec: ModelSpec) -> str:
+    """``crowdpose`` for CrowdPose-14 models, else ``coco`` (COCO-17 and custom keypoint sets)."""
+    return "crowdpose" if get_schema(spec.schema).name == "crowdpose14" else "coco"
+
+
+def metric_names(spec: ModelSpec) -> tuple[str, ...]:
+    """The metric names validation reports for this model."""
+    return CROWDPOSE_NAMES if dataset_of(spec) == "crowdpose" else COCO_NAMES
+
+
+def gt_detections(gt: dict[str, Any]) -> dict[Any, Detections]:
+    """Ground-truth person boxes (score 1) per image: non-crowd people with a labelled keypoint."""
+    boxes: dict[Any, list[list[float]]] = {img["id"]: [] for img in gt["images"]}
+    for a in gt["annotations"]:
+        if a.get("iscrowd", 0) or max(a["keypoints"][2::3], default=0) <= 0:
+            continue
+        x, y, w, h = a["bbox"]
+        boxes[a["image_id"]].append([x, y, x + w, y + h])
+    return {i: Detections(np.asarray(b, np.float32).reshape(-1, 4), np.ones(len(b), np.float32))
+            for i, b in boxes.items()}
+
+
+def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) -> dict[str, float]:
+    """OKS metrics of ``model`` on the validation set.
+
+    Args:
+        model: the network being trained (not modified: an eval-mode copy runs).
+        spec: its spec (input size, decoding, schema).
+        config: the validation set and settings (``ann`` and ``images`` set).
+        device: where the copy runs.
+
+    Returns:
+        metric name → value in [0, 1] (:func:`metric_names`).
+
+    Raises:
+        DataError / SourceError: invalid annotation, detection or image files.
+    """
+    from ..pose.estimator import PoseEstimator
+    from ..runtime.torch_backend import TorchBackend
+
+    if config.ann is None or config.images is None:
+        raise ConfigError("validation: set both val.ann and val.images")
+    schema = get_schema(spec.schema)
+    gt = read_coco_gt(config.ann, schema.num_keypoints)
+    if config.detections is None:
+        dets = gt_detections(gt)
+    else:
+        sizes = {img["id"]: (img.get("width", np.inf), img.get("height", np.inf)) for img in gt["images"]}
+        dets = read_coco_detections(config.detections, sizes)
+    # fold=False: no BatchNorm folding (and its random probe) for a copy that lives for one pass
+    estimator = PoseEstimator(TorchBackend(model, device=device, fold=False), spec, flip_test=config.flip_test)
+    images = _gt_images(gt, Path(config.images), str(config.ann))
+    results: list[dict[str, Any]] = []
+    for image_id, _, _, poses in predict_images(estimator, images, dets, ProtocolConfig()):
+        results.extend(poses_to_coco(image_id, poses))
+    dataset = dataset_of(spec)
+    custom = schema.name not in ("coco17", "crowdpose14")
+    metrics = evaluate_keypoints(gt, results, dataset, schema if custom else None)  # type: ignore[arg-type]
+    log.info("validation on %d images: %s", len(images), " ".join(f"{k}={v:.4f}" for k, v in metrics.as_dict().items()))
+    return metrics.as_dict()
