@@ -103,7 +103,9 @@ def evaluate_keypoints(
     if not res:
         log.warning("no keypoint results to evaluate: every metric is 0")
         return KeypointMetrics(dataset, names, tuple(0.0 for _ in names), len(ids), 0)
-    entries = [copy.deepcopy(dict(r)) for r in res]  # the evaluators add keys to the entries
+    # The evaluators add keys to the entries. A result's `bbox` would become its `area` (the official
+    # keypoint protocol takes it from the keypoints' extent): evaluated without it.
+    entries = [{k: v for k, v in dict(r).items() if k != "bbox"} for r in copy.deepcopy(res)]
     if dataset == "coco":
         missing = next((i for i, a in enumerate(gt_data["annotations"]) if "area" not in a), None)
         if missing is not None:

@@ -222,24 +222,33 @@ def read_coco_detections(
     }
 
 
-def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1) -> list[dict[str, Any]]:
+def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1, bbox: bool = True) -> list[dict[str, Any]]:
     """COCO keypoint results of one image.
 
     Args:
         image_id: the image's id.
-        poses: people with keypoints (N, K, 3) frame pixels.
+        poses: people with keypoints (N, K, 3) frame pixels and their (N, 4) xyxy boxes.
         category_id: 1 (person).
+        bbox: add each person's box as ``"bbox": [x, y, w, h]`` pixels (the detector's box, or
+            the tracked box). pycocotools then takes a result's ``area`` from it instead of from the
+            keypoints' extent; :func:`stip_rt.eval.keypoints.evaluate_keypoints` ignores it.
 
     Returns:
-        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}]``, one per person.
+        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score", "bbox"}]``, one per person.
     """
     if poses.keypoints is None:
         raise DataError(f"image {image_id}: poses have no keypoints, cannot write COCO keypoint results")
     kps = poses.keypoints.astype(np.float64).reshape(len(poses), -1)
-    return [
+    out = [
         {"image_id": image_id, "category_id": category_id, "keypoints": [float(v) for v in k], "score": float(s)}
         for k, s in zip(kps, poses.scores)
     ]
+    if bbox:
+        b = np.asarray(poses.boxes, np.float64).reshape(len(poses), 4)
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+        for entry, box in zip(out, xywh.tolist()):
+            entry["bbox"] = box
+    return out
 
 
 def write_coco_results(path: str | Path, results: Sequence[Mapping[str, Any]]) -> Path:

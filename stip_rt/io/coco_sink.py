@@ -13,11 +13,12 @@ from .sink_files import OutputLock, check_writable, lock_output
 
 
 class CocoSink:
-    """The standard list of ``{"image_id", "category_id": 1, "keypoints": [x, y, s] * K, "score"}``.
+    """The standard list of ``{"image_id", "category_id": 1, "keypoints": [x, y, s] * K, "score", "bbox"}``.
 
-    ``image_id`` is the frame index; each entry also carries its ``track_id`` (COCO tools ignore
-    extra keys). Like the JSON sink, results are kept until ``close()``, which writes them
-    atomically, also after a failure.
+    ``image_id`` is the frame index; ``bbox`` is the track's box ``[x, y, w, h]`` px (the Kalman
+    box, or the detector's with ``track.output_box: detection``); each entry also carries its
+    ``track_id`` (COCO tools ignore extra keys). Like the JSON sink, results are kept until
+    ``close()``, which writes them atomically, also after a failure.
 
     Args:
         path: output file (``.coco.json`` by convention).

@@ -4,15 +4,18 @@
   PoseTracker (IoU threshold 0.3) do: each person takes the id of the unused person of the previous
   frame with the highest box IoU above the threshold, else a new id. No motion model, no memory
   beyond one frame, every person is output.
-* :func:`bytetrack_config`: a ByteTrack-style IoU + Kalman tracker without OKS, built from this
-  package's :class:`~stip_rt.track.tracker.Tracker` with ByteTrack's documented defaults
-  (``track_thresh`` 0.5, new tracks at 0.6, ``match_thresh`` 0.8 on 1 − IoU, 0.5 in the second
-  stage, 0.7 for unconfirmed tracks, ``track_buffer`` 30 frames at 30 fps = 1 s). Differences from
-  the official code: the Kalman state is BoT-SORT's (cx, cy, w, h) instead of (cx, cy, a, h), and
-  there is no IoU × score fusion.
+* :func:`short_buffer_config`: this package's :class:`~stip_rt.track.tracker.Tracker` with OKS and
+  smoothing off and a 1 s lost buffer (ByteTrack's ``track_buffer`` 30 frames at 30 fps), the rest
+  at ByteTrack's thresholds. It is *our* tracker with a shorter buffer, not ByteTrack: it used to
+  be called "ByteTrack-style", and its results were often identical to ours.
+* :class:`BoxmotTracker`: a real ByteTrack / OC-SORT / BoT-SORT / OccluBoost from the optional
+  ``boxmot`` package (never a dependency; :func:`boxmot_available` says whether it can be imported),
+  behind the ``update(poses, frame_index) -> Tracks`` contract.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 
@@ -21,8 +24,8 @@ from ..types import Poses, Tracks
 from .config import OneEuroConfig, TrackerConfig
 
 
-def bytetrack_config() -> TrackerConfig:
-    """ByteTrack's default thresholds as a :class:`TrackerConfig` with OKS and smoothing off."""
+def short_buffer_config() -> TrackerConfig:
+    """Our tracker with a 1 s lost buffer, OKS and smoothing off, ByteTrack's thresholds."""
     return TrackerConfig(
         high_score=0.5,
         low_score=0.1,
@@ -32,6 +35,7 @@ def bytetrack_config() -> TrackerConfig:
         box_similarity="iou",
         oks_weight=0.0,
         min_similarity_high=0.2,
+        min_similarity_lost=0.2,
         min_similarity_low=0.5,
         min_similarity_tentative=0.3,
         output_box="kalman",
@@ -81,4 +85,56 @@ class GreedyIouTracker:
             kp,
             np.asarray(poses.scores, np.float32)[keep],
             keep.astype(np.int64),
+        )
+
+
+def boxmot_available() -> bool:
+    """True when the optional ``boxmot`` package can be imported."""
+    return importlib.util.find_spec("boxmot") is not None
+
+
+class BoxmotTracker:
+    """A ``boxmot`` tracker (box-only) with the :meth:`Tracker.update` contract, for comparisons.
+
+    Each runs with boxmot's own defaults, except: no re-id model, no camera-motion compensation
+    (static cameras; the frame given to boxmot is black), and ``frame_rate`` set to the source's
+    where the tracker takes it (ByteTrack, BoT-SORT). Ids are boxmot's + 1 (they start at 0).
+
+    Args:
+        name: ``ByteTrack``, ``OcSort``, ``BotSort`` or ``OccluBoost``.
+        fps: frames per second of the source.
+        frame_size: (width, height) px.
+    """
+
+    def __init__(self, name: str, fps: float, frame_size: tuple[int, int]) -> None:
+        import boxmot
+
+        kwargs: dict[str, dict] = {
+            "ByteTrack": {"frame_rate": round(fps)},
+            "OcSort": {},
+            "BotSort": {"frame_rate": round(fps), "use_embeddings": False, "use_cmc": False},
+            "OccluBoost": {"use_embeddings": False, "use_cmc": False},
+        }
+        if name not in kwargs:
+            raise ValueError(f"boxmot tracker '{name}' is not one of {list(kwargs)}")
+        self.name = name
+        self._tracker = getattr(boxmot, name)(**kwargs[name])
+        w, h = frame_size
+        self._image = np.zeros((h, w, 3), np.uint8)
+
+    def update(self, poses: Poses, frame_index: int) -> Tracks:
+        """Track one frame (box-only: keypoints are not used; ``det_index`` from boxmot's output)."""
+        n = len(poses.scores)
+        dets = np.zeros((n, 6), np.float32)
+        dets[:, :4] = np.asarray(poses.boxes, np.float32).reshape(n, 4)
+        dets[:, 4] = np.asarray(poses.scores, np.float32)
+        out = np.asarray(self._tracker.update(dets, self._image)).reshape(-1, 8)
+        det = out[:, 7].astype(np.int64)
+        return Tracks(
+            out[:, 4].astype(np.int64) + 1,
+            out[:, :4].astype(np.float32),
+            np.asarray(poses.box_scores, np.float32)[det],
+            None,
+            out[:, 5].astype(np.float32),
+            det,
         )

@@ -66,12 +66,18 @@ class TrackerConfig:
         low_score: people with low_score <= score < high_score are matched in the second stage
             against the tracks left over; people below low_score are ignored.
         new_track_score: an unmatched person starts a track only with a score >= this.
-        min_hits: matched frames (including the first) before a track is confirmed and output.
+        min_hits: matched frames (including the first) before a track is confirmed and output; its
+            earlier frames are back-filled (``Tracker.backfill``, ``DelayedOutput``).
+        tentative_max_misses: frames in a row a tentative track may go unmatched and still be
+            confirmed later (0 = removed at its first miss).
+        activate_first_frame: people who start a track on the tracker's first frame are confirmed at
+            once (ByteTrack); there is no earlier frame to hold them against.
         max_age_s: seconds a lost track keeps predicting and can be re-found, then it is removed.
         box_similarity: box term of the cost, by name (``iou`` or ``giou``).
         oks_weight: weight of OKS in the similarity ``(1-w)·box + w·OKS`` when both sides have keypoints.
         keypoint_min_score: keypoints below this score are ignored by OKS and never pull the smoother.
         min_similarity_high: first stage: a pair needs at least this similarity to match.
+        min_similarity_lost: first stage, for lost tracks (re-finding after a gap): minimum similarity.
         min_similarity_low: second stage (low-score people): minimum similarity.
         min_similarity_tentative: tentative tracks vs leftover high-score people: minimum similarity.
         output_box: ``kalman`` outputs the filtered box, ``detection`` the matched input box.
@@ -83,14 +89,17 @@ class TrackerConfig:
 
     high_score: float = 0.5
     low_score: float = 0.1
-    new_track_score: float = 0.6
+    new_track_score: float = 0.5
     min_hits: int = 2
+    tentative_max_misses: int = 1
+    activate_first_frame: bool = True
     max_age_s: float = 1.5
     box_similarity: Literal["iou", "giou"] = "iou"
     oks_weight: float = 0.5
     keypoint_min_score: float = 0.3
     min_similarity_high: float = 0.2
-    min_similarity_low: float = 0.5
+    min_similarity_lost: float = 0.05
+    min_similarity_low: float = 0.4
     min_similarity_tentative: float = 0.3
     output_box: Literal["kalman", "detection"] = "kalman"
     gate: Literal["box", "combined"] = "combined"
@@ -104,11 +113,13 @@ class TrackerConfig:
             raise ValueError("new_track_score must be in [0, 1]")
         if self.min_hits < 1:
             raise ValueError("min_hits must be >= 1")
+        if self.tentative_max_misses < 0:
+            raise ValueError("tentative_max_misses must be >= 0")
         if self.max_age_s < 0:
             raise ValueError("max_age_s must be >= 0")
         if not 0.0 <= self.oks_weight <= 1.0:
             raise ValueError("oks_weight must be in [0, 1]")
-        for name in ("min_similarity_high", "min_similarity_low", "min_similarity_tentative"):
+        for name in ("min_similarity_high", "min_similarity_lost", "min_similarity_low", "min_similarity_tentative"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [-1, 1]")
 

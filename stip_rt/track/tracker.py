@@ -15,6 +15,7 @@ from ..geometry import box_areas, iou_matrix, oks
 from ..schemas import KeypointSchema, schema_for_joints
 from ..types import Poses, Tracks
 from .assignment import assign
+from .backfill import PendingRows, late_tracks
 from .config import TrackerConfig
 from .costs import BOX_SIMILARITIES, combined_similarity
 from .kalman import initiate, predict, state_boxes, update
@@ -27,9 +28,11 @@ log = logging.getLogger(__name__)
 class TrackState(IntEnum):
     """Lifecycle of a track.
 
-    TENTATIVE: born, not yet output; removed at its first miss.
-    CONFIRMED: matched ``min_hits`` times; output on every frame it is matched.
-    LOST: confirmed but unmatched; keeps predicting and can be re-found for ``max_age_s``.
+    TENTATIVE: born, not yet output (its rows are kept for back-filling); removed after more than
+        ``tentative_max_misses`` frames without a match.
+    CONFIRMED: matched ``min_hits`` times (or born on the first frame); output on every frame it is matched.
+    LOST: confirmed but unmatched; keeps predicting (size frozen) and can be re-found for ``max_age_s``;
+        removed early when its predicted box is degenerate or outside the frame.
     REMOVED: gone for good; its id is never reused.
     """
 
@@ -56,7 +59,11 @@ class Tracker:
         config: the settings.
         fps: frames per second of the source (converts ``max_age_s`` and smoothing times).
         schema: keypoint schema (OKS sigmas); taken from the first keypoints seen when None.
+        frame_size: (width, height) px of the frames, or None; when given, a lost track whose predicted
+            box lies wholly outside the frame is removed.
         max_age: ``config.max_age_s`` in frames.
+        backfill_frames: the most frames between a tentative match and the track's confirmation: how
+            long :class:`~stip_rt.track.backfill.DelayedOutput` holds a frame.
 
     Example:
         >>> tracker = Tracker(fps=25.0)
@@ -65,20 +72,28 @@ class Tracker:
     """
 
     def __init__(
-        self, config: TrackerConfig | None = None, fps: float = 30.0, schema: KeypointSchema | None = None
+        self,
+        config: TrackerConfig | None = None,
+        fps: float = 30.0,
+        schema: KeypointSchema | None = None,
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         if not fps > 0:
             raise ConfigError(f"tracker: fps must be > 0, got {fps!r}")
         self.config = config or TrackerConfig()
         self.fps = float(fps)
         self.schema = schema
+        self.frame_size = frame_size
         self.max_age = self.config.max_age_frames(self.fps)
+        self.backfill_frames = (self.config.min_hits - 1) * (self.config.tentative_max_misses + 1)
         self._box_sim = BOX_SIMILARITIES[self.config.box_similarity]
         self._sigmas = None if schema is None else schema.sigmas_array()
         self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
         self._last_frame: int | None = None
         self._prev_frame: int | None = None
+        self._pending = PendingRows()
+        self._late: dict[int, Tracks] = {}
 
     # ------------------------------------------------------------------ public
     def update(self, poses: Poses, frame_index: int) -> Tracks:
@@ -92,14 +107,17 @@ class Tracker:
 
         Returns:
             The confirmed tracks matched in this frame, sorted by id, each with ``det_index`` into
-            ``poses``. ``keypoints`` is None when ``poses.keypoints`` is None.
+            ``poses``. ``keypoints`` is None when ``poses.keypoints`` is None. Tracks confirmed in this
+            frame also have rows for their earlier, tentative frames: see :meth:`backfill`.
 
         Raises:
             DataError: a frame index that does not increase, arrays of the wrong shape, or
                 keypoints whose joint count does not match the schema.
         """
         cfg = self.config
+        first_frame = self._last_frame is None
         dt = self._check_frame(frame_index)
+        self._late = {}
         boxes, scores, kpts = self._check_poses(poses, frame_index)
         valid = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
         valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
@@ -109,28 +127,60 @@ class Tracker:
         cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
         is_high = scores[cand] >= cfg.high_score
         tab = self._table
+        confirmed_ids = _NO_ROWS
         if len(tab):
-            # 1. Predict every live track to this frame (all rows at once).
+            # 1. Predict every live track to this frame (all rows at once); tracks not matched in the
+            # previous frame keep their size (no size velocity while lost, as OC-SORT / BoT-SORT).
+            unseen = tab.last != self._prev_frame
+            if unseen.any():
+                tab.x[unseen, 6:] = 0.0
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages.
             matches, births = self._associate(x_pred, boxes, kpts, cand, is_high)
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
-            out_rows, out_dets, out_x = self._apply_matches(matches, x_pred, p_pred, boxes, kpts, frame_index)
+            out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
+                matches, x_pred, p_pred, boxes, kpts, frame_index
+            )
+            if tent.size:  # still tentative: keep the rows for back-filling
+                self._pending.add(
+                    tab.ids[tent[:, 0]],
+                    frame_index,
+                    tent[:, 1],
+                    self._out_box(x_pred[tent[:, 0]], boxes[tent[:, 1]]),
+                    poses,
+                    kpts,
+                )
+            confirmed_ids = tab.ids[confirmed]
             # 7. Drop the removed tracks (output rows are never removed).
             removed = tab.state == _REMOVED
             if removed.any():
                 keep = ~removed
                 out_rows = (keep.cumsum() - 1)[out_rows]
                 tab.keep(keep)
+                self._pending.keep_only(tab.ids)
         else:
             births = cand[is_high]
             out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, None
         # 8. Births: high-score people left with a score good enough to start a track.
         births = births[scores[births] >= cfg.new_track_score]
         if births.size:
-            out_rows, out_dets, out_x = self._births(births, boxes, kpts, frame_index, out_rows, out_dets, out_x)
-        # 9. Output the confirmed tracks matched in this frame (rows are in id order).
+            out_rows, out_dets, out_x = self._births(
+                births, boxes, kpts, poses, frame_index, first_frame, out_rows, out_dets, out_x
+            )
+        # 9. Late rows of the tracks confirmed now, then this frame's confirmed tracks (in id order).
+        if confirmed_ids.size:
+            self._late = self._back_rows(confirmed_ids)
         return self._output(out_rows, out_dets, out_x, poses, boxes, kpts, frame_index)
+
+    def backfill(self) -> dict[int, Tracks]:
+        """Rows for earlier frames of the tracks confirmed by the last :meth:`update`.
+
+        A track is output from the frame it is confirmed on; the frames it was matched in while
+        tentative (at most :attr:`backfill_frames` earlier) come from here, frame index → tracks
+        (``det_index`` refers to that frame's poses). :class:`~stip_rt.track.backfill.DelayedOutput`
+        merges them into the frames it holds. Empty when nothing was confirmed.
+        """
+        return self._late
 
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
@@ -204,8 +254,10 @@ class Tracker:
         high = is_high.nonzero()[0]  # positions in cand
         confirmed = (state == _CONFIRMED).nonzero()[0]
         # 3. Stage 1: confirmed and lost tracks vs high-score people.
-        pool = np.concatenate([confirmed, (state == _LOST).nonzero()[0]])
-        m1, free_t, free_d = _match(sim, gate_on, pool, high, cfg.min_similarity_high)
+        lost = (state == _LOST).nonzero()[0]
+        pool = np.concatenate([confirmed, lost])
+        gate1 = np.repeat([cfg.min_similarity_high, cfg.min_similarity_lost], [confirmed.size, lost.size])[:, None]
+        m1, free_t, free_d = _match(sim, gate_on, pool, high, gate1)
         high_left = high[free_d]
         # 4. Stage 2: confirmed tracks still unmatched vs low-score people (ByteTrack).
         pool2 = pool[free_t[: free_t.searchsorted(confirmed.size)]]  # the pool starts with the confirmed
@@ -264,7 +316,7 @@ class Tracker:
         boxes: np.ndarray,
         kpts: np.ndarray | None,
         frame: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Kalman-correct the matched tracks, store every row's state and advance every lifecycle.
 
         Args:
@@ -274,7 +326,9 @@ class Tracker:
             frame: this frame's index.
 
         Returns:
-            ``(rows, dets, x)``: the matched confirmed rows in id order, their people and (R, 8) states.
+            ``(rows, dets, x, tentative, confirmed)``: the matched confirmed rows in id order, their
+            people and (R, 8) states; (M', 2) (row, person) pairs of tracks still tentative; rows
+            confirmed in this frame (they were tentative).
         """
         cfg = self.config
         tab = self._table
@@ -289,47 +343,89 @@ class Tracker:
             tab.kbox[rows] = boxes[dets]
             tab.has_kpts[rows] = True
         # Matched: confirmed, unless tentative with fewer than min_hits hits. Unmatched: tentative →
-        # removed, confirmed → lost, lost too long → removed.
+        # removed after tentative_max_misses frames, confirmed → lost, lost too long or unreachable → removed.
         matched = np.zeros(len(tab), bool)
         matched[rows] = True
         tab.hits += matched
         tab.last[rows] = frame
-        state = tab.state
-        young = (state == _TENTATIVE) & (tab.hits < cfg.min_hits)
-        state = np.where(matched, np.where(young, _TENTATIVE, _CONFIRMED), _MISSED[state])
-        state[(state == _LOST) & (frame - tab.last > self.max_age)] = _REMOVED
+        old = tab.state
+        young = (old == _TENTATIVE) & (tab.hits < cfg.min_hits)
+        missed = _MISSED[old]
+        missed[(old == _TENTATIVE) & (frame - tab.last <= cfg.tentative_max_misses)] = _TENTATIVE
+        state = np.where(matched, np.where(young, _TENTATIVE, _CONFIRMED), missed)
+        lost = state == _LOST
+        lost &= (frame - tab.last > self.max_age) | self._unreachable(x_pred)
+        state[lost] = _REMOVED
         tab.state = state
         out = state[rows] == _CONFIRMED
-        return rows[out], dets[out], x_post[out]
+        tent = matches[~out]
+        confirmed = rows[out & (old[rows] == _TENTATIVE)]
+        return rows[out], dets[out], x_post[out], tent, confirmed
+
+    def _unreachable(self, x: np.ndarray) -> np.ndarray:
+        """(T,) True where the predicted state can never match again: a non-finite or sub-pixel
+        size, or (with ``frame_size``) a box wholly outside the frame."""
+        wh = x[:, 2:4]
+        bad = ~(np.isfinite(x[:, :4]).all(axis=1) & (wh >= 1.0).all(axis=1))
+        if self.frame_size is not None:
+            b = state_boxes(x)
+            w, h = self.frame_size
+            bad |= (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= w) | (b[:, 1] >= h)
+        return bad
 
     def _births(
         self,
         births: np.ndarray,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
+        poses: Poses,
         frame: int,
+        first_frame: bool,
         out_rows: np.ndarray,
         out_dets: np.ndarray,
         out_x: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Start a track for each person in ``births``; with ``min_hits`` 1 they are output at once."""
+        """Start a track for each person in ``births``; output at once with ``min_hits`` 1 or on the
+        tracker's first frame (``activate_first_frame``), else kept pending."""
         cfg = self.config
         tab = self._table
         b = boxes[births]
         ids = np.arange(self._next_id, self._next_id + births.size, dtype=np.int64)
         self._next_id += births.size
-        confirmed = cfg.min_hits <= 1
+        confirmed = cfg.min_hits <= 1 or (first_frame and cfg.activate_first_frame)
         first = len(tab)
         x_new, p_new = initiate(b, cfg.kalman)
         state = _CONFIRMED if confirmed else _TENTATIVE
         tab.append(x_new, p_new, ids, state, frame, b, None if kpts is None else kpts[births])
         if not confirmed:
+            self._pending.add(ids, frame, births, self._out_box(x_new, b), poses, kpts)
             return out_rows, out_dets, out_x
         return (
             np.concatenate([out_rows, np.arange(first, len(tab))]),
             np.concatenate([out_dets, births]),
             x_new if out_x is None else np.concatenate([out_x, x_new]),
         )
+
+    def _out_box(self, x: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        """(R, 4) output boxes: the states' boxes (``output_box: kalman``) or the detections."""
+        return state_boxes(x) if self.config.output_box == "kalman" else det_boxes
+
+    def _back_rows(self, ids: np.ndarray) -> dict[int, Tracks]:
+        """Late rows of the just-confirmed tracks ``ids``, smoothed in frame order (before this frame)."""
+        rows = self._pending.pop(ids)
+        if not rows:
+            return {}
+        tab = self._table
+        k = None if self.schema is None else self.schema.num_keypoints
+        smoothed: dict[tuple[int, int], np.ndarray] = {}
+        if k is not None and self.config.smoothing.enabled:
+            frames = sorted({r.frame for rs in rows.values() for r in rs if r.kpts is not None})
+            for f in frames:
+                pairs = [(i, r.kpts) for i, rs in rows.items() for r in rs if r.frame == f and r.kpts is not None]
+                t_rows = tab.ids.searchsorted([i for i, _ in pairs])
+                out = self._smooth(t_rows, np.stack([kp for _, kp in pairs]).astype(np.float32), f)
+                smoothed.update({(i, f): o for (i, _), o in zip(pairs, out)})
+        return late_tracks(rows, smoothed, k)
 
     def _output(
         self,
@@ -375,9 +471,9 @@ class Tracker:
 
 
 def _match(
-    sim: np.ndarray, gate_on: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, gate: float
+    sim: np.ndarray, gate_on: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, gate: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Assign tracks ``rows`` to candidates ``cols`` on the sub-block of ``sim``.
+    """Assign tracks ``rows`` to candidates ``cols`` on the sub-block of ``sim`` (``gate``: a float or (R, 1) per row).
 
     Returns:
         ``(pairs, free_rows, free_cols)``: (P, 2) int64 (row, col) values taken from ``rows``/``cols``,

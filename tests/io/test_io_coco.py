@@ -117,3 +117,37 @@ def test_write_and_read_back(tmp_path: Path) -> None:
     assert [r["score"] for r in back] == [0.5, 0.25]
     np.testing.assert_allclose(np.array(back[1]["keypoints"]).reshape(17, 3), kps[1], rtol=1e-6)
     assert list((tmp_path / "sub").iterdir()) == [out]  # no temp file left behind
+
+
+def test_results_carry_the_box_and_pycocotools_evaluates_them(data_dir: Path) -> None:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from stip_rt.eval.keypoints import evaluate_keypoints
+
+    gt_path = data_dir / "coco_val2017_keypoints" / "annotations" / "person_keypoints_val2017_sample.json"
+    gt = json.loads(gt_path.read_text())
+    results = []
+    for a in gt["annotations"]:  # perfect keypoints, each with its ground-truth box (a detector box)
+        if a["num_keypoints"] == 0 or a.get("iscrowd", 0):
+            continue
+        kp = np.array(a["keypoints"], np.float32).reshape(1, 17, 3)
+        kp[..., 2] = 1.0
+        x, y, w, h = a["bbox"]
+        poses = Poses(np.array([[x, y, x + w, y + h]], np.float32), np.ones(1, np.float32), kp, np.ones(1, np.float32))
+        results.extend(poses_to_coco(a["image_id"], poses))
+    assert results and all(len(r["bbox"]) == 4 for r in results)
+    a0 = next(a for a in gt["annotations"] if a["num_keypoints"] > 0 and not a.get("iscrowd", 0))
+    assert results[0]["bbox"] == pytest.approx(a0["bbox"], abs=1e-3)
+    coco = COCO(str(gt_path))
+    dt = coco.loadRes(json.loads(json.dumps(results)))  # the bbox is what pycocotools keeps
+    assert dt.anns[1]["bbox"] == pytest.approx(a0["bbox"], abs=1e-3)
+    ev = COCOeval(coco, dt, "keypoints")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)
+    # stip-rt's own evaluation ignores the box (the official keypoint protocol): same numbers either way
+    no_box = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    assert evaluate_keypoints(gt_path, results).values == evaluate_keypoints(gt_path, no_box).values
+    assert "bbox" not in poses_to_coco(1, poses, bbox=False)[0]

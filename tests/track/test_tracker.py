@@ -25,13 +25,25 @@ def box(x, y=100.0, w=50.0, h=120.0):
 
 
 def test_birth_confirmation_and_ids_from_one():
-    tr = Tracker(TrackerConfig(min_hits=3, smoothing=NO_SMOOTH), fps=10)
+    tr = Tracker(TrackerConfig(min_hits=3, smoothing=NO_SMOOTH, activate_first_frame=False), fps=10)
     assert len(tr.update(poses([box(0), box(300)]), 0)) == 0  # tentative: not output
+    assert tr.backfill() == {}
     assert len(tr.update(poses([box(2), box(302)]), 1)) == 0
+    assert tr.backfill() == {}
     out = tr.update(poses([box(4), box(304)]), 2)
     assert out.ids.tolist() == [1, 2]
     assert out.det_index.tolist() == [0, 1]
     assert tr.track_states() == {1: TrackState.CONFIRMED, 2: TrackState.CONFIRMED}
+    late = tr.backfill()  # the two tentative frames, handed out at confirmation
+    assert sorted(late) == [0, 1]
+    assert all(late[f].ids.tolist() == [1, 2] and late[f].det_index.tolist() == [0, 1] for f in (0, 1))
+    np.testing.assert_allclose(late[0].boxes, [box(0), box(300)], atol=1e-3)
+
+
+def test_first_frame_people_are_output_at_once():
+    tr = Tracker(TrackerConfig(min_hits=3), fps=10)
+    assert tr.update(poses([box(0), box(300)]), 0).ids.tolist() == [1, 2]  # ByteTrack: frame 1 activates
+    assert tr.update(poses([box(2), box(302), box(600)]), 1).ids.tolist() == [1, 2]  # later: tentative
 
 
 def test_det_index_follows_input_order():
@@ -43,7 +55,7 @@ def test_det_index_follows_input_order():
 
 
 def test_tentative_removed_at_first_miss():
-    tr = Tracker(TrackerConfig(min_hits=3), fps=10)
+    tr = Tracker(TrackerConfig(min_hits=3, tentative_max_misses=0, activate_first_frame=False), fps=10)
     tr.update(poses([box(0)]), 0)
     tr.update(poses([]), 1)
     assert tr.track_states() == {}
