@@ -48,6 +48,7 @@ def test_frames_arrive_with_boxes_in_id_colours(window, qtbot, data_dir):
     # boxes off: the same pixels are the frame's own again
     window.overlays.boxes.setChecked(False)
     window.overlays.ids.setChecked(False)
+    window.overlays.trails.setChecked(False)
     image2, result2 = _frames(window, qtbot, 2)[-1]
     assert np.array_equal(image2, result2.image)
     qtbot.waitUntil(lambda: window.frames_shown >= 5, timeout=30000)
