@@ -162,7 +162,7 @@ def _plot_widget(left: str, units: str | None = None) -> pg.PlotWidget:
     plot.setLabel("bottom", "time", units="s")
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setMouseEnabled(x=False, y=False)
-    plot.setMinimumHeight(110)
+    plot.setMinimumHeight(90)
     return plot
 
 

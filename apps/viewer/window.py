@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QSlider,
     QStyle,
     QStyleOptionSlider,
@@ -218,8 +219,14 @@ class MainWindow(QMainWindow):
         self.tracks.selected.connect(lambda tid: self.select_track(tid or None))
         self.plot = PeoplePlot()
         self.track_plots = TrackPlots()
+        self.info.setTitle("")
+        self.overlays.setTitle("")
+        info_scroll = QScrollArea()  # the run info scrolls rather than forcing the window taller
+        info_scroll.setWidget(self.info)
+        info_scroll.setWidgetResizable(True)
+        info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.docks: dict[str, QDockWidget] = {}
-        for name, widget in (("Run", self.info), ("Overlays", self.overlays), ("Tracks", self.tracks),
+        for name, widget in (("Run", info_scroll), ("Overlays", self.overlays), ("Tracks", self.tracks),
                              ("Selected track", self.track_plots), ("People", self.plot)):  # fmt: skip
             dock = QDockWidget(name, self)
             dock.setObjectName(name)
