@@ -81,6 +81,34 @@ def box_window(make_window, gt):
 
 
 @pytest.fixture
+def run_viewer(tmp_path):
+    """``run_viewer(*args) -> CompletedProcess``: ``stip-viewer`` in a child process, offscreen, with its
+    settings under ``tmp_path/config`` (an event loop run and quit inside the test process leaves Qt
+    unable to deliver later cross-thread signals to the tests that follow)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+
+    def run(*args: str, cwd=None):
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+               "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "apps.viewer.main", *args], env=env, cwd=cwd or repo,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def child_settings(tmp_path):
+    """The QSettings that a ``run_viewer`` child reads and writes."""
+    from PyQt6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "config/stip-rt/stip-viewer.conf"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
 def wait_frames(qtbot):
     """``wait_frames(window, n)``: wait until ``n`` more frames were painted."""
 

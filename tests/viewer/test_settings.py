@@ -3,7 +3,6 @@
 
 import os
 
-from apps.viewer.main import main as viewer_main
 from apps.viewer.options import ViewerOptions, blame_remembered, remembered_options, save_options
 
 
@@ -45,16 +44,16 @@ def test_library_errors_are_blamed_on_remembered_values():
     assert blame_remembered("detector 'rtmdet-q'", opts, set()) == "detector 'rtmdet-q'"
 
 
-def test_launch_options_win_and_are_not_remembered(settings, tmp_path, data_dir, qapp, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    save_options(ViewerOptions(model="hrnet-w32-coco-256x192", det_every=3), settings)
-    monkeypatch.setattr("PyQt6.QtCore.QSettings", lambda *a: settings)
+def test_launch_options_win_and_are_not_remembered(run_viewer, child_settings, tmp_path, data_dir):
+    save_options(ViewerOptions(model="hrnet-w32-coco-256x192", det_every=3), child_settings)
     (tmp_path / "dets.txt").write_text((data_dir / "mot15/PETS09-S2L1/gt/gt.txt").read_text())
     shot = tmp_path / "shot.png"
-    code = viewer_main([str(data_dir / "opencv_samples/vtest.avi"), "--pose", "none", "--detections", "dets.txt",
-                        "--quit-after", "2", "--screenshot", str(shot)])  # fmt: skip
-    assert code == 0 and shot.exists()  # the remembered HRNet was not used (its weights are not here)
-    opts, _ = remembered_options(settings)
+    done = run_viewer(str(data_dir / "opencv_samples/vtest.avi"), "--pose", "none", "--detections", "dets.txt",
+                      "--quit-after", "2", "--screenshot", str(shot), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr  # the remembered HRNet was not used (its weights are not here)
+    assert shot.exists()
+    child_settings.sync()
+    opts, _ = remembered_options(child_settings)
     assert opts.model == "hrnet-w32-coco-256x192" and opts.det_every == 3  # still the remembered ones
     assert opts.detections == ""  # the launch's detections file was for this launch only
 
