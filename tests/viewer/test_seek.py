@@ -33,6 +33,7 @@ def _ids_at_or_after(history, frame):
 
 def test_seek_keeps_models_and_ids_apart(box_window, qtbot, video, counted_builds, wait_frames):
     w = box_window
+    w.speed.setCurrentText("2×")
     assert w.open_source(video)
     wait_frames(w, 8)
     session = w.session
