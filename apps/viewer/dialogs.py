@@ -13,9 +13,11 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -122,3 +124,25 @@ class SettingsDialog(QDialog):
             backend=self.backend.currentText(), device=self.device.currentText().strip(),
             precision=self.precision.currentText(), tracker=self.tracker.text(), det_every=self.det_every.value(),
         )
+
+
+class HelpDialog(QDialog):
+    """The keyboard shortcuts (F1), listed from the window's actions, and how to study a run."""
+
+    def __init__(self, shortcuts: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("stip-viewer shortcuts")
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{text}</td></tr>" for text, key in shortcuts)
+        self.text = (
+            f"<table>{rows}</table><p>Click a track (in the list or on the video) to select it: the "
+            "<i>Selected track</i> panel plots its speed and joint angles. Click the seek bar to jump there; "
+            "seeking keeps the models and never reuses a track id. File ▸ Export run writes everything seen "
+            "so far; Record writes from now on.</p>"
+        )
+        label = QLabel(self.text)
+        label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)

@@ -35,34 +35,63 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _options_from_args(args: argparse.Namespace, base):
-    changes = {k: v for k, v in {
+INSTALL_HINT = "stip-viewer needs the viewer extra (PyQt6, pyqtgraph): pip install 'stip-rt[viewer]'"
+
+
+def _cli_changes(args: argparse.Namespace) -> dict:
+    """The options given on the command line (they win over the remembered ones, and are not remembered)."""
+    return {k: v for k, v in {
         "model": args.model, "weights": args.weights, "detector": args.detector, "detections": args.detections,
         "backend": args.backend, "device": args.device, "precision": args.precision, "tracker": args.tracker,
         "det_every": args.det_every, "smoothing": args.smooth, "kpt_threshold": args.kpt_threshold,
-    }.items() if v is not None}
-    return dataclasses.replace(base, **changes)
+    }.items() if v is not None}  # fmt: skip
+
+
+def _missing_qt() -> str | None:
+    """The pip command to print when the viewer's packages are missing (None: all there)."""
+    import importlib.util
+
+    for module in ("PyQt6", "pyqtgraph"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return f"{INSTALL_HINT} ({module} is not installed)"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the window; with ``--quit-after N`` run headless-friendly and exit 0 after N frames."""
     args = build_parser().parse_args(argv)
+    hint = _missing_qt()
+    if hint:
+        print(f"stip-viewer: error: {hint}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.screenshot and not args.quit_after:
         build_parser().error("--screenshot needs --quit-after N")
     if args.quit_after and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PyQt6.QtCore import QSettings, QTimer
-    from PyQt6.QtWidgets import QApplication
+    try:  # Qt is imported here, so that a missing extra is one line, not a traceback
+        from PyQt6.QtCore import QSettings, QTimer
+        from PyQt6.QtWidgets import QApplication
+    except ImportError as e:
+        print(f"stip-viewer: error: {INSTALL_HINT} ({e})", file=sys.stderr)
+        return 2
 
-    from .options import ViewerOptions, load_options
+    from .options import ViewerOptions, absolute_paths, remembered_options
     from .window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     settings = QSettings("stip-rt", "stip-viewer")
-    base = ViewerOptions() if args.fresh else load_options(settings)
-    window = MainWindow(_options_from_args(args, base), settings)
+    base, remembered = (ViewerOptions(), set()) if args.fresh else remembered_options(settings)
+    cli = _cli_changes(args)
+    options = absolute_paths(dataclasses.replace(base, **cli))
+    # with --fresh nothing of this launch is remembered unless the user changes it in the window
+    given = {f.name for f in dataclasses.fields(ViewerOptions)} if args.fresh else set(cli)
+    window = MainWindow(options, settings, remembered=remembered - set(cli), cli=given)
     window.show()
     status = {"code": 0}
 

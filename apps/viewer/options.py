@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stip_rt.run_config import RunConfig
@@ -31,7 +34,7 @@ class ViewerOptions:
         det_every: run the detector every N frames.
         smoothing: keypoint smoothing on/off.
         kpt_threshold: keypoints below this score are not drawn.
-        show_boxes, show_skeleton, show_ids: overlay toggles.
+        show_boxes, show_skeleton, show_ids, show_trails: overlay toggles (trails: trajectory of each track).
     """
 
     model: str = ""
@@ -48,14 +51,48 @@ class ViewerOptions:
     show_boxes: bool = True
     show_skeleton: bool = True
     show_ids: bool = True
+    show_trails: bool = True
+
+
+#: Fields that hold a file path (stored absolute, so that a later launch from another folder finds them).
+PATH_FIELDS = ("weights", "detections", "tracker")
+#: Values that are for trying the app only and never remembered (field → value).
+DEMO_ONLY = {"weights": "random"}
+
+
+def _is_path_like(field: str, value: str) -> bool:
+    if not value or DEMO_ONLY.get(field) == value:
+        return False
+    if field in PATH_FIELDS:
+        return True
+    # the pose model is a zoo name, "none", or a model YAML
+    return field == "model" and (value.endswith((".yaml", ".yml")) or "/" in value or os.sep in value)
+
+
+def absolute_paths(options: ViewerOptions) -> ViewerOptions:
+    """``options`` with every file path made absolute (against the current folder); names stay names."""
+    changes = {}
+    for name in (*PATH_FIELDS, "model"):
+        value = getattr(options, name)
+        if _is_path_like(name, value):
+            changes[name] = str(Path(value).expanduser().absolute())
+    return dataclasses.replace(options, **changes)
 
 
 def load_options(settings: QSettings | None = None) -> ViewerOptions:
     """Read the remembered options; missing or unreadable values keep their defaults."""
+    return remembered_options(settings)[0]
+
+
+def remembered_options(settings: QSettings | None = None) -> tuple[ViewerOptions, set[str]]:
+    """The remembered options and the names of the fields that were remembered (not defaults).
+
+    Demo-only values (``weights=random``) stored by older versions are ignored.
+    """
     from PyQt6.QtCore import QSettings
 
     s = settings or QSettings(ORGANIZATION, APPLICATION)
-    values = {}
+    values: dict[str, object] = {}
     for f in dataclasses.fields(ViewerOptions):
         if not s.contains(f"options/{f.name}"):
             continue
@@ -71,16 +108,71 @@ def load_options(settings: QSettings | None = None) -> ViewerOptions:
                 values[f.name] = str(raw)
         except (TypeError, ValueError):
             continue
-    return ViewerOptions(**values)
+        if DEMO_ONLY.get(f.name) == values[f.name]:
+            del values[f.name]
+    default = ViewerOptions()
+    remembered = {k for k, v in values.items() if v != getattr(default, k)}
+    return ViewerOptions(**values), remembered
 
 
-def save_options(options: ViewerOptions, settings: QSettings | None = None) -> None:
+def save_options(options: ViewerOptions, settings: QSettings | None = None, skip: Iterable[str] = ()) -> None:
+    """Remember ``options``: paths absolute, demo-only values (``weights=random``) not at all.
+
+    Args:
+        options: what to remember.
+        settings: where (default: the user's stip-viewer settings).
+        skip: fields not to write (e.g. those given on the command line for this launch only).
+    """
     from PyQt6.QtCore import QSettings
 
     s = settings or QSettings(ORGANIZATION, APPLICATION)
-    for key, value in dataclasses.asdict(options).items():
-        s.setValue(f"options/{key}", value)
+    skip = set(skip)
+    for key, value in dataclasses.asdict(absolute_paths(options)).items():
+        if key in skip:
+            continue
+        if DEMO_ONLY.get(key) == value:
+            s.remove(f"options/{key}")
+        else:
+            s.setValue(f"options/{key}", value)
     s.sync()
+
+
+def reset_options(settings: QSettings | None = None) -> None:
+    """Forget every remembered option."""
+    from PyQt6.QtCore import QSettings
+
+    s = settings or QSettings(ORGANIZATION, APPLICATION)
+    s.remove("options")
+    s.sync()
+
+
+def missing_files(options: ViewerOptions, fields: Iterable[str]) -> list[str]:
+    """``name=value`` of each of ``fields`` that names a file that does not exist."""
+    out = []
+    for name in fields:
+        value = getattr(options, name)
+        if _is_path_like(name, value) and not Path(value).expanduser().exists():
+            out.append(f"{name}={value}")
+    return out
+
+
+def blame_remembered(message: str, options: ViewerOptions, remembered: Iterable[str]) -> str:
+    """Prefix an error with the remembered settings it mentions, so that the user knows where it came from.
+
+    Example: ``remembered setting tracker=/home/me/trk.yaml: tracker config ...: file not found
+    (File ▸ Reset settings forgets it)``.
+    """
+    named = []
+    for name in sorted(remembered):
+        value = getattr(options, name)
+        if not isinstance(value, str) or len(value) < 3:  # numbers and flags: too short to find in a message
+            continue
+        if (value in message or (_is_path_like(name, value) and Path(value).name in message)):
+            named.append(f"{name}={value}")
+    if not named:
+        return message
+    what = "remembered setting" + ("s " if len(named) > 1 else " ") + ", ".join(named)
+    return f"{what}: {message} (File ▸ Reset settings forgets it)"
 
 
 def run_config(source: str, options: ViewerOptions, start: int = 0, max_frames: int | None = None) -> RunConfig:

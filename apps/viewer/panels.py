@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -16,6 +17,8 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from stip_rt.errors import StipError
 
 from .history import SessionHistory
 from .options import ViewerOptions
@@ -62,9 +65,11 @@ class OverlayPanel(QGroupBox):
         self.boxes = QCheckBox("Boxes")
         self.skeleton = QCheckBox("Skeletons")
         self.ids = QCheckBox("Track ids")
-        self.smoothing = QCheckBox("Smooth keypoints (restarts the run)")
+        self.trails = QCheckBox("Trails (T)")
+        self.smoothing = QCheckBox("Smooth keypoints (from the current frame)")
         for box, value in ((self.boxes, options.show_boxes), (self.skeleton, options.show_skeleton),
-                           (self.ids, options.show_ids), (self.smoothing, options.smoothing)):
+                           (self.ids, options.show_ids), (self.trails, options.show_trails),
+                           (self.smoothing, options.smoothing)):
             box.setChecked(value)
             box.toggled.connect(self.changed)
             layout.addWidget(box)
@@ -84,24 +89,38 @@ class OverlayPanel(QGroupBox):
         from dataclasses import replace
 
         return replace(options, show_boxes=self.boxes.isChecked(), show_skeleton=self.skeleton.isChecked(),
-                       show_ids=self.ids.isChecked(), smoothing=self.smoothing.isChecked(),
+                       show_ids=self.ids.isChecked(), show_trails=self.trails.isChecked(),
+                       smoothing=self.smoothing.isChecked(),
                        kpt_threshold=self.threshold.value() / 100)
 
 
 class TrackList(QTableWidget):
-    """One row per track id: when it appeared and how long it has been on screen."""
+    """One row per track id: when it appeared and how long it has been on screen; a click selects it.
+
+    Signals:
+        selected(int): the id clicked (0: the selection was cleared).
+    """
+
+    selected = pyqtSignal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, 4, parent)
-        self.setHorizontalHeaderLabels(["id", "first seen (s)", "last seen (s)", "on screen (s)"])
+        self.setHorizontalHeaderLabels(["id", "first (s)", "last (s)", "on screen (s)"])
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.setSortingEnabled(False)
+        self._ids: list[int] = []
+        self._current: int | None = None
+        self.itemSelectionChanged.connect(self._selection_changed)
 
     def refresh(self, history: SessionHistory, fps: float) -> None:
         spans = sorted(history.spans.values(), key=lambda s: s.track_id)
+        self.blockSignals(True)
         self.setRowCount(len(spans))
+        self._ids = [s.track_id for s in spans]
         for row, span in enumerate(spans):
             values = (str(span.track_id), f"{span.first_time:.1f}", f"{span.last_time:.1f}",
                       f"{span.seconds_on_screen(fps):.1f}")
@@ -112,10 +131,43 @@ class TrackList(QTableWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     self.setItem(row, col, item)
                 item.setText(text)
+        self._show_current()
+        self.blockSignals(False)
+
+    def select_id(self, track_id: int | None) -> None:
+        """Select the row of ``track_id`` (None clears) without emitting ``selected``."""
+        self._current = track_id
+        self.blockSignals(True)
+        self._show_current()
+        self.blockSignals(False)
+
+    def _show_current(self) -> None:
+        if self._current in self._ids:
+            row = self._ids.index(self._current)
+            if self.currentRow() != row or not self.selectedItems():
+                self.selectRow(row)
+        else:
+            self.clearSelection()
+
+    def _selection_changed(self) -> None:
+        rows = {i.row() for i in self.selectedItems()}
+        tid = self._ids[min(rows)] if rows and min(rows) < len(self._ids) else None
+        self._current = tid
+        self.selected.emit(tid or 0)
+
+
+def _plot_widget(left: str, units: str | None = None) -> pg.PlotWidget:
+    plot = pg.PlotWidget(background=(24, 24, 28))
+    plot.setLabel("left", left, units=units)
+    plot.setLabel("bottom", "time", units="s")
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.setMinimumHeight(90)
+    return plot
 
 
 class PeoplePlot(QWidget):
-    """People count over time (pyqtgraph)."""
+    """People count over time (pyqtgraph); a seek breaks the line (NaN points are gaps)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,16 +177,104 @@ class PeoplePlot(QWidget):
             layout.addWidget(QLabel("install pyqtgraph for the plot"))
             self._curve = None
             return
-        self._plot = pg.PlotWidget(background=(24, 24, 28))
-        self._plot.setLabel("left", "people")
-        self._plot.setLabel("bottom", "time", units="s")
-        self._plot.showGrid(x=True, y=True, alpha=0.25)
-        self._plot.setMouseEnabled(x=False, y=False)
-        self._plot.setMinimumHeight(120)
-        self._plot.setMaximumHeight(190)
-        self._curve = self._plot.plot(pen=pg.mkPen((90, 200, 250), width=2), stepMode=None)
+        self._plot = _plot_widget("people")
+        # a count has no SI prefix ("people (x0.001)" on an empty plot) and never goes below 0
+        self._plot.getAxis("left").enableAutoSIPrefix(False)
+        self._plot.setYRange(0, 1, padding=0)
+        self._plot.getViewBox().setLimits(yMin=0)
+        self._curve = self._plot.plot(pen=pg.mkPen((90, 200, 250), width=2), connect="finite")
         layout.addWidget(self._plot)
 
     def refresh(self, history: SessionHistory) -> None:
-        if self._curve is not None:
-            self._curve.setData(list(history.times), list(history.people))
+        if self._curve is None:
+            return
+        times = np.asarray(history.times, np.float64)
+        people = np.asarray(history.people, np.float64)
+        self._curve.setData(times, people, connect="finite")
+        top = np.nanmax(people) if np.isfinite(people).any() else 0
+        self._plot.setYRange(0, max(1.0, float(top)) * 1.05, padding=0)
+
+    def y_range(self) -> tuple[float, float]:
+        """The visible range of the people axis."""
+        lo, hi = self._plot.getViewBox().viewRange()[1]
+        return float(lo), float(hi)
+
+    def series(self) -> tuple[np.ndarray, np.ndarray]:
+        """The plotted (time, people) points; NaN where the line is broken."""
+        x, y = self._curve.getData()
+        return np.asarray(x if x is not None else []), np.asarray(y if y is not None else [])
+
+
+#: Joint angles plotted for the selected track (those the skeleton has), with their colours.
+ANGLE_CURVES = {"left_knee": (80, 180, 255), "right_knee": (255, 140, 60), "left_elbow": (120, 230, 120),
+                "right_elbow": (230, 110, 200), "left_hip": (60, 220, 200),
+                "right_hip": (250, 90, 90), "trunk_lean": (240, 240, 120)}  # fmt: skip
+
+
+class TrackPlots(QWidget):
+    """The selected track: speed (px/s, raw and smoothed) and joint angles (degrees) over time.
+
+    Computed with :func:`stip_rt.analysis.movement` on what the session has seen of that track.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.title = QLabel("Select a track (click it in the list or on the video)")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.track_id: int | None = None
+        self.frame: object = None  # the last movement() table (pandas DataFrame), for tests and export
+        if pg is None:
+            layout.addWidget(QLabel("install pyqtgraph for the plots"))
+            return
+        self.speed_plot = _plot_widget("speed", "px/s")
+        self.speed_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.speed_plot.addLegend(offset=(5, 5))
+        self._speed = self.speed_plot.plot(pen=pg.mkPen((150, 150, 160), width=1), name="raw", connect="finite")
+        self._speed_s = self.speed_plot.plot(pen=pg.mkPen((90, 200, 250), width=2), name="smoothed",
+                                             connect="finite")  # fmt: skip
+        self.angle_plot = _plot_widget("angle", "°")
+        self.angle_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.angle_plot.addLegend(offset=(5, 5))
+        self._angles = {name: self.angle_plot.plot(pen=pg.mkPen(color, width=2), name=name.replace("_", " "),
+                                                    connect="finite")
+                        for name, color in ANGLE_CURVES.items()}  # fmt: skip
+        self.angle_plot.setXLink(self.speed_plot)
+        layout.addWidget(self.speed_plot, 1)
+        layout.addWidget(self.angle_plot, 1)
+
+    def refresh(self, history: SessionHistory, track_id: int | None) -> None:
+        """Recompute the plots of ``track_id`` (None clears them) from ``history``."""
+        self.track_id = track_id
+        if track_id is None or track_id not in history.spans or history.run is None:
+            self.title.setText("Select a track (click it in the list or on the video)")
+            self.frame = None
+            self._set({}, None)
+            return
+        try:
+            from stip_rt.analysis import movement
+
+            df = movement(history.track_file({track_id}))
+        except StipError as e:
+            self.title.setText(f"track {track_id}: {e}")
+            return
+        self.frame = df
+        n = int(df["observed"].sum())
+        self.title.setText(f"track {track_id}: {n} frames, speed of the box bottom centre, joint angles in the image")
+        self._set({c: df[c].to_numpy(np.float64) for c in df.columns if c != "observed"}, df["time"].to_numpy())
+
+    def _set(self, cols: dict[str, np.ndarray], t: np.ndarray | None) -> None:
+        if pg is None:
+            return
+        t = np.zeros(0) if t is None else t
+        nan = np.full(len(t), np.nan)
+        self._speed.setData(t, cols.get("speed_px_s", nan))
+        self._speed_s.setData(t, cols.get("speed_px_s_smooth", nan))
+        has_angles = False
+        for name, curve in self._angles.items():
+            values = cols.get(f"{name}_deg_smooth", cols.get(f"{name}_deg"))
+            has_angles |= values is not None
+            curve.setData(t, values if values is not None else nan)
+        self.angle_plot.setVisible(has_angles or not cols)  # box-only tracking: speed only

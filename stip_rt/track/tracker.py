@@ -182,6 +182,22 @@ class Tracker:
         """
         return self._late
 
+    def reset(self, *, next_id: int | None = None) -> None:
+        """Forget every track and the last frame index (e.g. before a seek); new ids never repeat old ones.
+
+        Args:
+            next_id: the first id given from now on; None keeps counting from the last id given.
+                Must not be below the current counter (ids would collide).
+        """
+        if next_id is not None and next_id < self._next_id:
+            raise ConfigError(f"tracker: next_id {next_id} would repeat ids (ids up to {self._next_id - 1} given)")
+        self._table = TrackTable(None if self.schema is None else self.schema.num_keypoints)
+        self._last_frame = self._prev_frame = None
+        self._pending = PendingRows()
+        self._late = {}
+        if next_id is not None:
+            self._next_id = int(next_id)
+
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
         tab = self._table

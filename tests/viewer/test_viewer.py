@@ -12,7 +12,6 @@ pytest.importorskip("PyQt6")
 
 from PyQt6.QtCore import QSettings
 
-from apps.viewer.main import main as viewer_main
 from apps.viewer.options import ViewerOptions
 from apps.viewer.window import MainWindow
 from stip_rt.io.draw import id_color
@@ -48,6 +47,7 @@ def test_frames_arrive_with_boxes_in_id_colours(window, qtbot, data_dir):
     # boxes off: the same pixels are the frame's own again
     window.overlays.boxes.setChecked(False)
     window.overlays.ids.setChecked(False)
+    window.overlays.trails.setChecked(False)
     image2, result2 = _frames(window, qtbot, 2)[-1]
     assert np.array_equal(image2, result2.image)
     qtbot.waitUntil(lambda: window.frames_shown >= 5, timeout=30000)
@@ -77,8 +77,9 @@ def test_bad_source_shows_error_and_window_survives(window, qtbot, tmp_path, dat
     _frames(window, qtbot, 1)
 
 
-def test_screenshot_mode(tmp_path, data_dir, qapp):
+def test_screenshot_mode(tmp_path, data_dir, run_viewer):
     shot = tmp_path / "shot.png"
-    code = viewer_main([str(data_dir / "opencv_samples/vtest.avi"), "--fresh", "--pose", "none", "--detections",
-                        str(data_dir / "mot15/PETS09-S2L1/gt/gt.txt"), "--quit-after", "3", "--screenshot", str(shot)])
-    assert code == 0 and shot.stat().st_size > 10000
+    done = run_viewer(str(data_dir / "opencv_samples/vtest.avi"), "--fresh", "--pose", "none", "--detections",
+                      str(data_dir / "mot15/PETS09-S2L1/gt/gt.txt"), "--quit-after", "3", "--screenshot", str(shot))
+    code = done.returncode
+    assert code == 0 and shot.stat().st_size > 10000, done.stderr

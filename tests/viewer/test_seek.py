@@ -1,0 +1,109 @@
+"""Seeking keeps the built models (no second build, no ONNX export), never repeats track ids, breaks the
+people plot, jumps where the seek bar is clicked, and never reads "Finished" while it runs on."""
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QPoint, Qt
+
+import stip_rt.pipeline_build as pipeline_build
+
+
+@pytest.fixture
+def counted_builds(monkeypatch):
+    """Counts calls of build_parts and build_estimator (the slow part of starting)."""
+    calls = {"parts": 0, "estimator": 0}
+    real_parts, real_estimator = pipeline_build.build_parts, pipeline_build.build_estimator
+
+    def parts(config):
+        calls["parts"] += 1
+        return real_parts(config)
+
+    def estimator(config, device=None):
+        calls["estimator"] += config.pose.model != "none"  # build_parts asks for "none" too
+        return real_estimator(config, device)
+
+    monkeypatch.setattr(pipeline_build, "build_parts", parts)
+    monkeypatch.setattr(pipeline_build, "build_estimator", estimator)
+    return calls
+
+
+def _ids_at_or_after(history, frame):
+    return {int(i) for f in history.frame_indices if f >= frame for i in history.tracks_at(f).ids}
+
+
+def test_seek_keeps_models_and_ids_apart(box_window, qtbot, video, counted_builds, wait_frames):
+    w = box_window
+    w.speed.setCurrentText("2×")
+    assert w.open_source(video)
+    wait_frames(w, 8)
+    session = w.session
+    parts = session.parts
+    detector, tracker = parts.detector, parts.tracker
+    before = set(w.history.spans)
+    assert before and counted_builds["parts"] == 1
+    with qtbot.waitSignal(session.seeked, timeout=30000):
+        w.seek_to(400)
+    qtbot.waitUntil(lambda: w._last_index >= 405, timeout=60000)
+    assert w.session is session and session.builds == 1
+    assert counted_builds["parts"] == 1  # no second build
+    assert session.parts.detector is detector and session.parts.tracker is tracker
+    assert session.parts.source is not parts.source  # only the source was opened again
+    after = _ids_at_or_after(w.history, 400)
+    assert after and min(after) > max(before)  # the id counter went on
+    # the track list keeps the two passes apart: every id lives either before or after the seek
+    for span in w.history.spans.values():
+        assert span.last_time < 40.0 or span.first_time >= 40.0, span
+    assert "Finished" not in w.statusBar().currentMessage()
+    # the people plot is broken at the seek, not joined by a straight line
+    w._refresh_info()
+    _, y = w.plot.series()
+    gap = np.flatnonzero(np.isnan(y))
+    assert gap.size == 1 and np.isfinite(y[gap[0] - 1]) and np.isfinite(y[gap[0] + 1])
+
+
+def test_seek_back_keeps_the_pose_model(make_window, qtbot, video, tiny_options, counted_builds, wait_frames):
+    w = make_window(tiny_options)
+    assert w.open_source(video)
+    wait_frames(w, 10)
+    session = w.session
+    estimator = session.parts.estimator
+    assert estimator is not None and counted_builds["estimator"] == 1
+    top = w.history.max_id
+    with qtbot.waitSignal(session.seeked, timeout=30000):
+        w.seek_to(2)  # backwards: the tracker starts again, its frame order too
+    wait_frames(w, 3)
+    assert session.parts.estimator is estimator and counted_builds == {"parts": 1, "estimator": 1}
+    last = w._last_index
+    new_pass = {int(i) for f in range(2, last + 1) for i in w.history.tracks_at(f).ids}
+    assert new_pass and min(new_pass) > top  # frames seen again carry new ids only
+    assert w.history.tracks_at(w._last_index).keypoints is not None
+
+
+def test_clicking_the_seek_bar_jumps_there(box_window, qtbot, video, wait_frames):
+    w = box_window
+    w.open_source(video)
+    wait_frames(w, 3)
+    slider = w.seek
+    assert slider.isEnabled() and slider.maximum() > 700
+    x = int(slider.width() * 0.75)
+    expected = slider.value_at(x)
+    assert 0.6 * slider.maximum() < expected < 0.9 * slider.maximum()
+    with qtbot.waitSignal(w.session.seeked, timeout=30000) as blocker:
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x, slider.height() // 2))
+    assert blocker.args == [expected]
+    qtbot.waitUntil(lambda: w._last_index >= expected, timeout=30000)
+    assert abs(slider.value() - w._last_index) <= 2
+
+
+def test_finished_run_can_seek_without_rebuilding(box_window, qtbot, video, counted_builds):
+    w = box_window
+    w.speed.setCurrentText("max")
+    with qtbot.waitSignal(w.run_ended, timeout=60000) as blocker:
+        w.open_source(video, max_frames=15)
+    assert blocker.args == [""] and "Finished" in w.statusBar().currentMessage()
+    assert w.session is not None and w.session.finished
+    ids = set(w.history.spans)
+    with qtbot.waitSignal(w.run_ended, timeout=60000):
+        w.toggle_run()  # Play again: from frame 0 on the same models
+    assert counted_builds["parts"] == 1
+    assert min(set(w.history.spans) - ids) > max(ids)

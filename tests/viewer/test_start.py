@@ -1,0 +1,92 @@
+"""Starting says what it does (opening, loading the pose model, downloads with progress, first frame);
+the people plot's axis on an empty run; ``stip-viewer`` without the viewer extra prints the pip command."""
+
+import builtins
+import contextlib
+
+import numpy as np
+import pytest
+
+import apps.viewer.window as window_module
+import stip_rt.pipeline_build as pipeline_build
+from apps.viewer.main import main as viewer_main
+from apps.viewer.session import Session
+
+
+@pytest.fixture
+def statuses(monkeypatch):
+    """Every status a session emits while starting: (text, done, total)."""
+    seen = []
+
+    class Recording(Session):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.status.connect(lambda text, done, total: seen.append((text, done, total)))
+
+    monkeypatch.setattr(window_module, "Session", Recording)
+    return seen
+
+
+def test_starting_shows_each_step(make_window, qtbot, video, tiny_options, statuses, wait_frames):
+    w = make_window(tiny_options)
+    messages = []
+    w.statusBar().messageChanged.connect(messages.append)
+    w.open_source(video)
+    assert w.starting_step and w.progress.isVisible()
+    wait_frames(w, 1)
+    texts = [t for t, _, _ in statuses]
+    assert texts[0].startswith("opening ") and "detections gt.txt" in texts[0]
+    assert any(t.startswith("loading the pose model") and "tiny.yaml" in t for t in texts)
+    assert texts[-1] == "reading the first frame"
+    assert any(m.startswith("Starting (") and "pose model" in m for m in messages)
+    assert w.starting_step == "" and not w.progress.isVisible()
+    assert w.statusBar().currentMessage().startswith("Running")
+
+
+def test_downloads_report_progress(box_window, qtbot, video, statuses, monkeypatch, wait_frames):
+    from stip_rt.weights import download
+
+    real = pipeline_build.build_parts
+
+    def build_with_download(config):  # what a zoo download deep in the build reports, through the hook
+        with download._reporter("rtmdet-tiny", None) as progress:
+            assert progress is not None  # the viewer installed a progress factory
+            for done in (0, 5_000_000, 10_000_000):
+                progress(done, 10_000_000)
+        return real(config)
+
+    monkeypatch.setattr(pipeline_build, "build_parts", build_with_download)
+    box_window.open_source(video)
+    wait_frames(box_window, 1)
+    downloads = [s for s in statuses if s[0].startswith("downloading rtmdet-tiny")]
+    assert downloads[-1] == ("downloading rtmdet-tiny: 10.0 / 10.0 MB", 10_000_000, 10_000_000)
+
+
+def test_people_axis_on_an_empty_run(box_window, qtbot):
+    plot = box_window.plot
+    box_window._refresh_info()
+    assert plot.y_range() == pytest.approx((0.0, 1.05))
+    axis = plot._plot.getAxis("left")
+    assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
+    for n in (0, 0, 3, 7, 2):
+        box_window.history.times.append(len(box_window.history.times) / 10)
+        box_window.history.people.append(n)
+    box_window._refresh_info()
+    assert plot.y_range()[0] == 0 and 7 <= plot.y_range()[1] < 8
+    assert np.array_equal(plot.series()[1], [0, 0, 3, 7, 2])
+
+
+def test_without_the_viewer_extra_prints_the_pip_command(monkeypatch, capsys):
+    real_import = builtins.__import__
+
+    def no_qt(name, *a, **k):
+        if name.startswith("PyQt6"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "PyQt6" else object())
+    monkeypatch.setattr(builtins, "__import__", no_qt)
+    with contextlib.suppress(SystemExit):
+        code = viewer_main(["video.mp4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'stip-rt[viewer]'" in err and "Traceback" not in err
