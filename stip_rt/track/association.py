@@ -102,7 +102,7 @@ def similarity(
     box_sim = BOX_SIMILARITIES[cfg.box_similarity](pred_boxes, boxes)
     gate_on = box_sim if cfg.gate == "box" else None
     tab = table
-    if kpts is None or cfg.oks_weight == 0.0 or tab.kpts is None or sigmas is None or prev_frame is None:
+    if kpts is None or cfg.oks_weight == 0.0 or tab.num_keypoints is None or sigmas is None or prev_frame is None:
         return box_sim, gate_on
     # OKS only where the boxes overlap (elsewhere it is ~0 and the box term alone decides) and only
     # with keypoints from the previous frame: a lost track's pose is stale, the box re-finds it.

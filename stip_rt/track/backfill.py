@@ -136,8 +136,9 @@ def late_tracks(
     for f, items in sorted(by_frame.items()):
         items.sort(key=lambda t: t[0])
         kp = None
-        if num_keypoints is not None and all(r.kpts is not None for _, r in items):
-            kp = np.stack([smoothed.get((tid, f), r.kpts) for tid, r in items]).astype(np.float32)
+        rows_kp = [r.kpts for _, r in items if r.kpts is not None]
+        if num_keypoints is not None and len(rows_kp) == len(items):  # every row has keypoints
+            kp = np.stack([smoothed.get((tid, f), k) for (tid, _), k in zip(items, rows_kp)]).astype(np.float32)
         out[f] = Tracks(
             ids=np.array([tid for tid, _ in items], np.int64),
             boxes=np.stack([r.box for _, r in items]).astype(np.float32),

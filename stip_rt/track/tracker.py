@@ -15,7 +15,7 @@ from ..types import Poses, Tracks
 from .association import associate
 from .backfill import PendingRows, smoothed_late_tracks
 from .config import TrackerConfig
-from .kalman import initiate, predict, state_boxes, update
+from .kalman import DIM_X, initiate, predict, state_boxes, update
 from .lifecycle import CONFIRMED, REMOVED, TENTATIVE, TrackState, advance_states, born_confirmed, unreachable
 from .smoothing import OneEuroState, one_euro_step
 from .table import TrackTable
@@ -25,6 +25,7 @@ __all__ = ["TrackState", "Tracker"]
 log = logging.getLogger(__name__)
 
 _NO_ROWS = np.zeros(0, np.int64)
+_NO_STATES = np.zeros((0, DIM_X))  # no Kalman states
 
 
 class Tracker:
@@ -137,7 +138,7 @@ class Tracker:
                 self._pending.keep_only(tab.ids)
         else:
             births = cand[is_high]
-            out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, None
+            out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, _NO_STATES
         # 8. Births: high-score people left with a score good enough to start a track.
         births = births[scores[births] >= cfg.new_track_score]
         if births.size:
@@ -279,8 +280,8 @@ class Tracker:
         first_frame: bool,
         out_rows: np.ndarray,
         out_dets: np.ndarray,
-        out_x: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        out_x: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start a track for each person in ``births``; output at once with ``min_hits`` 1 or on the
         tracker's first frame (``activate_first_frame``), else kept pending."""
         cfg = self.config
@@ -299,7 +300,7 @@ class Tracker:
         return (
             np.concatenate([out_rows, np.arange(first, len(tab))]),
             np.concatenate([out_dets, births]),
-            x_new if out_x is None else np.concatenate([out_x, x_new]),
+            np.concatenate([out_x, x_new]),
         )
 
     def _out_box(self, x: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
@@ -319,7 +320,7 @@ class Tracker:
         self,
         rows: np.ndarray,
         det_index: np.ndarray,
-        x: np.ndarray | None,
+        x: np.ndarray,
         poses: Poses,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
