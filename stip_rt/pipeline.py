@@ -178,10 +178,16 @@ class Pipeline:
         for t in self._threads:
             if t is threading.current_thread():
                 continue
-            if t is self._threads[-1] and self._threads[-2].is_alive():
-                self._cancel[-1].set()  # the track stage did not end: do not wait for its end marker
-            t.join(timeout)
-            if t.is_alive():
+            if t is self._threads[-1]:
+                if self._threads[-2].is_alive():
+                    self._cancel[-1].set()  # the track stage did not end: do not wait for its end marker
+                ended = self._sink_done.wait(timeout)  # the sinks are closed (an Event: see wait())
+                if ended:
+                    t.join(timeout)  # only returning from its function is left
+            else:
+                t.join(timeout)
+                ended = not t.is_alive()
+            if not ended:
                 logger.warning("thread %s did not stop within %.0f s", t.name, timeout or 0)
         self._stats.finish()
 
@@ -204,13 +210,13 @@ class Pipeline:
                 try:
                     item = out.get(timeout=_POLL)
                 except queue.Empty:
-                    if not self._threads[-1].is_alive() and out.empty():
+                    if self._sink_done.is_set() and out.empty():
                         break
                     continue
                 if item is _END:
                     break
                 yield item
-            self._threads[-1].join()  # the sinks are closing: let them finish writing
+            self._sink_done.wait()  # the sinks are closing: let them finish writing (see wait())
         finally:
             self.stop()
         if self._error is not None:
@@ -234,12 +240,15 @@ class Pipeline:
         """
         if not self._started:
             raise ConfigError("wait(): the pipeline was not started")
+        # An Event, not Thread.join(): on CPython 3.11 a join() interrupted by a signal handler's
+        # exception (Ctrl-C) can mark the still-running sink thread as stopped, and stop() would then
+        # return before the sinks are closed (see stip_rt.interrupt).
         try:
-            self._threads[-1].join(timeout)
+            ended = self._sink_done.wait(timeout)
         except BaseException:  # Ctrl-C while waiting: stop cleanly, then let it through
             self.stop()
             raise
-        if self._threads[-1].is_alive():
+        if not ended:
             return False
         self.stop()
         if self._error is not None:
@@ -254,7 +263,7 @@ class Pipeline:
     @property
     def running(self) -> bool:
         """True between :meth:`start` and the end of the sink thread."""
-        return bool(self._threads) and self._threads[-1].is_alive()
+        return bool(self._threads) and not self._sink_done.is_set()
 
     def stats(self) -> PipelineStats:
         """Figures of the run so far (any thread, any time)."""
