@@ -133,24 +133,27 @@ class Pipeline:
             StipError: a source, model, detector or sink cannot be opened (nothing is left open).
         """
         parts = self.prepare()
-        with self._lock:
+        with self._lock:  # held until every thread runs: a stop() from another thread waits for it
             if self._started:
                 return
+            if self._stopped:
+                raise ConfigError("this pipeline was stopped; create a new Pipeline for another run")
+            cfg = self.config
+            live = parts.run.source.live
+            size = cfg.queues.size or (1 if live else 8)
+            # queue k is stage k's output; the last one feeds the caller's iterator
+            self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
+            self._pacer = LivePacer(live)
+            steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
+            loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
+            # no thread here blocks in a C call that no flag can interrupt (the source's own reader
+            # thread, a daemon, may), so none is a daemon: stop() joins them all
+            names = (f"stip-rt-{n}" for n in _NAMES)
+            self._threads = [threading.Thread(target=f, args=(steps,), name=n) for n, f in zip(names, loops)]
+            self._stats.start()
+            for t in self._threads:
+                t.start()
             self._started = True
-        cfg = self.config
-        live = parts.run.source.live
-        size = cfg.queues.size or (1 if live else 8)
-        # queue k is stage k's output; the last one feeds the caller's iterator
-        self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
-        self._pacer = LivePacer(live)
-        steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
-        loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
-        # no thread here blocks in a C call that no flag can interrupt (the source's own reader
-        # thread, a daemon, may), so none is a daemon: stop() joins them all
-        self._threads = [threading.Thread(target=f, args=(steps,), name=f"stip-rt-{n}") for n, f in zip(_NAMES, loops)]
-        self._stats.start()
-        for t in self._threads:
-            t.start()
         logger.info("pipeline started: %s (queues of %d)", parts.run.source.uri, size)
 
     def stop(self) -> None:

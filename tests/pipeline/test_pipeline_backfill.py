@@ -165,3 +165,36 @@ def test_a_stop_from_the_sink_callback_ends_the_run(caplog: pytest.LogCaptureFix
     assert len(tracker.frames) < 1000
     assert "did not stop" not in caplog.text  # the track stage was not left waiting for the sink stage
     assert stip_threads() == []
+
+
+def test_stop_from_another_thread_while_starting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a batch's watcher thread may stop a pipeline while start() is still starting its threads
+    import stip_rt.pipeline as pipeline_mod
+
+    building, stopping = threading.Event(), threading.Event()
+    real = pipeline_mod.make_steps
+
+    def slow_make_steps(*a, **k):  # type: ignore[no-untyped-def]
+        building.set()
+        stopping.wait(5)  # stop() has been called meanwhile
+        return real(*a, **k)
+
+    monkeypatch.setattr(pipeline_mod, "make_steps", slow_make_steps)
+    sink = ListSink()
+    p = Pipeline(load_run_config(source="fake.mp4"), [sink], parts=_parts(FakeSource(1000, delay=0.002), Tracker()))
+    errors: list[BaseException] = []
+
+    def stopper() -> None:
+        building.wait(5)
+        threading.Timer(0.2, stopping.set).start()
+        try:
+            p.stop()
+        except BaseException as e:  # e.g. "cannot join thread before it is started"
+            errors.append(e)
+
+    t = threading.Thread(target=stopper)
+    t.start()
+    p.start()
+    t.join(30)
+    assert errors == [] and not p.running and sink.closed == 1
+    assert stip_threads() == []
