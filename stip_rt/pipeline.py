@@ -5,7 +5,8 @@ each policy has one home (``docs/pipeline.md``, "Where each policy lives"). Queu
 and a put blocks while full (back-pressure); only a live source drops frames. The first error
 anywhere wins: the stages before the failing one stop at once, the ones after it finish what is
 queued, the sinks are closed and one :class:`StipError` naming the input (and the frame) is
-raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage and closes the sinks.
+raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage, writes the frames already
+tracked and closes the sinks.
 """
 
 from __future__ import annotations
