@@ -5,7 +5,8 @@ each policy has one home (``docs/pipeline.md``, "Where each policy lives"). Queu
 and a put blocks while full (back-pressure); only a live source drops frames. The first error
 anywhere wins: the stages before the failing one stop at once, the ones after it finish what is
 queued, the sinks are closed and one :class:`StipError` naming the input (and the frame) is
-raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage and closes the sinks.
+raised. :meth:`Pipeline.stop` (or Ctrl-C while iterating) stops every stage, writes the frames already
+tracked and closes the sinks.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class Pipeline:
         self._attached = False  # an iterator takes the results (else: sinks/callback only)
         self._error: StipError | None = None
         self._cancel = [threading.Event() for _ in _NAMES]
+        self._stopping = threading.Event()  # stop() was called: results are no longer handed to the iterator
+        self._sink_done = threading.Event()  # the sink thread has ended (sinks closed, on_end called)
         self._queues: list[queue.Queue[Any]] = []
         self._threads: list[threading.Thread] = []
         self._stats = StatsRecorder()
@@ -131,28 +134,35 @@ class Pipeline:
             StipError: a source, model, detector or sink cannot be opened (nothing is left open).
         """
         parts = self.prepare()
-        with self._lock:
+        with self._lock:  # held until every thread runs: a stop() from another thread waits for it
             if self._started:
                 return
+            if self._stopped:
+                raise ConfigError("this pipeline was stopped; create a new Pipeline for another run")
+            cfg = self.config
+            live = parts.run.source.live
+            size = cfg.queues.size or (1 if live else 8)
+            # queue k is stage k's output; the last one feeds the caller's iterator
+            self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
+            self._pacer = LivePacer(live)
+            steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
+            loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
+            # no thread here blocks in a C call that no flag can interrupt (the source's own reader
+            # thread, a daemon, may), so none is a daemon: stop() joins them all
+            names = (f"stip-rt-{n}" for n in _NAMES)
+            self._threads = [threading.Thread(target=f, args=(steps,), name=n) for n, f in zip(names, loops)]
+            self._stats.start()
+            for t in self._threads:
+                t.start()
             self._started = True
-        cfg = self.config
-        live = parts.run.source.live
-        size = cfg.queues.size or (1 if live else 8)
-        # queue k is stage k's output; the last one feeds the caller's iterator
-        self._queues = [queue.Queue(maxsize=size) for _ in _NAMES[:-1]] + [queue.Queue(maxsize=max(size, 2))]
-        self._pacer = LivePacer(live)
-        steps = make_steps(parts, cfg, self.sinks, self._needs_image, self._stats)
-        loops = (self._detect_loop, self._pose_loop, self._track_loop, self._sink_loop)
-        # no thread here blocks in a C call that no flag can interrupt (the source's own reader
-        # thread, a daemon, may), so none is a daemon: stop() joins them all
-        self._threads = [threading.Thread(target=f, args=(steps,), name=f"stip-rt-{n}") for n, f in zip(_NAMES, loops)]
-        self._stats.start()
-        for t in self._threads:
-            t.start()
         logger.info("pipeline started: %s (queues of %d)", parts.run.source.uri, size)
 
     def stop(self) -> None:
-        """Stop every stage, close the sinks (keeping what was written) and join the threads; idempotent."""
+        """Stop every stage, write the frames already tracked, close the sinks and join the threads; idempotent.
+
+        The detect, pose and track stages stop at once; the sinks still write every frame the
+        tracker has finished (also the ones it held back for back-filling), then close.
+        """
         with self._prepare_lock, self._lock:
             if self._stopped:
                 return
@@ -163,14 +173,25 @@ class Pipeline:
                 assert self.parts is not None
                 close_run(self.parts, self.sinks)
             return
-        for ev in self._cancel:
+        self._stopping.set()
+        for ev in self._cancel[:-1]:  # the sink stage ends at the track stage's end marker
             ev.set()
+        if threading.current_thread() is self._threads[-1]:  # on_result / on_end stopped the run
+            self._cancel[-1].set()  # the sink stage cannot write more while inside its own callback
         timeout = self.config.queues.join_timeout_s
         for t in self._threads:
             if t is threading.current_thread():
                 continue
-            t.join(timeout)
-            if t.is_alive():
+            if t is self._threads[-1]:
+                if self._threads[-2].is_alive():
+                    self._cancel[-1].set()  # the track stage did not end: do not wait for its end marker
+                ended = self._sink_done.wait(timeout)  # the sinks are closed (an Event: see wait())
+                if ended:
+                    t.join(timeout)  # only returning from its function is left
+            else:
+                t.join(timeout)
+                ended = not t.is_alive()
+            if not ended:
                 logger.warning("thread %s did not stop within %.0f s", t.name, timeout or 0)
         self._stats.finish()
 
@@ -193,13 +214,13 @@ class Pipeline:
                 try:
                     item = out.get(timeout=_POLL)
                 except queue.Empty:
-                    if not self._threads[-1].is_alive() and out.empty():
+                    if self._sink_done.is_set() and out.empty():
                         break
                     continue
                 if item is _END:
                     break
                 yield item
-            self._threads[-1].join()  # the sinks are closing: let them finish writing
+            self._sink_done.wait()  # the sinks are closing: let them finish writing (see wait())
         finally:
             self.stop()
         if self._error is not None:
@@ -223,12 +244,15 @@ class Pipeline:
         """
         if not self._started:
             raise ConfigError("wait(): the pipeline was not started")
+        # An Event, not Thread.join(): on CPython 3.11 a join() interrupted by a signal handler's
+        # exception (Ctrl-C) can mark the still-running sink thread as stopped, and stop() would then
+        # return before the sinks are closed (see stip_rt.interrupt).
         try:
-            self._threads[-1].join(timeout)
+            ended = self._sink_done.wait(timeout)
         except BaseException:  # Ctrl-C while waiting: stop cleanly, then let it through
             self.stop()
             raise
-        if self._threads[-1].is_alive():
+        if not ended:
             return False
         self.stop()
         if self._error is not None:
@@ -243,7 +267,7 @@ class Pipeline:
     @property
     def running(self) -> bool:
         """True between :meth:`start` and the end of the sink thread."""
-        return bool(self._threads) and self._threads[-1].is_alive()
+        return bool(self._threads) and not self._sink_done.is_set()
 
     def stats(self) -> PipelineStats:
         """Figures of the run so far (any thread, any time)."""
@@ -261,10 +285,24 @@ class Pipeline:
                 continue
         return _CANCELLED
 
-    def _put(self, k: int, item: Any) -> bool:
-        """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to stop."""
+    def _put(self, k: int, item: Any, until: threading.Event | None = None) -> bool:
+        """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to
+        stop (``until``, by default stage ``k``'s cancel flag)."""
         q = self._queues[k]
-        while not self._cancel[k].is_set():
+        until = until or self._cancel[k]
+        while not until.is_set():
+            try:
+                q.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _to_sinks(self, item: Any) -> bool:
+        """The track stage hands ``item`` to the sink stage (blocking: back-pressure), also after
+        stop(); False once the sink stage has ended or was told to stop."""
+        q = self._queues[2]
+        while not (self._sink_done.is_set() or self._cancel[3].is_set()):
             try:
                 q.put(item, timeout=_POLL)
                 return True
@@ -352,46 +390,50 @@ class Pipeline:
             self._fail(1, e, batch[0].frame.index if batch else None)
         self._put(1, _END)
 
-    def _each(self, k: int, work: Callable[[FrameItem], Any]) -> None:
-        """Stage ``k`` frame by frame, in order: pass on what ``work`` returns (unless None)."""
+    def _track_loop(self, steps: Steps) -> None:
+        """Stage 2: the tracker, frame by frame in order (its undelayed tracks also feed the pose
+        stage's boxes on frames without detection). Frames leave when complete (a few frames later
+        for files: back-fill); however the stage ends (end of stream, an error, stop), every frame
+        already tracked is handed to the sinks, held ones included, then the end marker."""
+        track = steps.track
         item: Any = None
         try:
-            while (item := self._get(k)) is not _CANCELLED and item is not _END:
-                out = work(item)
-                if out is not None and not self._put(k, out):
-                    break
+            while (item := self._get(2)) is not _CANCELLED and item is not _END:
+                for done in track(item):
+                    if not self._to_sinks(done):
+                        return
         except Exception as e:
-            self._fail(k, e, item.frame.index if isinstance(item, FrameItem) else None)
-
-    def _track_loop(self, steps: Steps) -> None:
-        """Stage 2: the tracker (its tracks also feed the pose stage's boxes on frames without detection)."""
-
-        def track(item: FrameItem) -> FrameItem:
-            steps.track(item)
-            return item
-
-        self._each(2, track)
-        self._put(2, _END)
+            self._fail(2, e, item.frame.index if isinstance(item, FrameItem) else None)
+        finally:
+            for done in track.flush():
+                if not self._to_sinks(done):
+                    break
+            self._to_sinks(_END)
 
     def _sink_loop(self, steps: Steps) -> None:
-        """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator; close the sinks."""
-
-        def deliver(item: FrameItem) -> FrameResult | None:
-            result = steps.sink(item)
-            if self._on_result is not None:
-                self._on_result(result)
-            return result if self._attached and self._on_result is None else None
-
+        """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator; close the
+        sinks. It ends at the track stage's end marker (after stop() too: what was tracked is written)."""
+        item: Any = None
         try:
-            self._each(3, deliver)
+            while (item := self._get(3)) is not _CANCELLED and item is not _END:
+                result = steps.sink(item)
+                if self._on_result is not None:
+                    self._on_result(result)
+                elif self._attached:
+                    self._put(3, result, until=self._stopping)  # the caller may have stopped reading
+        except Exception as e:
+            self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None)
         finally:
-            for s in self.sinks:
-                try:
-                    s.close()
-                except Exception as e:
-                    self._fail(3, e, None)
-            self._stats.finish()
-            if self._attached:
-                self._put(3, _END)  # gives up once stopped: the caller may have stopped reading
-            if self._on_end is not None:
-                self._on_end(self._error)
+            try:
+                for s in self.sinks:
+                    try:
+                        s.close()
+                    except Exception as e:
+                        self._fail(3, e, None)
+                self._stats.finish()
+                if self._attached:
+                    self._put(3, _END, until=self._stopping)
+                if self._on_end is not None:
+                    self._on_end(self._error)
+            finally:
+                self._sink_done.set()

@@ -21,7 +21,7 @@ from .io.base import Source
 from .pipeline_config import PipelineParts, PoseStage, TrackStage
 from .run_config import DetectConfig, RunConfig
 from .schemas import KeypointSchema, get_schema
-from .types import Detections, RunInfo, Tracks
+from .types import Detections, RunInfo, SourceInfo, Tracks
 from .weights import RANDOM, checkpoint_arg
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def build_parts(config: RunConfig) -> PipelineParts:
         device = resolve_device(config.runtime.device)
         detector = _build_detector(config, device, source)
         estimator, pose_name, schema, backend_desc = build_estimator(config, device)
-        tracker = _build_tracker(config, source.info.fps, schema)
+        tracker = _build_tracker(config, source.info, schema)
         run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc)
         info = source.info
         every = config.detect.interval.every
@@ -141,10 +141,11 @@ def build_estimator(
     return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 
 
-def _build_tracker(config: RunConfig, fps: float, schema: KeypointSchema | None) -> TrackStage:
+def _build_tracker(config: RunConfig, info: SourceInfo, schema: KeypointSchema | None) -> TrackStage:
     from .track.tracker import Tracker
 
-    return Tracker(config.track, fps=fps, schema=schema)
+    size = (info.width, info.height) if info.width > 0 and info.height > 0 else None  # lost tracks leaving it end
+    return Tracker(config.track, fps=info.fps, schema=schema, frame_size=size)
 
 
 def _boxes_from_tracks(detect: DetectConfig, width: int, height: int) -> Callable[[Tracks], Detections]:

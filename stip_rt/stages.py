@@ -10,7 +10,9 @@ between them; everything a stage *does* is here, so it can be tested with fakes 
     item = read(timeout)            # FrameItem, None at the end; queue.Empty: nothing yet
     detect(item)                    # item.dets set on detection frames, else left None
     pose(batch, cancel)             # batch from pose_batching.FrameBatcher; False: cancelled
-    track(item)                     # item.tracks; published to `feedback` for the pose step
+    released = track(item)          # items now complete (tracks set, back-filled), in order;
+    ...                             # the undelayed tracks are published to `feedback` at once
+    released = track.flush()        # the items still held, at the end of the stream
     result = sink(item)             # FrameResult written to every sink
 
 The one feedback edge: a frame that is not a detection frame (detect-every-N) gets its boxes from
@@ -34,6 +36,7 @@ from .io.threaded_source import ThreadedSource, frame_feed
 from .pipeline_config import PipelineParts
 from .pose_batching import FrameBatcher, batch_limit
 from .run_config import RunConfig
+from .track.backfill import DelayedOutput
 from .types import Detections, Frame, FrameResult, Poses, Tracks
 
 _POLL = 0.05  # seconds between checks of the cancel flag while waiting for tracks
@@ -252,20 +255,64 @@ class PoseStep:
 
 
 class TrackStep:
-    """Track stage: the tracker on one frame, its tracks published for the pose step."""
+    """Track stage: the tracker on one frame, its undelayed tracks published for the pose step.
 
-    def __init__(self, tracker: Any, feedback: TrackFeedback, recorder: Recorder | None = None) -> None:
+    With a tracker that back-fills (``backfill`` and ``backfill_frames``, as
+    :class:`stip_rt.track.tracker.Tracker`), frames leave through a
+    :class:`~stip_rt.track.backfill.DelayedOutput`: each is held until no track that was tentative
+    in it can still be confirmed, so every track is output from its first matched frame. Frames
+    still come out in order, each exactly once; :meth:`flush` releases the held ones at the end.
+
+    Args:
+        tracker: ``update(poses, frame_index) -> Tracks`` (a plain one passes frames straight on).
+        feedback: where the undelayed tracks are published (the pose step must not wait for the delay).
+        recorder: gets ``track`` times.
+        delay: frames to hold: None = the tracker's ``backfill_frames`` (files); 0 = none (live sources).
+    """
+
+    def __init__(
+        self, tracker: Any, feedback: TrackFeedback, recorder: Recorder | None = None, *, delay: int | None = None
+    ) -> None:
         self.tracker = tracker
         self.feedback = feedback
         self.recorder = recorder or NullRecorder()
+        backfills = hasattr(tracker, "backfill") and hasattr(tracker, "backfill_frames")
+        self._out: DelayedOutput[FrameItem] | None = DelayedOutput(tracker, delay) if backfills else None
 
-    def __call__(self, item: FrameItem) -> None:
+    def __call__(self, item: FrameItem) -> list[FrameItem]:
+        """Track ``item``; return the items released now (``tracks`` set), oldest first.
+
+        Raises:
+            ValueError: ``item`` has no poses. The tracker's errors pass through; the items held
+                before stay held (:meth:`flush` releases them).
+        """
         if item.poses is None:
             raise ValueError(f"frame {item.frame.index}: no poses to track")
         t0 = time.perf_counter()
-        item.tracks = self.tracker.update(item.poses, item.frame.index)
+        if self._out is None:
+            tracks = self.tracker.update(item.poses, item.frame.index)
+            released = [(item, tracks)]
+        else:
+            released = self._out.update(item.poses, item.frame.index, payload=item)
+            tracks = self._out.latest
         _timed(self.recorder, item, "track", time.perf_counter() - t0)
-        self.feedback.publish(item.seq, item.tracks)
+        self.feedback.publish(item.seq, tracks)
+        return _with_tracks(released)
+
+    @property
+    def delay(self) -> int:
+        """Frames an item is held at most (0: items leave as soon as they are tracked)."""
+        return 0 if self._out is None else self._out.delay
+
+    def flush(self) -> list[FrameItem]:
+        """Release every item still held (end of stream, error or stop), oldest first."""
+        return [] if self._out is None else _with_tracks(self._out.flush())
+
+
+def _with_tracks(released: Sequence[tuple[FrameItem, Tracks]]) -> list[FrameItem]:
+    for item, tracks in released:
+        item.tracks = tracks
+    return [item for item, _ in released]
 
 
 class SinkStep:
@@ -314,7 +361,8 @@ def make_steps(
 ) -> Steps:
     """The steps of a run of ``parts``: the source read through its own reader thread and buffer
     (``config.source.buffer_size``), detect every ``config.detect.interval.every`` frames, pose
-    batches of up to ``config.pose.batch_frames`` frames (files; live sources: 1)."""
+    batches of up to ``config.pose.batch_frames`` frames (files; live sources: 1), tracks
+    back-filled to each track's first frame (files; live sources: no delay, no back-fill)."""
     every = every_n(parts.detector, config.detect.interval, to_boxes=parts.boxes_from_tracks)
     feedback = TrackFeedback()
     return Steps(
@@ -322,7 +370,7 @@ def make_steps(
         DetectStep(every, recorder),
         FrameBatcher(batch_limit(config.pose.batch_frames, parts.run.source.live), _needs_tracks),
         PoseStep(parts.estimator, every, feedback, recorder),
-        TrackStep(parts.tracker, feedback, recorder),
+        TrackStep(parts.tracker, feedback, recorder, delay=0 if parts.run.source.live else None),
         SinkStep(sinks, needs_image, recorder),
     )
 

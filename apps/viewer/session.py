@@ -283,7 +283,7 @@ class Session(QObject):
         except BaseException:
             parts.source.close()
             raise
-        tracker = Tracker(cfg.track, fps=parts.run.source.fps, schema=schema)
+        tracker = Tracker(cfg.track, fps=parts.run.source.fps, schema=schema, frame_size=_frame_size(parts))
         run = dataclasses.replace(parts.run, schema=schema, pose_model=name, backend=backend)
         return dataclasses.replace(parts, estimator=estimator, tracker=tracker, run=run)
 
@@ -351,7 +351,8 @@ class Session(QObject):
                     if self.config.track != getattr(tracker, "config", None):
                         from stip_rt.track.tracker import Tracker
 
-                        tracker = Tracker(self.config.track, fps=parts.run.source.fps, schema=parts.run.schema)
+                        tracker = Tracker(self.config.track, fps=parts.run.source.fps, schema=parts.run.schema,
+                                          frame_size=_frame_size(parts))  # fmt: skip
                         tracker.reset(next_id=self.sink.max_id + 1)
                 if tracker is parts.tracker and hasattr(tracker, "reset"):
                     tracker.reset()  # forget the tracks, keep counting ids
@@ -383,6 +384,12 @@ class Session(QObject):
         self.finished = error is None
         self.sink.stop_recording()
         self.ended.emit("" if error is None else str(error))
+
+
+def _frame_size(parts: PipelineParts) -> tuple[int, int] | None:
+    """(width, height) of the source for the tracker (as :func:`stip_rt.pipeline_build.build_parts`)."""
+    s = parts.run.source
+    return (s.width, s.height) if s.width > 0 and s.height > 0 else None
 
 
 def _backend_words(cfg) -> str:

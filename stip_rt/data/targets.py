@@ -46,7 +46,7 @@ def generate_target(
     weight = np.where(outside, np.float32(0.0), weight).astype(np.float32)
 
     size = int(2 * tmp + 1)
-    g1 = np.arange(0, size, 1, np.float32)
+    g1 = np.arange(size, dtype=np.float32)
     c0 = np.float32(size // 2)
     g = np.exp(-((g1[None, :] - c0) ** 2 + (g1[:, None] - c0) ** 2) / np.float32(2 * sigma**2)).astype(np.float32)
 

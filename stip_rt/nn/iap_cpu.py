@@ -136,7 +136,7 @@ def iap_backward_cpu(
     ``dZ = g·f``, ``df = Σ_k g·Z``, ``de = Wᵀ dZ``, ``dW = Σ dZ eᵀ``, ``db = Σ dZ``.
 
     Args:
-        grad: (N, K, H, W) gradient of the output.
+        grad: (N, K, H, W) gradient of the output (any memory layout, e.g. channels-last, as ``e`` and ``f``).
         e: (N, C, H, W) kernel embeddings (full resolution).
         f: (N, C, H, W) refined features.
         weight: (K·C, C) generator weight.
@@ -153,9 +153,11 @@ def iap_backward_cpu(
     acc = _acc_dtype(e.dtype)
     wm = weight.to(acc)
     b_col = bias.to(acc)[:, None]
-    e2 = e.to(acc).reshape(n, c, hw)
-    f2 = f.to(acc).reshape(n, c, hw)
-    g2 = grad.to(acc).reshape(n, k, hw) * (1.0 / c)
+    # contiguous (N, C, P) rows: a channels-last input would give strided tiles that view() cannot flatten
+    dense = torch.contiguous_format
+    e2 = e.to(acc, memory_format=dense).view(n, c, hw)
+    f2 = f.to(acc, memory_format=dense).view(n, c, hw)
+    g2 = grad.to(acc, memory_format=dense).view(n, k, hw) * (1.0 / c)
     de = torch.empty((n, c, hw), dtype=acc, device=e.device)
     df = torch.empty((n, c, hw), dtype=acc, device=e.device)
     dw = torch.zeros((kc, c), dtype=acc, device=e.device)

@@ -210,12 +210,11 @@ class STIPNet(HRNet):
         u, c = self.up_scale, g.shape[1]
         dtype = torch.promote_types(q.dtype, g.dtype)
         q, g = q.to(dtype), g.to(dtype)
-        gen = self.kernel_generator[0]
-        weight = gen.weight.reshape(gen.weight.shape[0], -1)  # (K·C, C)
-        bias = gen.bias
-        # contiguous: the tiled CPU backward views f (a channels-last f fails there)
-        qc, gc = q.contiguous(), g.contiguous()
-        y = iap(qc, gc, weight, bias, upsample=True) if u == 2 else iap(_up(qc, u).contiguous(), gc, weight, bias)
+        gen = cast(nn.Conv2d, self.kernel_generator[0])
+        weight, bias = gen.weight.reshape(gen.weight.shape[0], -1), gen.bias  # (K·C, C), (K·C,)
+        if bias is None:
+            raise ValueError("STIPNet: the fused IaP path needs the kernel generator's bias")
+        y = iap(q, g, weight, bias, upsample=True) if u == 2 else iap(_up(q, u), g, weight, bias)
         qu = _up(q, u)
         k = weight.shape[0] // c
         w_mean, b_mean = weight.reshape(k, c, c).mean(1), bias.reshape(k, c).mean(1)

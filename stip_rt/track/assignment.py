@@ -55,7 +55,7 @@ log.debug("assignment solver: %s", SOLVER_NAME)
 
 
 def assign(
-    similarity: np.ndarray, min_similarity: float, gate_on: np.ndarray | None = None
+    similarity: np.ndarray, min_similarity: float | np.ndarray, gate_on: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-similarity one-to-one matching with a gate.
 
@@ -64,7 +64,7 @@ def assign(
 
     Args:
         similarity: (N, M) similarity of rows (tracks) and columns (people).
-        min_similarity: gate.
+        min_similarity: gate: one value, or (N, 1) one per row (broadcast over the columns).
         gate_on: (N, M) values the gate applies to (e.g. box IoU); None gates on ``similarity``.
 
     Returns:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -91,6 +92,32 @@ class PendingRows:
             self._rows = {i: r for i, r in self._rows.items() if i in live}
 
 
+def smoothed_late_tracks(
+    rows: dict[int, list[PendingRow]],
+    table_ids: np.ndarray,
+    num_keypoints: int | None,
+    smooth: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None,
+) -> dict[int, Tracks]:
+    """Late rows of just-confirmed tracks, their keypoints smoothed in frame order (:func:`late_tracks`).
+
+    Args:
+        rows: track id → its pending rows (:meth:`PendingRows.pop`).
+        table_ids: (T,) ids of the tracker's table rows, increasing (the tracks of ``rows`` among them).
+        num_keypoints: K, or None for box-only tracking.
+        smooth: ``smooth(table_rows, (R, K, 3) keypoints, frame) -> (R, K, 3)``, the tracker's
+            causal smoother (advances its state), or None when smoothing is off.
+    """
+    smoothed: dict[tuple[int, int], np.ndarray] = {}
+    if num_keypoints is not None and smooth is not None:
+        frames = sorted({r.frame for rs in rows.values() for r in rs if r.kpts is not None})
+        for f in frames:
+            pairs = [(i, r.kpts) for i, rs in rows.items() for r in rs if r.frame == f and r.kpts is not None]
+            t_rows = table_ids.searchsorted([i for i, _ in pairs])
+            out = smooth(t_rows, np.stack([kp for _, kp in pairs]).astype(np.float32), f)
+            smoothed.update({(i, f): o for (i, _), o in zip(pairs, out)})
+    return late_tracks(rows, smoothed, num_keypoints)
+
+
 def late_tracks(
     rows: dict[int, list[PendingRow]], smoothed: dict[tuple[int, int], np.ndarray], num_keypoints: int | None
 ) -> dict[int, Tracks]:
@@ -109,8 +136,9 @@ def late_tracks(
     for f, items in sorted(by_frame.items()):
         items.sort(key=lambda t: t[0])
         kp = None
-        if num_keypoints is not None and all(r.kpts is not None for _, r in items):
-            kp = np.stack([smoothed.get((tid, f), r.kpts) for tid, r in items]).astype(np.float32)
+        rows_kp = [r.kpts for _, r in items if r.kpts is not None]
+        if num_keypoints is not None and len(rows_kp) == len(items):  # every row has keypoints
+            kp = np.stack([smoothed.get((tid, f), k) for (tid, _), k in zip(items, rows_kp)]).astype(np.float32)
         out[f] = Tracks(
             ids=np.array([tid for tid, _ in items], np.int64),
             boxes=np.stack([r.box for _, r in items]).astype(np.float32),

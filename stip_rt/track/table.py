@@ -25,14 +25,18 @@ class TrackTable:
         hits: (N,) int64 matched frames so far (including the first).
         last: (N,) int64 frame index of the last match.
         has_kpts: (N,) bool, True once the track was matched with keypoints.
-        kpts: (N, K, 3) float64 last matched keypoints (x, y, score px), or None while K is unknown.
+        num_keypoints: K, or None while unknown (the keypoint columns then have K = 0).
+        kpts: (N, K, 3) float64 last matched keypoints (x, y, score px).
         kbox: (N, 4) float64 xyxy box the keypoints were observed in.
         euro_x: (N, K, 2) One-Euro filtered positions px (NaN before a joint's first good sample).
         euro_dx: (N, K, 2) One-Euro filtered speeds px/s.
         euro_t: (N, K) time s of each joint's last good sample (NaN before the first).
     """
 
-    __slots__ = ("euro_dx", "euro_t", "euro_x", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "p", "state", "x")
+    __slots__ = (
+        "euro_dx", "euro_t", "euro_x", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "num_keypoints", "p", "state",
+        "x",
+    )  # fmt: skip
 
     def __init__(self, num_keypoints: int | None = None) -> None:
         self.x = np.zeros((0, DIM_X))
@@ -43,10 +47,8 @@ class TrackTable:
         self.last = np.zeros(0, np.int64)
         self.has_kpts = np.zeros(0, bool)
         self.kbox = np.zeros((0, 4))
-        self.kpts: np.ndarray | None = None
-        self.euro_x: np.ndarray | None = None
-        self.euro_dx: np.ndarray | None = None
-        self.euro_t: np.ndarray | None = None
+        self.num_keypoints: int | None = None
+        self._allocate_keypoints(0)
         if num_keypoints is not None:
             self.set_num_keypoints(num_keypoints)
 
@@ -54,9 +56,13 @@ class TrackTable:
         return len(self.ids)
 
     def set_num_keypoints(self, k: int) -> None:
-        """Allocate the keypoint columns for K joints (rows so far have no keypoints)."""
-        if self.kpts is not None:
+        """Allocate the keypoint columns for K joints (rows so far have no keypoints); once only."""
+        if self.num_keypoints is not None:
             return
+        self.num_keypoints = k
+        self._allocate_keypoints(k)
+
+    def _allocate_keypoints(self, k: int) -> None:
         n = len(self)
         self.kpts = np.zeros((n, k, 3))
         self.euro_x = np.full((n, k, 2), np.nan)
@@ -73,11 +79,10 @@ class TrackTable:
         self.last = self.last[mask]
         self.has_kpts = self.has_kpts[mask]
         self.kbox = self.kbox[mask]
-        if self.kpts is not None:
-            self.kpts = self.kpts[mask]
-            self.euro_x = self.euro_x[mask]
-            self.euro_dx = self.euro_dx[mask]
-            self.euro_t = self.euro_t[mask]
+        self.kpts = self.kpts[mask]
+        self.euro_x = self.euro_x[mask]
+        self.euro_dx = self.euro_dx[mask]
+        self.euro_t = self.euro_t[mask]
 
     def append(
         self,
@@ -108,9 +113,8 @@ class TrackTable:
         self.last = np.concatenate([self.last, np.full(b, frame, np.int64)])
         self.has_kpts = np.concatenate([self.has_kpts, np.full(b, kpts is not None)])
         self.kbox = np.concatenate([self.kbox, boxes])
-        if self.kpts is not None:
-            k = self.kpts.shape[1]
-            self.kpts = np.concatenate([self.kpts, np.zeros((b, k, 3)) if kpts is None else kpts])
-            self.euro_x = np.concatenate([self.euro_x, np.full((b, k, 2), np.nan)])
-            self.euro_dx = np.concatenate([self.euro_dx, np.zeros((b, k, 2))])
-            self.euro_t = np.concatenate([self.euro_t, np.full((b, k), np.nan)])
+        k = self.kpts.shape[1]
+        self.kpts = np.concatenate([self.kpts, np.zeros((b, k, 3)) if kpts is None else kpts])
+        self.euro_x = np.concatenate([self.euro_x, np.full((b, k, 2), np.nan)])
+        self.euro_dx = np.concatenate([self.euro_dx, np.zeros((b, k, 2))])
+        self.euro_t = np.concatenate([self.euro_t, np.full((b, k), np.nan)])

@@ -6,47 +6,26 @@ See docs/tracking.md for the algorithm and the meaning of every setting.
 from __future__ import annotations
 
 import logging
-from enum import IntEnum
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..geometry import box_areas, iou_matrix, oks
 from ..schemas import KeypointSchema, schema_for_joints
 from ..types import Poses, Tracks
-from .assignment import assign
-from .backfill import PendingRows, late_tracks
+from .association import associate
+from .backfill import PendingRows, smoothed_late_tracks
 from .config import TrackerConfig
-from .costs import BOX_SIMILARITIES, combined_similarity
-from .kalman import initiate, predict, state_boxes, update
+from .kalman import DIM_X, initiate, predict, state_boxes, update
+from .lifecycle import CONFIRMED, REMOVED, TENTATIVE, TrackState, advance_states, born_confirmed, unreachable
 from .smoothing import OneEuroState, one_euro_step
 from .table import TrackTable
 
+__all__ = ["TrackState", "Tracker"]
+
 log = logging.getLogger(__name__)
 
-
-class TrackState(IntEnum):
-    """Lifecycle of a track.
-
-    TENTATIVE: born, not yet output (its rows are kept for back-filling); removed after more than
-        ``tentative_max_misses`` frames without a match.
-    CONFIRMED: matched ``min_hits`` times (or born on the first frame); output on every frame it is matched.
-    LOST: confirmed but unmatched; keeps predicting (size frozen) and can be re-found for ``max_age_s``;
-        removed early when its predicted box is degenerate or outside the frame.
-    REMOVED: gone for good; its id is never reused.
-    """
-
-    TENTATIVE = 0
-    CONFIRMED = 1
-    LOST = 2
-    REMOVED = 3
-
-
-# Plain ints for the per-frame array arithmetic (IntEnum attribute access is slow).
-_TENTATIVE, _CONFIRMED, _LOST, _REMOVED = (int(s) for s in TrackState)
-_MISSED = np.array([_REMOVED, _LOST, _LOST, _REMOVED], np.int64)  # state after a frame without a match
-_NO_PAIRS = np.zeros((0, 2), np.int64)
 _NO_ROWS = np.zeros(0, np.int64)
+_NO_STATES = np.zeros((0, DIM_X))  # no Kalman states
 
 
 class Tracker:
@@ -86,7 +65,6 @@ class Tracker:
         self.frame_size = frame_size
         self.max_age = self.config.max_age_frames(self.fps)
         self.backfill_frames = (self.config.min_hits - 1) * (self.config.tentative_max_misses + 1)
-        self._box_sim = BOX_SIMILARITIES[self.config.box_similarity]
         self._sigmas = None if schema is None else schema.sigmas_array()
         self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
@@ -136,7 +114,7 @@ class Tracker:
                 tab.x[unseen, 6:] = 0.0
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages.
-            matches, births = self._associate(x_pred, boxes, kpts, cand, is_high)
+            matches, births = associate(tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, self._prev_frame)
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
                 matches, x_pred, p_pred, boxes, kpts, frame_index
@@ -152,7 +130,7 @@ class Tracker:
                 )
             confirmed_ids = tab.ids[confirmed]
             # 7. Drop the removed tracks (output rows are never removed).
-            removed = tab.state == _REMOVED
+            removed = tab.state == REMOVED
             if removed.any():
                 keep = ~removed
                 out_rows = (keep.cumsum() - 1)[out_rows]
@@ -160,7 +138,7 @@ class Tracker:
                 self._pending.keep_only(tab.ids)
         else:
             births = cand[is_high]
-            out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, None
+            out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, _NO_STATES
         # 8. Births: high-score people left with a score good enough to start a track.
         births = births[scores[births] >= cfg.new_track_score]
         if births.size:
@@ -245,85 +223,6 @@ class Tracker:
             kpts[~np.isfinite(kpts).all(axis=2)] = 0.0
         return boxes, scores, kpts
 
-    def _associate(
-        self, x_pred: np.ndarray, boxes: np.ndarray, kpts: np.ndarray | None, cand: np.ndarray, is_high: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Stages 1-3 of the matching.
-
-        The similarity of every track with every candidate person is computed once; each stage
-        solves its own sub-block.
-
-        Args:
-            x_pred: (T, 8) predicted states of the table rows.
-            boxes: (N, 4) xyxy boxes of all people; kpts: (N, K, 3) or None.
-            cand: (C,) indices of the people with score >= low_score; is_high: (C,) score >= high_score.
-
-        Returns:
-            ``(matches, births)``: (M, 2) int64 (table row, person) pairs, and the high-score people
-            left unmatched.
-        """
-        cfg = self.config
-        if not cand.size:
-            return _NO_PAIRS, cand
-        sim, gate_on = self._similarity(state_boxes(x_pred), boxes[cand], None if kpts is None else kpts[cand])
-        state = self._table.state
-        high = is_high.nonzero()[0]  # positions in cand
-        confirmed = (state == _CONFIRMED).nonzero()[0]
-        # 3. Stage 1: confirmed and lost tracks vs high-score people.
-        lost = (state == _LOST).nonzero()[0]
-        pool = np.concatenate([confirmed, lost])
-        gate1 = np.repeat([cfg.min_similarity_high, cfg.min_similarity_lost], [confirmed.size, lost.size])[:, None]
-        m1, free_t, free_d = _match(sim, gate_on, pool, high, gate1)
-        high_left = high[free_d]
-        # 4. Stage 2: confirmed tracks still unmatched vs low-score people (ByteTrack).
-        pool2 = pool[free_t[: free_t.searchsorted(confirmed.size)]]  # the pool starts with the confirmed
-        m2, _, _ = _match(sim, gate_on, pool2, (~is_high).nonzero()[0], cfg.min_similarity_low)
-        # 5. Stage 3: tentative tracks vs the high-score people left.
-        tentative = (state == _TENTATIVE).nonzero()[0]
-        m3, _, free_d = _match(sim, gate_on, tentative, high_left, cfg.min_similarity_tentative)
-        matches = np.concatenate([m1, m2, m3])
-        matches[:, 1] = cand[matches[:, 1]]
-        return matches, cand[high_left[free_d]]
-
-    def _similarity(
-        self, pred_boxes: np.ndarray, boxes: np.ndarray, kpts: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(T, C) similarity of every track (predicted box) with every candidate, and the gate values.
-
-        Args:
-            pred_boxes: (T, 4) predicted xyxy boxes of the tracks (table rows).
-            boxes: (C, 4) xyxy boxes of the candidate people.
-            kpts: (C, K, 3) their keypoints, or None.
-
-        Returns:
-            ``(similarity, gate_on)``: gate_on is the box similarity with ``gate: box``, else None
-            (the gates apply to the similarity itself).
-        """
-        cfg = self.config
-        box_sim = self._box_sim(pred_boxes, boxes)
-        gate_on = box_sim if cfg.gate == "box" else None
-        tab = self._table
-        if kpts is None or cfg.oks_weight == 0.0 or tab.kpts is None or self._prev_frame is None:
-            return box_sim, gate_on
-        # OKS only where the boxes overlap (elsewhere it is ~0 and the box term alone decides) and only
-        # with keypoints from the previous frame: a lost track's pose is stale, the box re-finds it.
-        overlap = box_sim > 0 if cfg.box_similarity == "iou" else iou_matrix(pred_boxes, boxes) > 0
-        overlap &= (tab.has_kpts & (tab.last == self._prev_frame))[:, None]
-        r, c = overlap.nonzero()
-        if r.size == 0:
-            return box_sim, gate_on
-        # Move the track's last keypoints with the box: same relative position in the predicted box.
-        pb = pred_boxes[r]
-        ref = tab.kbox[r]
-        scale = (pb[:, 2:] - pb[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
-        tk = tab.kpts[r]
-        tk[..., :2] = (tk[..., :2] - ref[:, None, :2]) * scale[:, None, :] + pb[:, None, :2]
-        # OKS at the new person's box area, over the joints seen on both sides (docs/tracking.md).
-        areas = np.maximum(box_areas(boxes[c]), 1e-9)
-        sim = np.full(box_sim.shape, np.nan)
-        sim[r, c] = oks(tk, kpts[c], areas, self._sigmas, cfg.keypoint_min_score)
-        return combined_similarity(box_sim, sim, cfg.oks_weight), gate_on
-
     def _apply_matches(
         self,
         matches: np.ndarray,
@@ -358,36 +257,18 @@ class Tracker:
             tab.kpts[rows] = kpts[dets]
             tab.kbox[rows] = boxes[dets]
             tab.has_kpts[rows] = True
-        # Matched: confirmed, unless tentative with fewer than min_hits hits. Unmatched: tentative →
-        # removed after tentative_max_misses frames, confirmed → lost, lost too long or unreachable → removed.
         matched = np.zeros(len(tab), bool)
         matched[rows] = True
         tab.hits += matched
         tab.last[rows] = frame
         old = tab.state
-        young = (old == _TENTATIVE) & (tab.hits < cfg.min_hits)
-        missed = _MISSED[old]
-        missed[(old == _TENTATIVE) & (frame - tab.last <= cfg.tentative_max_misses)] = _TENTATIVE
-        state = np.where(matched, np.where(young, _TENTATIVE, _CONFIRMED), missed)
-        lost = state == _LOST
-        lost &= (frame - tab.last > self.max_age) | self._unreachable(x_pred)
-        state[lost] = _REMOVED
+        gone = unreachable(x_pred, self.frame_size)  # lost tracks that can never match again end early
+        state = advance_states(old, tab.hits, tab.last, matched, frame, cfg, self.max_age, gone)
         tab.state = state
-        out = state[rows] == _CONFIRMED
+        out = state[rows] == CONFIRMED
         tent = matches[~out]
-        confirmed = rows[out & (old[rows] == _TENTATIVE)]
+        confirmed = rows[out & (old[rows] == TENTATIVE)]
         return rows[out], dets[out], x_post[out], tent, confirmed
-
-    def _unreachable(self, x: np.ndarray) -> np.ndarray:
-        """(T,) True where the predicted state can never match again: a non-finite or sub-pixel
-        size, or (with ``frame_size``) a box wholly outside the frame."""
-        wh = x[:, 2:4]
-        bad = ~(np.isfinite(x[:, :4]).all(axis=1) & (wh >= 1.0).all(axis=1))
-        if self.frame_size is not None:
-            b = state_boxes(x)
-            w, h = self.frame_size
-            bad |= (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= w) | (b[:, 1] >= h)
-        return bad
 
     def _births(
         self,
@@ -399,8 +280,8 @@ class Tracker:
         first_frame: bool,
         out_rows: np.ndarray,
         out_dets: np.ndarray,
-        out_x: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        out_x: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start a track for each person in ``births``; output at once with ``min_hits`` 1 or on the
         tracker's first frame (``activate_first_frame``), else kept pending."""
         cfg = self.config
@@ -408,10 +289,10 @@ class Tracker:
         b = boxes[births]
         ids = np.arange(self._next_id, self._next_id + births.size, dtype=np.int64)
         self._next_id += births.size
-        confirmed = cfg.min_hits <= 1 or (first_frame and cfg.activate_first_frame)
+        confirmed = born_confirmed(cfg, first_frame)
         first = len(tab)
         x_new, p_new = initiate(b, cfg.kalman)
-        state = _CONFIRMED if confirmed else _TENTATIVE
+        state = CONFIRMED if confirmed else TENTATIVE
         tab.append(x_new, p_new, ids, state, frame, b, None if kpts is None else kpts[births])
         if not confirmed:
             self._pending.add(ids, frame, births, self._out_box(x_new, b), poses, kpts)
@@ -419,7 +300,7 @@ class Tracker:
         return (
             np.concatenate([out_rows, np.arange(first, len(tab))]),
             np.concatenate([out_dets, births]),
-            x_new if out_x is None else np.concatenate([out_x, x_new]),
+            np.concatenate([out_x, x_new]),
         )
 
     def _out_box(self, x: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
@@ -431,23 +312,15 @@ class Tracker:
         rows = self._pending.pop(ids)
         if not rows:
             return {}
-        tab = self._table
         k = None if self.schema is None else self.schema.num_keypoints
-        smoothed: dict[tuple[int, int], np.ndarray] = {}
-        if k is not None and self.config.smoothing.enabled:
-            frames = sorted({r.frame for rs in rows.values() for r in rs if r.kpts is not None})
-            for f in frames:
-                pairs = [(i, r.kpts) for i, rs in rows.items() for r in rs if r.frame == f and r.kpts is not None]
-                t_rows = tab.ids.searchsorted([i for i, _ in pairs])
-                out = self._smooth(t_rows, np.stack([kp for _, kp in pairs]).astype(np.float32), f)
-                smoothed.update({(i, f): o for (i, _), o in zip(pairs, out)})
-        return late_tracks(rows, smoothed, k)
+        smooth = self._smooth if self.config.smoothing.enabled else None
+        return smoothed_late_tracks(rows, self._table.ids, k, smooth)
 
     def _output(
         self,
         rows: np.ndarray,
         det_index: np.ndarray,
-        x: np.ndarray | None,
+        x: np.ndarray,
         poses: Poses,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
@@ -484,21 +357,3 @@ class Tracker:
         tab.euro_dx[rows] = new.dx
         tab.euro_t[rows] = new.t
         return out
-
-
-def _match(
-    sim: np.ndarray, gate_on: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, gate: float | np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Assign tracks ``rows`` to candidates ``cols`` on the sub-block of ``sim`` (``gate``: a float or (R, 1) per row).
-
-    Returns:
-        ``(pairs, free_rows, free_cols)``: (P, 2) int64 (row, col) values taken from ``rows``/``cols``,
-        and the positions in ``rows``/``cols`` left unmatched.
-    """
-    if rows.size == 0 or cols.size == 0:
-        return _NO_PAIRS, np.arange(rows.size), np.arange(cols.size)
-    r = rows[:, None]
-    pairs, free_r, free_c = assign(sim[r, cols], gate, None if gate_on is None else gate_on[r, cols])
-    pairs[:, 0] = rows[pairs[:, 0]]
-    pairs[:, 1] = cols[pairs[:, 1]]
-    return pairs, free_r, free_c

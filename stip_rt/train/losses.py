@@ -8,6 +8,8 @@ each), ``sp_pose`` MSE on the stage-3 part heatmap P against the same own-instan
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -56,7 +58,7 @@ def stip_loss(outputs: dict, targets: dict[str, torch.Tensor],
         "semantics": w.semantics * F.binary_cross_entropy(outputs["semantics"][0].clamp(1e-7, 1 - 1e-7),
                                                           targets["semantics"]),
     }
-    total = sum(terms.values())
+    total = functools.reduce(operator.add, terms.values())  # a tensor (sum() starts from the int 0)
     logged = {k: float(v.detach()) for k, v in terms.items()}
     logged["kernel"] = float(outputs["kernel"].detach().mean())
     return total, logged

@@ -30,7 +30,7 @@ FORMAT = "stip-rt-train/1"
 
 def rng_state() -> dict[str, Any]:
     """The python, numpy, torch and CUDA RNG states of this process (weights-only loadable)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     return {
         "python": [version, list(internal), gauss],

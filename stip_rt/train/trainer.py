@@ -40,6 +40,7 @@ from ..data.sampler import StepBatchSampler
 from ..errors import ConfigError
 from ..models import ModelSpec, build_model, load_spec
 from ..nn.iap import get_iap_impl, set_iap_impl
+from ..nn.stip import STIPNet
 from ..schemas import get_schema
 from . import distributed as dist_util
 from .finetune import load_finetune_weights, load_pretrained
@@ -198,7 +199,7 @@ def train(config: TrainConfig, progress: Progress | None = None, stop: threading
             set_iap_impl(config.iap_impl)
         return _Run(config, info, device, progress, stop or threading.Event()).run()
     finally:
-        set_iap_impl(old_impl)  # type: ignore[arg-type]
+        set_iap_impl(old_impl)
         dist_util.shutdown(info)
 
 
@@ -228,11 +229,11 @@ class _Run:
                                  pin_memory=device.startswith("cuda"), generator=self.loader_gen)
         torch.manual_seed(config.seed)  # the same initialisation on every rank
         self.model = build_model(self.spec).to(device).train()
-        if self.spec.arch == "stip":  # never used by STIPNet (kept for official checkpoints); DDP needs it frozen
-            self.model.final_layer.requires_grad_(False)
+        if isinstance(self.model, STIPNet):  # spec.arch "stip"
+            self.model.final_layer.requires_grad_(False)  # never used (kept for official checkpoints); DDP: frozen
             self.model.fused_train = config.fused_iap
         if config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.milestones), config.gamma)
@@ -359,7 +360,7 @@ class _Run:
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
         autocast = torch.autocast(torch.device(dev).type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype))
         self.optimizer.zero_grad(set_to_none=True)
-        total, terms_sum = 0.0, {}
+        total, terms_sum = 0.0, dict[str, float]()
         for a in range(c.accumulate):
             images, targets = next(batches)
             images = images.to(dev, non_blocking=True)

@@ -94,6 +94,43 @@ def test_iap_op_grads_equal_reference(impl, upsample):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("layout", ["e", "f", "e+f+grad"])
+def test_iap_op_grads_on_channels_last_inputs(impl, upsample, layout):
+    # training runs the network channels-last: e, f (and the incoming gradient) arrive in that layout
+    cl = torch.channels_last
+    e, f, weight, bias = _inputs(2, 8, 3, 6, 10, upsample)
+    ref_leaves = [t.clone().requires_grad_() for t in (e, f, weight, bias)]
+    ref = _literal(*ref_leaves, upsample)
+    grad = torch.randn_like(ref)
+    want = torch.autograd.grad(ref, ref_leaves, grad)
+    e_in = e.contiguous(memory_format=cl) if "e" in layout else e.clone()
+    f_in = f.contiguous(memory_format=cl) if "f" in layout else f.clone()
+    g_in = grad.contiguous(memory_format=cl) if "grad" in layout else grad
+    leaves = [e_in, f_in, weight.clone(), bias.clone()]
+    for t in leaves:
+        t.requires_grad_()
+    with use_iap_impl(impl):
+        out = iap(*leaves, upsample=upsample)
+    torch.testing.assert_close(out, ref.detach(), rtol=1e-12, atol=1e-12)
+    got = torch.autograd.grad(out, leaves, g_in)
+    for name, a, b in zip(("de", "df", "dW", "db"), got, want):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11, msg=name)
+
+
+@pytest.mark.parametrize("layout", ["grad", "e", "f", "grad+e+f"])
+def test_iap_cpu_backward_takes_channels_last_tensors(layout):
+    e, f, weight, bias = _inputs(1, 16, 14, 5, 7)
+    grad = torch.randn(1, 14, 5, 7, dtype=e.dtype)
+    want = iap_backward_cpu(grad, e, f, weight, bias, tile_bytes=5000)
+    args = {"grad": grad, "e": e, "f": f}
+    args = {k: t.contiguous(memory_format=torch.channels_last) if k in layout else t for k, t in args.items()}
+    got = iap_backward_cpu(args["grad"], args["e"], args["f"], weight, bias, tile_bytes=5000)
+    for name, a, b in zip(("de", "df", "dW", "db"), got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=name)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_iap_half_inputs_keep_their_dtype(dtype):
     e, f, weight, bias = _inputs(2, 16, 14, 6, 8, True, dtype=torch.float32)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import av
 import jsonschema
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from stip_rt.cli import main
+from stip_rt.geometry import iou_matrix
 from stip_rt.io.tracks_format import load_schema
 
 TINY_HRNET = "official_parity/hrnet_c16_coco17.json"  # a parity-sized HRNet (128×96, C=16)
@@ -131,6 +133,31 @@ def test_box_only_on_vtest(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
     ids = {p["track_id"] for f in frames for p in f["people"]}
     assert 3 <= len(ids) <= 12  # PETS09 has ~6 people in the first frames; ids stay stable
     assert len(pd.read_csv(tmp_path / "b.csv")) == sum(len(f["people"]) for f in frames)
+
+
+def test_box_only_tracks_start_at_their_ground_truth_first_frame(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    # the whole of vtest.avi (PETS09-S2L1) with its ground-truth boxes: back-fill gives each track the
+    # frames it spent tentative, so every gt person is output from the frame they enter
+    csv, jsonl = tmp_path / "x.csv", tmp_path / "x.jsonl"
+    args = ["track", str(vtest), "--pose", "none", "--detections", str(pets_gt), "-o", str(csv), "-o", str(jsonl)]
+    assert main(args) == 0
+    with av.open(str(vtest)) as c:
+        decoded = sum(1 for _ in c.decode(video=0))
+    assert [f["frame"] for f in validate_jsonl(jsonl)] == list(range(decoded))  # one record per frame, in order
+    gt = pd.read_csv(pets_gt, header=None, usecols=range(6), names=["frame", "id", "x", "y", "w", "h"])
+    gt["frame"] -= 1  # MOT frames count from 1
+    out = pd.read_csv(csv)
+    out_first = out.groupby("track_id")["frame"].min()
+    firsts = gt.groupby("id")["frame"].min()
+    assert len(firsts) >= 15 and sorted(firsts)[:6] == [0, 0, 0, 16, 21, 40]
+    for gid, f in firsts.items():
+        g = gt[(gt.id == gid) & (gt.frame == f)].iloc[0]
+        o = out[out.frame == f]
+        boxes = o[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy(np.float64)
+        iou = iou_matrix(np.array([[g.x, g.y, g.x + g.w, g.y + g.h]]), boxes)[0] if len(o) else np.zeros(0)
+        assert iou.size and iou.max() >= 0.5, f"gt person {gid} is not output on their first frame {f}"
+        tid = int(o.track_id.iloc[int(iou.argmax())])
+        assert out_first[tid] == f, f"gt person {gid} enters at frame {f}, their track {tid} at {out_first[tid]}"
 
 
 def test_pose_model_with_random_weights_on_tud_campus(tmp_path: Path, data_dir: Path, fixtures_dir: Path) -> None:

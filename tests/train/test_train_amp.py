@@ -47,6 +47,21 @@ def test_fused_forward_train_matches_official_and_uses_the_op_backward(monkeypat
     assert not calls
 
 
+def test_fused_forward_train_on_channels_last_matches_official():
+    # training with channels_last: the fused op's CPU backward gets channels-last e and f
+    torch.manual_seed(0)
+    model = build_model(tiny_spec("crowdpose14")).train().to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    ref_out, ref_grads = _grads(model, x, fused=False)
+    with use_iap_impl("cpu"):
+        out, grads = _grads(model, x, fused=True)
+    for a, b in zip(ref_out["keypoint"], out["keypoint"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert ref_grads.keys() == grads.keys()
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
 def test_bf16_channels_last_step_on_cpu(coco, tmp_path):
     model = tmp_path / "m.json"
     model.write_text(json.dumps(tiny_spec()))
