@@ -98,6 +98,18 @@ class Progress:
             self._last_line = now
             self.line(extra)
 
+    def elapsed_s(self) -> float:
+        """Seconds since the start."""
+        return self.clock() - self.start
+
+    def skip(self, n: int = 1) -> None:
+        """Take ``n`` items out of the total (done earlier: they would make the rate and ETA lie)."""
+        if self.total is not None:
+            self.total = max(self.total - n, 0)
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
     def line(self, extra: str = "") -> None:
         """Print a progress line now (above the bar on a terminal)."""
         text = progress_line(self.n, self.total, self.clock() - self.start, self.unit, extra)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -35,15 +36,6 @@ log = logging.getLogger(__name__)
 __all__ = ["add_parser", "add_run_options", "config_from_args", "run"]
 
 
-def _sinks(args: argparse.Namespace, config: RunConfig) -> list[Any]:
-    from ..api import open_outputs
-
-    sinks: list[Any] = open_outputs(config.outputs)
-    if args.show:
-        sinks.append(WindowSink())
-    return sinks
-
-
 def output_paths(config: RunConfig) -> list[str]:
     """Every file (or OpenPose folder) ``config.outputs`` writes, in order."""
     return [*config.outputs.files, *([config.outputs.video] if config.outputs.video else [])]
@@ -58,11 +50,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.progress_every < 0:
         raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
+    window = WindowSink() if args.show else None  # no window support: one error before anything is made
     config, folder = save_outputs(config)
-    if folder is not None:
-        print(f"saving to {folder}/ (--out/--video choose files, --no-save saves nothing)", file=sys.stderr)
     try:
-        _track(args, config)
+        _track(args, config, window, folder)
     except BaseException:
         if folder is not None and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # nothing was written: leave no empty run folder behind
@@ -71,15 +62,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _track(args: argparse.Namespace, config: RunConfig) -> None:
-    sinks = _sinks(args, config)
+def _track(args: argparse.Namespace, config: RunConfig, window: WindowSink | None, folder: Path | None) -> None:
+    from ..api import open_outputs
+
+    sinks: list[Any] = [*open_outputs(config.outputs), *([window] if window is not None else [])]
     if not sinks:
         log.warning("--no-save and no --out, --video or --show: the results are not saved")
-    window = next((s for s in sinks if isinstance(s, WindowSink)), None)
     with Pipeline(config, sinks) as pipeline:
         assert pipeline.parts is not None
         run_info = pipeline.parts.run
         print(describe_run(run_info), file=sys.stderr)
+        if folder is not None:
+            print(f"saving to {folder}/ (--out/--video choose the files, --no-save saves nothing)", file=sys.stderr)
         try:
             with _progress(run_info.source.frame_count, config, args.progress_every) as bar:
                 for result in pipeline:
