@@ -51,8 +51,8 @@ def _heartbeat(bar: Progress) -> Iterator[None]:
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(bar.interval_s):
-            bar.line()
+        while not stop.wait(min(bar.interval_s, 1.0)):
+            bar.tick()
 
     thread = None
     if not bar.tty and bar.interval_s > 0:

@@ -31,14 +31,15 @@ def export_weights(model: str, weights: str | None) -> str | None:
     """The checkpoint to export: ``weights``, else the model's cached checkpoint, else None (random, with a warning)."""
     from ..errors import WeightsError
     from ..weights import RANDOM, weights_path
-    from ..weights.manifest import list_models
+    from ..weights.manifest import import_command, load_zoo
 
     if weights == RANDOM:
         log.warning("--weights random: the exported network has random weights (its keypoints are meaningless)")
         return None
     if weights is not None:
         return weights
-    if model in {m.name for m in list_models()}:
+    zoo = load_zoo()
+    if model in zoo:
         try:
             path = str(weights_path(model, fetch=False))
         except WeightsError:  # not cached (or corrupt): say how, below
@@ -46,7 +47,8 @@ def export_weights(model: str, weights: str | None) -> str | None:
         else:
             log.info("weights: %s (the weights cache)", path)
             return path
-        how = f"`stip-rt weights fetch {model}` (or `stip-rt weights import FILE --name {model}`), then export again"
+        get = f"`{import_command(model)}`" if zoo[model].manual else f"`stip-rt weights fetch {model}`"
+        how = f"{get} (see `stip-rt weights list`), then export again"
     else:
         how = "pass --weights CHECKPOINT"
     log.warning(

@@ -12,6 +12,7 @@ The library reports progress as it goes (``stip-rt track`` iterates the pipeline
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -79,6 +80,7 @@ class Progress:
         self.n = 0
         self.start = clock()
         self._last_line = self.start
+        self._lock = threading.Lock()  # update() and a heartbeat thread may both tick
         self._bar: Any = None
         if self.tty:
             from tqdm import tqdm
@@ -93,10 +95,18 @@ class Progress:
             if postfix:
                 self._bar.set_postfix(refresh=False, **postfix)
             return
-        now = self.clock()
-        if self.interval_s > 0 and now - self._last_line >= self.interval_s:
+        self.tick(extra)
+
+    def tick(self, extra: str = "") -> None:
+        """Off a terminal: print a progress line when ``interval_s`` has passed since the last one."""
+        if self._bar is not None or self.interval_s <= 0:
+            return
+        with self._lock:
+            now = self.clock()
+            if now - self._last_line < self.interval_s:
+                return
             self._last_line = now
-            self.line(extra)
+        self.line(extra)
 
     def elapsed_s(self) -> float:
         """Seconds since the start."""

@@ -87,6 +87,17 @@ def test_track_into_a_log_prints_progress_lines_and_every_output(
     assert "--progress-every -1: expected seconds >= 0" in capsys.readouterr().err
 
 
+def test_batch_into_a_log_prints_video_progress_and_every_output_folder(
+    tmp_path: Path, vtest: Path, pets_gt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["batch", str(vtest), "--out-dir", str(tmp_path / "o"), "--pose", "none", "--detections", str(pets_gt)]
+    assert main([*argv, "-N", "5", "--progress-every", "1e-9"]) == 0
+    cap = capsys.readouterr()
+    assert re.search(r"^done +\S+vtest\.avi  \[1/1, elapsed \d+:\d\d\]$", cap.err, re.M)
+    assert re.search(r"^progress: 1/1 videos \(100\.0 %\)", cap.err, re.M)
+    assert cap.out.splitlines()[-1] == f"output: {tmp_path / 'o' / 'vtest'}"
+
+
 # --- saving by default ----------------------------------------------------------------------------
 
 
@@ -261,9 +272,19 @@ def test_export_of_a_zoo_model_says_how_to_get_its_weights(
 
     monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))  # an empty cache
     with caplog.at_level(logging.WARNING):
-        assert export_weights("stip-w32-coco-256x192", None) is None
-    assert "`stip-rt weights fetch stip-w32-coco-256x192`" in caplog.text
+        assert export_weights("hrnet-w32-coco-256x192", None) is None
+        assert export_weights("stip-w32-coco-256x192", None) is None  # not downloadable: imported by hand
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and all("exporting RANDOM weights" in w for w in warnings)
+    assert "`stip-rt weights fetch hrnet-w32-coco-256x192`" in warnings[0]
+    assert "`stip-rt weights import FILE --name stip-w32-coco-256x192`" in warnings[1] and "fetch" not in warnings[1]
     assert export_weights("stip-w32-coco-256x192", "my.pth") == "my.pth"
+    import stip_rt.weights
+
+    cached = tmp_path / "cached.pth"
+    monkeypatch.setattr(stip_rt.weights, "weights_path", lambda name, fetch=True: cached)
+    caplog.clear()
+    assert export_weights("stip-w32-coco-256x192", None) == str(cached) and not caplog.records  # the cache, quietly
     assert default_out("stip-w32-coco-256x192", "onnx", "standard", False) == Path("stip-w32-coco-256x192.onnx")
     assert default_out("models/x.yaml", "onnx", "plugin", True) == Path("x.plugin.fp16.onnx")
     assert default_out("m", "engine", "plugin", True) == Path("m.plugin.engine")
