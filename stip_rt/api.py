@@ -1,13 +1,18 @@
 """The Python face of ``stip-rt track``: :func:`track_frames`, and :func:`track_config`, which builds
-the same :class:`~stip_rt.run_config.RunConfig` without running anything."""
+the same :class:`~stip_rt.run_config.RunConfig` without running anything; :func:`save_outputs`, the
+default outputs of ``stip-rt track`` (a new folder under ``runs/track/``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from .errors import ConfigError
 from .io.base import Sink
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
@@ -17,9 +22,81 @@ ORIGIN = "stip_rt.track_frames()"
 
 
 def _split_sinks(sinks: Sequence[Sink | str | os.PathLike[str]]) -> tuple[list[str], list[Sink]]:
+    if isinstance(sinks, str | os.PathLike):
+        sinks = [sinks]
     paths = [str(s) for s in sinks if isinstance(s, str | os.PathLike)]
     objects = [s for s in sinks if not isinstance(s, str | os.PathLike)]
+    for i, s in enumerate(sinks):
+        if not isinstance(s, str | os.PathLike) and not all(hasattr(s, a) for a in ("needs_image", "write", "close")):
+            raise ConfigError(
+                f"{ORIGIN} sinks[{i}] = {s!r}: not an output path or a sink "
+                "(a path such as 'tracks.csv', or stip_rt.io.sinks.open_sink(path))"
+            )
     return paths, objects
+
+
+def source_stem(uri: str) -> str:
+    """A folder name for a source: ``vtest`` for ``clips/vtest.avi``, ``camera0`` for ``0`` or
+    ``/dev/video0``, ``imgs`` for an image folder or ``imgs/*.jpg``, the last part of a stream URL
+    (``cam1`` for ``rtsp://host/live/cam1``, the host when the path is empty)."""
+    text = uri.strip()
+    if text.isdigit():
+        name = f"camera{int(text)}"
+    elif re.fullmatch(r"/dev/video\d+", text):
+        name = "camera" + text.removeprefix("/dev/video")
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        parts = urlsplit(text)
+        last = [p for p in parts.path.split("/") if p]
+        name = Path(last[-1]).stem if last else (parts.hostname or parts.scheme)
+    else:
+        path = Path(text)
+        while any(c in path.name for c in "*?[") and path.name:
+            path = path.parent
+        name = path.stem if path.suffix and not path.is_dir() else path.name
+        name = name or Path(os.path.abspath(text)).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "source"
+    return name
+
+
+def new_run_folder(root: str | os.PathLike[str], name: str) -> Path:
+    """Create and return a new folder ``root/name``, else ``root/name2``, ``root/name3``... (never an existing one).
+
+    Raises:
+        ConfigError: ``root`` cannot be created or written.
+    """
+    base = Path(root)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 100000):
+            folder = base / (name if i == 1 else f"{name}{i}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return folder
+    except OSError as e:
+        raise ConfigError(f"outputs.save_dir {root}: cannot create a run folder there ({e.strerror or e})") from e
+    raise ConfigError(f"outputs.save_dir {root}: no free folder name for '{name}'")
+
+
+def save_outputs(config: RunConfig) -> tuple[RunConfig, Path | None]:
+    """The default outputs of ``stip-rt track``: when ``outputs.save`` is on and neither ``outputs.files``
+    nor ``outputs.video`` is given, a new folder ``<save_dir>/<name>`` (created) with ``<name>.jsonl``
+    and the annotated ``<name>.mp4``.
+
+    Returns:
+        (the config with those outputs, the new folder) or (``config`` unchanged, None).
+
+    Raises:
+        ConfigError: the folder cannot be created.
+    """
+    out = config.outputs
+    if not out.save or out.files or out.video or config.source.uri is None:
+        return config, None
+    stem = out.name or source_stem(config.source.uri)
+    folder = new_run_folder(out.save_dir, stem)
+    outputs = dataclasses.replace(out, files=(str(folder / f"{stem}.jsonl"),), video=str(folder / f"{stem}.mp4"))
+    return dataclasses.replace(config, outputs=outputs), folder
 
 
 def track_config(
@@ -101,4 +178,4 @@ def track_frames(
         yield from pipeline
 
 
-__all__ = ["open_outputs", "track_config", "track_frames"]
+__all__ = ["new_run_folder", "open_outputs", "save_outputs", "source_stem", "track_config", "track_frames"]

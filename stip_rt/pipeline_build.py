@@ -126,8 +126,15 @@ def build_estimator(
     rt = config.runtime
     device = device or resolve_device(rt.device)
     name, path, random = _resolve_pose(config)
+    score_from = config.pose.score_from
+    if score_from == "auto":
+        score_from = "box" if random else "keypoints"
     if random:
-        logger.warning("pose model %s has random weights: keypoints are meaningless (demo/test mode)", name)
+        logger.warning(
+            "pose model %s has random weights: skeletons are meaningless (demo/test mode)%s",
+            name,
+            "; person scores are the detector's box scores" if score_from == "box" else "",
+        )
     spec = load_spec(name)
     model = build_model(spec, weights=path).eval()
     extra = {}
@@ -137,7 +144,9 @@ def build_estimator(
             cuda_fast = dataclasses.replace(cuda_fast, precision=rt.precision)
         extra["config"] = cuda_fast
     backend = create_backend(model, backend=rt.backend, device=device, precision=rt.precision, **extra)
-    estimator = PoseEstimator(backend, spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre)
+    estimator = PoseEstimator(
+        backend, spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre, score_from=score_from
+    )
     return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 
 

@@ -24,6 +24,8 @@ CUDA_FAST_PRECISIONS = ("fp16", "bf16", "fp32")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: ``pose.model`` values besides zoo names and model files.
 POSE_SPECIAL = ("auto", "none")
+#: ``pose.score_from`` choices.
+SCORE_FROM = ("auto", "keypoints", "box")
 
 Check = Callable[[Any], str | None]  # the problem with a value, or None
 
@@ -91,6 +93,20 @@ def _files(v: tuple[str, ...]) -> str | None:
     return "an empty file name" if any(not f.strip() for f in v) else None
 
 
+def _folder_name(v: str | None) -> str | None:
+    if v is None:
+        return None
+    if not v.strip() or v.strip() in (".", "..") or "/" in v or "\\" in v:
+        return "expected a folder name (no '/'), e.g. 'session1'"
+    return None
+
+
+def _folder(v: str) -> str | None:
+    if not v.strip():
+        return "an empty folder name"
+    return "exists and is not a folder" if Path(v).exists() and not Path(v).is_dir() else None
+
+
 _PROB = _range(0.0, 1.0)
 _SECONDS = _range(hi=86400.0, above=0.0)
 
@@ -122,6 +138,7 @@ CHECKS: dict[str, Check] = {
     "pose.weights": _weights,
     "pose.batch_frames": _range(1, 256),
     "pose.in_vis_thre": _PROB,
+    "pose.score_from": _one_of(SCORE_FROM),
     "runtime.backend": _one_of(BACKENDS),
     "runtime.device": _device,
     "runtime.precision": _one_of(PRECISIONS),
@@ -133,6 +150,8 @@ CHECKS: dict[str, Check] = {
     "track.max_age_s": _range(0.0, 86400.0),
     "track.keypoint_min_score": _PROB,
     "outputs.files": _files,
+    "outputs.save_dir": _folder,
+    "outputs.name": _folder_name,
     "queues.size": _range(0, 1024),
     "queues.join_timeout_s": _SECONDS,
 }
@@ -179,4 +198,4 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
              "source.camera_height")
 
 
-__all__ = ["CHECKS", "check_run_config", "get"]
+__all__ = ["CHECKS", "SCORE_FROM", "check_run_config", "get"]

@@ -48,6 +48,9 @@ class PoseConfig:
         batch_frames: files only: up to this many consecutive frames share one network batch
             (live sources always run one frame per batch).
         in_vis_thre: keypoint scores above this count in the person score (official 0.2).
+        score_from: where a person's score comes from: ``keypoints`` (box score × mean keypoint score,
+            official), ``box`` (the detector's box score alone), or ``auto`` (``box`` when the pose
+            weights are ``random``, whose keypoint scores mean nothing; else ``keypoints``).
     """
 
     model: str = "auto"
@@ -55,6 +58,7 @@ class PoseConfig:
     flip_test: bool = False
     batch_frames: int = 4
     in_vis_thre: float = 0.2
+    score_from: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,21 @@ class OutputsConfig:
         files: output files; the format follows the suffix (``.jsonl``, ``.json``, ``.csv``, ...).
         video: annotated video path, or None.
         with_images: attach the frame to every result even when no output draws.
+        save: ``stip-rt track`` given no ``files`` and no ``video`` writes the tracks (JSONL) and the
+            annotated video to a new folder ``<save_dir>/<name>`` (False: nothing is saved).
+            ``track_frames`` and the viewer write only what they are given.
+        save_dir: the folder of those runs; each run gets a new sub-folder (``<name>``, ``<name>2``,
+            ``<name>3``...), never overwriting one.
+        name: that sub-folder's name; None: the source's stem (``vtest`` for ``vtest.avi``,
+            ``camera0`` for camera 0, the last part of a stream URL).
     """
 
     files: tuple[str, ...] = ()
     video: str | None = None
     with_images: bool = False
+    save: bool = True
+    save_dir: str = "runs/track"
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,7 @@ class RunConfig:
         pose: the pose model, flip test, cross-frame batching.
         runtime: backend, device, precision.
         track: the tracker.
-        outputs: files and the annotated video.
+        outputs: files, the annotated video, and the run folder `stip-rt track` saves to by default.
         queues: queue sizes and thread shutdown.
     """
 

@@ -47,6 +47,7 @@ OPTIONS: dict[str, str] = {
     "weights": "pose.weights",
     "flip_test": "pose.flip_test",
     "batch_frames": "pose.batch_frames",
+    "score_from": "pose.score_from",
     "backend": "runtime.backend",
     "device": "runtime.device",
     "precision": "runtime.precision",
@@ -54,6 +55,9 @@ OPTIONS: dict[str, str] = {
     "out": "outputs.files",
     "video": "outputs.video",
     "with_images": "outputs.with_images",
+    "save": "outputs.save",
+    "save_dir": "outputs.save_dir",
+    "name": "outputs.name",
     "queue_size": "queues.size",
     "join_timeout_s": "queues.join_timeout_s",
 }

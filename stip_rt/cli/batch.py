@@ -13,10 +13,16 @@ are skipped, the others are done (again). Ctrl-C, SIGTERM and SIGHUP stop every 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 from ..batch import FORMATS, VideoResult, find_videos, format_table, run_batch
 from ..errors import ConfigError
+from ..run_config import RunConfig
+from .progress import Progress, add_progress_option, format_seconds, print_outputs
 from .run_options import RUN_DESTS, add_run_options, config_from_args
 
 
@@ -27,12 +33,52 @@ def run(args: argparse.Namespace) -> int:
 
         print(config_yaml(config), end="")
         return 0
+    if args.progress_every < 0:
+        raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
     videos = find_videos(args.inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     print(f"{len(videos)} videos → {args.out_dir}", file=sys.stderr)
+    with Progress(len(videos), "videos", args.progress_every) as bar, _heartbeat(bar):
+        results = _run(args, videos, config, formats, bar)
+    print(format_table(results))
+    print_outputs([r.out_dir for r in results if r.out_dir])
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+@contextlib.contextmanager
+def _heartbeat(bar: Progress) -> Iterator[None]:
+    """Off a terminal, a progress line every ``bar.interval_s`` also while no video finishes (long videos)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(min(bar.interval_s, 1.0)):
+            bar.tick()
+
+    thread = None
+    if not bar.tty and bar.interval_s > 0:
+        thread = threading.Thread(target=beat, name="progress", daemon=True)
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+
+
+def _run(
+    args: argparse.Namespace, videos: list[Path], config: RunConfig, formats: list[str], bar: Progress
+) -> list[VideoResult]:
+    seen = 0
 
     def report(r: VideoResult) -> None:
-        print(f"{r.status:11s} {r.source}", file=sys.stderr)
+        nonlocal seen
+        seen += 1
+        bar.write(f"{r.status:11s} {r.source}  [{seen}/{len(videos)}, elapsed {format_seconds(bar.elapsed_s())}]")
+        if r.status == "skipped":
+            bar.skip()
+        else:
+            bar.update(1)
 
     if args.engine == "ray":
         from ..batch_ray import run_batch_ray
@@ -41,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--jobs and --devices are for --engine process; Ray places tasks itself (--gpus-per-task)"
             )
-        results = run_batch_ray(
+        return run_batch_ray(
             videos,
             args.out_dir,
             config,
@@ -56,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.address is not None or args.gpus_per_task:
             raise ConfigError("--address and --gpus-per-task need --engine ray")
-        results = run_batch(
+        return run_batch(
             videos,
             args.out_dir,
             config,
@@ -67,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             on_result=report,
         )
-    print(format_table(results))
-    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -106,5 +150,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--address", help="Ray cluster address ('auto': the running cluster; default: a local Ray)")
     g.add_argument("--gpus-per-task", type=float, default=0.0, metavar="N", help="GPUs per Ray task (0.5: two per GPU)")
     g.add_argument("--cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per Ray task (default: 1)")
+    add_progress_option(p, 60.0)
     add_run_options(p)
     p.set_defaults(func=run)

@@ -20,7 +20,7 @@ _D = RunConfig()
 #: dests of :func:`add_model_options`, :func:`add_run_options` and :func:`add_track_options`.
 MODEL_DESTS = ("model", "weights", "flip_test", "backend", "device", "precision")
 RUN_DESTS = (*MODEL_DESTS, "detector", "detector_weights", "detections", "det_every", "tracker", "smooth")
-TRACK_DESTS = ("start", "max_frames", "live", "out", "video")
+TRACK_DESTS = ("start", "max_frames", "live", "out", "video", "save", "save_dir", "name")
 
 
 def add_config_options(p: argparse.ArgumentParser, *, print_config: bool = True) -> None:
@@ -119,6 +119,23 @@ def add_track_options(p: argparse.ArgumentParser) -> None:
         "a folder for OpenPose JSON); repeatable",
     )
     g.add_argument("--video", metavar="OUT.mp4", help="write the annotated video")
+    g.add_argument(
+        "--save",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="without --out and --video, write the tracks (JSONL) and the annotated video to a new folder "
+        f"<save-dir>/<name>/ (default: {_D.outputs.save}); --no-save writes nothing",
+    )
+    g.add_argument(
+        "--save-dir",
+        metavar="DIR",
+        help=f"the folder of those runs; each run gets a new sub-folder (default: {_D.outputs.save_dir})",
+    )
+    g.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the run's sub-folder: NAME, else NAME2, NAME3... (default: the source's name, e.g. 'vtest', 'camera0')",
+    )
 
 
 def config_from_args(args: argparse.Namespace, dests: Sequence[str], **extra: Any) -> RunConfig:

@@ -1,7 +1,11 @@
 """``stip-rt track SOURCE``: detect, estimate and track people in a video, stream, camera or folder.
 
+Without --out or --video, the tracks (JSONL) and the annotated video go to a new folder
+runs/track/<source name>/ (runs/track/<name>2/ ... on later runs); --no-save saves nothing.
+
 Examples::
 
+    stip-rt track video.mp4                                  # → runs/track/video/video.jsonl, video.mp4
     stip-rt track video.mp4 --out tracks.jsonl --video annotated.mp4
     stip-rt track 0 --show                                   # camera 0, live window
     stip-rt track vtest.avi --pose none --detections gt.txt  # box-only tracking of given boxes
@@ -14,13 +18,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..pipeline import Pipeline
 from ..pipeline_build import describe_run
 from ..pipeline_stats import format_stats
 from ..run_config import RunConfig
 from ..run_load import config_yaml
+from .progress import Progress, add_progress_option, print_outputs
 from .run_options import RUN_DESTS, TRACK_DESTS, add_run_options, add_track_options, config_from_args
 from .window import WindowSink
 
@@ -29,53 +36,66 @@ log = logging.getLogger(__name__)
 __all__ = ["add_parser", "add_run_options", "config_from_args", "run"]
 
 
-def _sinks(args: argparse.Namespace, config: RunConfig) -> list[Any]:
-    from ..api import open_outputs
-
-    sinks: list[Any] = open_outputs(config.outputs)
-    if args.show:
-        sinks.append(WindowSink())
-    return sinks
+def output_paths(config: RunConfig) -> list[str]:
+    """Every file (or OpenPose folder) ``config.outputs`` writes, in order."""
+    return [*config.outputs.files, *([config.outputs.video] if config.outputs.video else [])]
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import save_outputs
+
     config = config_from_args(args, (*RUN_DESTS, *TRACK_DESTS), source=args.source)
     if args.print_config:
         print(config_yaml(config), end="")
         return 0
-    sinks = _sinks(args, config)
+    if args.progress_every < 0:
+        raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
+    window = WindowSink() if args.show else None  # no window support: one error before anything is made
+    config, folder = save_outputs(config)
+    try:
+        _track(args, config, window, folder)
+    except BaseException:
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # nothing was written: leave no empty run folder behind
+        raise
+    print_outputs(output_paths(config))
+    return 0
+
+
+def _track(args: argparse.Namespace, config: RunConfig, window: WindowSink | None, folder: Path | None) -> None:
+    from ..api import open_outputs
+
+    sinks: list[Any] = [*open_outputs(config.outputs), *([window] if window is not None else [])]
     if not sinks:
-        log.warning("no --out, --video or --show: the results are not saved")
-    window = next((s for s in sinks if isinstance(s, WindowSink)), None)
+        log.warning("--no-save and no --out, --video or --show: the results are not saved")
     with Pipeline(config, sinks) as pipeline:
         assert pipeline.parts is not None
         run_info = pipeline.parts.run
         print(describe_run(run_info), file=sys.stderr)
+        if folder is not None:
+            print(f"saving to {folder}/ (--out/--video choose the files, --no-save saves nothing)", file=sys.stderr)
         try:
-            with _progress(run_info.source.frame_count, config) as bar:
+            with _progress(run_info.source.frame_count, config, args.progress_every) as bar:
                 for result in pipeline:
-                    bar.update(1)
-                    if bar.n % 10 == 1:
-                        bar.set_postfix(fps=f"{pipeline.stats().fps:.1f}", people=len(result.tracks), refresh=False)
+                    people = len(result.tracks)
+                    bar.update(1, extra=f"people {people}", fps=f"{pipeline.stats().fps:.1f}", people=people)
                     if window is not None and window.quit_requested:
                         break
         except KeyboardInterrupt:  # say what was done: the outputs hold every frame counted here
             pipeline.stop()
             print(format_stats(pipeline.stats(), live=run_info.source.live), file=sys.stderr)
+            print_outputs(output_paths(config), sys.stderr)
             raise
     print(format_stats(pipeline.stats(), live=run_info.source.live))
-    return 0
 
 
-def _progress(frame_count: int | None, config: RunConfig) -> Any:
-    from tqdm import tqdm
-
+def _progress(frame_count: int | None, config: RunConfig, interval_s: float) -> Progress:
     total = None
     if frame_count:
         total = max(frame_count - config.source.start, 0)
         if config.source.max_frames is not None:
             total = min(total, config.source.max_frames)
-    return tqdm(total=total, unit="frame", dynamic_ncols=True, disable=not sys.stderr.isatty(), leave=False)
+    return Progress(total, "frames", interval_s)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,5 +108,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="SOURCE", help="video file, stream URL, camera index, image folder or glob")
     add_track_options(p)
     p.add_argument("--show", action="store_true", help="show the annotated frames in a window (q/Esc quits)")
+    add_progress_option(p)
     add_run_options(p)
     p.set_defaults(func=run)

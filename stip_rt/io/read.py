@@ -188,7 +188,7 @@ def tracks_to_dataframe(tracks: TrackFile | str | os.PathLike[str]) -> pd.DataFr
         tracks: a :class:`TrackFile` or a path to read with :func:`read_tracks`.
 
     Returns:
-        A pandas DataFrame (needs pandas: ``pip install pandas``).
+        A pandas DataFrame (needs pandas: ``pip install 'stip-rt[analysis]'``).
 
     Raises:
         ImportError: pandas is not installed (the message says how to install it).
@@ -196,8 +196,11 @@ def tracks_to_dataframe(tracks: TrackFile | str | os.PathLike[str]) -> pd.DataFr
     """
     try:
         import pandas as pd
-    except ImportError as e:
-        raise ImportError("tracks_to_dataframe needs pandas: pip install pandas (or stip-rt[track-eval])") from e
+    except ImportError:
+        raise ImportError(
+            "tracks_to_dataframe needs pandas, which is not installed: pip install 'stip-rt[analysis]' "
+            "(or: pip install pandas)"
+        ) from None
     tf = tracks if isinstance(tracks, TrackFile) else read_tracks(tracks)
     cols = csv_columns(tf.skeleton.keypoints if tf.skeleton is not None else None)
     rows = [row for fr in tf.frames for row in csv_rows(fr.frame, fr.time, fr.tracks)]

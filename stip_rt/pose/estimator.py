@@ -57,6 +57,9 @@ class PoseEstimator:
             (one ``grid_sample`` for all boxes), else OpenCV ``warpAffine`` on the CPU; or ``cpu`` /
             ``cuda[:i]`` to force the torch warp on that device.
         in_vis_thre: keypoint scores above this count in the person score (official 0.2).
+        score_from: ``keypoints``: person score = box score × mean keypoint score above
+            ``in_vis_thre`` (official); ``box``: the box score alone (for random weights, whose
+            keypoint scores mean nothing).
 
     Example:
         >>> est = PoseEstimator.from_model(build_model("stip-w32-coco-256x192", weights))
@@ -70,9 +73,13 @@ class PoseEstimator:
         flip_test: bool = True,
         crop_device: str | None = None,
         in_vis_thre: float = IN_VIS_THRE,
+        score_from: str = "keypoints",
     ) -> None:
         if spec.decode not in ("hrnet", "stip"):
             raise ConfigError(f"model '{spec.name}': unknown decode '{spec.decode}' (use 'hrnet' or 'stip')")
+        if score_from not in ("keypoints", "box"):
+            raise ConfigError(f"score_from '{score_from}': use 'keypoints' or 'box'")
+        self.score_from = score_from
         self.backend = backend
         self.spec = spec
         self.schema = get_schema(spec.schema)
@@ -210,7 +217,7 @@ class PoseEstimator:
         n, k = int(heatmaps.shape[0]), int(heatmaps.shape[1])
         dec = decode_heatmaps(heatmaps.detach(), center, scale, self.spec.decode)
         box = to_device(np.asarray(box_scores, np.float32), dec.maxvals.device)
-        scores = rescore(box, dec.maxvals, self.in_vis_thre)
+        scores = rescore(box, dec.maxvals, self.in_vis_thre) if self.score_from == "keypoints" else box.double()
         # one float64 block (exact for the float32 scores) = one device → host copy
         packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
         host = torch.cat([packed, scores[:, None]], dim=1).cpu().numpy()
@@ -263,7 +270,8 @@ class PoseEstimator:
 
         Returns:
             :class:`Poses`: keypoints (N, K, 3) float32 (x, y, score) in frame pixels; ``scores`` =
-            box score × mean of keypoint scores above 0.2 (0 when none). Zero boxes → ``Poses.empty(K)``.
+            box score × mean of keypoint scores above 0.2 (0 when none), or the box score when
+            ``score_from`` is ``box``. Zero boxes → ``Poses.empty(K)``.
         """
         return self.estimate_frames([frame], [detections])[0]
 

@@ -31,7 +31,8 @@ def _argv(videos: Path, out: Path, data_dir: Path, *extra: str) -> list[str]:
 
 
 def _status(capsys: pytest.CaptureFixture[str]) -> str:
-    return capsys.readouterr().out.splitlines()[-1]
+    """The table's summary line (after it, one ``output: DIR`` line per video)."""
+    return [x for x in capsys.readouterr().out.splitlines() if not x.startswith("output: ")][-1]
 
 
 def test_resume_redoes_when_formats_video_or_options_differ(

@@ -30,6 +30,12 @@ TRACK_ALL = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs without --out save to ./runs/track/ by default: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def vtest(data_dir: Path) -> Path:
     return data_dir / "opencv_samples" / "vtest.avi"
