@@ -9,7 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 import torch
 from train_helpers import make_config
 
@@ -75,7 +74,7 @@ def test_sampler_resumes_at_a_step_and_splits_global_batches():
     assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
 
 
-@pytest.mark.slow  # a subprocess importing torch: ~10 s
+# a subprocess importing torch: ~9 s; in the fast subset (pre-emption must write a checkpoint)
 def test_sigterm_writes_a_checkpoint_and_exits(coco, tmp_path, tiny_coco_yaml):
     ann, images = coco
     out = tmp_path / "run"
