@@ -92,7 +92,12 @@ def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
         else:
             try:
                 return AUTO_POSE[0], str(zoo.weights_path(AUTO_POSE[0], fetch=False)), False
-            except WeightsError:
+            except WeightsError as e:
+                if (zoo.weights_dir() / zoo.get_entry(AUTO_POSE[0]).file).exists():  # cached, but corrupt: say so
+                    raise WeightsError(
+                        f"{e} (the default pose model is {AUTO_POSE[0]} when its weights are cached; "
+                        f"--model {AUTO_POSE[1]} uses HRNet instead)"
+                    ) from None
                 logger.warning("STIP weights are not cached (see `stip-rt weights import`); using %s", AUTO_POSE[1])
                 name = AUTO_POSE[1]
     if random or path is not None:
@@ -119,7 +124,7 @@ def build_estimator(
     """
     if config.pose.model == "none":
         return None, "none", None, "none"
-    from .models import build_model
+    from .models import RANDOM_SEED, build_model
     from .pose.estimator import PoseEstimator
     from .runtime.factory import create_backend, describe_backend, resolve_backend, resolve_device
 
@@ -128,7 +133,7 @@ def build_estimator(
     spec, path, random = _resolve_pose(config)
     if random:
         logger.warning("pose model %s has random weights: keypoints are meaningless (demo/test mode)", spec)
-    model = build_model(spec, weights=path).eval()
+    model = build_model(spec, weights=path, seed=RANDOM_SEED if random else None).eval()
     extra = {}
     if resolve_backend(rt.backend, device) == "cuda-fast":  # the backend's own settings; precision: runtime's wins
         cuda_fast = rt.cuda_fast
@@ -136,7 +141,9 @@ def build_estimator(
             cuda_fast = dataclasses.replace(cuda_fast, precision=rt.precision)
         extra["config"] = cuda_fast
     backend = create_backend(model, backend=rt.backend, device=device, precision=rt.precision, **extra)
-    estimator = PoseEstimator(backend, model.spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre)
+    pose = config.pose
+    named = "random weights" if random else path
+    estimator = PoseEstimator(backend, model.spec, pose.flip_test, in_vis_thre=pose.in_vis_thre, weights=named)
     return estimator, model.spec.name, get_schema(model.spec.schema), describe_backend(backend)
 
 
