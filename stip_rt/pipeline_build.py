@@ -92,11 +92,14 @@ def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
         else:
             try:
                 return AUTO_POSE[0], str(zoo.weights_path(AUTO_POSE[0], fetch=False)), False
-            except WeightsError as e:
-                if (zoo.weights_dir() / zoo.get_entry(AUTO_POSE[0]).file).exists():  # cached, but corrupt: say so
+            except WeightsError:
+                entry = zoo.get_entry(AUTO_POSE[0])
+                cached = zoo.weights_dir() / entry.file
+                if cached.exists():  # cached but damaged: say so, do not fall back to a download of HRNet
+                    why = zoo.check_cached(entry, cached, full=False).message
                     raise WeightsError(
-                        f"{e} (the default pose model is {AUTO_POSE[0]} when its weights are cached; "
-                        f"--model {AUTO_POSE[1]} uses HRNet instead)"
+                        f"cached weights of '{entry.name}' (the default pose model) at {cached} are corrupt ({why}); "
+                        f"import them again (`{zoo.import_command(entry.name)}`) or use --model {AUTO_POSE[1]}"
                     ) from None
                 logger.warning("STIP weights are not cached (see `stip-rt weights import`); using %s", AUTO_POSE[1])
                 name = AUTO_POSE[1]

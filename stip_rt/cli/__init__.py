@@ -31,6 +31,7 @@ VERBS: dict[str, str] = {
     "weights": "weights",
     "train": "train",
     "analyze": "analyze",
+    "cache": "cache",
 }
 
 
