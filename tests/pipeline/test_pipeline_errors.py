@@ -379,3 +379,26 @@ def test_corrupt_cached_stip_is_reported_not_hidden_behind_hrnet(
     code, err = _cli(argv, capsys)
     _assert_one_error(code, err, str(stip))
     assert "corrupt" in err[0] and AUTO_POSE[1] in err[0] and "download" not in err[0], err
+
+
+def test_sink_failing_to_open_and_another_failing_to_close_are_both_reported() -> None:
+    class Unwritable(ListSink):
+        def open(self, run: RunInfo) -> None:
+            raise SinkError("/ro/out.jsonl: cannot write (permission denied)")
+
+    class FailsToClose(ListSink):
+        path = "/out/a.json"
+
+        def close(self) -> None:
+            super().close()
+            raise OSError(5, "Input/output error")
+
+    parts = make_parts(FakeSource(5))
+    first = FailsToClose()
+    with pytest.raises(SinkError) as ei:
+        Pipeline(load_run_config(source="x"), [first, Unwritable()], parts=parts).start()
+    assert str(ei.value) == (
+        "/ro/out.jsonl: cannot write (permission denied); also: /out/a.json: cannot close: OSError: "
+        "[Errno 5] Input/output error"
+    )
+    assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]
