@@ -118,7 +118,7 @@ def _torch_load(path: Path) -> Any:
     names: set[str] = set()
     try:
         names = {n for n in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if _allowed(n)}
-    except (ValueError, RuntimeError, OSError):  # legacy (non-zip) format or corrupt: handled while loading
+    except Exception:  # legacy (non-zip) format or corrupt (any exception type): handled while loading
         log.debug("could not pre-scan globals of %s", path, exc_info=True)
     for _ in range(64):
         try:
@@ -139,12 +139,31 @@ def _torch_load(path: Path) -> Any:
                 ) from None
             unsafe = [ln for ln in msg.splitlines() if re.search(r"blocked|unrecognized function|Can only", ln)]
             if unsafe:
-                raise WeightsError(f"checkpoint {path}: refusing to load unsafe content ({unsafe[0][:200]})") from None
-            raise WeightsError(f"checkpoint {path}: truncated or corrupt (cannot unpickle)") from None
-        except (RuntimeError, EOFError, ValueError, OSError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise WeightsError(f"checkpoint {path}: truncated or corrupt ({first[:200]})") from None
+                raise WeightsError(
+                    f"checkpoint {path}: refusing to load unsafe content ({_sentence(unsafe[0])})"
+                ) from None
+            detail = msg.split("WeightsUnpickler error:", 1)[-1]  # torch's reason sits inside paragraphs of advice
+            raise WeightsError(
+                f"checkpoint {path}: truncated or corrupt (cannot unpickle: {_sentence(detail)})"
+            ) from None
+        except Exception as e:  # a damaged file makes torch.load raise anything (EOFError, struct.error, ...)
+            log.debug("torch.load(%s) failed", path, exc_info=True)
+            raise WeightsError(f"checkpoint {path}: truncated or corrupt ({_reason(e)})") from None
     raise WeightsError(f"checkpoint {path}: too many foreign objects in its metadata")
+
+
+def _reason(e: BaseException) -> str:
+    """What went wrong, in the words of ``e``: :func:`_sentence` of its message, else its type."""
+    return _sentence(str(e)) or type(e).__name__
+
+
+def _sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of the first line of ``text``, in whole words of at most ``limit`` characters."""
+    lines = text.strip().splitlines()
+    first = lines[0].strip().split(". ", 1)[0].rstrip(".") if lines else ""  # torch appends paragraphs of advice
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0] + " ..."
+    return first
 
 
 def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:

@@ -21,11 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,10 @@ from .paths import models_dir, zoo_names
 from .schemas import get_schema
 
 log = logging.getLogger(__name__)
+
+#: Seed of "random weights" models (``--weights random``): the same spec always gives the same
+#: network, so its ONNX export is cached once instead of once per run.
+RANDOM_SEED = 0
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -356,7 +361,9 @@ def load_spec(spec: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
     return spec_from_mapping(data, str(path))
 
 
-def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str | Path | None = None) -> nn.Module:
+def build_model(
+    spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str | Path | None = None, *, seed: int | None = None
+) -> nn.Module:
     """Build a pose network (random init, or ``weights`` loaded strictly).
 
     Args:
@@ -364,6 +371,8 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
             a dict of :class:`ModelSpec` fields, or a :class:`ModelSpec`.
         weights: optional checkpoint (any format :func:`stip_rt.checkpoint.read_state_dict` reads); when
             ``spec`` is a training checkpoint and ``weights`` is None, its own weights are loaded.
+        seed: initialise from this seed (:func:`seeded`; ``RANDOM_SEED`` for "random weights"
+            runs) instead of torch's global generator, which is left as it was.
 
     Returns:
         An ``nn.Module`` in train mode (call ``.eval()`` for inference) with ``model.spec``
@@ -379,12 +388,13 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
         weights = spec
     cfg = ms.network_config()
     model: nn.Module
-    if isinstance(cfg, StipConfig):
-        model = STIPNet(cfg)
-    elif isinstance(cfg, PoseResNetConfig):
-        model = PoseResNet(cfg)
-    else:
-        model = HRNet(cfg)
+    with seeded(seed):
+        if isinstance(cfg, StipConfig):
+            model = STIPNet(cfg)
+        elif isinstance(cfg, PoseResNetConfig):
+            model = PoseResNet(cfg)
+        else:
+            model = HRNet(cfg)
     model.spec = ms  # type: ignore[assignment]  # a plain attribute, not a submodule
     if weights is not None:
         from .checkpoint import load_weights
@@ -392,3 +402,17 @@ def build_model(spec: str | Path | Mapping[str, Any] | ModelSpec, weights: str |
         load_weights(model, weights)
     log.debug("built %s (%s, %d joints, input %s)", ms.name, ms.arch, ms.num_joints, ms.input_size)
     return model
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's CPU generator seeded by ``seed`` and restore it afterwards (None: as is).
+
+    Random weights made inside are the same on every run, so their exports are cached once.
+    """
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)  # the CPU generator only: models are built on the CPU
+        yield

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import BackendError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
 from .live_pacing import LivePacer
-from .pipeline_config import PipelineParts, close_run, open_run
+from .pipeline_config import PipelineParts, close_run, close_sinks, open_run, with_later_errors
 from .pipeline_stats import PipelineStats, StatsRecorder
 from .run_config import RunConfig
 from .stages import FrameItem, Steps, make_steps
@@ -90,6 +90,7 @@ class Pipeline:
         self._stopped = False
         self._attached = False  # an iterator takes the results (else: sinks/callback only)
         self._error: StipError | None = None
+        self._later: list[StipError] = []  # failures after the first one (e.g. a sink that cannot close)
         self._cancel = [threading.Event() for _ in _NAMES]
         self._stopping = threading.Event()  # stop() was called: results are no longer handed to the iterator
         self._sink_done = threading.Event()  # the sink thread has ended (sinks closed, on_end called)
@@ -171,7 +172,8 @@ class Pipeline:
         if not started:
             if prepared:  # opened but never ran
                 assert self.parts is not None
-                close_run(self.parts, self.sinks)
+                for e in close_run(self.parts, self.sinks):
+                    logger.error("%s", e)
             return
         self._stopping.set()
         for ev in self._cancel[:-1]:  # the sink stage ends at the track stage's end marker
@@ -223,8 +225,8 @@ class Pipeline:
             self._sink_done.wait()  # the sinks are closing: let them finish writing (see wait())
         finally:
             self.stop()
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
 
     def run(self) -> PipelineStats:
         """Process the whole source into the sinks (and ``on_result``) and return the figures.
@@ -255,14 +257,17 @@ class Pipeline:
         if not ended:
             return False
         self.stop()
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         return True
 
     @property
     def error(self) -> StipError | None:
-        """The run's error so far (None while all is well)."""
-        return self._error
+        """The run's first error so far (None while all is well), with the messages of any later
+        failures appended (e.g. a sink that could not close after the error)."""
+        with self._lock:
+            err, later, self._later = self._error, self._later, []
+        return with_later_errors(err, later) if err is not None else None
 
     @property
     def running(self) -> bool:
@@ -314,14 +319,19 @@ class Pipeline:
         """Record the first error (as a :class:`StipError` naming the input and frame) and stop the
         stages before ``k``; the ones after it drain."""
         stage = stage or _NAMES[k]
+        uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
+        where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
         err = exc if isinstance(exc, StipError) else None
         if err is None:
             logger.debug("%s stage failed", stage, exc_info=exc)
-            uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
-            where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
             err = _ERROR_TYPES[stage](f"{where}: {stage} stage failed: {type(exc).__name__}: {exc}")
+        elif isinstance(err, BackendError) and stage in ("detect", "pose") and frame_index is not None:
+            err.args = (f"{where}: {stage} stage: {err}",)  # a network's own error (e.g. NaN output): add the frame
         with self._lock:
-            self._error = self._error or err
+            if self._error is None:
+                self._error = err
+            else:
+                self._later.append(err)
         for i in range(k):
             self._cancel[i].set()
 
@@ -386,8 +396,9 @@ class Pipeline:
                 self._pacer.pose_busy()
                 if not pose(batch, self._cancel[1]) or not all(self._put(1, it) for it in batch):
                     break
-        except Exception as e:
-            self._fail(1, e, batch[0].frame.index if batch else None)
+        except Exception as e:  # an error may name the frame of the batch it concerns (NaN output)
+            at = min(getattr(e, "frame_offset", 0), len(batch) - 1)
+            self._fail(1, e, batch[at].frame.index if batch else None)
         self._put(1, _END)
 
     def _track_loop(self, steps: Steps) -> None:
@@ -425,15 +436,12 @@ class Pipeline:
             self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None)
         finally:
             try:
-                for s in self.sinks:
-                    try:
-                        s.close()
-                    except Exception as e:
-                        self._fail(3, e, None)
+                for err in close_sinks(self.sinks):  # every sink is closed; each failure is reported
+                    self._fail(3, err, None)
                 self._stats.finish()
                 if self._attached:
                     self._put(3, _END, until=self._stopping)
                 if self._on_end is not None:
-                    self._on_end(self._error)
+                    self._on_end(self.error)
             finally:
                 self._sink_done.set()

@@ -93,6 +93,14 @@ def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
             try:
                 return AUTO_POSE[0], str(zoo.weights_path(AUTO_POSE[0], fetch=False)), False
             except WeightsError:
+                entry = zoo.get_entry(AUTO_POSE[0])
+                cached = zoo.weights_dir() / entry.file
+                if cached.exists():  # cached but damaged: say so, do not fall back to a download of HRNet
+                    why = zoo.check_cached(entry, cached, full=False).message
+                    raise WeightsError(
+                        f"cached weights of '{entry.name}' (the default pose model) at {cached} are corrupt ({why}); "
+                        f"import them again (`{zoo.import_command(entry.name)}`) or use --model {AUTO_POSE[1]}"
+                    ) from None
                 logger.warning("STIP weights are not cached (see `stip-rt weights import`); using %s", AUTO_POSE[1])
                 name = AUTO_POSE[1]
     if random or path is not None:
@@ -119,7 +127,7 @@ def build_estimator(
     """
     if config.pose.model == "none":
         return None, "none", None, "none"
-    from .models import build_model, load_spec
+    from .models import RANDOM_SEED, build_model, load_spec
     from .pose.estimator import PoseEstimator
     from .runtime.factory import create_backend, describe_backend, resolve_backend, resolve_device
 
@@ -136,7 +144,7 @@ def build_estimator(
             "; person scores are the detector's box scores" if score_from == "box" else "",
         )
     spec = load_spec(name)
-    model = build_model(spec, weights=path).eval()
+    model = build_model(spec, weights=path, seed=RANDOM_SEED if random else None).eval()
     extra = {}
     if resolve_backend(rt.backend, device) == "cuda-fast":  # the backend's own settings; precision: runtime's wins
         cuda_fast = rt.cuda_fast
@@ -144,8 +152,14 @@ def build_estimator(
             cuda_fast = dataclasses.replace(cuda_fast, precision=rt.precision)
         extra["config"] = cuda_fast
     backend = create_backend(model, backend=rt.backend, device=device, precision=rt.precision, **extra)
+    named = "random weights" if random else path
     estimator = PoseEstimator(
-        backend, spec, flip_test=config.pose.flip_test, in_vis_thre=config.pose.in_vis_thre, score_from=score_from
+        backend,
+        spec,
+        flip_test=config.pose.flip_test,
+        in_vis_thre=config.pose.in_vis_thre,
+        score_from=score_from,
+        weights=named,
     )
     return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from .detect.base import Detector
-from .errors import ConfigError
+from .errors import ConfigError, SinkError, StipError
 from .io.base import Sink, Source
 from .types import Detections, Poses, RunInfo, Tracks
 
@@ -57,7 +57,8 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
     """Check ``parts`` for detect-every-``every`` and open every sink for ``parts.run``.
 
     Raises:
-        StipError: a sink cannot be opened (the sinks opened before it and the source are closed).
+        StipError: a sink cannot be opened (the sinks opened before it and the source are closed;
+            their failures to close are appended to the message).
     """
     opened: list[Sink] = []
     try:
@@ -66,16 +67,45 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
         for sink in sinks:
             sink.open(parts.run)
             opened.append(sink)
-    except BaseException:
-        close_run(parts, opened)
+    except BaseException as e:
+        closing = close_run(parts, opened)
+        if isinstance(e, StipError):
+            with_later_errors(e, closing)
         raise
 
 
-def close_run(parts: PipelineParts, sinks: Sequence[Sink]) -> None:
-    """Close ``sinks`` (errors logged) and the source of a run that never started."""
+def close_run(parts: PipelineParts, sinks: Sequence[Sink]) -> list[StipError]:
+    """Close ``sinks`` and the source of a run that never started; returns the sinks' failures
+    (:func:`close_sinks`)."""
+    errors = close_sinks(sinks)
+    parts.source.close()
+    return errors
+
+
+def close_sinks(sinks: Sequence[Sink]) -> list[StipError]:
+    """Close every sink, each one even when another fails.
+
+    Returns:
+        One :class:`StipError` per sink that failed to close, in sink order: the sink's own
+        :class:`StipError`, or a :class:`SinkError` naming the sink's file (or type) and the cause.
+    """
+    errors: list[StipError] = []
     for sink in sinks:
         try:
             sink.close()
-        except Exception:
-            logger.debug("closing %r of a run that did not start", sink, exc_info=True)
-    parts.source.close()
+        except Exception as e:
+            logger.debug("closing %r failed", sink, exc_info=True)
+            name = getattr(sink, "path", None) or type(sink).__name__
+            err = e if isinstance(e, StipError) else SinkError(f"{name}: cannot close: {type(e).__name__}: {e}")
+            errors.append(err)
+    return errors
+
+
+def with_later_errors(first: StipError, later: Sequence[BaseException]) -> StipError:
+    """``first`` (still the error that counts: its type decides the exit code) with the message of
+    every later failure appended in order, so that none goes unreported
+    (``...: pose stage failed: ...; also: out.json: cannot close: ...``)."""
+    later = [e for e in later if e is not first]
+    if later:
+        first.args = ("; also: ".join([str(first), *(str(e) for e in later)]),)
+    return first

@@ -39,6 +39,7 @@ VERBS: dict[str, str] = {
     "weights": "weights",
     "train": "train",
     "analyze": "analyze",
+    "cache": "cache",
 }
 
 

@@ -79,6 +79,7 @@ def _network(
     weights: str | Path | None,
     random_weights: bool,
 ) -> RTMDetDetector:
+    from ..models import RANDOM_SEED, seeded
     from ..runtime.factory import create_backend, resolve_device
 
     cfg = config or RTMDetDetectorConfig()
@@ -89,7 +90,8 @@ def _network(
         else:
             backend = "cuda-fast" if importlib.util.find_spec("triton") else "torch"
     if random_weights:
-        model = build_rtmdet(name)
+        with seeded(RANDOM_SEED):  # the same random network every run: one cached ONNX export
+            model = build_rtmdet(name)
     else:
         if weights is None:
             from ..weights import weights_path
@@ -99,4 +101,4 @@ def _network(
     size = (cfg.input_size, cfg.input_size)
     runner = create_backend(model, backend=backend, device=device, precision=precision, input_size=size)
     log.info("detector %s at %d px on %s", name, cfg.input_size, getattr(runner, "device", device))
-    return RTMDetDetector(runner, cfg, name=name)
+    return RTMDetDetector(runner, cfg, name=name, weights="random weights" if random_weights else str(weights))

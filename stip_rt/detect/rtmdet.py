@@ -11,7 +11,10 @@ On a GPU everything up to the final boxes stays on the device: the uint8 canvas 
 and normalised there, the backend (``cuda-fast`` by default on CUDA: the prepared graph with
 BatchNorm folded, FP16, one CUDA graph per batch bucket and input size) runs, and the top-k,
 score filter, clipping and NMS run as tensor ops; the kept boxes, scores and frame indices
-cross to the host as one (K, 6) array.
+cross to the host as one (K, 6) array, together with one "output finite" flag per frame: a frame
+whose network output holds a NaN or an infinity (broken weights) fails with a
+:class:`~stip_rt.errors.BackendError` naming the detector and its weights, never boxes made up
+from it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..errors import BackendError
 from ..nn.rtmdet import PAD_VALUE, PIXEL_MEAN, PIXEL_STD
 from ..runtime.base import Backend
 from ..types import Detections
@@ -68,6 +72,7 @@ class RTMDetDetector:
             :class:`~stip_rt.runtime.torch_backend.TorchBackend` around :func:`~stip_rt.nn.rtmdet.build_rtmdet`).
         config: input size and thresholds.
         name: detector id for run summaries (e.g. ``rtmdet-tiny``).
+        weights: how to name the weights in error messages (a checkpoint path, ``random weights``).
 
     Example:
         >>> from stip_rt.nn.rtmdet import build_rtmdet
@@ -76,10 +81,17 @@ class RTMDetDetector:
         >>> dets = det.detect([frame])  # one Detections per frame
     """
 
-    def __init__(self, backend: Backend, config: RTMDetDetectorConfig | None = None, name: str = "rtmdet") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: RTMDetDetectorConfig | None = None,
+        name: str = "rtmdet",
+        weights: str | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config or RTMDetDetectorConfig()
         self.name = name
+        self.weights = weights
         device = torch.device(backend.device)
         self._mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(PIXEL_STD, dtype=torch.float32, device=device).view(1, 3, 1, 1)
@@ -95,9 +107,17 @@ class RTMDetDetector:
         return (x - self._mean) / self._std, geometry
 
     def postprocess(self, out: torch.Tensor, geometry: np.ndarray) -> list[Detections]:
-        """Person boxes in frame pixels from the network output (N, P, 4 + classes)."""
+        """Person boxes in frame pixels from the network output (N, P, 4 + classes).
+
+        Raises:
+            BackendError: the output of a frame is not finite (NaN or inf), naming the detector,
+                its weights and the frame's position in the batch.
+        """
         cfg = self.config
         n = out.shape[0]
+        if n == 0:
+            return []
+        finite = torch.isfinite(out.flatten(1)).all(dim=1)  # on the device; crosses with the boxes
         scores = out[..., 4 + cfg.class_index]
         k = min(cfg.nms_pre, scores.shape[1])
         top, idx = scores.topk(k, dim=1)  # (N, k)
@@ -109,14 +129,27 @@ class RTMDetDetector:
         boxes, top, frame = boxes[sel], top[sel], frame[sel]
         keep = nms(boxes, top, cfg.iou_threshold, groups=frame)
         kept = torch.cat((boxes[keep], top[keep, None], frame[keep, None].to(boxes.dtype)), dim=1)
-        host = kept.cpu().numpy()  # the one device → host copy: (K, 6) boxes, score, frame
-        host_boxes, host_scores, host_frame = host[:, :4], host[:, 4], host[:, 5].astype(np.int64)
+        # the one device → host copy: (K, 6) boxes, score, frame, then the N finite flags
+        host = torch.cat((kept.reshape(-1), finite.to(kept.dtype))).cpu().numpy()
+        if not (host[-n:] > 0.5).all():
+            raise self._non_finite(host[-n:] > 0.5)
+        rows = host[:-n].reshape(-1, 6)
+        host_boxes, host_scores, host_frame = rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)
         result = []
         for i in range(n):
             m = np.flatnonzero(host_frame == i)[: cfg.max_per_image]  # already by decreasing score
             b = host_boxes[m] / np.tile(geometry[i, 2:], 2)
             result.append(Detections(b.astype(np.float32), host_scores[m].astype(np.float32)))
         return result
+
+    def _non_finite(self, finite: np.ndarray) -> BackendError:
+        """The error for (N,) per-frame "output finite" flags with at least one False."""
+        weights = f" (weights {self.weights})" if self.weights else ""
+        where = "" if len(finite) == 1 else f" of frame {int(np.flatnonzero(~finite)[0])} of a batch of {len(finite)}"
+        return BackendError(
+            f"detector {self.name}{weights}: the network output{where} is not finite (NaN or inf); the weights "
+            "(or the input) are broken, no boxes are made up from it"
+        )
 
     def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
         """Detect people in a batch of frames (``indices`` is ignored: the network needs no frame numbers).

@@ -3,8 +3,10 @@
 One call = crop all boxes (one batch; on CUDA the frame is uploaded once as uint8 and warped
 by one ``grid_sample``) → ``backend.infer`` once (the mirrored crops ride in the same batch
 when the flip test is on) → flip-average, official decoding, frame pixels and person scores,
-all on the backend's device → one copy of the (N, K, 3) keypoints and (N,) scores to the host
-(the stage's only synchronisation). :meth:`PoseEstimator.estimate_frames` does the same for
+all on the backend's device → one copy of the (N, K, 3) keypoints, (N,) scores and (N,) "heatmaps
+finite" flags to the host (the stage's only synchronisation). A person whose heatmaps hold a NaN
+or an infinity (broken weights, an overflow) fails the call with a :class:`BackendError` naming
+the model and its weights, never keypoints made up from them. :meth:`PoseEstimator.estimate_frames` does the same for
 the people of several frames in one network batch.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import BackendError, ConfigError
 from ..models import ModelSpec
 from ..runtime.base import Backend
 from ..schemas import get_schema
@@ -29,6 +31,19 @@ from .flip import flip_average
 from .postprocess import IN_VIS_THRE, rescore
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteOutputError(BackendError):
+    """The pose network gave NaN or inf heatmaps.
+
+    Attributes:
+        frame_offset: in a several-frame call (:meth:`PoseEstimator.estimate_frames`), the position
+            of the first frame concerned (0 otherwise).
+    """
+
+    def __init__(self, message: str, frame_offset: int = 0) -> None:
+        super().__init__(message)
+        self.frame_offset = frame_offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +75,8 @@ class PoseEstimator:
         score_from: ``keypoints``: person score = box score × mean keypoint score above
             ``in_vis_thre`` (official); ``box``: the box score alone (for random weights, whose
             keypoint scores mean nothing).
+        weights: how to name the weights in error messages (a checkpoint path, ``random weights``);
+            None: the model name alone.
 
     Example:
         >>> est = PoseEstimator.from_model(build_model("stip-w32-coco-256x192", weights))
@@ -74,6 +91,7 @@ class PoseEstimator:
         crop_device: str | None = None,
         in_vis_thre: float = IN_VIS_THRE,
         score_from: str = "keypoints",
+        weights: str | None = None,
     ) -> None:
         if spec.decode not in ("hrnet", "stip"):
             raise ConfigError(f"model '{spec.name}': unknown decode '{spec.decode}' (use 'hrnet' or 'stip')")
@@ -85,6 +103,7 @@ class PoseEstimator:
         self.schema = get_schema(spec.schema)
         self.flip_test = flip_test
         self.in_vis_thre = in_vis_thre
+        self.weights = weights
         self._flip_index = self.schema.flip_index()
         self._flip_index_on: dict[torch.device, torch.Tensor] = {}  # uploaded once per device
         dev = str(getattr(backend, "device", "cpu"))
@@ -147,7 +166,7 @@ class PoseEstimator:
             BackendError: the backend, device or precision cannot be used here.
         """
         from .. import weights as zoo
-        from ..models import build_model, load_spec
+        from ..models import RANDOM_SEED, build_model, load_spec
         from ..runtime.factory import create_backend
 
         spec = load_spec(model)
@@ -156,8 +175,11 @@ class PoseEstimator:
             log.warning("pose model %s has random weights: keypoints are meaningless (test mode)", spec.name)
         elif path is None:
             path = str(zoo.weights_path(spec.name))
-        net = build_model(spec, path).eval()
-        return cls(create_backend(net, backend=backend, device=device, precision=precision), spec, flip_test)
+        net = build_model(spec, path, seed=RANDOM_SEED if random else None).eval()
+        named = "random weights" if random else path
+        return cls(
+            create_backend(net, backend=backend, device=device, precision=precision), spec, flip_test, weights=named
+        )
 
     @property
     def num_keypoints(self) -> int:
@@ -213,15 +235,40 @@ class PoseEstimator:
 
         Returns:
             keypoints (N, K, 3) float32 (x, y, score) frame pixels, person scores (N,) float32.
+
+        Raises:
+            NonFiniteOutputError: a person's heatmaps are not finite (NaN or inf), naming the model and weights.
         """
+        kps, scores, finite = self._decode(heatmaps, center, scale, box_scores)
+        if not finite.all():
+            raise self._non_finite(finite)
+        return kps, scores
+
+    def _decode(
+        self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray, box_scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`decode` without the check: keypoints, scores and (N,) bool "all heatmaps finite"."""
         n, k = int(heatmaps.shape[0]), int(heatmaps.shape[1])
-        dec = decode_heatmaps(heatmaps.detach(), center, scale, self.spec.decode)
+        heatmaps = heatmaps.detach()
+        dec = decode_heatmaps(heatmaps, center, scale, self.spec.decode)
         box = to_device(np.asarray(box_scores, np.float32), dec.maxvals.device)
         scores = rescore(box, dec.maxvals, self.in_vis_thre) if self.score_from == "keypoints" else box.double()
+        finite = torch.isfinite(heatmaps.reshape(n, -1)).all(dim=1)  # on the device: no extra sync
         # one float64 block (exact for the float32 scores) = one device → host copy
         packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
-        host = torch.cat([packed, scores[:, None]], dim=1).cpu().numpy()
-        return host[:, : 3 * k].reshape(n, k, 3).astype(np.float32), host[:, 3 * k].astype(np.float32)
+        host = torch.cat([packed, scores[:, None], finite.double()[:, None]], dim=1).cpu().numpy()
+        kps = host[:, : 3 * k].reshape(n, k, 3).astype(np.float32)
+        return kps, host[:, 3 * k].astype(np.float32), host[:, 3 * k + 1] > 0.5
+
+    def _non_finite(self, finite: np.ndarray, frame_offset: int = 0) -> NonFiniteOutputError:
+        """The error for (N,) "heatmaps finite" flags with at least one False."""
+        weights = f" (weights {self.weights})" if self.weights else ""
+        return NonFiniteOutputError(
+            f"pose model {self.spec.name}{weights}: the network output is not finite (NaN or inf) for "
+            f"{int((~finite).sum())} of {len(finite)} people; the weights (or the input) are broken, "
+            "no keypoints are made up from it",
+            frame_offset,
+        )
 
     def estimate_frames(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
         """Keypoints of every detected person in several frames, all crops in ONE backend batch.
@@ -239,6 +286,8 @@ class PoseEstimator:
 
         Raises:
             ValueError: ``frames`` and ``detections`` differ in length.
+            NonFiniteOutputError: non-finite heatmaps (see :meth:`decode`), with the position in
+                ``frames`` of the first frame concerned.
         """
         if len(frames) != len(detections):
             raise ValueError(f"estimate_frames: {len(frames)} frames but {len(detections)} detections")
@@ -250,7 +299,10 @@ class PoseEstimator:
         center = np.concatenate([c.center for c in crops])
         scale = np.concatenate([c.scale for c in crops])
         box_scores = np.concatenate([np.asarray(d.scores, np.float32) for d in detections if len(d)])
-        kps, scores = self.decode(self.heatmaps(batch), center, scale, box_scores)
+        kps, scores, finite = self._decode(self.heatmaps(batch), center, scale, box_scores)
+        if not finite.all():  # name the frame of the first broken person (frames without people have no crops)
+            first = int(np.flatnonzero(~finite)[0])
+            raise self._non_finite(finite, int(np.searchsorted(np.cumsum(counts), first, side="right")))
         out, start = [], 0
         for d, n in zip(detections, counts, strict=True):
             if n == 0:

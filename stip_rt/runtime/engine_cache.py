@@ -14,6 +14,11 @@ way (:func:`load_or_build`).
 
 The folder is ``$STIP_RT_HOME/cache/engines`` when ``STIP_RT_HOME`` is set, else
 ``<platformdirs user cache>/stip-rt/engines``.
+
+Both caches (engines and ONNX exports, never the weights) share one size limit,
+``$STIP_RT_CACHE_MAX_GB`` (default :data:`DEFAULT_CACHE_MAX_GB`): after every new entry the
+least recently used ones (every use touches an entry's modification time) are deleted until the
+total fits, never the entry just used (:func:`enforce_cache_limit`; ``stip-rt cache list|prune``).
 """
 
 from __future__ import annotations
@@ -23,18 +28,23 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
 from ..paths import cache_root
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Environment variable with the size limit of the engine + ONNX cache in GB (10⁹ bytes), or ``none``.
+CACHE_MAX_ENV = "STIP_RT_CACHE_MAX_GB"
+DEFAULT_CACHE_MAX_GB = 4.0
+_STALE_TMP_S = 3600.0  # a temp file this old is the leftover of a killed export or build
 
 
 def engine_cache_dir() -> Path:
@@ -92,11 +102,15 @@ class EngineCache:
     """Engine plans on disk, verified on every load.
 
     Args:
-        root: cache folder; default :func:`engine_cache_dir`.
+        root: cache folder; default :func:`engine_cache_dir`, whose size limit (shared with the
+            ONNX exports) is enforced after every store (another folder is the caller's to manage).
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else engine_cache_dir()
+        self._managed = root is None
+        if self._managed:
+            cache_limit_bytes()  # a malformed limit fails now, not after a build of minutes
 
     def paths(self, key: EngineKey) -> tuple[Path, Path]:
         """(plan path, sidecar path) for ``key``."""
@@ -110,6 +124,7 @@ class EngineCache:
             return None
         problem = self._check(key, plan_path, meta_path)
         if problem is None:
+            touch(plan_path, meta_path)
             return plan_path.read_bytes()
         log.warning("cached TensorRT engine %s is %s; rebuilding it", plan_path, problem)
         self.remove(key)
@@ -144,6 +159,8 @@ class EngineCache:
             _atomic_write(meta_path, json.dumps(meta, indent=1).encode())
         except OSError as e:
             raise BackendError(f"engine cache {self.root}: cannot write ({e.strerror or e})") from e
+        if self._managed:
+            enforce_cache_limit(keep=(plan_path, meta_path))
         return plan_path
 
     def remove(self, key: EngineKey) -> None:
@@ -210,3 +227,137 @@ def _try(deserialize: Callable[[bytes], T], plan: bytes) -> T | None:
     except Exception as e:  # a corrupt plan may raise anything from the TensorRT bindings
         log.debug("deserialize failed: %s", e)
         return None
+
+
+# ---------------------------------------------------------------- size limit, least recently used out
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cache entry: an exported ONNX file, or an engine plan with its sidecar.
+
+    Attributes:
+        kind: ``onnx``, ``engine`` or ``partial`` (a temp file left by an export or build).
+        name: file name (engines: the plan's).
+        paths: its files.
+        size: bytes, all files together.
+        last_used: seconds since the epoch of the last use (newest modification time of its files).
+    """
+
+    kind: str
+    name: str
+    paths: tuple[Path, ...]
+    size: int
+    last_used: float
+
+
+def cache_limit_bytes() -> int | None:
+    """The size limit of the engine + ONNX cache: ``$STIP_RT_CACHE_MAX_GB`` GB, default
+    :data:`DEFAULT_CACHE_MAX_GB`; None when the variable is ``none`` (no limit).
+
+    Raises:
+        ConfigError: the variable is not a number ≥ 0 nor ``none``.
+    """
+    text = os.environ.get(CACHE_MAX_ENV, "").strip()
+    if not text:
+        return int(DEFAULT_CACHE_MAX_GB * 1e9)
+    if text.lower() in ("none", "unlimited"):
+        return None
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0:  # also NaN
+        raise ConfigError(f"{CACHE_MAX_ENV}={text!r}: expected a size in GB (a number >= 0) or 'none'")
+    return int(gb * 1e9)
+
+
+def touch(*paths: Path) -> None:
+    """Mark cache files as just used (their modification time; a read-only cache is left as it is)."""
+    for p in paths:
+        try:
+            os.utime(p)
+        except OSError:
+            log.debug("cannot touch %s", p)
+
+
+def cache_entries() -> list[CacheEntry]:
+    """Every entry of the ONNX and engine caches, least recently used first."""
+    entries: list[CacheEntry] = []
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for kind, folder in (("onnx", onnx_cache_dir()), ("engine", engine_cache_dir())):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if not p.is_file():
+                continue
+            if ".tmp" in p.name:
+                groups.setdefault(("partial", p.name), []).append(p)
+            elif kind == "engine" and p.suffix in (".engine", ".json"):
+                groups.setdefault((kind, p.stem), []).append(p)
+            elif kind == "onnx":
+                groups.setdefault((kind, p.name), []).append(p)
+    for (kind, key), paths in groups.items():
+        stats = []
+        for p in paths:
+            try:
+                stats.append(p.stat())
+            except FileNotFoundError:  # removed meanwhile (another run pruning)
+                continue
+        if not stats:
+            continue
+        name = f"{key}.engine" if kind == "engine" else key
+        size, used = sum(st.st_size for st in stats), max(st.st_mtime for st in stats)
+        entries.append(CacheEntry(kind, name, tuple(sorted(paths)), size, used))
+    return sorted(entries, key=lambda e: (e.last_used, e.name))
+
+
+def prune_cache(max_bytes: int | None, keep: Iterable[Path] = ()) -> list[CacheEntry]:
+    """Delete least recently used entries until the cache holds at most ``max_bytes``.
+
+    Temp files older than an hour (killed exports) go first, whatever the limit; entries holding a
+    path of ``keep`` (in use now) are never deleted, even when they alone exceed the limit.
+
+    Args:
+        max_bytes: the limit; None: only the stale temp files; 0: everything but ``keep``.
+        keep: files that must stay.
+
+    Returns:
+        The deleted entries.
+    """
+    kept = {Path(p).resolve() for p in keep}
+    entries = cache_entries()
+    now = time.time()
+    stale = [e for e in entries if e.kind == "partial" and now - e.last_used > _STALE_TMP_S]
+    whole = [e for e in entries if e.kind != "partial"]  # temp files of running exports do not count
+    total = sum(e.size for e in whole)
+    over: list[CacheEntry] = []
+    for e in whole:  # least recently used first
+        if max_bytes is None or total <= max_bytes:
+            break
+        if not any(p.resolve() in kept for p in e.paths):
+            over.append(e)
+            total -= e.size
+    removed: list[CacheEntry] = []
+    for e in stale + over:
+        for p in e.paths:
+            p.unlink(missing_ok=True)
+        removed.append(e)
+        why = "stale temp file" if e.kind == "partial" else "least recently used, over the limit"
+        log.info("cache: removed %s (%.1f MB, %s)", e.name, e.size / 1e6, why)
+    return removed
+
+
+def enforce_cache_limit(keep: Iterable[Path] = ()) -> list[CacheEntry]:
+    """:func:`prune_cache` to :func:`cache_limit_bytes`, keeping ``keep``. A cache that cannot be
+    pruned (a disk error) is logged and the run goes on.
+
+    Raises:
+        ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed.
+    """
+    limit = cache_limit_bytes()
+    try:
+        return prune_cache(limit, keep)
+    except OSError as e:
+        log.warning("cannot prune the cache %s: %s", cache_root(), e)
+        return []

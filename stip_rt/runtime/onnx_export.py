@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,11 +28,18 @@ from torch import nn
 
 from ..errors import BackendError
 from ..nn.fold import prepare_inference
-from .engine_cache import onnx_cache_dir
+from .engine_cache import cache_limit_bytes, enforce_cache_limit, onnx_cache_dir, touch
 
 log = logging.getLogger(__name__)
 
 FLAVOURS = ("standard", "plugin")
+_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+def _not_torchvision_notice(record: logging.LogRecord) -> bool:
+    """False for the exporter's "torchvision is not installed. Skipping torchvision::..." warnings
+    (four per export; stip-rt's graphs use no torchvision op)."""
+    return not record.getMessage().startswith("torchvision is not installed")
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ def export_onnx(
     if op is not None:
         table[op] = TRANSLATIONS[config.flavour]
     batch = torch.export.Dim("batch", min=1, max=config.max_batch)
+    registration = logging.getLogger(_REGISTRATION_LOGGER)
+    registration.addFilter(_not_torchvision_notice)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
@@ -160,6 +171,8 @@ def export_onnx(
         raise BackendError(f"ONNX export: cannot write {path} ({e.strerror or e})") from e
     except Exception as e:  # the exporter raises many types; one clear message
         raise BackendError(f"ONNX export of {type(model).__name__} failed: {_first_line(e)}") from e
+    finally:
+        registration.removeFilter(_not_torchvision_notice)
     proto = onnx.load(str(path), load_external_data=False)
     try:
         onnx.checker.check_model(proto)
@@ -208,15 +221,31 @@ def cached_onnx(
     """The ONNX file of ``model`` for ``config`` from the cache folder, exporting it on first use.
 
     The file name is a fingerprint of the weights, spec, torch version and export settings,
-    so changed weights give a new export.
+    so changed weights give a new export (random-weight models are seeded,
+    :data:`stip_rt.models.RANDOM_SEED`, so they give the same one). Each use marks the file as
+    used; in the default folder, a new export then evicts the least recently used entries over
+    the cache's size limit (:func:`~stip_rt.runtime.engine_cache.enforce_cache_limit`).
+
+    Raises:
+        BackendError: the export failed.
+        ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed (checked before exporting).
     """
     shape = model_input_shape(model, input_size)
+    managed = cache_dir is None  # the shared cache with its size limit (an explicit folder is the caller's)
+    if managed:
+        cache_limit_bytes()
     folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
     path = folder / f"{type(model).__name__.lower()}-{model_fingerprint(model, config, shape)}.onnx"
     if path.exists():
         log.info("using cached ONNX export %s", path)
+        touch(path)
         return path
-    tmp = path.with_suffix(".tmp.onnx")
-    export_onnx(model, tmp, config, input_size=shape[1:])
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.onnx")  # concurrent runs
+    try:
+        export_onnx(model, tmp, config, input_size=shape[1:])
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if managed:
+        enforce_cache_limit(keep=(path,))
     return path

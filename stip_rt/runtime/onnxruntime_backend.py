@@ -29,6 +29,11 @@ class OrtConfig:
         allow_spinning: let idle intra-op threads busy-wait for the next run (ONNX Runtime's default).
             Off by default: on a few cores the spinning threads steal CPU from the rest of the
             pipeline (decoding, tracking, other backends) between runs.
+        mem_pattern: let ONNX Runtime plan and keep a memory pattern for every input shape it
+            sees (its default). Off by default: the pose batch size changes with the number of
+            people, and each new size kept another pattern's worth of memory for the rest of the
+            run (HRNet-W32 on the CPU: +105 MiB resident over batch sizes 1–8, flat without;
+            ``scripts/soak_pipeline.py``, docs/pipeline.md).
     """
 
     intra_op_threads: int = 0
@@ -36,6 +41,7 @@ class OrtConfig:
     graph_optimization: str = "all"
     parallel: bool = False
     allow_spinning: bool = False
+    mem_pattern: bool = False
 
 
 class OnnxRuntimeBackend:
@@ -93,6 +99,7 @@ class OnnxRuntimeBackend:
         opts.inter_op_num_threads = config.inter_op_threads
         opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if config.parallel else ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        opts.enable_mem_pattern = config.mem_pattern
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.allow_spinning else "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if config.allow_spinning else "0")
         try:

@@ -149,7 +149,8 @@ def test_onnxruntime_backend_matches_torch():
 
 
 def test_kept_boxes_cross_to_the_host_once(monkeypatch):
-    """postprocess packs boxes, scores and frame indices into one tensor before the host copy."""
+    """postprocess packs boxes, scores, frame indices and the per-frame finite flags into one tensor
+    before the host copy."""
     out = _out([[[64, 32, 128, 160, 0.9, 0.1]], [[10, 10, 50, 60, 0.8, 0.0]]])
     copies = []
     real_cpu = torch.Tensor.cpu
@@ -161,7 +162,7 @@ def test_kept_boxes_cross_to_the_host_once(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig(input_size=640))
     dets = det.postprocess(out, np.array([[640, 640, 1.0, 1.0], [640, 640, 2.0, 2.0]], np.float32))
-    assert copies == [(2, 6)]
+    assert copies == [(2 * 6 + 2,)]  # one copy: two kept (box, score, frame) rows, then one flag per frame
     np.testing.assert_allclose(dets[0].boxes, [[64, 32, 128, 160]])
     np.testing.assert_allclose(dets[1].boxes, [[5, 5, 25, 30]])
     np.testing.assert_allclose(dets[1].scores, [0.8], rtol=1e-6)
@@ -185,3 +186,19 @@ def test_cuda_fast_detector_matches_fp32_torch():
     det = RTMDetDetector(fast, cfg)
     frames = [np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)]
     assert len(det.detect(frames)) == 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_network_output_is_an_error_naming_the_detector(value: float) -> None:
+    from stip_rt.errors import BackendError
+
+    out = _out([[[64, 32, 128, 160, 0.9, 0.1]], [[10, 10, 50, 50, 0.8, 0.0]]])
+    out[1, 7, 2] = value  # a point of frame 1 that would not even pass the score threshold
+    det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig(), name="rtmdet-tiny", weights="/w/nan.pth")
+    frames = [np.zeros((64, 64, 3), np.uint8)] * 2
+    with pytest.raises(BackendError, match=r"detector rtmdet-tiny \(weights /w/nan\.pth\): .*frame 1 of a batch of 2"):
+        det.detect(frames)
+    with pytest.raises(BackendError, match=r"rtmdet-tiny \(weights /w/nan\.pth\): the network output is not finite"):
+        det.postprocess(out[1:], np.array([[640, 640, 1, 1]], np.float32))  # one frame: no batch position
+    (d,) = det.detect(frames[:1])  # frame 0 alone is fine
+    assert len(d) == 1

@@ -264,3 +264,45 @@ def test_wrong_width(tmp_path: Path) -> None:
     wide = build_model({**TINY, "net": {"hrnet": {**TINY_BACKBONE, "widths": [16, 32, 48, 64]}}})
     with pytest.raises(WeightsError, match=r"state_dict does not match.*mis-shaped.*different HRNet width"):
         load_weights(build_model(TINY), wide.state_dict())
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_damage_anywhere_is_a_whole_sentence_weights_error(tiny: torch.nn.Module, tmp_path: Path, legacy: bool) -> None:
+    """Cuts and overwritten bytes all over a real checkpoint: always one WeightsError naming the file,
+    with torch's reason as a whole first sentence (not cut mid-word, no paragraphs of advice)."""
+    import random
+
+    full = tmp_path / "full.pth"
+    torch.save(tiny.state_dict(), full, _use_new_zipfile_serialization=not legacy)
+    data = full.read_bytes()
+    rng = random.Random(0)
+    bad = tmp_path / "bad.pth"
+    damaged = [data[:cut] for cut in range(8, len(data), max(1, len(data) // 100))]  # cut at 100 places
+    for _ in range(20):  # 40 bytes overwritten somewhere
+        b = bytearray(data)
+        at = rng.randrange(len(b) - 40)
+        b[at : at + 40] = bytes(rng.randrange(256) for _ in range(40))
+        damaged.append(bytes(b))
+    for content in damaged:
+        bad.write_bytes(content)
+        try:
+            read_state_dict(bad)
+        except WeightsError as e:
+            msg = str(e)
+            assert str(bad) in msg and "\n" not in msg and len(msg) < 400, msg
+            assert "there is a high likelihood" not in msg and "In PyTorch 2.6" not in msg, msg
+            reason = msg.rsplit("(", 1)[-1]
+            assert not reason.endswith(("is)", "the)", "che)")), msg  # never cut mid-sentence
+
+
+def test_truncated_zip_checkpoint_message_is_one_sentence(tiny: torch.nn.Module, tmp_path: Path) -> None:
+    full = tmp_path / "full.pth"
+    torch.save(tiny.state_dict(), full)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(full.read_bytes()[:100])
+    with pytest.raises(WeightsError) as info:
+        read_state_dict(cut)
+    assert str(info.value) == (
+        f"checkpoint {cut}: truncated or corrupt "
+        "(PytorchStreamReader failed reading zip archive: failed finding central directory)"
+    )

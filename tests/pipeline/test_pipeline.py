@@ -272,7 +272,7 @@ def test_soak_short_run_no_growth_no_thread_leak() -> None:
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "soak_pipeline.py"
     res = subprocess.run(
-        [sys.executable, str(script), "--minutes", "0.5", "--restart-s", "10"],
+        [sys.executable, str(script), "--minutes", "0.5", "--restart-s", "10", "--model", "none", "--no-video"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -247,3 +247,158 @@ def test_malformed_detections_file(
     out = tmp_path / "o.jsonl"
     code, err = _cli(_box_only(str(data_dir / "opencv_samples" / "vtest.avi"), dets, out, "--max-frames", "3"), capsys)
     _assert_one_error(code, err, str(dets))
+
+
+# ---------------------------------------------------------------------------- broken numbers, sinks that fail to close
+
+TINY_NET = {"widths": [8, 16, 24, 32], "num_modules": [1, 1, 1], "num_blocks": 1, "stem_blocks": 1}
+TINY_POSE = {"name": "tiny-hrnet", "arch": "hrnet", "schema": "coco17", "input_size": [64, 64], "net": TINY_NET}
+
+
+@pytest.fixture
+def nan_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny pose model YAML and a real checkpoint of it whose final layer is NaN (a diverged training)."""
+    import torch
+    import yaml
+
+    from stip_rt.models import build_model
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(TINY_POSE))
+    state = build_model(TINY_POSE).state_dict()
+    state["final_layer.weight"].fill_(float("nan"))
+    weights = tmp_path / "nan.pth"
+    torch.save(state, weights)
+    return spec, weights
+
+
+def _people_from_frame(gt: Path, first: int, out: Path) -> Path:
+    """The MOT ground truth without the boxes of frames before ``first`` (0-based): nobody there."""
+    rows = [r for r in gt.read_text().splitlines() if int(r.split(",")[0]) - 1 >= first]
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def test_nan_weights_fail_naming_the_checkpoint_and_frame_and_keep_earlier_frames(
+    tmp_path: Path, data_dir: Path, gt: Path, nan_checkpoint: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, weights = nan_checkpoint
+    dets = _people_from_frame(gt, 5, tmp_path / "dets.txt")  # frames 0-4 need no pose network
+    jsonl, json_out = tmp_path / "out.jsonl", tmp_path / "out.json"
+    argv = ["track", str(data_dir / "opencv_samples" / "vtest.avi"), "--detections", str(dets), "--model", str(spec),
+            "--weights", str(weights), "--backend", "torch", "--max-frames", "12", "--set", "pose.batch_frames=1",
+            "-o", str(jsonl), "-o", str(json_out)]  # fmt: skip
+    code, err = _cli(argv, capsys)
+    _assert_one_error(code, err, str(weights))
+    assert "frame 5" in err[0] and "pose model tiny-hrnet" in err[0] and "not finite (NaN or inf)" in err[0], err
+    lines = _jsonl_valid(jsonl)
+    assert [x["frame"] for x in lines[1:]] == [0, 1, 2, 3, 4]  # every frame before the fault, nothing made up
+    assert [f["frame"] for f in json.loads(json_out.read_text())["frames"]] == [0, 1, 2, 3, 4]
+    assert stip_threads() == []
+
+
+def test_sink_failing_to_close_after_a_stage_error_is_reported_after_it(
+    tmp_path: Path,
+    data_dir: Path,
+    gt: Path,
+    nan_checkpoint: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stip_rt.io.json_sink import JsonSink
+
+    real_close = JsonSink.close
+
+    def close_into_a_folder(self: JsonSink) -> None:  # the output path became a folder meanwhile
+        self.path.mkdir(exist_ok=True)
+        (self.path / "keep").write_text("x")
+        real_close(self)
+
+    monkeypatch.setattr(JsonSink, "close", close_into_a_folder)
+    spec, weights = nan_checkpoint
+    dets = _people_from_frame(gt, 3, tmp_path / "dets.txt")
+    jsonl, json_out = tmp_path / "out.jsonl", tmp_path / "lost.json"
+    argv = ["track", str(data_dir / "opencv_samples" / "vtest.avi"), "--detections", str(dets), "--model", str(spec),
+            "--weights", str(weights), "--backend", "torch", "--max-frames", "8", "--set", "pose.batch_frames=1",
+            "-o", str(json_out), "-o", str(jsonl)]  # fmt: skip
+    code, err = _cli(argv, capsys)
+    assert code == 2 and len(err) == 1, err  # the first error decides the exit code; one line
+    first, _, later = err[0].partition("; also: ")
+    assert str(weights) in first and "frame 3" in first and "not finite" in first
+    assert str(json_out) in later and "cannot write" in later  # the JSON that was never written is named
+    assert [x["frame"] for x in _jsonl_valid(jsonl)[1:]] == [0, 1, 2]  # the other sink was still closed
+
+
+def test_every_sink_failing_to_close_is_reported_in_order() -> None:
+    class FailsToClose(ListSink):
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
+
+        def close(self) -> None:
+            super().close()
+            raise OSError(28, "No space left on device")
+
+    a, b, good = FailsToClose("/out/a.json"), FailsToClose("/out/b.mp4"), ListSink()
+    err, got = run(make_parts(FakeSource(20, uri="walk.avi"), detector=FakeDetector(fail_at=5)), [a, good, b])
+    msg = str(err)
+    assert isinstance(err, BackendError) and got == list(range(5))
+    assert msg.index("frame 5") < msg.index("/out/a.json") < msg.index("/out/b.mp4"), msg
+    assert "No space left on device" in msg and a.closed == b.closed == good.closed == 1
+
+
+def test_sink_failing_to_close_without_another_error_is_the_error() -> None:
+    class FailsToClose(ListSink):
+        path = "/out/a.json"
+
+        def close(self) -> None:
+            super().close()
+            raise OSError(28, "No space left on device")
+
+    err, got = run(make_parts(FakeSource(4)), [FailsToClose()])
+    assert isinstance(err, SinkError) and got == [0, 1, 2, 3]
+    assert str(err) == "/out/a.json: cannot close: OSError: [Errno 28] No space left on device"
+
+
+def test_corrupt_cached_stip_is_reported_not_hidden_behind_hrnet(
+    tmp_path: Path, data_dir: Path, gt: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stip_rt.pipeline_build import AUTO_POSE
+    from stip_rt.weights import get_entry, sha256_file, weights_dir
+    from stip_rt.weights.cache import write_stamp
+
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STIP_RT_WEIGHTS_URL", "http://127.0.0.1:9/")  # offline: HRNet could not be fetched
+    stip = weights_dir() / get_entry(AUTO_POSE[0]).file
+    stip.parent.mkdir(parents=True)
+    stip.write_bytes(b"PK\x03\x04" + bytes(1000))
+    write_stamp(stip, sha256_file(stip))  # imported (stamped) once ...
+    stip.write_bytes(b"PK\x03\x04" + bytes(500))  # ... damaged since: cut short
+    argv = ["track", str(data_dir / "opencv_samples" / "vtest.avi"), "--detections", str(gt), "-o",
+            str(tmp_path / "o.jsonl"), "--max-frames", "2"]  # fmt: skip
+    code, err = _cli(argv, capsys)
+    _assert_one_error(code, err, str(stip))
+    assert "corrupt" in err[0] and AUTO_POSE[1] in err[0] and "download" not in err[0], err
+
+
+def test_sink_failing_to_open_and_another_failing_to_close_are_both_reported() -> None:
+    class Unwritable(ListSink):
+        def open(self, run: RunInfo) -> None:
+            raise SinkError("/ro/out.jsonl: cannot write (permission denied)")
+
+    class FailsToClose(ListSink):
+        path = "/out/a.json"
+
+        def close(self) -> None:
+            super().close()
+            raise OSError(5, "Input/output error")
+
+    parts = make_parts(FakeSource(5))
+    first = FailsToClose()
+    with pytest.raises(SinkError) as ei:
+        Pipeline(load_run_config(source="x"), [first, Unwritable()], parts=parts).start()
+    assert str(ei.value) == (
+        "/ro/out.jsonl: cannot write (permission denied); also: /out/a.json: cannot close: OSError: "
+        "[Errno 5] Input/output error"
+    )
+    assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]

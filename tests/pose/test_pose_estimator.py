@@ -10,7 +10,7 @@ from stip_rt.errors import ConfigError
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
 from stip_rt.pose.decode import decode_heatmaps
-from stip_rt.pose.estimator import PoseEstimator
+from stip_rt.pose.estimator import NonFiniteOutputError, PoseEstimator
 from stip_rt.pose.postprocess import rescore
 from stip_rt.types import Detections, Poses
 
@@ -178,11 +178,48 @@ def test_cuda_stage_does_not_synchronise_before_the_download() -> None:
         center = np.concatenate([c.center for c in crops])
         scale = np.concatenate([c.scale for c in crops])
         dec = decode_heatmaps(hm, center, scale, est.spec.decode)
+        finite = torch.isfinite(hm.reshape(hm.shape[0], -1)).all(dim=1)  # the NaN/inf check rides the copy
         scores = rescore(
             torch.from_numpy(np.concatenate([DETS.scores, DETS2.scores])).cuda(non_blocking=True), dec.maxvals
         )
     finally:
         torch.cuda.set_sync_debug_mode(0)
     kps = dec.coords.cpu().numpy()
+    assert finite.cpu().numpy().all()
     np.testing.assert_allclose(kps[:2], want[0].keypoints[..., :2], atol=1e-3)
     np.testing.assert_allclose(scores.cpu().numpy()[2:], want[1].scores, atol=1e-6)
+
+
+class BrokenBackend(PeakBackend):
+    """Like :class:`PeakBackend`, but crop ``bad`` of every call (before the flip copies) gets ``value``."""
+
+    def __init__(self, k: int, hw: tuple[int, int], bad: int, value: float) -> None:
+        super().__init__(k, hw)
+        self.bad, self.value = bad, value
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        out = super().infer(batch)
+        out[self.bad, 3, 5, 7] = self.value
+        return out
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("flip", [True, False])
+def test_non_finite_heatmaps_raise_naming_model_and_weights(value: float, flip: bool) -> None:
+    est = PoseEstimator(BrokenBackend(17, SPEC.heatmap_size, 1, value), SPEC, flip_test=flip, weights="/w/nan.pth")
+    with pytest.raises(NonFiniteOutputError) as ei:
+        est(FRAME, DETS)
+    msg = str(ei.value)
+    assert "pose model fake (weights /w/nan.pth)" in msg and "not finite" in msg and "1 of 2 people" in msg
+    assert ei.value.frame_offset == 0
+    # a finite output still decodes (the flag does not change the keypoints)
+    ok = PoseEstimator(PeakBackend(17, SPEC.heatmap_size), SPEC, flip_test=flip, weights="/w/nan.pth")
+    assert np.isfinite(ok(FRAME, DETS).keypoints).all()
+
+
+def test_non_finite_heatmaps_in_a_batch_name_the_frame_concerned() -> None:
+    # frames: 2 people, nobody, 2 people; crop 2 (the first person of the third frame) is broken
+    est = PoseEstimator(BrokenBackend(17, SPEC.heatmap_size, 2, float("nan")), SPEC, flip_test=False)
+    with pytest.raises(NonFiniteOutputError, match=r"pose model fake: .*1 of 4 people") as ei:
+        est.estimate_frames([FRAME, FRAME, FRAME2], [DETS, Detections.empty(), DETS])
+    assert ei.value.frame_offset == 2

@@ -189,3 +189,33 @@ def test_cached_onnx_reuses_and_refreshes(tmp_path) -> None:
         model.gen.bias.add_(1.0)
     assert model_fingerprint(model) != before
     assert cached_onnx(model, input_size=(16, 12), cache_dir=tmp_path) != first
+
+
+def test_export_hides_only_the_torchvision_notices(tmp_path) -> None:
+    import logging
+
+    from stip_rt.runtime.onnx_export import _REGISTRATION_LOGGER, _not_torchvision_notice
+
+    registration = logging.getLogger(_REGISTRATION_LOGGER)
+
+    def record(msg: str) -> logging.LogRecord:
+        return registration.makeRecord(registration.name, logging.WARNING, __file__, 1, msg, (), None)
+
+    assert not _not_torchvision_notice(record("torchvision is not installed. Skipping torchvision::nms"))
+    assert _not_torchvision_notice(record("something else the exporter says"))
+    seen: list[str] = []
+
+    class Collect(logging.Handler):  # torch.onnx does not propagate to the root logger: listen on the logger
+        def emit(self, r: logging.LogRecord) -> None:
+            seen.append(r.getMessage())
+
+    handler = Collect(logging.DEBUG)
+    registration.addHandler(handler)
+    try:
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+        export_onnx(model, tmp_path / "m.onnx", input_size=(16, 16))
+        assert not [m for m in seen if "torchvision" in m], seen
+        registration.warning("torchvision is not installed. Skipping torchvision::nms")  # outside an export
+        assert seen == ["torchvision is not installed. Skipping torchvision::nms"]  # shown again
+    finally:
+        registration.removeHandler(handler)
