@@ -43,6 +43,7 @@ def build_parts(config: RunConfig) -> PipelineParts:
     src = config.source
     if src.uri is None:
         raise ConfigError("source.uri: no source given (a video file, stream URL, camera index or image folder)")
+    fetch_weights(config)  # every missing checkpoint named in one message, before anything opens
     source = open_source(src.uri, start=src.start, max_frames=src.max_frames, live=src.live, config=src)
     try:
         device = resolve_device(config.runtime.device)
@@ -57,6 +58,37 @@ def build_parts(config: RunConfig) -> PipelineParts:
     except BaseException:
         source.close()
         raise
+
+
+def fetch_weights(config: RunConfig) -> None:
+    """Bring every zoo checkpoint the run needs into the cache (downloading what is missing).
+
+    Both the detector's and the pose model's are tried before failing, so that one message names
+    everything that is missing (offline: each URL and the import command), not one per run.
+
+    Raises:
+        WeightsError: one or more checkpoints cannot be had, all of them named.
+    """
+    from . import weights as zoo
+
+    problems: list[str] = []
+    det = config.detect
+    if det.detections is None:
+        random, path = checkpoint_arg(det.weights)
+        if not random and path is None:
+            try:
+                zoo.weights_path(det.model)
+            except WeightsError as e:
+                problems.append(f"detector: {e}")
+    if config.pose.model != "none":
+        try:
+            _resolve_pose(config)
+        except WeightsError as e:
+            problems.append(f"pose model: {e}")
+    if len(problems) == 1:
+        raise WeightsError(problems[0])
+    if problems:
+        raise WeightsError(f"{len(problems)} model files are missing. " + " | ".join(problems))
 
 
 def _build_detector(config: RunConfig, device: str, source: Source) -> Detector:

@@ -381,6 +381,23 @@ def test_corrupt_cached_stip_is_reported_not_hidden_behind_hrnet(
     assert "corrupt" in err[0] and AUTO_POSE[1] in err[0] and "download" not in err[0], err
 
 
+def test_offline_run_names_every_missing_model_in_one_message(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stip_rt.pipeline_build import AUTO_POSE
+
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))  # nothing cached
+    monkeypatch.setenv("STIP_RT_WEIGHTS_URL", "http://127.0.0.1:9/")  # offline: nothing can be fetched
+    video = str(data_dir / "opencv_samples" / "vtest.avi")
+    code, err = _cli(["track", video, "-o", str(tmp_path / "o.jsonl"), "--max-frames", "2"], capsys)
+    assert code == 2 and len(err) == 1, err
+    line = err[0]
+    assert "2 model files are missing" in line
+    for name in ("rtmdet-tiny", AUTO_POSE[1]):  # the detector and the pose model, with how to import each
+        assert f"'{name}'" in line and f"stip-rt weights import FILE --name {name}" in line, line
+    assert not (tmp_path / "o.jsonl").exists()  # nothing was opened or written
+
+
 def test_sink_failing_to_open_and_another_failing_to_close_are_both_reported() -> None:
     class Unwritable(ListSink):
         def open(self, run: RunInfo) -> None:
