@@ -16,7 +16,8 @@ next run does that video again.
 
 :func:`process_video` is a plain top-level function of picklable arguments, so the same unit of
 work runs in-process, in a process pool (:func:`run_batch`) or as a Ray task
-(:mod:`stip_rt.batch_ray`).
+(:mod:`stip_rt.batch_ray`). It lives in :mod:`stip_rt.batch_video` (re-exported here); this module
+finds the videos, names their folders and runs the process pool.
 """
 
 from __future__ import annotations
@@ -27,61 +28,34 @@ import multiprocessing as mp
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from .batch_marker import DONE, done_differs, done_figures, is_done, write_done
-from .config import to_dict
-from .errors import ConfigError, SourceError, StipError
-from .interrupt import wait_for_threads
-from .io.formats import OUTPUT_FORMATS
+from .batch_marker import DONE
+from .batch_video import _STOP, ERROR, FORMATS, VideoResult, process_video, request_stop, with_device, with_source
+from .errors import ConfigError, SourceError
 from .io.source_config import INPUT_VIDEO_EXTENSIONS
-from .pipeline import Pipeline
 from .run_config import RunConfig
 
+__all__ = [  # one video's work lives in batch_video
+    "DONE",
+    "ERROR",
+    "FORMATS",
+    "VideoResult",
+    "batch_tasks",
+    "find_videos",
+    "format_table",
+    "output_names",
+    "process_video",
+    "request_stop",
+    "run_batch",
+    "with_device",
+    "with_source",
+]
+
 logger = logging.getLogger(__name__)
-
-#: Output format → file name suffix (``openpose`` is a folder of per-frame JSON files), from the one
-#: table of output formats; the annotated video is asked for with ``annotate``.
-FORMATS: dict[str, str] = {k: f.name_suffix for k, f in OUTPUT_FORMATS.items() if k != "video"}
-ERROR = "error.txt"
-
-# set to stop the video in progress cleanly (a worker's signal handler, or the batch's parent)
-_STOP = threading.Event()
-
-
-@dataclass(frozen=True, slots=True)
-class VideoResult:
-    """What happened to one video.
-
-    Attributes:
-        source: the video path.
-        status: ``done``, ``skipped`` (already done in an earlier run, same formats and options),
-            ``failed`` or ``interrupted`` (stopped by a signal; done again by the next run).
-        frames: frames written (also for a failed video: its partial outputs hold them).
-        people: person rows written.
-        tracks: distinct track ids.
-        seconds: wall time of this run (0 when skipped).
-        fps: frames per second end to end.
-        out_dir: the video's output folder.
-        device: where it ran.
-        error: the one-line error of a failed video.
-    """
-
-    source: str
-    status: Literal["done", "skipped", "failed", "interrupted"]
-    frames: int = 0
-    people: int = 0
-    tracks: int = 0
-    seconds: float = 0.0
-    fps: float = 0.0
-    out_dir: str = ""
-    device: str = ""
-    error: str | None = None
 
 
 def find_videos(spec: str | Path) -> list[Path]:
@@ -116,126 +90,6 @@ def output_names(videos: Sequence[Path]) -> dict[Path, str]:
             "batch: several videos map to the same output folder; rename them: " + ", ".join(str(v) for v in videos)
         )
     return names
-
-
-def request_stop() -> None:
-    """Stop the video in progress in this process cleanly (its outputs closed, no ``done.json``)."""
-    _STOP.set()
-
-
-def process_video(
-    source: str,
-    video_dir: str,
-    config: RunConfig,
-    formats: Sequence[str],
-    annotate: bool = False,
-    force: bool = False,
-) -> VideoResult:
-    """Track one video into ``video_dir`` unless it is already done with the same formats and options.
-
-    Never raises a StipError: a failure is returned (and written to ``error.txt``) so that the
-    batch can go on. :func:`request_stop` (a worker's signal handler) ends it early with status
-    ``interrupted``: every output is closed (playable video, complete JSON) but no ``done.json``
-    is written. A ``KeyboardInterrupt`` does the same, then goes on up.
-
-    Args:
-        source: the video.
-        video_dir: its output folder (created).
-        config: the run configuration (``source.uri`` is replaced by ``source``; ``outputs`` are
-            ignored: the outputs are ``formats`` in ``video_dir``).
-        formats: keys of :data:`FORMATS`.
-        annotate: also write ``<name>.mp4`` with skeletons and ids.
-        force: do it again even when it is done with the same formats and options.
-    """
-    from .io.sinks import open_sink
-
-    out = Path(video_dir)
-    config = with_source(config, source)
-    device = config.runtime.device
-    if is_done(out):
-        why = "forced (--force)" if force else done_differs(out, config, formats, annotate)
-        if why is None:
-            done = done_figures(out)  # {} when the marker cannot be read: the figures stay 0
-            return VideoResult(
-                source, "skipped", done.get("frames", 0), done.get("people", 0), done.get("tracks", 0),
-                out_dir=str(out), device=device,
-            )  # fmt: skip
-        logger.warning("%s: doing it again: %s", source, why)
-        (out / DONE).unlink(missing_ok=True)
-    if _STOP.is_set():
-        return VideoResult(
-            source, "interrupted", out_dir=str(out), device=device, error="interrupted before it started"
-        )
-    t0 = time.perf_counter()
-    pipeline: Pipeline | None = None
-    finished = threading.Event()
-
-    def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
-        if out.is_dir():
-            (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
-        s = pipeline.stats() if pipeline is not None else None
-        return VideoResult(
-            source, status, s.frames if s else 0, s.people if s else 0, s.tracks if s else 0,
-            time.perf_counter() - t0, s.fps if s else 0.0, str(out), device, message,
-        )  # fmt: skip
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ERROR).unlink(missing_ok=True)
-        sinks = [open_sink(out / f"{out.name}{FORMATS[f]}", kind=f) for f in formats]
-        if annotate:
-            sinks.append(open_sink(out / f"{out.name}.mp4"))
-        pipeline = Pipeline(config, sinks)
-        threading.Thread(target=_stop_when_asked, args=(pipeline, finished), daemon=True).start()
-        stats = pipeline.run()
-    except StipError as e:
-        if _STOP.is_set():
-            return failed("interrupted", f"interrupted ({e})")
-        return failed("failed", str(e))
-    except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
-        wait_for_threads(prefix="stip-rt-")
-        failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
-        raise
-    finally:
-        finished.set()
-    if _STOP.is_set():
-        return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
-    seconds = time.perf_counter() - t0
-    figures = {"frames": stats.frames, "people": stats.people, "tracks": stats.tracks}
-    marker = {
-        "source": source,
-        **figures,
-        "seconds": round(seconds, 3),
-        "fps": round(stats.fps, 3),
-        "device": device,
-        "formats": list(formats),
-        "video": annotate,
-        "config": to_dict(config),
-    }
-    write_done(out, marker)  # last and atomic: a done.json always means complete outputs
-    return VideoResult(
-        source, "done", stats.frames, stats.people, stats.tracks,
-        seconds=seconds, fps=stats.fps, out_dir=str(out), device=device,
-    )  # fmt: skip
-
-
-def _stop_when_asked(pipeline: Pipeline, finished: threading.Event) -> None:
-    """Watcher thread of one video: stop its pipeline (from this thread) once :data:`_STOP` is set."""
-    while not finished.is_set():
-        if _STOP.wait(0.1):
-            pipeline.stop()
-            return
-
-
-def with_source(config: RunConfig, source: str) -> RunConfig:
-    """``config`` for one video of a batch: ``source.uri`` set, ``outputs`` cleared."""
-    outputs = replace(config.outputs, files=(), video=None)
-    return replace(config, source=replace(config.source, uri=source), outputs=outputs)
-
-
-def with_device(config: RunConfig, device: str) -> RunConfig:
-    """``config`` with ``runtime.device`` set (one device per worker)."""
-    return replace(config, runtime=replace(config.runtime, device=device))
 
 
 # one device per worker process: handed out through a queue when the worker starts

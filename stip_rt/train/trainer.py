@@ -20,132 +20,40 @@ release format), ``log.csv``, ``tb/``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from ..config import to_dict
-from ..data.keypoints_dataset import AugmentConfig, KeypointsDataset, load_instances
+from ..data.keypoints_dataset import KeypointsDataset, load_instances
 from ..data.sampler import StepBatchSampler
 from ..errors import ConfigError
-from ..models import ModelSpec, build_model, load_spec
+from ..models import build_model
 from ..nn.iap import get_iap_impl, set_iap_impl
 from ..nn.stip import STIPNet
 from ..schemas import get_schema
 from . import distributed as dist_util
+from .config import Progress, TrainConfig, TrainResult, check_config, official_sigma, resolve_spec
 from .finetune import load_finetune_weights, load_pretrained
 from .logs import RunLog, TrainEvent
-from .losses import LossWeights, hrnet_loss, stip_loss
+from .losses import hrnet_loss, stip_loss
 from .state import FORMAT, load_training_checkpoint, model_record, rng_state, save_atomic, set_rng_state
-from .validate import ValConfig, metric_names, validate
+from .validate import metric_names, validate
+
+__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train"]  # the settings live in .config
 
 log = logging.getLogger(__name__)
 
 #: Settings whose change between an interrupted and a resumed run breaks exact reproduction.
 _EXACT_KEYS = ("batch_size", "accumulate", "seed", "lr", "milestones", "gamma", "sigma", "amp", "augment", "loss")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training run.
-
-    Attributes:
-        model: zoo name, model YAML, or a checkpoint that records its model (e.g. ``stip-w32-crowdpose-256x192``).
-        train_ann / train_images: COCO-format keypoint file and its image folder.
-        out_dir: where checkpoints and logs go.
-        schema: keypoint set to train (name or YAML file); None = the model's own.
-        epochs: total epochs (official 210).
-        lr: Adam learning rate (official 1e-3).
-        milestones: epochs where the lr is multiplied by ``gamma`` (official 170, 200).
-        gamma: lr decay factor.
-        batch_size: samples per micro-batch of each process. The global batch is
-            ``batch_size × processes × accumulate`` (official: 4 GPUs × 64 CrowdPose, 8 × 48 COCO).
-        accumulate: micro-batches per optimiser step (one GPU reproduces several; BatchNorm per micro-batch).
-        workers: data-loading processes per training process.
-        sigma: target σ in heatmap pixels; 0 = official (STIP 3, HRNet 2 × heatmap/64).
-        pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
-        weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
-        resume: continue from ``out_dir/checkpoint.pth`` when it exists.
-        device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
-        seed: seed of the initialisation, the data order and the augmentation.
-        max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests).
-        amp: ``off`` (fp32), ``bf16`` (autocast, CPU or GPU) or ``fp16`` (autocast + gradient scaler, CUDA only).
-        channels_last: NHWC memory format for the network and its inputs.
-        fused_iap: STIP's IaP through the fused op and its backward (no N×K×C×H×W kernels tensor).
-        iap_impl: IaP implementation (``auto``, ``cpu``, ``triton``, ``reference``; see :mod:`stip_rt.nn.iap`).
-        compile: run the network through ``torch.compile``.
-        val: validation set and schedule.
-        tensorboard: write TensorBoard events (when the package is installed).
-        augment: augmentation settings.
-        loss: STIP loss weights.
-    """
-
-    model: str
-    train_ann: str
-    train_images: str
-    out_dir: str = "runs/train"
-    schema: str | None = None
-    epochs: int = 210
-    lr: float = 1e-3
-    milestones: tuple[int, ...] = (170, 200)
-    gamma: float = 0.1
-    batch_size: int = 32
-    accumulate: int = 1
-    workers: int = 4
-    sigma: float = 0.0
-    pretrained: str | None = None
-    weights: str | None = None
-    resume: bool = True
-    device: str = "cuda" if torch.cuda.is_available() else "cpu"
-    seed: int = 0
-    max_steps: int = 0
-    amp: Literal["off", "bf16", "fp16"] = "off"
-    channels_last: bool = False
-    fused_iap: bool = True
-    iap_impl: Literal["auto", "reference", "cpu", "triton"] = "auto"
-    compile: bool = False
-    val: ValConfig = field(default_factory=ValConfig)
-    tensorboard: bool = True
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    loss: LossWeights = field(default_factory=LossWeights)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a run left behind (paths in ``out_dir``; None where not written).
-
-    Attributes:
-        final: ``final_state.pth`` (official format), None when the run was stopped early.
-        model: ``model.pth`` (weights + model config), None when stopped early.
-        checkpoint: ``checkpoint.pth``.
-        best: ``best.pth`` (when validated).
-        steps: optimiser steps done in total.
-        stopped: the run was stopped by a stop request (SIGTERM) after writing ``checkpoint``.
-    """
-
-    final: Path | None
-    model: Path | None
-    checkpoint: Path
-    best: Path | None
-    steps: int
-    stopped: bool = False
-
-
-Progress = Callable[[TrainEvent], None]
-
-
-def _official_sigma(spec: ModelSpec) -> float:
-    return 3.0 if spec.arch == "stip" else 2.0 * spec.heatmap_size[0] / 64
 
 
 def _float_outputs(obj: Any) -> Any:
@@ -157,26 +65,6 @@ def _float_outputs(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_float_outputs(v) for v in obj]
     return obj
-
-
-def _check(config: TrainConfig, device: str) -> None:
-    if config.amp not in ("off", "bf16", "fp16"):
-        raise ConfigError(f"train config: 'amp' must be off, bf16 or fp16, got {config.amp!r}")
-    if config.amp == "fp16" and not device.startswith("cuda"):
-        raise ConfigError(f"train config: amp 'fp16' needs a CUDA device (got '{device}'); use amp: bf16 on the CPU")
-    if (config.val.ann is None) != (config.val.images is None):
-        raise ConfigError("train config: give both val.ann and val.images (or neither)")
-    if config.val.every < 1:
-        raise ConfigError(f"train config: 'val.every' must be >= 1 epoch, got {config.val.every}")
-
-
-def resolve_spec(config: TrainConfig) -> ModelSpec:
-    """The model spec of the run (``schema`` replaces the model's keypoint set)."""
-    spec = load_spec(config.model)
-    if config.schema is not None:
-        schema = get_schema(config.schema)
-        spec = dataclasses.replace(spec, schema=schema.name)
-    return spec
 
 
 def train(config: TrainConfig, progress: Progress | None = None, stop: threading.Event | None = None) -> TrainResult:
@@ -194,7 +82,7 @@ def train(config: TrainConfig, progress: Progress | None = None, stop: threading
     info, device = dist_util.init_distributed(config.device)
     old_impl = get_iap_impl()
     try:
-        _check(config, device)
+        check_config(config, device)
         if config.iap_impl != "auto":  # process-wide: the CUDA backward runs on autograd's own threads
             set_iap_impl(config.iap_impl)
         return _Run(config, info, device, progress, stop or threading.Event()).run()
@@ -218,7 +106,7 @@ class _Run:
                                    self.spec.box_padding)
         if not instances:
             raise ConfigError(f"train_ann {config.train_ann}: no annotated person to train on")
-        sigma = config.sigma or _official_sigma(self.spec)
+        sigma = config.sigma or official_sigma(self.spec)
         self.dataset = KeypointsDataset(instances, schema, self.spec.input_size, self.spec.heatmap_size, sigma,
                                         train=True, augment=config.augment, seed=config.seed)
         self.sampler = StepBatchSampler(len(self.dataset), config.batch_size, info.world_size, info.rank,
