@@ -28,7 +28,7 @@ DOC = ROOT / "docs" / "architecture.md"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("core", frozenset({"errors", "schemas", "types", "geometry", "paths", "config", "checkpoint", "interrupt"})),
     ("parts", frozenset({"io/", "nn/", "track/"})),
-    ("engines", frozenset({"runtime/", "models", "weights/", "analysis/"})),
+    ("engines", frozenset({"runtime/", "models", "model_spec", "weights/", "analysis/"})),
     ("tasks", frozenset({"detect/", "pose/", "eval/", "data/", "train/"})),
     (
         "run",
