@@ -137,11 +137,16 @@ def open_outputs(outputs: OutputsConfig) -> list[Sink]:
     Raises:
         SinkError: an output whose format cannot be told from its name.
     """
+    from .io.draw import Trails
     from .io.sinks import open_sink
+    from .io.video_sink import VideoSink
 
     sinks = [open_sink(path) for path in outputs.files]
     if outputs.video:
-        sinks.append(open_sink(outputs.video))
+        video = open_sink(outputs.video)
+        if outputs.trails and isinstance(video, VideoSink):
+            video.trails = Trails(outputs.trails)
+        sinks.append(video)
     return sinks
 
 

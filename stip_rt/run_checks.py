@@ -150,6 +150,7 @@ CHECKS: dict[str, Check] = {
     "track.max_age_s": _range(0.0, 86400.0),
     "track.keypoint_min_score": _PROB,
     "outputs.files": _files,
+    "outputs.trails": _range(0, 100000),
     "outputs.save_dir": _folder,
     "outputs.name": _folder_name,
     "queues.size": _range(0, 1024),

@@ -85,6 +85,8 @@ class OutputsConfig:
     Attributes:
         files: output files; the format follows the suffix (``.jsonl``, ``.json``, ``.csv``, ...).
         video: annotated video path, or None.
+        trails: draw each track's trajectory over the last this many frames on the annotated
+            video (0: no trails).
         with_images: attach the frame to every result even when no output draws.
         save: ``stip-rt track`` given no ``files`` and no ``video`` writes the tracks (JSONL) and the
             annotated video to a new folder ``<save_dir>/<name>`` (False: nothing is saved).
@@ -97,6 +99,7 @@ class OutputsConfig:
 
     files: tuple[str, ...] = ()
     video: str | None = None
+    trails: int = 0
     with_images: bool = False
     save: bool = True
     save_dir: str = "runs/track"

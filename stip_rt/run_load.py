@@ -54,6 +54,7 @@ OPTIONS: dict[str, str] = {
     "smooth": "track.smoothing.enabled",
     "out": "outputs.files",
     "video": "outputs.video",
+    "trails": "outputs.trails",
     "with_images": "outputs.with_images",
     "save": "outputs.save",
     "save_dir": "outputs.save_dir",

@@ -20,7 +20,7 @@ _D = RunConfig()
 #: dests of :func:`add_model_options`, :func:`add_run_options` and :func:`add_track_options`.
 MODEL_DESTS = ("model", "weights", "flip_test", "backend", "device", "precision")
 RUN_DESTS = (*MODEL_DESTS, "detector", "detector_weights", "detections", "det_every", "tracker", "smooth")
-TRACK_DESTS = ("start", "max_frames", "live", "out", "video", "save", "save_dir", "name")
+TRACK_DESTS = ("start", "max_frames", "live", "out", "video", "trails", "save", "save_dir", "name")
 
 
 def add_config_options(p: argparse.ArgumentParser, *, print_config: bool = True) -> None:
@@ -119,6 +119,12 @@ def add_track_options(p: argparse.ArgumentParser) -> None:
         "a folder for OpenPose JSON); repeatable",
     )
     g.add_argument("--video", metavar="OUT.mp4", help="write the annotated video")
+    g.add_argument(
+        "--trails",
+        type=int,
+        metavar="N",
+        help=f"trajectory trails on the annotated video: last N frames of each track (default: {_D.outputs.trails})",
+    )
     g.add_argument(
         "--save",
         action=argparse.BooleanOptionalAction,

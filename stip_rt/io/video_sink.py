@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import SinkError
 from ..schemas import KeypointSchema
 from ..types import FrameResult, RunInfo
-from .draw import draw_tracks
+from .draw import Trails, draw_tracks, draw_trails
 from .sink_files import OutputLock, check_writable, lock_output, make_parent
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class VideoSink:
         self._t0: float | None = None
         self._warned_size = False
         self._lock: OutputLock | None = None
+        #: trajectory trails drawn under the skeletons (None: no trails)
+        self.trails: Trails | None = None
         self.partial_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
 
     def open(self, run: RunInfo) -> None:
@@ -108,7 +110,11 @@ class VideoSink:
             raise SinkError(f"{self.path}: write() before open()")
         if result.image is None:
             raise SinkError(f"{self.path}: frame {result.index} came without its image")
-        image = draw_tracks(result.image.copy(), result.tracks, self._schema, **self.draw_options)
+        image = result.image.copy()
+        if self.trails is not None:
+            self.trails.update(result.index, result.tracks)
+            image = draw_trails(image, self.trails)
+        image = draw_tracks(image, result.tracks, self._schema, **self.draw_options)
         image = self._fit(image, result.index)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         if self._t0 is None:
