@@ -9,9 +9,11 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,8 +119,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.run_ended.connect(lambda msg: QTimer.singleShot(300, lambda: finish(msg)))
     if args.source:
         QTimer.singleShot(0, lambda: window.open_source(args.source, max_frames=args.max_frames))
+    stopped_by = _close_on_stop_signals(window, app)
+    # Python runs signal handlers only between bytecodes; a light timer lets them in while Qt waits
+    pulse = QTimer(interval=200)
+    pulse.timeout.connect(lambda: None)
+    pulse.start()
     app.exec()
+    if stopped_by:
+        name = signal.Signals(stopped_by[0]).name
+        print(f"stip-viewer: interrupted ({name}); the run was stopped and any recording finished", file=sys.stderr)
+        return 128 + stopped_by[0]
     return status["code"]
+
+
+def _close_on_stop_signals(window: Any, app: Any) -> list[int]:
+    """SIGTERM and SIGHUP close the window as the user would (the run stops, recordings are finished,
+    settings saved); returns the list that receives the signal's number. A signal ignored at start
+    (``nohup``) stays ignored."""
+    got: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not got:
+            got.append(signum)
+            window.close()
+            app.quit()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, on_signal)
+    return got
 
 
 if __name__ == "__main__":

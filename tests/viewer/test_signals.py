@@ -1,0 +1,39 @@
+"""SIGTERM / SIGHUP close the viewer as the user would: the run stops, the settings are saved, and the
+exit code is 128 + the signal (a real signal to a real ``stip-viewer`` child process)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_stop_signal_closes_the_window_and_exits_with_128_plus_signal(
+    tmp_path: Path, data_dir: Path, sig: signal.Signals
+) -> None:
+    config = tmp_path / "config"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(config),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    video = data_dir / "opencv_samples" / "vtest.avi"
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    argv = [sys.executable, "-m", "apps.viewer.main", str(video), "--pose", "none", "-D", str(gt)]
+    child = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # the window is up and the run is going
+        assert child.poll() is None, child.communicate()
+        child.send_signal(sig)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 128 + sig, err
+    assert f"interrupted ({sig.name})" in err
+    assert (config / "stip-rt" / "stip-viewer.conf").is_file()  # closeEvent ran: the settings were saved
