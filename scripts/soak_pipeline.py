@@ -145,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ort-mem-pattern", action="store_true", help="ONNX Runtime's memory pattern on (old default)")
     ap.add_argument("--tracemalloc", type=int, default=0, metavar="N", help="print the N Python sites that grew most")
     ap.add_argument("--max-growth", type=float, default=5.0, help="allowed memory growth in percent")
+    ap.add_argument(
+        "--dynamic-mmap", action="store_true", help="keep glibc's dynamic mmap threshold (before the fix; compare)"
+    )
     args = ap.parse_args(argv)
+    if not args.dynamic_mmap:
+        from stip_rt.malloc import fix_mmap_threshold
+
+        print(f"glibc mmap threshold fixed (as `stip-rt` does): {fix_mmap_threshold()}")
 
     total_s = args.minutes * 60
     t0 = time.monotonic()

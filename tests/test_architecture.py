@@ -26,7 +26,10 @@ DOC = ROOT / "docs" / "architecture.md"
 
 #: Lowest first. A unit may import its own layer and the layers before it.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("core", frozenset({"errors", "schemas", "types", "geometry", "paths", "config", "checkpoint", "interrupt"})),
+    (
+        "core",
+        frozenset({"errors", "schemas", "types", "geometry", "paths", "config", "checkpoint", "interrupt", "malloc"}),
+    ),
     ("parts", frozenset({"io/", "nn/", "track/"})),
     ("engines", frozenset({"runtime/", "models", "model_spec", "weights/", "analysis/"})),
     ("tasks", frozenset({"detect/", "pose/", "eval/", "data/", "train/"})),
