@@ -61,27 +61,12 @@ class StageThreads:
     def _put(self, k: int, item: Any, until: threading.Event | None = None) -> bool:
         """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to
         stop (``until``, by default stage ``k``'s cancel flag)."""
-        q = self._queues[k]
-        until = until or self._cancel[k]
-        while not until.is_set():
-            try:
-                q.put(item, timeout=_POLL)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_until(self._queues[k], item, (until or self._cancel[k]).is_set)
 
     def _to_sinks(self, item: Any) -> bool:
         """The track stage hands ``item`` to the sink stage (blocking: back-pressure), also after
         stop(); False once the sink stage has ended or was told to stop."""
-        q = self._queues[2]
-        while not (self._sink_done.is_set() or self._cancel[3].is_set()):
-            try:
-                q.put(item, timeout=_POLL)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_until(self._queues[2], item, lambda: self._sink_done.is_set() or self._cancel[3].is_set())
 
     # ---------------------------------------------------------------- stages
 
@@ -193,3 +178,14 @@ class StageThreads:
                     self._on_end(self.error)
             finally:
                 self._sink_done.set()
+
+
+def _put_until(q: queue.Queue[Any], item: Any, stopped: Callable[[], bool]) -> bool:
+    """Blocking put (back-pressure) that gives up, returning False, once ``stopped()``."""
+    while not stopped():
+        try:
+            q.put(item, timeout=_POLL)
+            return True
+        except queue.Full:
+            continue
+    return False
