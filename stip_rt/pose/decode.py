@@ -3,9 +3,9 @@
 Every step is a torch op batched over all crops and joints, so on CUDA nothing but the final
 keypoints has to cross to the host:
 
-* argmax: first maximum in row-major order (a row-wise ``amax``, then the first row and the
-  first column holding it; NaN counts as the maximum, as in numpy), coordinates zeroed where
-  the maximum is ≤ 0 (official ``get_max_preds``);
+* argmax: first maximum in row-major order (NaN counts as the maximum, as in numpy;
+  numpy's argmax on CPU tensors, a row-wise ``amax`` then the first row and column holding it
+  on other devices), coordinates zeroed where the maximum is ≤ 0 (official ``get_max_preds``);
 * ``hrnet``: a quarter-pixel step towards the larger neighbour on each axis, only when
   1 < x < W−1 and 1 < y < H−1 (``TEST.POST_PROCESS``);
 * ``stip``: the refinement of ``get_final_preds_with_refine``: OpenCV's 7×7 Gaussian blur with
@@ -22,7 +22,10 @@ The full blur is needed for the minimum and maximum. On CUDA it is a separable s
 slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the same blur through
 OpenCV on all maps at once, stacked into one tall image (each map padded by 3 reflected rows
 first), is about twice as fast as torch's CPU kernels and gives OpenCV's own numbers; both are
-tested against each other.
+tested against each other. On the CPU the per-map minimum, maximum and argmax are numpy
+reductions (SIMD; torch's CPU argmax and strided reductions are 4–8× slower at these sizes).
+That blur is the floor of the CPU decode: at 8 people its 136 maps take about 0.45 ms of the
+≈ 1 ms decode, and the official refinement needs every blurred value (its min/max rescale).
 """
 
 from __future__ import annotations
@@ -64,6 +67,29 @@ class Decoded:
         return Decoded(self.coords.cpu(), self.maxvals.cpu(), self.hm_coords.cpu(), self.argmax.cpu())
 
 
+def first_max_index(flat: torch.Tensor, width: int, impl: Literal["auto", "numpy", "torch"] = "auto") -> torch.Tensor:
+    """Flat index of each row's first maximum (NaN counts as the maximum, as numpy's ``argmax``).
+
+    Args:
+        flat: (M, H·W) maps, one per row.
+        width: W (the ``torch`` way takes the first row of the map holding the maximum, then its column).
+        impl: ``numpy`` (CPU tensors; numpy's SIMD argmax, ~8× torch's CPU argmax here), ``torch``
+            (any device: a row-wise ``amax``, then two short ``argmax``), ``auto`` = ``numpy`` on the CPU.
+
+    Returns:
+        (M,) int64 indices on ``flat``'s device.
+    """
+    m = flat.shape[0]
+    if impl == "numpy" or (impl == "auto" and flat.device.type == "cpu"):
+        if flat.shape[1] == 0:
+            return torch.zeros(m, dtype=torch.long)
+        return torch.from_numpy(flat.contiguous().numpy().argmax(axis=1))
+    maps = flat.reshape(m, -1, width)
+    row = maps.amax(dim=2).argmax(dim=1)  # first row holding the maximum (argmax returns the first)
+    col = maps[torch.arange(m, device=flat.device), row].argmax(dim=1)
+    return row * width + col
+
+
 def argmax_coords(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Official ``get_max_preds``.
 
@@ -75,12 +101,10 @@ def argmax_coords(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         where the maximum is ≤ 0 or NaN), maxvals (N, K) float32.
     """
     n, k, h, w = heatmaps.shape
-    maps = heatmaps.reshape(n * k, h, w)
-    row = maps.amax(dim=2).argmax(dim=1)  # first row holding the maximum (argmax returns the first)
-    m_idx = torch.arange(n * k, device=maps.device)
-    rows = maps[m_idx, row]  # (M, W)
-    col = rows.argmax(dim=1)
-    maxvals = rows.gather(1, col[:, None])[:, 0]
+    flat = heatmaps.detach().reshape(n * k, h * w)
+    idx = first_max_index(flat, w)
+    row, col = idx // w, idx % w
+    maxvals = flat.gather(1, idx[:, None])[:, 0]
     coords = torch.stack([col, row], dim=-1).to(torch.float32)
     coords = coords * (maxvals > 0.0)[:, None].to(torch.float32)
     return coords.reshape(n, k, 2), maxvals.reshape(n, k)
@@ -211,19 +235,24 @@ def _blur_stats(
     d = torch.arange(-1, 2, device=maps.device)
     ys = (y[:, None] + d).clamp(0, h - 1)[:, :, None]
     xs = (x[:, None] + d).clamp(0, w - 1)[:, None, :]
-
-    def stats(b: torch.Tensor, s: int, e: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rows = torch.arange(e - s, device=maps.device)[:, None, None]
-        return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[rows, ys[s:e], xs[s:e]]
-
     if _check_impl(maps, impl) == "torch":
-        return stats(gaussian_blur7(maps, "torch"), 0, m)
-    maps = maps.contiguous()
-    tall = np.empty((min(m, _CPU_CHUNK) * (h + 6), w), np.float32)
+        b = gaussian_blur7(maps, "torch")
+        return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[torch.arange(m, device=maps.device)[:, None, None], ys, xs]
+    maps = maps.detach().contiguous()
+    chunk = min(m, _CPU_CHUNK)
+    tall = np.empty((chunk * (h + 6), w), np.float32)
     out = np.empty_like(tall)
-    parts = [stats(_opencv_blur(maps[s : s + _CPU_CHUNK], tall, out), s, min(s + _CPU_CHUNK, m))
-             for s in range(0, m, _CPU_CHUNK)]  # fmt: skip
-    return tuple(torch.cat(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+    lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
+    ys_n, xs_n = ys.numpy(), xs.numpy()
+    for s in range(0, m, chunk):
+        e = min(s + chunk, m)
+        blurred = _opencv_blur(maps[s:e], tall, out).numpy()  # (c, H, W) view of ``out``
+        # each map's H·W values are contiguous: reduce them as one row per map (numpy's SIMD min/max;
+        # torch's CPU reductions over these strided views are several times slower)
+        rows = np.lib.stride_tricks.as_strided(blurred, (e - s, h * w), (blurred.strides[0], 4), writeable=False)
+        lo[s:e], hi[s:e] = rows.min(axis=1), rows.max(axis=1)
+        patch[s:e] = blurred[np.arange(e - s)[:, None, None], ys_n[s:e], xs_n[s:e]]
+    return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(patch)
 
 
 def refine_offsets(

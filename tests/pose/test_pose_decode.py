@@ -16,6 +16,7 @@ import torch
 from stip_rt.pose.decode import (
     argmax_coords,
     decode_heatmaps,
+    first_max_index,
     gaussian_blur7,
     quarter_offset,
     refine_offsets,
@@ -118,6 +119,21 @@ def test_argmax_ties_in_one_row_and_nan_like_numpy() -> None:
     np.testing.assert_array_equal(coords.numpy(), want_c)
     np.testing.assert_array_equal(maxvals.numpy(), want_m)  # NaN where numpy gives NaN
     np.testing.assert_array_equal(coords[0].numpy(), [[2, 4], [0, 0], [5, 7]])
+
+
+def test_first_max_index_numpy_and_torch_ways_agree() -> None:
+    """The CPU (numpy) and device (torch) ways give the same first maximum, ties and NaN included."""
+    rng = np.random.default_rng(3)
+    maps = rng.integers(0, 4, (64, 8 * 6)).astype(np.float32)  # many ties
+    maps[5, [7, 30]] = np.nan
+    maps[9] = -2.0
+    maps[11, -1] = 9.0
+    flat = torch.from_numpy(maps)
+    got_np = first_max_index(flat, 6, "numpy")
+    got_torch = first_max_index(flat, 6, "torch")
+    np.testing.assert_array_equal(got_np.numpy(), maps.argmax(axis=1))
+    np.testing.assert_array_equal(got_torch.numpy(), maps.argmax(axis=1))
+    assert got_np[5] == 7 and got_np[9] == 0 and got_np[11] == 47
 
 
 def test_quarter_offset_direction_and_border() -> None:
