@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 #: Pose models ``auto`` chooses between: STIP when its (hand-imported) weights are cached, else HRNet.
 AUTO_POSE = ("stip-w32-coco-256x192", "hrnet-w32-coco-256x192")
 
+#: A chosen pose model: (model spec name, checkpoint path or None, random weights?).
+PoseChoice = tuple[str, str | None, bool]
+
 
 def build_parts(config: RunConfig) -> PipelineParts:
     """Open the source and build detector, pose estimator and tracker for ``config``.
@@ -43,12 +46,12 @@ def build_parts(config: RunConfig) -> PipelineParts:
     src = config.source
     if src.uri is None:
         raise ConfigError("source.uri: no source given (a video file, stream URL, camera index or image folder)")
-    fetch_weights(config)  # every missing checkpoint named in one message, before anything opens
+    pose = fetch_weights(config)  # every missing checkpoint named in one message, before anything opens
     source = open_source(src.uri, start=src.start, max_frames=src.max_frames, live=src.live, config=src)
     try:
         device = resolve_device(config.runtime.device)
         detector = _build_detector(config, device, source)
-        estimator, pose_name, schema, backend_desc = build_estimator(config, device)
+        estimator, pose_name, schema, backend_desc = build_estimator(config, device, pose=pose)
         tracker = _build_tracker(config, source.info, schema)
         run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc)
         info = source.info
@@ -60,11 +63,15 @@ def build_parts(config: RunConfig) -> PipelineParts:
         raise
 
 
-def fetch_weights(config: RunConfig) -> None:
+def fetch_weights(config: RunConfig) -> PoseChoice | None:
     """Bring every zoo checkpoint the run needs into the cache (downloading what is missing).
 
     Both the detector's and the pose model's are tried before failing, so that one message names
     everything that is missing (offline: each URL and the import command), not one per run.
+
+    Returns:
+        The pose model chosen (for :func:`build_estimator`, so ``auto`` is decided and reported
+        once), or None for ``pose.model: none``.
 
     Raises:
         WeightsError: one or more checkpoints cannot be had, all of them named.
@@ -72,6 +79,7 @@ def fetch_weights(config: RunConfig) -> None:
     from . import weights as zoo
 
     problems: list[str] = []
+    pose: PoseChoice | None = None
     det = config.detect
     if det.detections is None:
         random, path = checkpoint_arg(det.weights)
@@ -82,13 +90,14 @@ def fetch_weights(config: RunConfig) -> None:
                 problems.append(f"detector: {e}")
     if config.pose.model != "none":
         try:
-            _resolve_pose(config)
+            pose = _resolve_pose(config)
         except WeightsError as e:
             problems.append(f"pose model: {e}")
     if len(problems) == 1:
         raise WeightsError(problems[0])
     if problems:
         raise WeightsError(f"{len(problems)} model files are missing. " + " | ".join(problems))
+    return pose
 
 
 def _build_detector(config: RunConfig, device: str, source: Source) -> Detector:
@@ -112,7 +121,7 @@ def _build_detector(config: RunConfig, device: str, source: Source) -> Detector:
     )
 
 
-def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
+def _resolve_pose(config: RunConfig) -> PoseChoice:
     """(model spec, checkpoint path or None, random weights?) for the pose model of ``config``."""
     from . import weights as zoo
 
@@ -146,13 +155,14 @@ def _resolve_pose(config: RunConfig) -> tuple[str, str | None, bool]:
 
 
 def build_estimator(
-    config: RunConfig, device: str | None = None
+    config: RunConfig, device: str | None = None, pose: PoseChoice | None = None
 ) -> tuple[PoseStage | None, str, KeypointSchema | None, str]:
     """The pose estimator of ``config.pose`` on ``config.runtime`` (also used by ``predict`` and ``eval``).
 
     Args:
         config: the run configuration.
         device: a resolved device; None resolves ``config.runtime.device``.
+        pose: the pose model as :func:`fetch_weights` chose it; None chooses it here.
 
     Returns:
         (estimator or None for ``pose.model: none``, model name, schema or None, backend description).
@@ -165,7 +175,7 @@ def build_estimator(
 
     rt = config.runtime
     device = device or resolve_device(rt.device)
-    name, path, random = _resolve_pose(config)
+    name, path, random = pose or _resolve_pose(config)
     score_from = config.pose.score_from
     if score_from == "auto":
         score_from = "box" if random else "keypoints"

@@ -18,9 +18,9 @@ def counted_builds(monkeypatch):
         calls["parts"] += 1
         return real_parts(config)
 
-    def estimator(config, device=None):
+    def estimator(config, device=None, pose=None):
         calls["estimator"] += config.pose.model != "none"  # build_parts asks for "none" too
-        return real_estimator(config, device)
+        return real_estimator(config, device, pose)
 
     monkeypatch.setattr(pipeline_build, "build_parts", parts)
     monkeypatch.setattr(pipeline_build, "build_estimator", estimator)
