@@ -102,7 +102,7 @@ def _interrupt_after(seconds: float) -> object:
 def test_pipeline_wait_interrupted_by_a_signal_still_waits_for_the_sinks() -> None:
     # CPython 3.11: with Thread.join() in wait(), the interrupted join marked the sink thread as
     # stopped and stop() returned while the sink was still closing
-    from pipeline_fakes import FakeSource, make_parts, stip_threads
+    from fake_stages import FakeSource, make_parts, stip_threads
 
     from stip_rt.pipeline import Pipeline
     from stip_rt.run_load import load_run_config
@@ -124,7 +124,7 @@ def test_pipeline_wait_interrupted_by_a_signal_still_waits_for_the_sinks() -> No
 
 
 def test_pipeline_iterator_interrupted_at_its_end_still_waits_for_on_end() -> None:
-    from pipeline_fakes import FakeSource, make_parts, stip_threads
+    from fake_stages import FakeSource, make_parts, stip_threads
 
     from stip_rt.pipeline import Pipeline
     from stip_rt.run_load import load_run_config

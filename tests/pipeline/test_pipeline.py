@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from pipeline_fakes import FakeDetector, FakeEstimator, FakeSource, FakeTracker, ListSink, make_parts, stip_threads
+from fake_stages import FakeDetector, FakeEstimator, FakeSource, FakeTracker, ListSink, make_parts, stip_threads
 
 from stip_rt.errors import ConfigError
 from stip_rt.pipeline import Pipeline

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from pipeline_fakes import FakeSource, ListSink, make_parts, stip_threads
+from fake_stages import FakeSource, ListSink, make_parts, stip_threads
 
 from stip_rt.errors import StipError
 from stip_rt.pipeline import Pipeline

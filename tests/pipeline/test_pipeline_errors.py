@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_fakes import (
+from fake_stages import (
     FakeDetector,
     FakeSource,
     FakeTracker,

@@ -9,14 +9,14 @@ from collections import deque
 
 import numpy as np
 import pytest
-from stage_fakes import (
+from fake_stages import (
     BatchingEstimator,
     FakeDetector,
     FakeEstimator,
     FakeSource,
     FakeTracker,
     ListSink,
-    boxes_from_tracks,
+    shifted_boxes_from_tracks,
 )
 
 from stip_rt.detect.interval import DetectEveryN
@@ -45,7 +45,7 @@ def _run(n: int, every: int, limit: int, estimator, detector=None):
     tracker = FakeTracker()
     rec = StatsRecorder()
     rec.start()
-    det = DetectEveryN(detector, every, to_boxes=boxes_from_tracks)
+    det = DetectEveryN(detector, every, to_boxes=shifted_boxes_from_tracks)
     feedback = TrackFeedback()
     read = ReadStep(frame_feed(FakeSource(n)), rec)
     detect, pose = DetectStep(det, rec), PoseStep(estimator, det, feedback, rec)
@@ -71,7 +71,7 @@ def _run(n: int, every: int, limit: int, estimator, detector=None):
 
 def _reference(n: int, every: int) -> list[np.ndarray]:
     """What the tracker must see: DetectEveryN.detect frame by frame with the previous tracks."""
-    det = DetectEveryN(FakeDetector(), every, to_boxes=boxes_from_tracks)
+    det = DetectEveryN(FakeDetector(), every, to_boxes=shifted_boxes_from_tracks)
     est, tracker = FakeEstimator(), FakeTracker()
     previous = None
     for i in range(n):
@@ -139,14 +139,14 @@ def _item(seq: int, dets: Detections | None = None) -> FrameItem:
 
 
 def test_pose_step_rejects_a_tracks_frame_inside_a_batch():
-    det = DetectEveryN(FakeDetector(), 2, to_boxes=boxes_from_tracks)
+    det = DetectEveryN(FakeDetector(), 2, to_boxes=shifted_boxes_from_tracks)
     pose = PoseStep(FakeEstimator(), det, TrackFeedback())
     with pytest.raises(ValueError, match="must start its pose batch"):
         pose([_item(0, Detections.empty()), _item(1)])
 
 
 def test_pose_step_waits_for_the_track_thread_and_can_be_cancelled():
-    det = DetectEveryN(FakeDetector(), 5, to_boxes=boxes_from_tracks)
+    det = DetectEveryN(FakeDetector(), 5, to_boxes=shifted_boxes_from_tracks)
     feedback = TrackFeedback()
     pose = PoseStep(FakeEstimator(), det, feedback)
     assert pose([_item(0, FakeDetector().detect([IMG], [0])[0])])

@@ -1,4 +1,5 @@
-"""Small fake stages for testing the pipeline's threading machinery without models."""
+"""Small fake stages for testing the pipeline's threading machinery and its steps without models
+(tests/pipeline and tests/stages)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from stip_rt.types import Detections, Frame, FrameResult, Poses, RunInfo, Source
 
 
 class FakeSource:
-    """``n`` black frames; optionally raises SourceError at frame ``fail_at`` or sleeps per frame."""
+    """``n`` frames (pixel value = index mod 256); optionally fails at frame ``fail_at`` or sleeps per frame."""
 
     def __init__(
         self, n: int = 20, *, fail_at: int | None = None, delay: float = 0.0, live: bool = False, uri: str = "fake.mp4"
@@ -39,16 +40,18 @@ class FakeSource:
 
 
 class FakeDetector:
-    """Two boxes per frame; records the frames it ran on."""
+    """Two boxes per frame (the first moves with the frame index); records the frames it ran on and its calls."""
 
     name = "fake-detector"
 
     def __init__(self, *, fail_at: int | None = None, delay: float = 0.0, empty_until: int = 0) -> None:
         self.seen: list[int] = []
+        self.calls = 0
         self.fail_at, self.delay, self.empty_until = fail_at, delay, empty_until
 
     def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
         assert indices is not None
+        self.calls += 1
         out = []
         for i in indices:
             if i == self.fail_at:
@@ -65,12 +68,18 @@ class FakeDetector:
 
 
 class FakeEstimator:
-    """Keypoints at the box corners; optional delay to make it the slow stage."""
+    """Keypoints at the box corners, one frame per call; records the frame (pixel value) of each call;
+    optional delay to make it the slow stage."""
 
     def __init__(self, delay: float = 0.0, k: int = 4) -> None:
         self.delay, self.k = delay, k
+        self.calls: list[list[int]] = []
 
     def __call__(self, image: np.ndarray, detections: Detections) -> Poses:
+        self.calls.append([int(image[0, 0, 0])])
+        return self._one(image, detections)
+
+    def _one(self, image: np.ndarray, detections: Detections) -> Poses:
         if self.delay:
             time.sleep(self.delay)
         n = len(detections)
@@ -81,11 +90,21 @@ class FakeEstimator:
         return Poses(detections.boxes, detections.scores, kps, detections.scores.copy())
 
 
+class BatchingEstimator(FakeEstimator):
+    """Has ``estimate_frames``: all frames of a call in one (fake) network batch."""
+
+    def estimate_frames(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
+        self.calls.append([int(f[0, 0, 0]) for f in frames])
+        return [self._one(f, d) for f, d in zip(frames, detections, strict=True)]
+
+
 class FakeTracker:
-    """Id = row + 1 (stable with the fake detector); checks frame order; optional delay per frame."""
+    """Id = row + 1 (stable with the fake detector); checks frame order; records the boxes it got;
+    optional delay per frame."""
 
     def __init__(self, *, fail_at: int | None = None, delay: float = 0.0) -> None:
         self.frames: list[int] = []
+        self.inputs: list[np.ndarray] = []
         self.fail_at, self.delay = fail_at, delay
 
     def update(self, poses: Poses, frame_index: int) -> Tracks:
@@ -95,6 +114,7 @@ class FakeTracker:
             raise ValueError("matrix contains NaN")
         assert not self.frames or frame_index > self.frames[-1]
         self.frames.append(frame_index)
+        self.inputs.append(poses.boxes.copy())
         n = len(poses)
         return Tracks(
             np.arange(1, n + 1, dtype=np.int64),
@@ -107,7 +127,13 @@ class FakeTracker:
 
 
 def boxes_from_tracks(tracks: Tracks) -> Detections:
+    """The tracked boxes as detections (detect-every-N)."""
     return Detections(tracks.boxes.copy(), tracks.box_scores.copy())
+
+
+def shifted_boxes_from_tracks(tracks: Tracks) -> Detections:
+    """The tracked boxes, shifted by one pixel (so that derived boxes are told from detected ones)."""
+    return Detections(tracks.boxes + 1, tracks.box_scores.copy())
 
 
 class ListSink:
