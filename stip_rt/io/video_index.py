@@ -45,7 +45,8 @@ class FrameNumbering:
         self._timestamps: list[int] = []
         self._keyframes: list[int] = []
         self.missing = 0  # frames the file lacks (damaged data), reported as warnings
-        self._pts: tuple[int, Fraction] | None = None  # (stream start, frames per time_base tick): number by pts
+        self._pts_rule: tuple[int, Fraction] | None = None  # (stream start, frames per tick) after use_pts
+        self._pts: tuple[int, Fraction] | None = None  # that rule while the next frame is numbered by its pts
         entries = _index_entries(stream)
         frames = int(stream.frames or 0)
         if container.format.name == "avi" and entries and len(entries) == frames:
@@ -70,13 +71,18 @@ class FrameNumbering:
         return ts - self._start_ts
 
     def use_pts(self, start_pts: int, time_base: Fraction, rate: Fraction) -> None:
-        """Number frames by pts from now on: ``round((pts - start_pts) * time_base * rate)`` (constant-rate video)."""
-        self._pts = (start_pts, time_base * rate)
+        """Number the first frame after each :meth:`restart` by its pts and count on from there.
+
+        Its number is ``round((pts - start_pts) × time_base × rate)``: its rank in constant-rate video.
+        """
+        self._pts_rule = (start_pts, time_base * rate)
+        self._pts = self._pts_rule
 
     def restart(self, next_ts: int | None = None) -> None:
         """Forget what was read: the container was sought (to index timestamp ``next_ts`` when indexed)."""
         self._next_ts = next_ts
         self._count = 0
+        self._pts = self._pts_rule
 
     def packet(self, packet: Any) -> bool:
         """Give ``packet`` its true timestamps (from the index); False: drop it (not a frame of the index)."""
@@ -126,9 +132,10 @@ class FrameNumbering:
 
     def number(self, frame: Any) -> int:
         """The true 0-based number of decoded ``frame`` (frames come out in display order)."""
-        if self._pts is not None and frame.pts is not None:  # constant rate: the pts is the number
+        if self._pts is not None and frame.pts is not None:  # the first frame after a seek: its pts gives its rank
             n = round((int(frame.pts) - self._pts[0]) * self._pts[1])
-            self._count = max(self._count, n + 1)
+            self._pts = None
+            self._count = n + 1
             return n
         if self._positions and frame.pts is not None:
             n = int(frame.pts) - self._start_ts

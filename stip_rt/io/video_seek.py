@@ -7,11 +7,13 @@ start. Frames keep the numbers and times a decode from frame 0 gives them:
 * **AVI** with an index (no timestamps; FFmpeg numbers packets): the keyframe comes from the index
   and :class:`~stip_rt.io.video_index.FrameNumbering` numbers the packets by their index entries, so
   damaged data after the keyframe is still reported and skipped, never renumbered.
-* **Timestamped containers** (MP4/MOV, Matroska/WebM, MPEG-TS): frame number =
-  ``round((pts - stream start) × fps)``, as FFmpeg-based tools count constant-rate video. MP4/MOV
-  index every frame, so the rate is checked to be constant over the whole file; Matroska and
-  MPEG-TS index only some keyframes, so their declared average rate must equal FFmpeg's
-  ``r_frame_rate`` (its estimate from the timestamps).
+* **Timestamped containers** (MP4/MOV, Matroska/WebM, MPEG-TS): the frame a seek lands on is
+  numbered ``round((pts - stream start) × fps)``, as FFmpeg-based tools number constant-rate
+  video, and the frames after it are counted. That number is its rank (what a decode from frame 0
+  counts) only when no frame before it is missing or extra, so it is checked first: MP4/MOV index
+  every frame, and their timestamps must be evenly spaced over the whole file; Matroska and MPEG-TS
+  index only some keyframes, so their packets are demuxed (read, not decoded: far cheaper) up to
+  the target and their timestamps must give their ranks.
 
 Every seek is checked: the first frame decoded after it must be a keyframe with a pts, at or
 before N (B-frame reordering can put a keyframe's pts after the seek time; then the seek goes one
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # containers without a full index whose packets all carry timestamps (numbered by pts when the rate looks constant)
 _TIMESTAMPED = frozenset({"matroska,webm", "mpegts"})
+_REORDER = 32  # frames a packet's pts may lie ahead of its place in decoding order (B-frames; generous)
 _TRIES = 6  # seeks (each one keyframe further back) before decoding from the start
 
 
@@ -47,7 +50,7 @@ class Seek(enum.Enum):
     MOVED = "moved"  # a seek failed or missed: the container must be reopened to decode from the start
 
 
-def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering) -> str | None:
+def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering, start: int) -> str | None:
     """Why frames of this file cannot be found by a keyframe seek (None: they can)."""
     if stream.start_time is None:
         return "the stream has no start time"
@@ -59,17 +62,41 @@ def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering) -> s
     rate = stream.average_rate
     if not rate or rate <= 0:
         return "the stream does not state its frame rate"
+    per_tick = float(stream.time_base * rate)
     entries = _index_entries(stream)
     if entries and len(entries) == int(stream.frames or 0):  # MP4/MOV: every frame is indexed
-        ts = np.sort(np.array([int(e.timestamp) for e in entries], dtype=np.int64))
-        numbers = np.rint((ts - ts[0]) * float(stream.time_base * rate))
-        if not np.array_equal(numbers, np.arange(len(ts))):
+        ts = np.array([int(e.timestamp) for e in entries], dtype=np.int64)
+        if not _is_rank(np.sort(ts) - ts.min(), per_tick, len(ts)):
             return "the frame rate is not constant"
         return None
     if name not in _TIMESTAMPED:
         return f"the {name} container has no index to find frames by"
-    if rate != stream.guessed_rate:
-        return f"the frame rate may vary (average {rate}, timestamps {stream.guessed_rate})"
+    return _scan(container, stream, int(stream.start_time), per_tick, start)
+
+
+def _is_rank(ticks: np.ndarray, per_tick: float, upto: int) -> bool:
+    """True when the first ``upto`` sorted timestamps (ticks from the start) give frame numbers 0, 1, 2, ..."""
+    head = ticks[:upto]
+    return bool(np.array_equal(np.rint(head * per_tick), np.arange(len(head))))
+
+
+def _scan(container: Any, stream: Any, origin: int, per_tick: float, start: int) -> str | None:
+    """Demux (not decode) from the start to past frame ``start``: None when every packet's pts gives its rank."""
+    stop = start + _REORDER
+    pts: list[int] = []
+    try:
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            if packet.pts is None:
+                return "a packet has no pts"
+            pts.append(int(packet.pts))
+            if (packet.pts - origin) * per_tick > stop:
+                break
+    except (av.FFmpegError, OSError) as e:
+        return f"reading it failed: {e}"
+    if not _is_rank(np.sort(np.array(pts, dtype=np.int64)) - origin, per_tick, start + 1):
+        return "the frame rate is not constant before that frame"
     return None
 
 
@@ -111,10 +138,10 @@ def seek_to_keyframe(uri: str, container: Any, stream: Any, numbering: FrameNumb
         :attr:`Seek.DONE` when demuxing now starts at that keyframe (``numbering`` gives true numbers),
         else :attr:`Seek.UNTOUCHED` or :attr:`Seek.MOVED` (reopen the container): decode from the start.
     """
-    reason = _no_seek_reason(container, stream, numbering)
+    reason = _no_seek_reason(container, stream, numbering, start)
     if reason is not None:
         log.debug("%s: decoding from the start to reach frame %d (%s)", uri, start, reason)
-        return Seek.UNTOUCHED
+        return Seek.MOVED
     step = Fraction(0)  # time_base ticks per frame (timestamp numbering)
     if numbering.indexed:
         key = numbering.keyframe_before(start)
