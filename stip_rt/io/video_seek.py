@@ -36,7 +36,7 @@ from .video_index import FrameNumbering, _index_entries
 
 log = logging.getLogger(__name__)
 
-# containers without a full index whose packets all carry timestamps (numbered by pts when the rate looks constant)
+# containers without a full index whose packets all carry timestamps (checked by demuxing up to the target)
 _TIMESTAMPED = frozenset({"matroska,webm", "mpegts"})
 _REORDER = 32  # frames a packet's pts may lie ahead of its place in decoding order (B-frames; generous)
 _TRIES = 6  # seeks (each one keyframe further back) before decoding from the start
@@ -50,8 +50,8 @@ class Seek(enum.Enum):
     MOVED = "moved"  # a seek failed or missed: the container must be reopened to decode from the start
 
 
-def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering, start: int) -> str | None:
-    """Why frames of this file cannot be found by a keyframe seek (None: they can)."""
+def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering) -> str | None:
+    """Why frames of this file cannot be found by a keyframe seek, as far as its headers tell (None: they can)."""
     if stream.start_time is None:
         return "the stream has no start time"
     if numbering.indexed:
@@ -62,16 +62,20 @@ def _no_seek_reason(container: Any, stream: Any, numbering: FrameNumbering, star
     rate = stream.average_rate
     if not rate or rate <= 0:
         return "the stream does not state its frame rate"
-    per_tick = float(stream.time_base * rate)
     entries = _index_entries(stream)
-    if entries and len(entries) == int(stream.frames or 0):  # MP4/MOV: every frame is indexed
+    if _fully_indexed(stream, entries):  # MP4/MOV
         ts = np.array([int(e.timestamp) for e in entries], dtype=np.int64)
-        if not _is_rank(np.sort(ts) - ts.min(), per_tick, len(ts)):
+        if not _is_rank(np.sort(ts) - ts.min(), float(stream.time_base * rate), len(ts)):
             return "the frame rate is not constant"
         return None
     if name not in _TIMESTAMPED:
         return f"the {name} container has no index to find frames by"
-    return _scan(container, stream, int(stream.start_time), per_tick, start)
+    return None
+
+
+def _fully_indexed(stream: Any, entries: list[Any]) -> bool:
+    """True when the container's index lists every frame of ``stream`` (MP4/MOV)."""
+    return bool(entries) and len(entries) == int(stream.frames or 0)
 
 
 def _is_rank(ticks: np.ndarray, per_tick: float, upto: int) -> bool:
@@ -138,10 +142,10 @@ def seek_to_keyframe(uri: str, container: Any, stream: Any, numbering: FrameNumb
         :attr:`Seek.DONE` when demuxing now starts at that keyframe (``numbering`` gives true numbers),
         else :attr:`Seek.UNTOUCHED` or :attr:`Seek.MOVED` (reopen the container): decode from the start.
     """
-    reason = _no_seek_reason(container, stream, numbering, start)
+    reason = _no_seek_reason(container, stream, numbering)
     if reason is not None:
         log.debug("%s: decoding from the start to reach frame %d (%s)", uri, start, reason)
-        return Seek.MOVED
+        return Seek.UNTOUCHED
     step = Fraction(0)  # time_base ticks per frame (timestamp numbering)
     if numbering.indexed:
         key = numbering.keyframe_before(start)
@@ -151,6 +155,11 @@ def seek_to_keyframe(uri: str, container: Any, stream: Any, numbering: FrameNumb
         offset = key
     else:
         origin, time_base, rate = int(stream.start_time), Fraction(stream.time_base), Fraction(stream.average_rate)
+        if not _fully_indexed(stream, _index_entries(stream)):  # Matroska, MPEG-TS: check the timestamps
+            reason = _scan(container, stream, origin, float(time_base * rate), start)
+            if reason is not None:
+                log.debug("%s: decoding from the start to reach frame %d (%s)", uri, start, reason)
+                return Seek.MOVED
         numbering.use_pts(origin, time_base, rate)
         step = 1 / (rate * time_base)
         offset = origin + round(start * step)
