@@ -4,9 +4,13 @@ A consumer that spends ``--work-ms`` per frame outside the GIL (``time.sleep``, 
 stands for the rest of the pipeline. The threaded source decodes the next frames meanwhile, so
 ``open_source / plain loop`` should approach ``min(decode fps, 1000/work_ms) / plain``.
 
+``--seek [N]`` also times opening the file at a late frame N (default: 90 % of its frames) until
+that frame arrives: the keyframe seek of ``VideoSource(start=N)`` vs decoding every frame from the
+start (``keyframe_seek=False``, the old way), ratio printed.
+
 Usage::
 
-    python scripts/bench_sources.py [VIDEO] [--work-ms 3] [--repeat 3]
+    python scripts/bench_sources.py [VIDEO] [--work-ms 3] [--repeat 3] [--seek [N]]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import av
 
 from stip_rt.io.sources import open_source
+from stip_rt.io.video_source import VideoSource
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "opencv_samples" / "vtest.avi"
 
@@ -47,12 +52,40 @@ def threaded(path: Path, work_s: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def open_at(path: Path, frame: int, keyframe_seek: bool) -> float:
+    """Seconds from opening ``path`` at ``frame`` until that frame is delivered."""
+    t0 = time.perf_counter()
+    with VideoSource(str(path), start=frame, max_frames=1, keyframe_seek=keyframe_seek) as src:
+        got = [f.index for f in src]
+    if got != [frame]:
+        raise SystemExit(f"{path}: asked for frame {frame}, got {got}")
+    return time.perf_counter() - t0
+
+
+def bench_seek(path: Path, frame: int, repeat: int) -> None:
+    """Print the best time to open at ``frame`` with the keyframe seek and by decoding from the start."""
+    if frame < 0:
+        with av.open(str(path)) as c:
+            frame = int(c.streams.video[0].frames * 0.9)
+    seek = min(open_at(path, frame, True) for _ in range(repeat))
+    scan = min(open_at(path, frame, False) for _ in range(repeat))
+    print(f"open at frame {frame}: keyframe seek {seek * 1000:.0f} ms, decode from the start {scan * 1000:.0f} ms, "
+          f"ratio {scan / seek:.1f}×")  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("video", nargs="?", type=Path, default=DEFAULT)
     p.add_argument("--work-ms", type=float, default=3.0, help="consumer time per frame (ms, GIL released)")
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
+    p.add_argument("--seek", type=int, nargs="?", const=-1, metavar="N",
+                   help="also time opening at frame N (default 90%% of the file): keyframe seek vs decode from start")
+    p.add_argument("--seek-only", action="store_true", help="only the --seek comparison")
     a = p.parse_args()
+    if a.seek is not None:
+        bench_seek(a.video, a.seek, a.repeat)
+        if a.seek_only:
+            return
     w = a.work_ms / 1000
     best = {k: 0.0 for k in ("slice", "auto", "source", "plain_w", "source_w")}
     for _ in range(a.repeat):

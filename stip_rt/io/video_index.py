@@ -7,13 +7,15 @@ OpenDML) giving each frame's file offset, so a packet's true frame number is the
 position. :class:`FrameNumbering` uses it to renumber such packets, reports the frames that are
 missing (with the file and the range) and drops packets the index does not know (data the
 demuxer mistook for a frame). Other containers (MP4, MKV, ...) carry timestamps for every
-packet and their demuxers find packets through their own tables; their frames are counted.
+packet and their demuxers find packets through their own tables; their frames are counted, or
+(after a keyframe seek, :mod:`stip_rt.io.video_seek`) numbered from their timestamps.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+from fractions import Fraction
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ class FrameNumbering:
         self._timestamps: list[int] = []
         self._keyframes: list[int] = []
         self.missing = 0  # frames the file lacks (damaged data), reported as warnings
+        self._pts_rule: tuple[int, Fraction] | None = None  # (stream start, frames per tick) after use_pts
+        self._pts: tuple[int, Fraction] | None = None  # that rule while the next frame is numbered by its pts
         entries = _index_entries(stream)
         frames = int(stream.frames or 0)
         if container.format.name == "avi" and entries and len(entries) == frames:
@@ -56,6 +60,29 @@ class FrameNumbering:
     def indexed(self) -> bool:
         """True when frame numbers come from the container's index (else frames are counted)."""
         return bool(self._positions)
+
+    def keyframe_before(self, frame: int) -> int | None:
+        """Index timestamp of the last keyframe at or before ``frame`` (None: no index, or none that early)."""
+        i = bisect.bisect_right(self._keyframes, self._start_ts + frame) - 1
+        return self._keyframes[i] if self._positions and i >= 0 else None
+
+    def frame_of(self, ts: int) -> int:
+        """The frame number of index timestamp ``ts``."""
+        return ts - self._start_ts
+
+    def use_pts(self, start_pts: int, time_base: Fraction, rate: Fraction) -> None:
+        """Number the first frame after each :meth:`restart` by its pts and count on from there.
+
+        Its number is ``round((pts - start_pts) × time_base × rate)``: its rank in constant-rate video.
+        """
+        self._pts_rule = (start_pts, time_base * rate)
+        self._pts = self._pts_rule
+
+    def restart(self, next_ts: int | None = None) -> None:
+        """Forget what was read: the container was sought (to index timestamp ``next_ts`` when indexed)."""
+        self._next_ts = next_ts
+        self._count = 0
+        self._pts = self._pts_rule
 
     def packet(self, packet: Any) -> bool:
         """Give ``packet`` its true timestamps (from the index); False: drop it (not a frame of the index)."""
@@ -105,6 +132,11 @@ class FrameNumbering:
 
     def number(self, frame: Any) -> int:
         """The true 0-based number of decoded ``frame`` (frames come out in display order)."""
+        if self._pts is not None and frame.pts is not None:  # the first frame after a seek: its pts gives its rank
+            n = round((int(frame.pts) - self._pts[0]) * self._pts[1])
+            self._pts = None
+            self._count = n + 1
+            return n
         if self._positions and frame.pts is not None:
             n = int(frame.pts) - self._start_ts
             if n >= self._count:

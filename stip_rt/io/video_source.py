@@ -14,6 +14,7 @@ from ..types import Frame, SourceInfo
 from .source_config import SourceConfig
 from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
+from .video_seek import Seek, seek_to_keyframe
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,16 @@ class VideoSource(ThreadedSource):
 
     Args:
         uri: file path or URL.
-        start: first frame index to yield (earlier frames are decoded and skipped, so indices stay exact).
+        start: first frame index to yield. A file is sought to the last keyframe at or before it and decoded
+            from there (see :mod:`stip_rt.io.video_seek`); streams, and files whose frames cannot be found
+            by timestamp or index, are decoded from the start. Either way the frames before ``start`` are
+            dropped and indices and times are those of a decode from frame 0.
         max_frames: stop after this many frames (None: all).
         live: force live (drop frames when the consumer is slower; reconnect) or not; None: live for
             stream protocols (``rtsp://`` ...) and for URLs without a known duration.
         config: buffering, timeouts and reconnection.
+        keyframe_seek: False: decode from the start to reach ``start`` even where a seek would do
+            (for comparisons).
 
     Raises:
         SourceError: the input is missing, empty, not a video, has no video stream, or refuses connections.
@@ -88,10 +94,12 @@ class VideoSource(ThreadedSource):
         max_frames: int | None = None,
         live: bool | None = None,
         config: SourceConfig | None = None,
+        keyframe_seek: bool = True,
     ) -> None:
         self.uri = uri
         self.config = config or SourceConfig()
         self.start = start
+        self.keyframe_seek = keyframe_seek
         self._network = is_url(uri)
         if not self._network:
             path = Path(uri)
@@ -137,13 +145,17 @@ class VideoSource(ThreadedSource):
         index = 0  # frame number in the source (counts skipped frames too)
         time_offset = 0.0  # after a reconnect, the new stream's times continue from here
         last_time = -1.0
+        numbering: FrameNumbering | None = None
         try:
+            if self.start > 0 and self.keyframe_seek and not self.live and not self._network:
+                container, numbering = self._seek(container)
             while True:
                 stream = container.streams.video[0]
-                stream.thread_type = "SLICE" if self.live else "AUTO"
+                if numbering is None:
+                    stream.thread_type = "SLICE" if self.live else "AUTO"
+                    numbering = FrameNumbering(self.uri, container, stream)
                 t0 = stream.start_time if stream.start_time is not None and not self.live else None
                 base = index  # after a reconnect, numbers go on from here
-                numbering = FrameNumbering(self.uri, container, stream)
                 try:
                     for packet in container.demux(stream):
                         if not numbering.packet(packet):
@@ -165,6 +177,7 @@ class VideoSource(ThreadedSource):
                     if not self.live:
                         raise self._read_error(index, e) from e
                     container.close()
+                    numbering = None
                     container = self._reconnect(index, e)
                     if container is None:  # closed while waiting
                         return
@@ -182,6 +195,19 @@ class VideoSource(ThreadedSource):
                 )
         finally:
             container.close()
+
+    def _seek(self, container: Any) -> tuple[Any, FrameNumbering | None]:
+        """Seek a file to the keyframe before ``start``; else (reopened if it moved) it is decoded from the start."""
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        numbering = FrameNumbering(self.uri, container, stream)
+        outcome = seek_to_keyframe(self.uri, container, stream, numbering, self.start)
+        if outcome is Seek.DONE:
+            return container, numbering
+        if outcome is Seek.UNTOUCHED:
+            return container, FrameNumbering(self.uri, container, stream)
+        container.close()
+        return self._open(), None
 
     def _read_error(self, index: int, e: BaseException) -> SourceError:
         """The error of a non-live input that fails while reading (a damaged file, a dropped or stalled stream)."""

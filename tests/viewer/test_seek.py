@@ -107,3 +107,51 @@ def test_finished_run_can_seek_without_rebuilding(box_window, qtbot, video, coun
         w.toggle_run()  # Play again: from frame 0 on the same models
     assert counted_builds["parts"] == 1
     assert min(set(w.history.spans) - ids) > max(ids)
+
+
+class _WatchedContainer:
+    """A PyAV input container that notes its seeks and the dts of the first packet read after the last one."""
+
+    def __init__(self, container):
+        self._c = container
+        self.seeks = 0
+        self.first_dts = None
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def seek(self, *args, **kw):
+        self.seeks += 1
+        self.first_dts = None
+        return self._c.seek(*args, **kw)
+
+    def demux(self, *args, **kw):
+        for packet in self._c.demux(*args, **kw):
+            if self.first_dts is None:
+                self.first_dts = packet.dts
+            yield packet
+
+
+def test_seek_decodes_from_the_keyframe_before_the_target(box_window, qtbot, video, wait_frames, monkeypatch):
+    from stip_rt.io import video_source
+
+    opened = []
+    real = video_source._open_container
+
+    def watched(*args):
+        opened.append(_WatchedContainer(real(*args)))
+        return opened[-1]
+
+    monkeypatch.setattr(video_source, "_open_container", watched)
+    w = box_window
+    assert w.open_source(video)
+    wait_frames(w, 3)
+    assert len(opened) == 1 and opened[0].seeks == 0 and opened[0].first_dts == 0  # from frame 0: no seek
+    with qtbot.waitSignal(w.session.seeked, timeout=30000):
+        w.seek_to(400)
+    qtbot.waitUntil(lambda: w._last_index >= 400, timeout=30000)
+    assert len(opened) == 2 and opened[1].seeks >= 1
+    # vtest.avi has keyframes 0, 250, 500, 750: decoding starts at 250, so 150 frames are decoded before the
+    # target (fewer than a keyframe interval) instead of 400
+    assert opened[1].first_dts == 250
+    assert w.history.frame_indices and min(f for f in w.history.frame_indices if f >= 300) == 400
