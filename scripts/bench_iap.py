@@ -28,10 +28,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.benchmark import Timer
 
 from stip_rt.nn.iap import IAP_IMPLS, iap, use_iap_impl
+from stip_rt.runtime.profile import peak_bytes
 
 
 def eager_iap(q: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -41,27 +41,6 @@ def eager_iap(q: torch.Tensor, g: torch.Tensor, weight: torch.Tensor, bias: torc
         F.interpolate(q, scale_factor=2, mode="bilinear", align_corners=False), weight.reshape(-1, c, 1, 1), bias
     )
     return torch.mean(kernels.reshape(n, -1, c, h, w) * g.unsqueeze(1), dim=2)
-
-
-def _peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
-    """Peak bytes allocated during ``fn()`` above what was allocated before it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - base
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted(
-        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
-    )
-    live = peak = 0
-    for event in events:
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
 
 
 def _seconds(fn: Callable[[], object], min_run_time: float) -> float:
@@ -102,8 +81,8 @@ def _case(n: int, args: argparse.Namespace, device: torch.device, dtype: torch.d
         for name, op in (("eager", eager_iap), ("fused", fused)):
             res[f"{name}_fwd_s"] = _seconds(fwd(op), args.min_run_time)
             res[f"{name}_fwdbwd_s"] = _seconds(fwd_bwd(op), args.min_run_time)
-            res[f"{name}_fwd_b"] = statistics.median(_peak_bytes(fwd(op), device) for _ in range(3))
-            res[f"{name}_fwdbwd_b"] = statistics.median(_peak_bytes(fwd_bwd(op), device) for _ in range(3))
+            res[f"{name}_fwd_b"] = statistics.median(peak_bytes(fwd(op), device) for _ in range(3))
+            res[f"{name}_fwdbwd_b"] = statistics.median(peak_bytes(fwd_bwd(op), device) for _ in range(3))
         with torch.no_grad():
             err = (fused(q, g, weight, bias).float() - eager_iap(q, g, weight, bias).float()).abs().max().item()
     res["max_abs_diff"] = err

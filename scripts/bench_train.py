@@ -24,34 +24,13 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 from stip_rt.models import build_model
+from stip_rt.runtime.profile import peak_bytes
 from stip_rt.train.losses import stip_loss
 from stip_rt.train.trainer import _float_outputs
-
-
-def _peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
-    """Peak bytes allocated during ``fn()`` above what was allocated before it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - base
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    live = peak = 0
-    for event in events:
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
 
 
 def _batch(model: torch.nn.Module, n: int, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -59,8 +38,12 @@ def _batch(model: torch.nn.Module, n: int, device: torch.device) -> tuple[torch.
     (h, w), (hh, hw), k = spec.input_size, spec.heatmap_size, spec.num_joints
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, h, w, generator=gen)
-    targets = {"heatmap": torch.rand(n, k, hh, hw, generator=gen), "weight": torch.ones(n, k, 1),
-               "mask": (torch.rand(n, 1, hh, hw, generator=gen) > 0.9).float(), "semantics": torch.ones(n, k)}
+    targets = {
+        "heatmap": torch.rand(n, k, hh, hw, generator=gen),
+        "weight": torch.ones(n, k, 1),
+        "mask": (torch.rand(n, 1, hh, hw, generator=gen) > 0.9).float(),
+        "semantics": torch.ones(n, k),
+    }
     return x.to(device), {key: v.to(device) for key, v in targets.items()}
 
 
@@ -100,7 +83,7 @@ def run_mode(mode: str, args: argparse.Namespace, device: torch.device) -> dict[
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t)
-    peak = _peak_bytes(step, device)
+    peak = peak_bytes(step, device)
     return {"images_per_s": args.batch / statistics.median(times), "peak_bytes": peak}
 
 

@@ -9,7 +9,9 @@ microseconds, whatever its size), so the kernel count is the figure to bring dow
 * :func:`count_cuda_kernels` — the kernels the GPU runs during one ``backend.infer`` call
   (``torch.profiler`` with CUDA activity; CUDA-graph replays are traced kernel by kernel).
 
-Both group names with :func:`kind_of` (conv/matmul, batch_norm, relu, add, copy, upsample, iap, fused, ...).
+and :func:`peak_bytes` — the peak memory one call allocates (the benchmarks' memory figures).
+
+Both counters group names with :func:`kind_of` (conv/matmul, batch_norm, relu, add, copy, upsample, iap, fused, ...).
 ``scripts/count_kernels.py`` prints them before and after folding; ``scripts/gpu_check.sh`` runs it.
 """
 
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _KINDS = (  # (kind, substrings of an ATen op or kernel name, lower case), first match wins
@@ -141,3 +144,28 @@ def summary_line(label: str, counter: Counter[str]) -> str:
     kinds = by_kind(counter)
     parts = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     return f"{label}: {sum(counter.values())} ({parts})"
+
+
+def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated during ``fn()`` above what was allocated before it.
+
+    CUDA: the caching allocator's peak statistics. CPU: the running sum of the allocations and
+    frees ``torch.profiler`` records (``profile_memory``), in time order.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
+    )
+    live = peak = 0
+    for event in events:
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak

@@ -10,7 +10,7 @@ import torch
 
 from stip_rt.models import build_model
 from stip_rt.nn.fold import count_batchnorm, prepare_inference
-from stip_rt.runtime.profile import by_kind, count_aten_ops, count_cuda_kernels, kind_of, summary_line
+from stip_rt.runtime.profile import by_kind, count_aten_ops, count_cuda_kernels, kind_of, peak_bytes, summary_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from tiny_specs import TINY_STIP
@@ -75,3 +75,17 @@ def test_cuda_replay_kernels_drop_with_folding() -> None:
         counts[fold] = by_kind(count_cuda_kernels(backend.infer, x))
     assert counts[True]["batch_norm"] == 0 < counts[False]["batch_norm"]
     assert sum(counts[True].values()) < sum(counts[False].values())
+
+
+def test_peak_bytes_counts_what_a_call_allocates_at_once_on_the_cpu() -> None:
+    def two_live() -> None:
+        a = torch.ones(1000, 1000)  # 4 MB
+        b = a * 2  # 4 MB more while a lives
+        del a, b
+
+    def one_at_a_time() -> None:
+        for _ in range(3):
+            torch.ones(1000, 1000).sum()  # each freed before the next
+
+    assert 8_000_000 <= peak_bytes(two_live, torch.device("cpu")) < 9_000_000
+    assert 4_000_000 <= peak_bytes(one_at_a_time, torch.device("cpu")) < 5_000_000
