@@ -15,12 +15,12 @@ from PyQt6.QtWidgets import QFileDialog
 from stip_rt.errors import StipError
 from stip_rt.io.sinks import open_sink
 
+from .dialogs import VIDEO_FILTER
 from .history import SessionHistory
 
 if TYPE_CHECKING:
     from .window import MainWindow
 
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
 TRACKS_FILTER = "Tracks (*.jsonl *.csv *.json *.txt);;All files (*)"
 IMAGE_FILTER = "PNG (*.png);;JPEG (*.jpg)"
 

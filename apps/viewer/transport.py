@@ -1,14 +1,30 @@
-"""The playback toolbar: Start/Stop, Pause, Step, the speed, the seek slider and the frame position."""
+"""Playback: the toolbar (Start/Stop, Pause, Step, the speed, the seek slider, the frame position) and
+what its controls do to the window's run (a :class:`.session.Session`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QMouseEvent
-from PyQt6.QtWidgets import QComboBox, QLabel, QMainWindow, QSlider, QStyle, QStyleOptionSlider, QToolBar, QWidget
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
+    QToolBar,
+    QWidget,
+)
 
 from .actions import add_action
+from .dialogs import open_video_dialog
+
+if TYPE_CHECKING:
+    from .window import MainWindow
 
 #: Playback speeds offered (label → factor of the source's frame rate; 0 = as fast as possible).
 SPEEDS = {"0.25×": 0.25, "0.5×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0, "max": 0.0}
@@ -113,3 +129,65 @@ class PlaybackBar(QToolBar):
             self.seek.setEnabled(True)
         total = f"/{frame_count}" if frame_count else ""
         self.position.setText(f"  frame {index}{total}  {seconds:.1f}s")
+
+
+# ---------------------------------------------------------------- what the controls do
+def toggle_run(window: MainWindow) -> None:
+    """Start (asking for a video when there is no source), Stop, or Play again on the same models."""
+    if window.session is not None and window.session.finished:
+        seek_to(window, 0)  # play again on the same models
+    elif window.session is not None:
+        window.stop_run()
+    elif window.source is not None:
+        window.open_source(window.source)
+    else:
+        open_video_dialog(window)
+
+
+def toggle_pause(window: MainWindow) -> None:
+    if window.session is None or not window.running:
+        return
+    if window.session.sink.paused:
+        window.session.sink.resume()
+    else:
+        window.session.sink.pause()
+    window.update_controls()
+
+
+def step(window: MainWindow) -> None:
+    """One frame, while paused."""
+    if window.session is not None and window.running:
+        window.session.sink.step()
+        window.update_controls()
+
+
+def set_speed(window: MainWindow, text: str) -> None:
+    """Play at speed ``text`` (a key of :data:`SPEEDS`)."""
+    if window.session is not None:
+        window.session.sink.speed = SPEEDS[text]
+
+
+def seek_to(window: MainWindow, frame: int) -> None:
+    """Continue from ``frame``: in the running session (models kept, ids never repeated), else a new run."""
+    if window.source is None or not window.frame_count:
+        return
+    frame = max(0, min(int(frame), window.frame_count - 1))
+    window.history.mark_break()
+    window.seek.setValue(frame)
+    if window.session is not None and window.session.ready:
+        window.session.seek(frame)
+        window.status_line.show(f"Seeking to frame {frame}")
+        window.update_controls()
+    elif window.session is None:
+        window.open_source(window.source, start=frame, max_frames=window.max_frames, keep_history=True)
+
+
+def jump_dialog(window: MainWindow) -> None:
+    """Ask for a frame number and seek there."""
+    if not window.frame_count:
+        window.show_error("jump to frame: open a video file first")
+        return
+    frame, ok = QInputDialog.getInt(window, "Jump to frame", f"frame (0–{window.frame_count - 1}):",
+                                    max(window.last_index, 0), 0, window.frame_count - 1)  # fmt: skip
+    if ok:
+        seek_to(window, frame)

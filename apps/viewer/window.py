@@ -13,21 +13,22 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMainWindow
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QMainWindow
 
 from stip_rt.errors import StipError
 from stip_rt.types import FrameResult
 
-from . import saving
-from .actions import add_action, shortcuts
-from .dialogs import HelpDialog, SettingsDialog, list_cameras
+from . import preferences, saving, transport
+from .actions import shortcuts
+from .dialogs import HelpDialog
 from .history import SessionHistory, track_at
+from .menus import build_menus
 from .options import OptionsState, ViewerOptions, remembered_options
 from .panels import InfoPanel, OverlayPanel, PeoplePlot, TrackList, TrackPlots, dock_panels
 from .session import Session
 from .status import LatencyMeter, StatusLine
-from .transport import SPEEDS, PlaybackBar
+from .transport import PlaybackBar
 from .video_view import VideoView
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,9 @@ class MainWindow(QMainWindow):
         self.last_image: np.ndarray | None = None
         self._last_result: FrameResult | None = None
         self._last_index = -1
-        self._frame_count: int | None = None
+        self.frame_count: int | None = None
         self._fps = 0.0
-        self._max_frames: int | None = None
+        self.max_frames: int | None = None
         self._plots_dirty = False
         self.help_dialog: HelpDialog | None = None
         self.setWindowTitle("stip-viewer")
@@ -89,43 +90,21 @@ class MainWindow(QMainWindow):
         self.view.clicked.connect(self._video_clicked)
         self.setCentralWidget(self.view)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
-        key = QKeySequence
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        add_action(self, file_menu, "Open &video…", self.open_file_dialog, key.StandardKey.Open)
-        self.camera_menu = file_menu.addMenu("Open &camera")
-        self.camera_menu.aboutToShow.connect(self._fill_camera_menu)
-        add_action(self, file_menu, "Open stream &URL…", self.open_url_dialog)
-        file_menu.addSeparator()
-        self.save_frame_action = add_action(self, file_menu, "Save &frame as PNG…",
-                                            lambda: saving.save_frame_dialog(self), key("Ctrl+S"))  # fmt: skip
-        self.export_action = add_action(self, file_menu, "&Export run (everything seen)…",
-                                        lambda: saving.export_run_dialog(self), key("Ctrl+E"))  # fmt: skip
-        file_menu.addSeparator()
-        add_action(self, file_menu, "&Settings…", self.open_settings, key("Ctrl+,"))
-        self.reset_action = add_action(self, file_menu, "&Reset settings", self.reset_settings)
-        file_menu.addSeparator()
-        add_action(self, file_menu, "&Quit", self.close, key.StandardKey.Quit)
-        rec_menu = menu.addMenu("&Record")
-        self.record_action = add_action(self, rec_menu, "Start &recording…", self.toggle_recording, key("Ctrl+R"))
-        self.view_menu = menu.addMenu("&View")
-        self.jump_action = add_action(self, self.view_menu, "&Jump to frame…", self.jump_dialog, key("Ctrl+G"))
-        self.trails_action = add_action(self, self.view_menu, "&Trails", lambda: self.overlays.trails.toggle(),
-                                        key("T"))  # fmt: skip
-        add_action(self, self.view_menu, "&Clear selection", lambda: self.select_track(None), key("Escape"))
-        self.view_menu.addSeparator()
-        help_menu = menu.addMenu("&Help")
-        self.help_action = add_action(self, help_menu, "&Shortcuts…", self.show_help, key("F1"))
+        self.menus = build_menus(self)
+        m = self.menus  # the window's attribute names of before (tests and other helpers use them)
+        self.camera_menu, self.view_menu, self.record_action = m.camera, m.view, m.record
+        self.save_frame_action, self.export_action, self.reset_action = m.save_frame, m.export, m.reset
+        self.jump_action, self.trails_action, self.help_action = m.jump, m.trails, m.help
 
         self.playback = PlaybackBar(self, start=self.toggle_run, pause=self.toggle_pause, step=self.step)
         self.addToolBar(self.playback)
         self.speed, self.seek, self.position = self.playback.speed, self.playback.seek, self.playback.position
-        self.speed.currentTextChanged.connect(self._speed_changed)
+        self.speed.currentTextChanged.connect(lambda text: transport.set_speed(self, text))
         self.seek.jumped.connect(self.seek_to)
 
         self.info = InfoPanel()
         self.overlays = OverlayPanel(self.options)
-        self.overlays.changed.connect(self._overlays_changed)
+        self.overlays.changed.connect(lambda: preferences.overlays_changed(self))
         self.tracks = TrackList()
         self.tracks.selected.connect(lambda tid: self.select_track(tid or None))
         self.plot = PeoplePlot()
@@ -162,24 +141,6 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
 
     # ---------------------------------------------------------------- sources
-    def open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", saving.VIDEO_FILTER)
-        if path:
-            self.open_source(path)
-
-    def open_url_dialog(self) -> None:
-        url, ok = QInputDialog.getText(self, "Open stream", "RTSP / HTTP / HLS URL:")
-        if ok and url.strip():
-            self.open_source(url.strip())
-
-    def _fill_camera_menu(self) -> None:
-        self.camera_menu.clear()
-        cameras = list_cameras()
-        if not cameras:
-            self.camera_menu.addAction("no camera found").setEnabled(False)
-        for cam in cameras:
-            self.camera_menu.addAction(cam, lambda c=cam: self.open_source(c))
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -205,7 +166,7 @@ class MainWindow(QMainWindow):
             self.history.clear()
             self.select_track(None)
         self.source = source
-        self._max_frames = max_frames
+        self.max_frames = max_frames
         missing = self.prefs.missing_files()
         if missing:
             return self._fail_to_start(f"{', '.join(missing)}: file not found")
@@ -248,14 +209,8 @@ class MainWindow(QMainWindow):
         return self.session is not None and not self.session.finished
 
     def toggle_run(self) -> None:
-        if self.session is not None and self.session.finished:
-            self.seek_to(0)  # play again on the same models
-        elif self.session is not None:
-            self.stop_run()
-        elif self.source is not None:
-            self.open_source(self.source)
-        else:
-            self.open_file_dialog()
+        """Start/Stop/Play again (see :func:`.transport.toggle_run`)."""
+        transport.toggle_run(self)
 
     def stop_run(self) -> None:
         if self.session is None:
@@ -268,50 +223,19 @@ class MainWindow(QMainWindow):
         self.update_controls()
 
     def toggle_pause(self) -> None:
-        if self.session is None or not self.running:
-            return
-        if self.session.sink.paused:
-            self.session.sink.resume()
-        else:
-            self.session.sink.pause()
-        self.update_controls()
+        transport.toggle_pause(self)
 
     def step(self) -> None:
-        if self.session is not None and self.running:
-            self.session.sink.step()
-            self.update_controls()
+        transport.step(self)
 
     def seek_to(self, frame: int) -> None:
         """Continue from ``frame``: in the running session (models kept, ids never repeated), else a new run."""
-        if self.source is None or not self._frame_count:
-            return
-        frame = max(0, min(int(frame), self._frame_count - 1))
-        self.history.mark_break()
-        self.seek.setValue(frame)
-        if self.session is not None and self.session.ready:
-            self.session.seek(frame)
-            self.status_line.show(f"Seeking to frame {frame}")
-            self.update_controls()
-        elif self.session is None:
-            self.open_source(self.source, start=frame, max_frames=self._max_frames, keep_history=True)
-
-    def jump_dialog(self) -> None:
-        if not self._frame_count:
-            self.show_error("jump to frame: open a video file first")
-            return
-        frame, ok = QInputDialog.getInt(self, "Jump to frame", f"frame (0–{self._frame_count - 1}):",
-                                        max(self._last_index, 0), 0, self._frame_count - 1)  # fmt: skip
-        if ok:
-            self.seek_to(frame)
+        transport.seek_to(self, frame)
 
     def _seeked(self, frame: int) -> None:
         if self.sender() is self.session:
             self.status_line.show(f"Playing from frame {frame}")
             self.update_controls()
-
-    def _speed_changed(self, text: str) -> None:
-        if self.session is not None:
-            self.session.sink.speed = SPEEDS[text]
 
     def update_controls(self) -> None:
         """Label and enable the controls, and show whether it records, from the session's state."""
@@ -319,7 +243,7 @@ class MainWindow(QMainWindow):
         recording = self.session is not None and self.session.sink.recording
         self.playback.set_state(running=running, paused=running and self.session.sink.paused,
                                 started=self.session is not None,
-                                seekable=self.source is not None and bool(self._frame_count))  # fmt: skip
+                                seekable=self.source is not None and bool(self.frame_count))  # fmt: skip
         self.record_action.setText("Stop &recording" if recording else "Start &recording…")
         self.status_line.show_recording(recording)
 
@@ -327,37 +251,6 @@ class MainWindow(QMainWindow):
     def _changed(self, new: ViewerOptions) -> None:
         """Take ``new`` options from the user: remembered from now on (command-line ones too, once changed)."""
         self.prefs.change(new)
-
-    def _overlays_changed(self) -> None:
-        new = self.overlays.apply_to(self.options)
-        retrack = new.smoothing != self.options.smoothing
-        self._changed(new)
-        if self.session is None:
-            return
-        self.session.sink.set_options(new)
-        if retrack and self.session.ready:
-            self.history.mark_break()
-            self.session.seek(max(self._last_index + 1, 0), options=new)  # the models stay
-        elif self._last_result is not None and (self.session.sink.paused or self.session.finished):
-            self._repaint_last()
-
-    def open_settings(self) -> None:
-        dialog = SettingsDialog(self.options, self)
-        if dialog.exec():
-            self._changed(dialog.options())
-            if self.session is not None and self.source is not None:
-                self.open_source(self.source, start=max(self._last_index, 0), max_frames=self._max_frames,
-                                 keep_history=True)  # fmt: skip
-
-    def reset_settings(self) -> None:
-        """Forget every remembered setting; options given on the command line stay for this launch."""
-        self.prefs.reset()
-        self.overlays.show_options(self.options)
-        if self.session is not None:
-            self.session.sink.set_options(self.options)
-        cli = self.prefs.cli
-        kept = f" (kept from the command line: {', '.join(sorted(cli))})" if cli else ""
-        self.status_line.show(f"Settings reset to the defaults{kept}; they apply from the next Start")
 
     # ---------------------------------------------------------------- selection
     def select_track(self, track_id: int | None) -> None:
@@ -372,12 +265,12 @@ class MainWindow(QMainWindow):
         if self._last_result is not None and self.session is not None and (
             self.session.sink.paused or self.session.finished
         ):
-            self._repaint_last()
+            self.repaint_last()
 
     def _video_clicked(self, x: float, y: float) -> None:
         self.select_track(None if self._last_result is None else track_at(self._last_result.tracks, x, y))
 
-    def _repaint_last(self) -> None:
+    def repaint_last(self) -> None:
         if self.session is not None and self._last_result is not None:
             self.last_image = self.session.sink.render(self._last_result)
             self.view.set_frame(self.last_image)
@@ -420,7 +313,7 @@ class MainWindow(QMainWindow):
         self._last_index = result.index
         self.frames_shown += 1
         if run is not None:
-            self._frame_count, self._fps = run.source.frame_count, run.source.fps
+            self.frame_count, self._fps = run.source.frame_count, run.source.fps
             self.playback.show_position(result.index, result.time, run.source.frame_count)
         self.frame_shown.emit(result.index)
 
