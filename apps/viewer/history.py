@@ -129,12 +129,3 @@ def _rows(t: Tracks, keep: np.ndarray) -> Tracks:
         det_index=t.det_index[keep],
     )  # fmt: skip
 
-
-def track_at(tracks: Tracks, x: float, y: float) -> int | None:
-    """The id of the person whose box holds frame pixel (x, y), the smallest box winning; None: nobody."""
-    b = tracks.boxes
-    inside = (b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3])
-    if not inside.any():
-        return None
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return int(tracks.ids[np.flatnonzero(inside)[np.argmin(area[inside])]])

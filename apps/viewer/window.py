@@ -22,10 +22,11 @@ from stip_rt.types import FrameResult
 from . import preferences, saving, transport
 from .actions import shortcuts
 from .dialogs import HelpDialog
-from .history import SessionHistory, track_at
+from .history import SessionHistory
 from .menus import build_menus
 from .options import OptionsState, ViewerOptions, remembered_options
 from .panels import InfoPanel, OverlayPanel, PeoplePlot, TrackList, TrackPlots, dock_panels
+from .selection import TrackSelection, track_at
 from .session import Session
 from .status import LatencyMeter, StatusLine
 from .transport import PlaybackBar
@@ -64,7 +65,6 @@ class MainWindow(QMainWindow):
         self.session: Session | None = None
         self.source: str | None = None
         self.history = SessionHistory()
-        self.selected: int | None = None
         self.frames_shown = 0
         self.last_image: np.ndarray | None = None
         self._last_result: FrameResult | None = None
@@ -72,7 +72,6 @@ class MainWindow(QMainWindow):
         self.frame_count: int | None = None
         self._fps = 0.0
         self.max_frames: int | None = None
-        self._plots_dirty = False
         self.help_dialog: HelpDialog | None = None
         self.setWindowTitle("stip-viewer")
         self.resize(1360, 820)
@@ -80,9 +79,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self.latency = LatencyMeter(self)
         self._info_timer = QTimer(self, interval=500, timeout=self._refresh_info)
-        self._plot_timer = QTimer(self, interval=1000, timeout=self._refresh_track_plots)
         self._info_timer.start()
-        self._plot_timer.start()
 
     # ---------------------------------------------------------------- layout
     def _build_ui(self) -> None:
@@ -111,6 +108,7 @@ class MainWindow(QMainWindow):
         self.track_plots = TrackPlots()
         self.docks = dock_panels(self, self.view_menu, info=self.info, overlays=self.overlays, tracks=self.tracks,
                                  track_plots=self.track_plots, plot=self.plot)  # fmt: skip
+        self.selection = TrackSelection(self.history, self.tracks, self.track_plots, self.docks["Selected track"])
 
         self.status_line = StatusLine(self, self.view)
         self.progress, self.rec_label = self.status_line.progress, self.status_line.rec_label
@@ -252,20 +250,18 @@ class MainWindow(QMainWindow):
         """Take ``new`` options from the user: remembered from now on (command-line ones too, once changed)."""
         self.prefs.change(new)
 
-    # ---------------------------------------------------------------- selection
+    # ---------------------------------------------------------------- selection (see selection.py)
+    @property
+    def selected(self) -> int | None:
+        return self.selection.track_id
+
     def select_track(self, track_id: int | None) -> None:
         """Highlight ``track_id`` on the video, in the list and in the per-track plots (None: clear)."""
-        self.selected = track_id
-        self.tracks.select_id(track_id)
+        self.selection.select(track_id)
         if self.session is not None:
             self.session.sink.selected = track_id
-        self.track_plots.refresh(self.history, track_id)
-        if track_id is not None:
-            self.docks["Selected track"].raise_()
-        if self._last_result is not None and self.session is not None and (
-            self.session.sink.paused or self.session.finished
-        ):
-            self.repaint_last()
+            if self.session.sink.paused or self.session.finished:
+                self.repaint_last()
 
     def _video_clicked(self, x: float, y: float) -> None:
         self.select_track(None if self._last_result is None else track_at(self._last_result.tracks, x, y))
@@ -274,11 +270,6 @@ class MainWindow(QMainWindow):
         if self.session is not None and self._last_result is not None:
             self.last_image = self.session.sink.render(self._last_result)
             self.view.set_frame(self.last_image)
-
-    def _refresh_track_plots(self) -> None:
-        if self.selected is not None and self._plots_dirty and self.docks["Selected track"].isVisible():
-            self._plots_dirty = False
-            self.track_plots.refresh(self.history, self.selected)
 
     # ---------------------------------------------------------------- saving (see saving.py)
     def save_frame(self, path: Path) -> bool:
@@ -309,7 +300,7 @@ class MainWindow(QMainWindow):
         self._last_result = result
         run = self.session.sink.run if self.session is not None else None
         self.history.update(result, run)
-        self._plots_dirty = True
+        self.selection.frame_added()
         self._last_index = result.index
         self.frames_shown += 1
         if run is not None:
