@@ -128,4 +128,3 @@ def _rows(t: Tracks, keep: np.ndarray) -> Tracks:
         keypoints=None if t.keypoints is None else t.keypoints[keep], scores=t.scores[keep],
         det_index=t.det_index[keep],
     )  # fmt: skip
-

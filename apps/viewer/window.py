@@ -1,9 +1,10 @@
 """The main window: the picture in the middle, controls on top, panels in dock widgets on the right.
 
-The window composes the pieces and wires them together: the playback toolbar (:mod:`.transport`),
-the panels and their docks (:mod:`.panels`), the status line (:mod:`.status`), saving and recording
-(:mod:`.saving`), the options and where they came from (:class:`.options.OptionsState`); a run is
-a :class:`.session.Session`.
+The window composes the pieces and wires them together; it owns the run (a :class:`.session.Session`:
+starting, stopping, the frames it shows). The pieces: the menu bar (:mod:`.menus`), the playback
+toolbar and its controls (:mod:`.transport`), the panels and their docks (:mod:`.panels`), the
+selected track (:mod:`.selection`), the status line (:mod:`.status`), saving and recording
+(:mod:`.saving`), option changes (:mod:`.preferences`; what is remembered: :class:`.options.OptionsState`).
 """
 
 from __future__ import annotations
