@@ -1,10 +1,11 @@
-"""The settings dialog and the camera list."""
+"""The dialogs: settings, shortcuts, opening a video file, a stream URL or a camera (the camera list)."""
 
 from __future__ import annotations
 
 import dataclasses
 import glob
 import sys
+from typing import TYPE_CHECKING
 
 from PyQt6.QtWidgets import (
     QComboBox,
@@ -13,8 +14,10 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -29,12 +32,16 @@ from stip_rt.runtime.config import PRECISIONS as PRECISION_NAMES
 
 from .options import ViewerOptions
 
+if TYPE_CHECKING:
+    from .window import MainWindow
+
 # the lists come from the library (torch-free homes): "" = the default, "none" = boxes only
 POSE_MODELS = ["", "none", *zoo_names()]
 DETECTORS = ["", *DETECTOR_NAMES]
 BACKENDS = list(BACKEND_NAMES)
 DEVICES = list(DEVICE_NAMES)
 PRECISIONS = list(PRECISION_NAMES)
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
 
 
 def list_cameras(max_index: int = 4) -> list[str]:
@@ -146,3 +153,27 @@ class HelpDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+
+def open_video_dialog(window: MainWindow) -> None:
+    """Ask for a video file and open it."""
+    path, _ = QFileDialog.getOpenFileName(window, "Open video", "", VIDEO_FILTER)
+    if path:
+        window.open_source(path)
+
+
+def open_url_dialog(window: MainWindow) -> None:
+    """Ask for a stream URL and open it."""
+    url, ok = QInputDialog.getText(window, "Open stream", "RTSP / HTTP / HLS URL:")
+    if ok and url.strip():
+        window.open_source(url.strip())
+
+
+def fill_camera_menu(window: MainWindow, menu: QMenu) -> None:
+    """List the cameras found, each opening itself (the list is made each time the menu opens)."""
+    menu.clear()
+    cameras = list_cameras()
+    if not cameras:
+        menu.addAction("no camera found").setEnabled(False)
+    for cam in cameras:
+        menu.addAction(cam, lambda c=cam: window.open_source(c))

@@ -175,6 +175,57 @@ def blame_remembered(message: str, options: ViewerOptions, remembered: Iterable[
     return f"{what}: {message} (File ▸ Reset settings forgets it)"
 
 
+class OptionsState:
+    """The window's options and where each came from: remembered, given on the command line, or changed.
+
+    Args:
+        options: the options of this launch.
+        settings: where they are remembered (None: the user's stip-viewer settings).
+        remembered: fields whose value came from the remembered settings (errors they cause say so).
+        cli: fields given on the command line: used for this launch, not remembered unless changed.
+    """
+
+    def __init__(self, options: ViewerOptions, settings: QSettings | None, remembered: Iterable[str] = (),
+                 cli: Iterable[str] = ()) -> None:  # fmt: skip
+        self.options = options
+        self.settings = settings
+        self.remembered = set(remembered)
+        self.cli = set(cli)
+        self._cli_values = {k: getattr(options, k) for k in self.cli}
+
+    def change(self, new: ViewerOptions) -> None:
+        """Take ``new`` options from the user: remembered from now on (command-line ones too, once changed)."""
+        default = ViewerOptions()
+        for f in dataclasses.fields(ViewerOptions):
+            value = getattr(new, f.name)
+            if value != getattr(self.options, f.name):
+                self.cli.discard(f.name)
+                if value != getattr(default, f.name) and DEMO_ONLY.get(f.name) != value:
+                    self.remembered.add(f.name)
+                else:
+                    self.remembered.discard(f.name)
+        self.options = new
+        self.save()
+
+    def reset(self) -> None:
+        """Forget every remembered option; those given on the command line stay for this launch."""
+        reset_options(self.settings)
+        self.options = dataclasses.replace(ViewerOptions(), **self._cli_values)
+        self.remembered.clear()
+
+    def save(self) -> None:
+        """Remember the options, except those given on the command line."""
+        save_options(self.options, self.settings, skip=self.cli)
+
+    def blame(self, message: str) -> str:
+        """:func:`blame_remembered` on these options."""
+        return blame_remembered(message, self.options, self.remembered)
+
+    def missing_files(self) -> list[str]:
+        """``name=value`` of each remembered file that does not exist."""
+        return missing_files(self.options, self.remembered)
+
+
 def run_config(source: str, options: ViewerOptions, start: int = 0, max_frames: int | None = None) -> RunConfig:
     """The run configuration of one viewer session, through the library's one mapping of options
     (:func:`stip_rt.run_load.load_run_config`); empty fields keep the library's defaults.

@@ -1,4 +1,5 @@
-"""Side panels: run info, overlay controls, the track list and the people-count plot."""
+"""Side panels: run info, overlay controls, the track list, the people-count plot and the selected
+track's plots; and their docks on the right of the window."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
+    QDockWidget,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMainWindow,
+    QMenu,
+    QScrollArea,
     QSlider,
     QTableWidget,
     QTableWidgetItem,
@@ -19,6 +24,8 @@ from PyQt6.QtWidgets import (
 )
 
 from stip_rt.errors import StipError
+from stip_rt.pipeline_stats import PipelineStats
+from stip_rt.types import RunInfo
 
 from .history import SessionHistory
 from .options import ViewerOptions
@@ -27,6 +34,8 @@ try:  # the plot is optional: without pyqtgraph the panel says so
     import pyqtgraph as pg
 except ImportError:  # pragma: no cover - pyqtgraph is in the viewer extra
     pg = None
+
+DOCK_WIDTH = 310  # px: at 1180×710 the picture keeps ~840 px
 
 
 class InfoPanel(QGroupBox):
@@ -53,6 +62,23 @@ class InfoPanel(QGroupBox):
     def text(self, name: str) -> str:
         return self._labels[name].text()
 
+    def show_stats(self, s: PipelineStats, people: float) -> None:
+        """The pipeline's rates, latency, track and drop counts; ``people`` in the last frame (NaN: a break)."""
+        self.set("fps", f"{s.fps:.1f}")
+        self.set("stages", "  ".join(f"{k} {v:.0f}" for k, v in s.stage_fps.items()) or "–")
+        lat = s.latency_ms
+        self.set("latency", f"{lat.get('p50', 0):.0f} ms (p95 {lat.get('p95', 0):.0f})" if lat else "–")
+        self.set("people", "–" if people != people else str(int(people)))
+        self.set("tracks", str(s.tracks))
+        self.set("dropped", str(s.dropped))
+
+    def show_run(self, run: RunInfo) -> None:
+        """The source, models and backend of the run."""
+        self.set("source", f"{run.source.uri} ({run.source.width}×{run.source.height} @ {run.source.fps:.1f})")
+        self.set("model", run.pose_model)
+        self.set("detector", run.detector)
+        self.set("backend", run.backend)
+
 
 class OverlayPanel(QGroupBox):
     """Toggles for each overlay, the keypoint-score threshold and smoothing."""
@@ -67,23 +93,31 @@ class OverlayPanel(QGroupBox):
         self.ids = QCheckBox("Track ids")
         self.trails = QCheckBox("Trails (T)")
         self.smoothing = QCheckBox("Smooth keypoints (from the current frame)")
-        for box, value in ((self.boxes, options.show_boxes), (self.skeleton, options.show_skeleton),
-                           (self.ids, options.show_ids), (self.trails, options.show_trails),
-                           (self.smoothing, options.smoothing)):
-            box.setChecked(value)
-            box.toggled.connect(self.changed)
+        for box in (self.boxes, self.skeleton, self.ids, self.trails, self.smoothing):
             layout.addWidget(box)
         row = QHBoxLayout()
         row.addWidget(QLabel("Keypoint score ≥"))
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 100)
-        self.threshold.setValue(round(options.kpt_threshold * 100))
         self.threshold_label = QLabel(f"{options.kpt_threshold:.2f}")
-        self.threshold.valueChanged.connect(lambda v: self.threshold_label.setText(f"{v / 100:.2f}"))
-        self.threshold.valueChanged.connect(self.changed)
         row.addWidget(self.threshold, 1)
         row.addWidget(self.threshold_label)
         layout.addLayout(row)
+        self.show_options(options)
+        self.threshold.valueChanged.connect(lambda v: self.threshold_label.setText(f"{v / 100:.2f}"))
+        for box in (self.boxes, self.skeleton, self.ids, self.trails, self.smoothing):
+            box.toggled.connect(self.changed)
+        self.threshold.valueChanged.connect(self.changed)
+
+    def show_options(self, options: ViewerOptions) -> None:
+        """Set the controls to ``options`` without emitting ``changed``."""
+        self.blockSignals(True)
+        for box, value in ((self.boxes, options.show_boxes), (self.skeleton, options.show_skeleton),
+                           (self.ids, options.show_ids), (self.trails, options.show_trails),
+                           (self.smoothing, options.smoothing)):  # fmt: skip
+            box.setChecked(value)
+        self.threshold.setValue(round(options.kpt_threshold * 100))
+        self.blockSignals(False)
 
     def apply_to(self, options: ViewerOptions) -> ViewerOptions:
         from dataclasses import replace
@@ -278,3 +312,34 @@ class TrackPlots(QWidget):
             has_angles |= values is not None
             curve.setData(t, values if values is not None else nan)
         self.angle_plot.setVisible(has_angles or not cols)  # box-only tracking: speed only
+
+
+def dock_panels(window: QMainWindow, view_menu: QMenu, *, info: InfoPanel, overlays: OverlayPanel,
+                tracks: TrackList, track_plots: TrackPlots, plot: PeoplePlot) -> dict[str, QDockWidget]:  # fmt: skip
+    """Dock the panels on the right of ``window``: Run | Overlays tabbed above Tracks | Selected track | People.
+
+    Each dock's show/hide action goes into ``view_menu``. Returns the docks by title (also their object
+    names, under which Qt saves their state).
+    """
+    info.setTitle("")
+    overlays.setTitle("")
+    info_scroll = QScrollArea()  # the run info scrolls rather than forcing the window taller
+    info_scroll.setWidget(info)
+    info_scroll.setWidgetResizable(True)
+    info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    docks: dict[str, QDockWidget] = {}
+    for name, widget in (("Run", info_scroll), ("Overlays", overlays), ("Tracks", tracks),
+                         ("Selected track", track_plots), ("People", plot)):  # fmt: skip
+        dock = QDockWidget(name, window)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        view_menu.addAction(dock.toggleViewAction())
+        docks[name] = dock
+    window.tabifyDockWidget(docks["Run"], docks["Overlays"])
+    window.tabifyDockWidget(docks["Tracks"], docks["Selected track"])
+    window.tabifyDockWidget(docks["Tracks"], docks["People"])
+    docks["Run"].raise_()
+    docks["Tracks"].raise_()
+    window.resizeDocks([docks["Run"]], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+    return docks
