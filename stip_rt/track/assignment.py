@@ -1,5 +1,10 @@
 """Linear assignment with gating; the solver is chosen once, at import, and logged.
 
+The solvers complete a rectangular assignment, so a pair outside the gate gets the cost of "no
+match" (0), never a large penalty: with a penalty they would match as many pairs as the gate allows
+before they maximise similarity, e.g. give a track a poor match to a false positive so that another
+track can take its person (docs/tracking.md, "Assignment").
+
 scipy's ``linear_sum_assignment`` is the default: it is a hard dependency and, measured on the
 2-core CI machine, faster than ``lap.lapjv`` for tracking-sized problems (2.8 µs vs 18 µs for
 20×22, 146 µs vs 124 µs for 100×102). Set ``STIP_RT_ASSIGNMENT=lap`` to use ``lap`` instead.
@@ -17,9 +22,6 @@ from scipy.optimize import linear_sum_assignment
 from ..errors import ConfigError, did_you_mean
 
 log = logging.getLogger(__name__)
-
-_INFEASIBLE = 1e6
-
 
 def _scipy(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = linear_sum_assignment(cost)
@@ -59,8 +61,12 @@ def assign(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-similarity one-to-one matching with a gate.
 
-    Pairs whose gate value is below ``min_similarity`` (or NaN) can never match; the rest are solved
-    as a minimum-cost assignment on ``1 - similarity`` (Hungarian / Jonker-Volgenant).
+    Pairs whose gate value is below ``min_similarity`` (or NaN) can never match. Among the rest the
+    matching maximises the total ``similarity - floor`` of the matched pairs, where ``floor`` is
+    ``min(0, min_similarity)`` (so every pair that passes the gate is worth at least nothing); it is
+    not forced to match as many pairs as possible: leaving a row and a column unmatched is worth 0.
+    Solved as a minimum-cost assignment (Hungarian / Jonker-Volgenant) on ``floor - similarity``
+    with cost 0 outside the gate.
 
     Args:
         similarity: (N, M) similarity of rows (tracks) and columns (people).
@@ -74,7 +80,8 @@ def assign(
     if n == 0 or m == 0:
         return np.zeros((0, 2), np.int64), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
     ok = (similarity if gate_on is None else gate_on) >= min_similarity  # NaN compares False
-    cost = np.where(ok, 1.0 - similarity, _INFEASIBLE)
+    floor = min(0.0, float(np.min(min_similarity)))
+    cost = np.where(ok, floor - similarity, 0.0)
     rows, cols = _solve(cost)
     keep = ok[rows, cols]
     matches = np.empty((int(keep.sum()), 2), np.int64)

@@ -7,6 +7,10 @@ with OKS, :mod:`stip_rt.track.costs`); each stage then solves its own sub-block 
 1. confirmed and lost tracks vs high-score people;
 2. confirmed tracks still unmatched vs low-score people (ByteTrack);
 3. tentative tracks vs the high-score people left.
+
+The gates apply to the similarity itself; the matching weighs it by how recently the track was
+seen (:func:`recency`), so that when two tracks could take the same person, the one seen a moment
+ago wins over one lost for a second whose prediction has merely drifted onto that person.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def associate(
     config: TrackerConfig,
     sigmas: np.ndarray | None,
     prev_frame: int | None,
+    max_age: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The three matching stages.
 
@@ -45,6 +50,7 @@ def associate(
         config: the settings.
         sigmas: (K,) OKS sigmas of the schema, or None (no keypoints known yet).
         prev_frame: the previous frame's index (keypoints of tracks matched there take part in OKS).
+        max_age: frames a lost track is kept (``max_age_s`` in frames; see :func:`recency`).
 
     Returns:
         ``(matches, births)``: (M, 2) int64 (table row, person) pairs, and the high-score people
@@ -56,6 +62,11 @@ def associate(
     sim, gate_on = similarity(
         table, state_boxes(x_pred), boxes[cand], None if kpts is None else kpts[cand], cfg, sigmas, prev_frame
     )
+    if prev_frame is not None:  # gate on the similarity, match on it weighed by recency
+        weight = recency(table.last, prev_frame, max_age)
+        if gate_on is None:
+            gate_on = sim
+        sim = sim * weight[:, None]
     state = table.state
     high = is_high.nonzero()[0]  # positions in cand
     confirmed = (state == CONFIRMED).nonzero()[0]
@@ -74,6 +85,24 @@ def associate(
     matches = np.concatenate([m1, m2, m3])
     matches[:, 1] = cand[matches[:, 1]]
     return matches, cand[high_left[free_d]]
+
+
+def recency(last: np.ndarray, prev_frame: int, max_age: int) -> np.ndarray:
+    """(T,) weight of each track's similarities in the matching: ``1 - missed / (max_age + 1)``.
+
+    ``missed`` is the number of frames since the track's last match, before this one (0 for a track
+    matched in the previous frame, whose weight is 1). A lost track's claim thus fades linearly over
+    the time it is kept, like the track confidence of Hybrid-SORT. The gates are not weighed: a lost
+    track alone near a person re-finds it as before; the weight only decides between tracks that
+    compete for the same person (the assignment maximises the weighed sum).
+
+    Args:
+        last: (T,) frame index of each track's last match.
+        prev_frame: the previous frame's index.
+        max_age: frames a lost track is kept (``max_age_s`` in frames).
+    """
+    missed = np.maximum(prev_frame - last, 0)
+    return 1.0 - missed / (max_age + 1.0)
 
 
 def similarity(

@@ -114,7 +114,9 @@ class Tracker:
                 tab.x[unseen, 6:] = 0.0
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages.
-            matches, births = associate(tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, self._prev_frame)
+            matches, births = associate(
+                tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, self._prev_frame, self.max_age
+            )
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
                 matches, x_pred, p_pred, boxes, kpts, frame_index

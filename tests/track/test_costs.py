@@ -32,6 +32,20 @@ def test_assign_gates_and_maximises():
     assert len(m) == 0  # the gate applies to gate_on
 
 
+def test_assign_does_not_trade_a_good_match_for_more_matches():
+    # Row 0 (gate 0.2) could take column 0 only; row 1 (a lost track, gate 0.05) takes column 0 well or
+    # column 1 (a false positive) barely. Two matches (0.25 + 0.07) are worth less than one (0.79).
+    sim = np.array([[0.25, np.nan], [0.79, 0.07]])
+    matches, free_r, free_c = assignment.assign(sim, np.array([[0.2], [0.05]]))
+    assert matches.tolist() == [[1, 0]]
+    assert free_r.tolist() == [0] and free_c.tolist() == [1]
+
+
+def test_assign_with_negative_gates_still_matches_negative_similarities():
+    m, _, _ = assignment.assign(np.array([[-0.3]]), -0.5)  # GIoU: the floor is the lowest gate
+    assert m.tolist() == [[0, 0]]
+
+
 def test_solvers_agree():
     pytest.importorskip("lap")  # optional solver (the track-eval extra); its result is still checked below
     rng = np.random.default_rng(3)

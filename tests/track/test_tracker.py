@@ -241,3 +241,20 @@ def test_reused_input_buffers_do_not_change_track_state():
     k[:] = 1e4
     out = tr.update(poses([box(2)], kpts=_skeleton(2, 100, np.full((17, 2), 0.5))[None]), 1)
     assert out.ids.tolist() == [1]
+
+
+def test_recently_seen_track_wins_over_long_lost_one():
+    """A track lost for long whose prediction drifted onto a person does not take that person from
+    the person's own track, missed for one frame only (recency weighting, docs/tracking.md)."""
+    tr = Tracker(TrackerConfig(smoothing=NO_SMOOTH), fps=25)
+    for f in range(10):  # two people walking side by side at 2 px/frame
+        out = tr.update(poses([box(100 + 2 * f), box(130 + 2 * f)]), f)
+    assert out.ids.tolist() == [1, 2]
+    for f in range(10, 30):  # person 2 is gone (occluded for good): its track keeps predicting at x = 130 + 2f
+        assert tr.update(poses([box(100 + 2 * f)]), f).ids.tolist() == [1]
+    tr.update(poses([]), 30)  # person 1 missed once
+    # Person 1 seen 16 px ahead: its box overlaps track 2's (lost 21 frames) prediction more than its own
+    # track's (IoU 0.56 vs 0.52), but its own track was seen a moment ago.
+    out = tr.update(poses([box(100 + 2 * 31 + 16)]), 31)
+    assert out.ids.tolist() == [1]
+    assert tr.track_states()[2] == TrackState.LOST
