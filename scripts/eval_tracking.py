@@ -28,10 +28,13 @@ All trackers run on identical detections:
   ByteTrack, OC-SORT, BoT-SORT and OccluBoost, with their own defaults, without re-id and without
   camera-motion compensation (the cameras are static), ``frame_rate`` set where they take it.
   They get boxes and scores only.
-Prints MOTA / IDF1 / HOTA / AssA / IDSW / FP / FN per tracker and sequence (mean over seeds).
+Prints MOTA / IDF1 / HOTA / AssA / IDSW / FP / FN per tracker and sequence (mean over seeds 0..N-1),
+then, where boxmot ran, one ``goal`` line per sequence: is ours ahead of every boxmot tracker in IDF1
+and HOTA, with no more ID switches than ByteTrack (issue 16)? TUD-Campus is 71 frames, so one seed's
+switch moves its means by a point; the default is 16 seeds.
 
-Usage: python scripts/eval_tracking.py [--data ../shared/data/mot15] [--seeds 3] [--mode normal|hard|both]
-       [--trackers NAME,NAME]   (boxmot: run with a Python that has it, e.g. a separate venv)
+Usage: python scripts/eval_tracking.py [--data ../shared/data/mot15] [--seeds 16] [--mode normal|hard|both]
+       [--tracker NAME ...]   (repeatable; boxmot: run with a Python that has it, e.g. a separate venv)
 """
 
 from __future__ import annotations
@@ -218,15 +221,34 @@ def print_table(table: dict[tuple[str, str], list], title: str) -> None:
         )
 
 
+def goal_lines(table: dict[tuple[str, str], list], mode: str, ours: str = "ours (IoU+OKS, Kalman)") -> list[str]:
+    """Per sequence: ours vs every boxmot tracker that ran (IDF1 and HOTA ahead, IDSW ≤ ByteTrack's)."""
+    out = []
+    for seq in dict.fromkeys(s for s, _ in table):
+        rivals = [n for n in (f"boxmot {b}" for b in BOXMOT) if (seq, n) in table]
+        if (seq, ours) not in table or not rivals:
+            continue
+
+        def mean(name: str, attr: str, seq: str = seq) -> float:
+            return float(np.mean([getattr(m, attr) for m in table[(seq, name)]]))
+
+        misses = [f"{attr} vs {n}" for n in rivals for attr in ("idf1", "hota") if mean(ours, attr) <= mean(n, attr)]
+        if (seq, "boxmot ByteTrack") in table and mean(ours, "idsw") > mean("boxmot ByteTrack", "idsw"):
+            misses.append("IDSW vs boxmot ByteTrack")
+        verdict = "met" if not misses else "NOT met (" + ", ".join(misses) + ")"
+        out.append(f"goal {mode:<6} {seq:<13} ours ahead of {len(rivals)} boxmot trackers: {verdict}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mot15")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1 (default 16)")
     ap.add_argument("--mode", choices=("normal", "hard", "both"), default="both")
-    ap.add_argument("--trackers", default="", help="comma-separated names (default: all available)")
+    ap.add_argument("--tracker", action="append", default=[], help="a tracker's name (repeatable; default: all)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    names = [n.strip() for n in args.trackers.split(",") if n.strip()] or list(TRACKERS)
+    names = args.tracker or list(TRACKERS)
     unknown = [n for n in names if n not in TRACKERS]
     if unknown:
         ap.error(f"unknown tracker(s) {unknown}; available: {list(TRACKERS)}")
@@ -238,6 +260,8 @@ def main() -> None:
             table,
             f"{mode} detections, mean over seeds 0..{args.seeds - 1}; MOTA/IDF1/HOTA/AssA in %, IDSW/FP/FN per run",
         )
+        for line in goal_lines(table, mode):
+            print(line)
 
 
 if __name__ == "__main__":
