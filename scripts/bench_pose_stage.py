@@ -144,6 +144,17 @@ def bench(est: PoseEstimator, frames: list[np.ndarray], n: int, repeats: int, re
     return out | {"old_min": 1e3 * min(parts["old"]), "new_min": 1e3 * min(parts["new"])}
 
 
+def light(spec):
+    """The same widths, input and heatmap sizes, with one module per stage and one block per branch."""
+    net = spec.net
+    hrnet = getattr(net, "hrnet", net)  # STIPNet wraps its HRNet config; an HRNet spec is one
+    if not hasattr(hrnet, "num_modules"):
+        raise SystemExit(f"--light: {spec.name} has no HRNet backbone")
+    hrnet = dataclasses.replace(hrnet, num_modules=(1, 1, 1), num_blocks=1, stem_blocks=1)
+    net = dataclasses.replace(net, hrnet=hrnet) if hasattr(net, "hrnet") else hrnet
+    return dataclasses.replace(spec, name=spec.name + "-light", net=net)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     people = sorted({int(p) for p in args.people.split(",") if p.strip()} | {8})
     spec = load_spec(args.model)
     if args.light:
-        spec = dataclasses.replace(spec, name=spec.name + "-light", num_modules=(1, 1, 1), num_blocks=1, stem_blocks=1)
+        spec = light(spec)
     torch.manual_seed(0)
     net = build_model(spec).eval()
     backend = create_backend(net, backend=args.backend, device=args.device, precision=args.precision)

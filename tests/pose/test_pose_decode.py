@@ -16,6 +16,7 @@ import torch
 from stip_rt.pose.decode import (
     argmax_coords,
     decode_heatmaps,
+    finite_per_crop,
     first_max_index,
     gaussian_blur7,
     quarter_offset,
@@ -134,6 +135,18 @@ def test_first_max_index_numpy_and_torch_ways_agree() -> None:
     np.testing.assert_array_equal(got_np.numpy(), maps.argmax(axis=1))
     np.testing.assert_array_equal(got_torch.numpy(), maps.argmax(axis=1))
     assert got_np[5] == 7 and got_np[9] == 0 and got_np[11] == 47
+
+
+def test_finite_per_crop_flags_nan_and_both_infinities() -> None:
+    hm = np.zeros((5, 3, 8, 6), np.float32)
+    hm[1, 2, 7, 5] = np.nan
+    hm[2, 0, 0, 0] = np.inf
+    hm[3, 1, 4, 2] = -np.inf
+    hm[4] = 3e38  # large but finite
+    want = [True, False, False, False, True]
+    assert finite_per_crop(_t(hm)).tolist() == want
+    assert finite_per_crop(_t(hm)[:, :, ::2]).tolist() == [True, True, False, False, True]  # strided: row 7 dropped
+    assert finite_per_crop(_t(hm[:0])).shape == (0,)
 
 
 def test_quarter_offset_direction_and_border() -> None:
