@@ -30,6 +30,7 @@ That blur is the floor of the CPU decode: at 8 people its 136 maps take about 0.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,7 @@ from .crops import affine_matrices, to_device
 DecodeKind = Literal["hrnet", "stip"]
 BlurImpl = Literal["auto", "torch", "opencv"]
 _CPU_CHUNK = 64  # maps per OpenCV call (64 STIP maps = 3.3 MB per buffer)
+_buffers = threading.local()  # each decoding thread's two blur buffers, kept between calls
 # cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
 GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
 
@@ -237,14 +239,26 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
     return _sym7(_pad3(across, 1), 1, h)
 
 
+def _blur_buffers(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's two (≥ rows, width) float32 blur buffers, allocated once per shape and kept.
+
+    Fresh multi-MB buffers on every call are mapped and page-faulted anew each time (always so
+    under stip-rt's fixed mmap threshold, :mod:`stip_rt.malloc`): about 1 ms per 8-people STIP decode.
+    """
+    have = getattr(_buffers, "pair", None)
+    if have is None or have[0].shape[1] != width or have[0].shape[0] < rows:
+        have = _buffers.pair = (np.empty((rows, width), np.float32), np.empty((rows, width), np.float32))
+    return have
+
+
 def _blur_stats(
     maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, impl: BlurImpl
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map.
 
-    On the CPU the maps go through OpenCV in chunks of ``_CPU_CHUNK`` maps with two reused
-    buffers: each chunk is still in cache when it is reduced, and no large buffer is allocated
-    (fresh multi-MB allocations page-fault on every call: +7 ms at 32 people).
+    On the CPU the maps go through OpenCV in chunks of ``_CPU_CHUNK`` maps through the thread's two
+    kept buffers (:func:`_blur_buffers`): each chunk is still in cache when it is reduced, and no
+    large buffer is allocated per call (fresh multi-MB allocations page-fault on every call).
     """
     m, h, w = maps.shape
     d = torch.arange(-1, 2, device=maps.device)
@@ -255,8 +269,7 @@ def _blur_stats(
         return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[torch.arange(m, device=maps.device)[:, None, None], ys, xs]
     maps = maps.detach().contiguous()
     chunk = min(m, _CPU_CHUNK)
-    tall = np.empty((chunk * (h + 6), w), np.float32)
-    out = np.empty_like(tall)
+    tall, out = _blur_buffers(chunk * (h + 6), w)
     lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
     ys_n, xs_n = ys.numpy(), xs.numpy()
     for s in range(0, m, chunk):
