@@ -145,14 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ort-mem-pattern", action="store_true", help="ONNX Runtime's memory pattern on (old default)")
     ap.add_argument("--tracemalloc", type=int, default=0, metavar="N", help="print the N Python sites that grew most")
     ap.add_argument("--max-growth", type=float, default=5.0, help="allowed memory growth in percent")
-    ap.add_argument(
-        "--dynamic-mmap", action="store_true", help="keep glibc's dynamic mmap threshold (before the fix; compare)"
-    )
+    ap.add_argument("--no-trim", action="store_true", help="glibc as it is, without stip-rt's trimming (compare)")
     args = ap.parse_args(argv)
-    if not args.dynamic_mmap:
-        from stip_rt.malloc import fix_mmap_threshold
+    if not args.no_trim:
+        from stip_rt.malloc import start_trimming
 
-        print(f"glibc mmap threshold fixed (as `stip-rt` does): {fix_mmap_threshold()}")
+        print(f"glibc's free memory trimmed every few seconds (as `stip-rt` does): {start_trimming()}")
 
     total_s = args.minutes * 60
     t0 = time.monotonic()

@@ -1,13 +1,18 @@
-"""Keep long runs' native memory flat: a fixed glibc mmap threshold.
+"""Keep long runs' native memory flat without slowing allocation: glibc's free memory trimmed periodically.
 
-glibc raises its mmap threshold dynamically up to 32 MB once a large block has been freed, after
-which the big per-batch buffers of a long run (crops, heatmaps, ONNX Runtime's outputs: 1–20 MB)
-come from the per-thread heaps, fragment them, and resident memory climbs in a saw-tooth. A fixed
-threshold (what ``MALLOC_MMAP_THRESHOLD_=1048576`` does) sends every block over 1 MB to its own
-mapping, returned to the system when freed. Measured with ``scripts/soak_pipeline.py`` (12 min,
-HRNet-W32 on ONNX Runtime + annotated video, restarts every 60 s, two runs side by side on the
-2-core dev box): RSS +17.8 % (+1,322 MB/h) with glibc's default, −3.9 % (+8 MB/h) with the fixed
-threshold.
+glibc raises its mmap threshold dynamically (up to 32 MB) once a large block has been freed; after
+that the big per-batch buffers of a long run (crops, heatmaps, activations, ONNX Runtime's
+outputs: 1–20 MB) come from the per-thread heaps, fragment them, and resident memory climbs in a
+saw-tooth: +17.8 % (+1,322 MB/h) in a 12-minute ``scripts/soak_pipeline.py`` run (HRNet-W32 on
+ONNX Runtime + annotated video, restarts every 60 s).
+
+A first fix fixed the threshold at 1 MB (``MALLOC_MMAP_THRESHOLD_``): flat memory, but every block
+over 1 MB became a fresh mapping, page-faulted in on every allocation (and a fixed threshold also
+fixes the heap-trim threshold at 128 KB). It made a CPU forward of STIP 1.7× slower (torch's
+activations are such blocks) and the CPU decode 3× slower. Instead, the heaps keep glibc's fast
+reuse and a background thread (:func:`start_trimming`) calls ``malloc_trim(0)`` every 10 seconds,
+which hands the pages of every free chunk, in every arena, back to the system (``madvise``); a
+freed buffer costs its page faults again at most once per period.
 """
 
 from __future__ import annotations
@@ -16,33 +21,62 @@ import ctypes
 import ctypes.util
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-_M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
-DEFAULT_THRESHOLD = 1 << 20
+TRIM_EVERY_S = 10.0
+THREAD_NAME = "malloc-trim"  # not "stip-rt-*": it outlives runs (one per process), not a pipeline thread
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
 
 
-def fix_mmap_threshold(threshold: int = DEFAULT_THRESHOLD) -> bool:
-    """Set glibc's mmap threshold to ``threshold`` bytes and turn its dynamic raising off.
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    func.argtypes = [ctypes.c_size_t]
+    func.restype = ctypes.c_int
+    return func
 
-    Does nothing (returns False) off Linux/glibc, or when the user set ``MALLOC_MMAP_THRESHOLD_``
-    themselves (their choice wins).
+
+def trim() -> bool:
+    """Return the free memory of every glibc arena to the system now (``malloc_trim(0)``).
 
     Returns:
-        True when the threshold was set.
+        True when memory was released; False when none was, or off glibc.
     """
-    import os
+    func = _malloc_trim()
+    return bool(func(0)) if func is not None else False
 
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+
+def start_trimming(every_s: float = TRIM_EVERY_S) -> bool:
+    """Start the process's one trimming thread (a daemon calling :func:`trim` every ``every_s`` s).
+
+    Idempotent: later calls return True without starting another. Off glibc it does nothing.
+
+    Returns:
+        True when the thread runs (started now or before).
+    """
+    global _thread
+    func = _malloc_trim()
+    if func is None:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
-        return False
-    ok = bool(mallopt(ctypes.c_int(_M_MMAP_THRESHOLD), ctypes.c_int(int(threshold))))
-    if ok:
-        log.debug("glibc mmap threshold fixed at %d bytes", threshold)
-    return ok
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+
+            def loop() -> None:
+                while True:
+                    time.sleep(every_s)
+                    func(0)
+
+            _thread = threading.Thread(target=loop, name=THREAD_NAME, daemon=True)
+            _thread.start()
+            log.debug("trimming glibc's free memory every %g s", every_s)
+    return True

@@ -1,37 +1,37 @@
-"""stip_rt.malloc: the fixed glibc mmap threshold that keeps long runs' memory flat."""
+"""stip_rt.malloc: glibc's free memory trimmed periodically, which keeps long runs' memory flat."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from stip_rt.malloc import fix_mmap_threshold
+from stip_rt import malloc
+
+glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_the_threshold_is_set_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    assert fix_mmap_threshold() is True
+@glibc
+def test_one_trimming_thread_per_process() -> None:
+    assert malloc.start_trimming(every_s=60) is True
+    assert malloc.start_trimming(every_s=60) is True
+    names = [t.name for t in threading.enumerate()]
+    assert names.count(malloc.THREAD_NAME) == 1
+    assert not malloc.THREAD_NAME.startswith("stip-rt-")  # not a pipeline thread: leak checks skip it
 
 
-def test_a_users_own_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
-    assert fix_mmap_threshold() is False
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_freed_large_blocks_go_back_to_the_system() -> None:
-    """After a large block is freed, glibc's dynamic threshold keeps later 8 MB blocks on the heap
-    (resident after free); with the fixed threshold they are unmapped on free."""
+@glibc
+def test_freed_heap_blocks_go_back_to_the_system_when_trimmed() -> None:
+    """After a large block is freed, glibc's dynamic threshold keeps later 8 MB blocks on the heap:
+    freed, they stay resident; a trim returns them (the thread does this every few seconds)."""
     code = """
 import ctypes, sys
-from stip_rt.malloc import fix_mmap_threshold
-if sys.argv[1] == "fixed":
-    fix_mmap_threshold()
+from stip_rt import malloc
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
@@ -42,11 +42,11 @@ for b in blocks:
     ctypes.memset(b, 1, 8 << 20)
 for b in blocks[:-1]:
     libc.free(b)  # the last one pins the heap top: freed heap blocks below it stay resident
-print(rss() - before)
+kept = rss() - before
+trimmed = malloc.trim()
+print(kept, rss() - before, trimmed)
 """
-    grown = {}
-    for mode in ("dynamic", "fixed"):
-        out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True)
-        grown[mode] = float(out.stdout.split()[-1])
-    assert grown["dynamic"] > 40, grown  # 7 freed 8 MB blocks stay resident on the heap
-    assert grown["fixed"] < 20, grown  # they were their own mappings: returned on free
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kept, after, trimmed = out.stdout.split()
+    assert float(kept) > 40, out.stdout  # 7 freed 8 MB blocks stay resident on the heap
+    assert float(after) < 20 and trimmed == "True", out.stdout  # the trim returned them

@@ -83,12 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stip-viewer: error: {INSTALL_HINT} ({e})", file=sys.stderr)
         return 2
 
-    from stip_rt.malloc import fix_mmap_threshold
+    from stip_rt.malloc import start_trimming
 
     from .options import ViewerOptions, absolute_paths, remembered_options
     from .window import MainWindow
 
-    fix_mmap_threshold()  # a long viewer session: see stip_rt/malloc.py
+    start_trimming()  # a long viewer session: see stip_rt/malloc.py
     app = QApplication.instance() or QApplication(sys.argv[:1])
     settings = QSettings("stip-rt", "stip-viewer")
     base, remembered = (ViewerOptions(), set()) if args.fresh else remembered_options(settings)

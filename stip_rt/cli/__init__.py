@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from ..errors import StipError
 from ..interrupt import install_stop_signals, signal_of, wait_for_threads
-from ..malloc import fix_mmap_threshold
+from ..malloc import start_trimming
 from ..weights import progress_reporter
 from .weights import download_bar
 
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     install_stop_signals()
-    fix_mmap_threshold()  # long runs: big per-batch buffers never fragment the heaps (stip_rt/malloc.py)
+    start_trimming()  # long runs: freed per-batch buffers go back to the system (stip_rt/malloc.py)
     try:
         with progress_reporter(download_bar):  # downloads anywhere below draw a bar on a terminal
             return int(args.func(args) or 0)
