@@ -66,6 +66,7 @@ def _missing_qt() -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the window; with ``--quit-after N`` run headless-friendly and exit 0 after N frames."""
     args = build_parser().parse_args(argv)
+    stopped_by = _record_stop_signals()  # from here on: a SIGTERM/SIGHUP during start-up is not lost
     hint = _missing_qt()
     if hint:
         print(f"stip-viewer: error: {hint}", file=sys.stderr)
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.run_ended.connect(lambda msg: QTimer.singleShot(300, lambda: finish(msg)))
     if args.source:
         QTimer.singleShot(0, lambda: window.open_source(args.source, max_frames=args.max_frames))
-    stopped_by = _close_on_stop_signals(window, app)
+    _close_on_stop_signals(stopped_by, window, app, QTimer)
     # Python runs signal handlers only between bytecodes; a light timer lets them in while Qt waits
     pulse = QTimer(interval=200)
     pulse.timeout.connect(lambda: None)
@@ -135,22 +136,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status["code"]
 
 
-def _close_on_stop_signals(window: Any, app: Any) -> list[int]:
-    """SIGTERM and SIGHUP close the window as the user would (the run stops, recordings are finished,
-    settings saved); returns the list that receives the signal's number. A signal ignored at start
-    (``nohup``) stays ignored."""
+def _record_stop_signals() -> list[int]:
+    """Handle SIGTERM and SIGHUP from the start: the first one's number goes into the returned list
+    (the window, once it exists, closes on it: :func:`_close_on_stop_signals`). A signal ignored at
+    start (``nohup``) stays ignored."""
     got: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         if not got:
             got.append(signum)
-            window.close()
-            app.quit()
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, on_signal)
     return got
+
+
+def _close_on_stop_signals(got: list[int], window: Any, app: Any, timer: Any) -> None:
+    """SIGTERM and SIGHUP close the window as the user would (the run stops, recordings are finished,
+    settings saved). The close is queued for the event loop: ``app.quit()`` before ``app.exec()`` has
+    started does nothing, so a signal that came during start-up (already in ``got``) or before the
+    loop runs would otherwise leave the viewer open for good."""
+
+    def close() -> None:
+        window.close()
+        app.quit()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not got:
+            got.append(signum)
+            timer.singleShot(0, close)
+
+    if got:
+        timer.singleShot(0, close)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, on_signal)
 
 
 if __name__ == "__main__":

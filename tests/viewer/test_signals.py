@@ -37,3 +37,27 @@ def test_stop_signal_closes_the_window_and_exits_with_128_plus_signal(
     assert child.returncode == 128 + sig, err
     assert f"interrupted ({sig.name})" in err
     assert (config / "stip-rt" / "stip-viewer.conf").is_file()  # closeEvent ran: the settings were saved
+
+
+def test_a_signal_received_during_start_up_closes_the_window_once_the_loop_runs(qtbot) -> None:
+    """``app.quit()`` before ``app.exec()`` does nothing: the close must be queued for the loop."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QWidget
+
+    from apps.viewer.main import _close_on_stop_signals
+
+    app = QApplication.instance()
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        _close_on_stop_signals([signal.SIGTERM], window, app, QTimer)  # came while the window was built
+        guard: list[bool] = []
+        QTimer.singleShot(10_000, lambda: (guard.append(True), app.quit()))  # fails the test instead of hanging
+        app.exec()
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    assert not window.isVisible()
+    assert not guard  # the loop ended by the queued close, not by the guard
