@@ -40,22 +40,26 @@ def test_stop_signal_closes_the_window_and_exits_with_128_plus_signal(
 
 
 def test_a_signal_received_during_start_up_closes_the_window_once_the_loop_runs(qtbot) -> None:
-    """``app.quit()`` before ``app.exec()`` does nothing: the close must be queued for the loop."""
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication, QWidget
+    """``app.quit()`` before ``app.exec()`` does nothing: the close must be queued for the loop.
+
+    A nested QEventLoop stands in for the application's loop (quitting the test's QApplication
+    would end the loops of the tests after this one)."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtWidgets import QWidget
 
     from apps.viewer.main import _close_on_stop_signals
 
-    app = QApplication.instance()
+    loop = QEventLoop()
     window = QWidget()
     qtbot.addWidget(window)
     window.show()
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        _close_on_stop_signals([signal.SIGTERM], window, app, QTimer)  # came while the window was built
+        _close_on_stop_signals([signal.SIGTERM], window, loop, QTimer)  # came while the window was built
+        assert window.isVisible()  # nothing happens before the loop runs
         guard: list[bool] = []
-        QTimer.singleShot(10_000, lambda: (guard.append(True), app.quit()))  # fails the test instead of hanging
-        app.exec()
+        QTimer.singleShot(10_000, lambda: (guard.append(True), loop.quit()))  # fails the test instead of hanging
+        loop.exec()
     finally:
         for s, h in saved.items():
             signal.signal(s, h)
