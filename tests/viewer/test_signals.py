@@ -15,6 +15,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _wait_until_reading(child: subprocess.Popen, path: Path, timeout: float = 90.0) -> None:
+    """Until the child has the video open (its run started; on a loaded machine start-up takes a while)."""
+    fds = Path(f"/proc/{child.pid}/fd")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and child.poll() is None:
+        try:
+            if any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir()):
+                time.sleep(1.0)  # a few frames in
+                return
+        except OSError:  # a descriptor closed while listing
+            pass
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_stop_signal_closes_the_window_and_exits_with_128_plus_signal(
     tmp_path: Path, data_dir: Path, sig: signal.Signals
@@ -27,10 +41,10 @@ def test_stop_signal_closes_the_window_and_exits_with_128_plus_signal(
     argv = [sys.executable, "-m", "apps.viewer.main", str(video), "--pose", "none", "-D", str(gt)]
     child = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(6)  # the window is up and the run is going
+        _wait_until_reading(child, video)  # the window is up and the run is going
         assert child.poll() is None, child.communicate()
         child.send_signal(sig)
-        _, err = child.communicate(timeout=60)
+        _, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
