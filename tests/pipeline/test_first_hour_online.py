@@ -84,7 +84,11 @@ def _outputs(err: str) -> list[Path]:
 
 @pytest.mark.slow
 def test_readme_track_command_downloads_both_models_then_runs_from_the_cache(
-    served_zoo: list[str], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served_zoo: list[str],
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     video = str(data_dir / "opencv_samples" / "vtest.avi")
     # the README's command, as written, on a short stretch of the video
@@ -104,10 +108,13 @@ def test_readme_track_command_downloads_both_models_then_runs_from_the_cache(
 
     # the next run, without outputs, uses the cache (no request) and saves to runs/track/vtest/
     served_zoo.clear()
+    caplog.clear()
+    caplog.set_level("WARNING", logger="stip_rt")
     assert main(["track", video, "--max-frames", "2"]) == 0
     out = capsys.readouterr()
     err = out.err + out.out
-    assert err.count("STIP weights are not cached") == 1, err  # the automatic choice is made and said once
+    said = [r for r in caplog.records if "STIP weights are not cached" in r.getMessage()]
+    assert len(said) == 1, caplog.text  # the automatic choice is made and said once
     assert served_zoo == []
     folder = tmp_path / "runs" / "track" / "vtest"
     assert {p.parent.resolve() for p in _outputs(err)} == {folder}, err
