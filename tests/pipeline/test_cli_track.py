@@ -36,16 +36,6 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def vtest(data_dir: Path) -> Path:
-    return data_dir / "opencv_samples" / "vtest.avi"
-
-
-@pytest.fixture(scope="module")
-def pets_gt(data_dir: Path) -> Path:
-    return data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
-
-
 def read_jsonl(path: Path) -> tuple[dict, list[dict]]:
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     return lines[0], lines[1:]

@@ -20,6 +20,9 @@ from stip_rt.cli import main
 from stip_rt.cli.progress import Progress, format_seconds, progress_line
 from stip_rt.errors import ConfigError
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from tiny_specs import TINY_STIP
+
 REPO = Path(__file__).resolve().parents[2]
 TINY_HRNET = "official_parity/hrnet_c16_coco17.json"  # a parity-sized HRNet (128×96, C=16)
 
@@ -27,16 +30,6 @@ TINY_HRNET = "official_parity/hrnet_c16_coco17.json"  # a parity-sized HRNet (12
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # runs/track/ and default export files land here
-
-
-@pytest.fixture(scope="module")
-def vtest(data_dir: Path) -> Path:
-    return data_dir / "opencv_samples" / "vtest.avi"
-
-
-@pytest.fixture(scope="module")
-def pets_gt(data_dir: Path) -> Path:
-    return data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -233,20 +226,6 @@ def test_readme_demo_gives_people_and_tracks(
 
 
 # --- export ---------------------------------------------------------------------------------------
-
-
-TINY_STIP = {
-    "name": "tiny-stip",
-    "arch": "stip",
-    "schema": "crowdpose14",
-    "num_joints": 14,
-    "input_size": [128, 96],
-    "heatmap_size": [64, 48],
-    "widths": [8, 16, 32, 64],
-    "num_modules": [1, 1, 1],
-    "num_blocks": 1,
-    "stem_blocks": 1,
-}
 
 
 def test_export_without_out_or_weights_warns_and_writes_next_to_you(
