@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from track_inputs import box, poses
 
 from stip_rt.schemas import COCO17
 from stip_rt.track.backfill import DelayedOutput, merge_tracks
 from stip_rt.track.config import OneEuroConfig, TrackerConfig
 from stip_rt.track.tracker import Tracker, TrackState
 from stip_rt.types import Poses, Tracks
-
-
-def poses(boxes, scores=None, kpts=None) -> Poses:
-    b = np.asarray(boxes, np.float32).reshape(-1, 4)
-    s = np.full(len(b), 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
-    return Poses(b, s, None if kpts is None else np.asarray(kpts, np.float32), s)
-
-
-def box(x, y=100.0, w=50.0, h=120.0):
-    return [x, y, x + w, y + h]
 
 
 def _skeleton(x0: float, y0: float, layout: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from track_inputs import box, poses
 
 from stip_rt.errors import ConfigError, DataError
 from stip_rt.schemas import COCO17
@@ -12,16 +13,6 @@ from stip_rt.track.tracker import Tracker, TrackState
 from stip_rt.types import Poses
 
 NO_SMOOTH = OneEuroConfig(enabled=False)
-
-
-def poses(boxes, scores=None, kpts=None) -> Poses:
-    b = np.asarray(boxes, np.float32).reshape(-1, 4)
-    s = np.full(len(b), 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
-    return Poses(b, s, None if kpts is None else np.asarray(kpts, np.float32), s)
-
-
-def box(x, y=100.0, w=50.0, h=120.0):
-    return [x, y, x + w, y + h]
 
 
 def test_birth_confirmation_and_ids_from_one():
