@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import sys
 import threading
@@ -34,7 +35,9 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up once (None off glibc)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -24,8 +24,9 @@ OpenCV on all maps at once, stacked into one tall image (each map padded by 3 re
 first), is about twice as fast as torch's CPU kernels and gives OpenCV's own numbers; both are
 tested against each other. On the CPU the per-map minimum, maximum and argmax are numpy
 reductions (SIMD; torch's CPU argmax and strided reductions are 4–8× slower at these sizes).
-That blur is the floor of the CPU decode: at 8 people its 136 maps take about 0.45 ms of the
-≈ 1 ms decode, and the official refinement needs every blurred value (its min/max rescale).
+That blur is the floor of the CPU decode: at 8 people the 136 STIP maps (128×96) take about
+1.3 ms of the ≈ 2.2 ms decode, and the official refinement needs every blurred value (its
+min/max rescale).
 """
 
 from __future__ import annotations
@@ -242,8 +243,8 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
 def _blur_buffers(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """This thread's two (≥ rows, width) float32 blur buffers, allocated once per shape and kept.
 
-    Fresh multi-MB buffers on every call are mapped and page-faulted anew each time (always so
-    under stip-rt's fixed mmap threshold, :mod:`stip_rt.malloc`): about 1 ms per 8-people STIP decode.
+    Fresh multi-MB buffers may be mapped and page-faulted anew on every call (glibc maps blocks
+    above its mmap threshold, and :mod:`stip_rt.malloc` returns freed pages to the system).
     """
     have = getattr(_buffers, "pair", None)
     if have is None or have[0].shape[1] != width or have[0].shape[0] < rows:
@@ -277,7 +278,9 @@ def _blur_stats(
         blurred = _opencv_blur(maps[s:e], tall, out).numpy()  # (c, H, W) view of ``out``
         # each map's H·W values are contiguous: reduce them as one row per map (numpy's SIMD min/max;
         # torch's CPU reductions over these strided views are several times slower)
-        rows = np.lib.stride_tricks.as_strided(blurred, (e - s, h * w), (blurred.strides[0], 4), writeable=False)
+        rows = np.lib.stride_tricks.as_strided(
+            blurred, (e - s, h * w), (blurred.strides[0], blurred.itemsize), writeable=False
+        )
         lo[s:e], hi[s:e] = rows.min(axis=1), rows.max(axis=1)
         patch[s:e] = blurred[np.arange(e - s)[:, None, None], ys_n[s:e], xs_n[s:e]]
     return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(patch)
