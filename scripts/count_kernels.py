@@ -6,7 +6,7 @@ Usage:
 
 CPU (or any device): the ATen ops of one eager forward of the served graph, unfolded vs folded
 (:func:`stip_rt.runtime.profile.count_aten_ops`). CUDA: also the kernels of one ``cuda-fast``
-``infer`` call (one graph replay, FP16) unfolded, folded, and folded + ``torch.compile`` with
+``infer`` call (one graph replay, FP16) unfolded, folded, folded with cuDNN's conv+ReLU fusion, and folded + ``torch.compile`` with
 ``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`). Random weights. The last
 line per model is ``kernels: model=<name> device=<d> <variant>=<count> ...``.
 """
@@ -28,7 +28,11 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
     from stip_rt.runtime.config import CudaFastConfig
     from stip_rt.runtime.cuda_fast import CudaFastBackend
 
-    variants = {"replay_unfolded": CudaFastConfig(fold_bn=False), "replay_folded": CudaFastConfig()}
+    variants = {
+        "replay_unfolded": CudaFastConfig(fold_bn=False),
+        "replay_folded": CudaFastConfig(),
+        "replay_cudnn_fused": CudaFastConfig(cudnn_fusion=True),
+    }
     if compile_too:
         variants["replay_compiled"] = CudaFastConfig(compile=True)
     out = {}

@@ -104,7 +104,7 @@ cmd_for() {
     bench) echo "$PY -m stip_rt.cli bench --device $DEVICE --backends $BENCH_BACKENDS --model $STIP --model $HRNET --batch $BENCH_BATCHES --seconds $SECS" ;;
     bench_compile) echo "$PY -m stip_rt.cli bench --device cuda --backends cuda-fast,cuda-fast+compile --model $STIP --batch 1,64 --seconds $SECS" ;;
     kernels) echo "$PY scripts/count_kernels.py --device $DEVICE --model $STIP,$HRNET --batch 1" ;;
-    pose_stage) echo "$PY scripts/bench_pose_stage.py --device $DEVICE --people $PEOPLE $POSE_BACKEND" ;;
+    pose_stage) echo "$PY scripts/bench_pose_stage.py --device $DEVICE --video $VIDEO --people $PEOPLE $POSE_BACKEND" ;;
     train_amp) echo "$PY scripts/bench_train.py --device cuda --batch 32 --steps 10" ;;
     pipeline_gt) echo "$PY scripts/bench_pipeline.py --device $DEVICE --video $VIDEO --detections $GT --frames $FRAMES --live-fps 0" ;;
     pipeline_rtmdet) echo "$PY scripts/bench_pipeline.py --device $DEVICE --video $VIDEO --detector rtmdet-tiny --detector-weights random --frames $FRAMES --live-fps 0" ;;

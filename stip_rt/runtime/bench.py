@@ -2,7 +2,7 @@
 
 Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<option>...]`` with
 options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
-(``cuda-fast`` with ``torch.compile``), ``fp32``/``fp16``/``bf16`` (precision; default fp32 for
+(``cuda-fast`` with ``torch.compile``), ``cudnn`` (``cuda-fast`` with cuDNN's fused conv+ReLU), ``fp32``/``fp16``/``bf16`` (precision; default fp32 for
 ``torch`` and ``onnxruntime``, the backend's own default otherwise), e.g. ``torch+unfolded``,
 ``cuda-fast+compile``, ``torch+fp16``. Timing uses ``time.perf_counter`` around each ``infer`` call with
 a CUDA synchronize before reading the clock on GPU backends; warm-up calls (graph
@@ -48,7 +48,7 @@ class BenchResult:
     description: str
 
 
-VARIANT_OPTIONS = ("unfolded", "compile", "fp32", "fp16", "bf16")
+VARIANT_OPTIONS = ("unfolded", "compile", "cudnn", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Variant:
         backend: the backend name (``cuda-fast``).
         fold: serve the folded graph.
         compile: ``cuda-fast`` with ``torch.compile``.
+        cudnn: ``cuda-fast`` with cuDNN's fused conv+ReLU (``CudaFastConfig.cudnn_fusion``).
         precision: ``auto`` or a precision.
     """
 
@@ -67,6 +68,7 @@ class Variant:
     backend: str
     fold: bool = True
     compile: bool = False
+    cudnn: bool = False
     precision: str = "auto"
 
 
@@ -83,22 +85,26 @@ def parse_variant(label: str) -> Variant:
     precision = next((o for o in opts if o in ("fp32", "fp16", "bf16")), None)
     if precision is None:
         precision = "fp32" if name in ("torch", "onnxruntime") else "auto"
-    return Variant(label, name, fold="unfolded" not in opts, compile="compile" in opts, precision=precision)
+    return Variant(
+        label, name, fold="unfolded" not in opts, compile="compile" in opts, cudnn="cudnn" in opts, precision=precision
+    )
 
 
 def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> Backend:
     opts: dict[str, object] = {"fold": v.fold}
     config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
-    if v.backend == "cuda-fast" and (v.compile or v.precision != "auto"):
+    if v.backend == "cuda-fast" and (v.compile or v.cudnn or v.precision != "auto"):
         import dataclasses
 
         from .config import CudaFastConfig
 
         base = config if isinstance(config, CudaFastConfig) else CudaFastConfig()
         prec = base.precision if v.precision == "auto" else v.precision
-        config = dataclasses.replace(base, compile=v.compile or base.compile, precision=prec)
-    elif v.compile:
-        raise BackendError(f"backend variant '{v.label}': +compile applies to cuda-fast only")
+        config = dataclasses.replace(
+            base, compile=v.compile or base.compile, cudnn_fusion=v.cudnn or base.cudnn_fusion, precision=prec
+        )
+    elif v.compile or v.cudnn:
+        raise BackendError(f"backend variant '{v.label}': +compile and +cudnn apply to cuda-fast only")
     if config is not None:
         opts["config"] = config
     dev = "cpu" if v.backend == "onnxruntime" and device == "auto" else device

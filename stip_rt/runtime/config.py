@@ -30,6 +30,11 @@ class CudaFastConfig:
             Triton kernels inside our graphs. Off by default until a GPU run measures it
             (``scripts/gpu_check.sh`` benches ``cuda-fast`` against ``cuda-fast+compile``); it adds
             compile time per bucket at start-up.
+        cudnn_fusion: run every conv→ReLU and conv→add→ReLU of the folded network as one cuDNN call
+            (``torch.cudnn_convolution_relu`` / ``_add_relu``, :mod:`stip_rt.nn.fuse`): the bias,
+            residual add and ReLU kernels after each convolution go. Off by default until a GPU run
+            measures it (``cuda-fast+cudnn`` in ``stip-rt bench``); cuDNN's fused kernels are not
+            always faster than its plain ones.
         compile_mode: ``torch.compile`` mode; ``default`` fuses the pointwise ops and keeps cuDNN
             convolutions, ``max-autotune-no-cudagraphs`` also tries Triton convolution templates
             with fused epilogues (minutes of autotuning). Modes with inductor's own CUDA graphs
@@ -45,6 +50,7 @@ class CudaFastConfig:
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     fold_bn: bool = True
     compile: bool = False
+    cudnn_fusion: bool = False
     compile_mode: str = "default"
     warmup: int = 3
     reuse_output: bool = False

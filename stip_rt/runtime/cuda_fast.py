@@ -109,7 +109,12 @@ class CudaFastBackend:
         self._dtype = _DTYPES[config.precision]
         self._format = torch.channels_last if config.channels_last else torch.contiguous_format
         self._iap = isinstance(model, STIPNet)
-        net = prepare_inference(model, fold=config.fold_bn).to(device=device, dtype=self._dtype)
+        net = prepare_inference(model, fold=config.fold_bn)
+        if config.cudnn_fusion:
+            from ..nn.fuse import fuse_conv_relu
+
+            net, *_ = fuse_conv_relu(net)
+        net = net.to(device=device, dtype=self._dtype)
         if config.channels_last:
             # Module.to(memory_format=...) is documented and works; torch's overloads leave it out
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -125,6 +130,8 @@ class CudaFastBackend:
         """One line for run summaries."""
         parts = [self.precision, "channels-last" if self.config.channels_last else "NCHW"]
         parts.append("BatchNorm folded" if self.config.fold_bn else "BatchNorm unfolded")
+        if self.config.cudnn_fusion:
+            parts.append("cuDNN conv+ReLU fusion")
         if self._iap:
             parts.append("fused Triton IaP")
         if self.config.cuda_graphs:
