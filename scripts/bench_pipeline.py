@@ -18,7 +18,13 @@ replayed in real time by a capture thread that keeps only the newest, with captu
 latency against ``one frame interval + inference time``.
 
 Detections: the MOT ground truth of the sequence (PETS09-S2L1, default: the detect stage costs
-~0) or a detector network on every frame (``--detector rtmdet-tiny --detector-weights random``).
+~0) or a detector network on every frame (``--detector rtmdet-tiny``). With
+``--detector-weights random`` the network's boxes are meaningless (100 empty or non-finite boxes
+per frame that the tracker drops, and a pose stage working on junk): the network still runs on
+every frame (its whole ``detect()``: letterbox, upload, network, top-k/NMS, host copy) for its
+cost, but the pose stage and tracker get the ground-truth boxes of that frame (``--detections``),
+in the pipeline, the plain loop and the live replay alike. Before the pipeline runs, the detector
+alone is timed per part (preprocess, network, postprocess) on ~30 frames.
 
 Usage::
 
@@ -41,7 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from stip_rt.detect.base import Detector
 from stip_rt.detect.config import IntervalConfig
+from stip_rt.detect.files import read_detections_file
 from stip_rt.detect.interval import every_n
 from stip_rt.io.source_config import SourceConfig
 from stip_rt.pipeline import Pipeline
@@ -50,6 +58,7 @@ from stip_rt.pipeline_stats import PipelineStats, format_stats
 from stip_rt.run_config import DetectConfig, OutputsConfig, PoseConfig, RunConfig, RuntimeConfig
 from stip_rt.track.config import OneEuroConfig, TrackerConfig
 from stip_rt.types import Detections, Frame, Poses, SourceInfo
+from stip_rt.weights import checkpoint_arg
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -159,6 +168,83 @@ class PacedSource:
         self._stop.set()
 
 
+class CostOnlyDetector:
+    """Runs ``network`` on every frame for its cost, but answers with the boxes of ``boxes``.
+
+    For a detector with random weights: its boxes are meaningless, its time is real. The
+    network's full ``detect()`` runs (its result is dropped), then ``boxes`` (e.g. the ground
+    truth of the sequence) gives the detections the pose stage and tracker get.
+
+    Args:
+        network: the detector whose cost is measured; its name is this detector's name.
+        boxes: the detector whose detections are handed on (frame indices are passed to it).
+    """
+
+    def __init__(self, network: Detector, boxes: Detector) -> None:
+        self.network = network
+        self.boxes = boxes
+        self.name = network.name
+        self.network_calls = 0
+
+    def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
+        """The network on ``frames`` (result dropped), then the detections of ``boxes`` for them."""
+        self.network.detect(frames, indices)
+        self.network_calls += 1
+        return self.boxes.detect(frames, indices)
+
+
+def random_detector(args: argparse.Namespace) -> bool:
+    """True when a detector network runs with random weights (its boxes are meaningless)."""
+    return bool(args.detector) and checkpoint_arg(args.detector_weights)[0]
+
+
+def with_gt_boxes(parts: Any, args: argparse.Namespace) -> Any:
+    """``parts`` with its detector wrapped in a :class:`CostOnlyDetector` over ``--detections``
+    when the detector network has random weights; unchanged otherwise."""
+    if not random_detector(args):
+        return parts
+    return dataclasses.replace(parts, detector=CostOnlyDetector(parts.detector, read_detections_file(args.detections)))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def detector_breakdown(detector: Any, frames: list[Frame], repeats: int = 30, warm: int = 5) -> str:
+    """One line: median ms per frame of the detector's preprocess, network and postprocess (batch 1).
+
+    On CUDA every part is closed by ``torch.cuda.synchronize`` so that its time is its own.
+    Needs an :class:`~stip_rt.detect.rtmdet.RTMDetDetector` (``preprocess``, ``backend.infer``,
+    ``postprocess``); other detectors get a line saying so.
+    """
+    if not all(hasattr(detector, a) for a in ("preprocess", "backend", "postprocess")):
+        return f"detector {detector.name}: no per-part breakdown (not a network detector)"
+    device = torch.device(detector.backend.device)
+    for f in frames[:warm]:
+        detector.detect([f.image], [f.index])
+    times: list[tuple[float, float, float]] = []
+    for i in range(repeats):
+        f = frames[(warm + i) % len(frames)]
+        _sync(device)
+        t0 = time.perf_counter()
+        x, geometry = detector.preprocess([f.image])
+        _sync(device)
+        t1 = time.perf_counter()
+        out = detector.backend.infer(x)
+        _sync(device)
+        t2 = time.perf_counter()
+        detector.postprocess(out.float(), geometry)
+        _sync(device)
+        t3 = time.perf_counter()
+        times.append((t1 - t0, t2 - t1, t3 - t2))
+    pre, net, post = (1e3 * float(np.median(c)) for c in zip(*times))
+    return (
+        f"detector {detector.name} on {device}: preprocess {pre:.1f} ms, network {net:.1f} ms, "
+        f"postprocess {post:.1f} ms (median of {repeats} frames, batch 1)"
+    )
+
+
 def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
@@ -180,10 +266,10 @@ def overlap(stats: PipelineStats) -> tuple[str, float]:
     return slowest, stats.fps * stats.stage_ms[slowest] / 1e3
 
 
-def run_pipeline(config: RunConfig, frames: list[Frame]) -> tuple[PipelineStats, float]:
+def run_pipeline(config: RunConfig, frames: list[Frame], args: argparse.Namespace) -> tuple[PipelineStats, float]:
     """The threaded pipeline from the file; returns its figures and pose frames per network call."""
     pconf = config
-    parts = build_parts(pconf)
+    parts = with_gt_boxes(build_parts(pconf), args)
     warm_up(parts, frames, config.pose.batch_frames)
     counter = CountingEstimator(parts.estimator) if parts.estimator is not None else None
     parts = dataclasses.replace(parts, estimator=counter)
@@ -191,9 +277,9 @@ def run_pipeline(config: RunConfig, frames: list[Frame]) -> tuple[PipelineStats,
     return stats, counter.frames_per_call if counter is not None else 0.0  # 0: box-only, no pose calls
 
 
-def plain_loop(config: RunConfig, frames: list[Frame]) -> float:
+def plain_loop(config: RunConfig, frames: list[Frame], args: argparse.Namespace) -> float:
     """Frames/s of every stage one after the other on one thread (detect-every-N included)."""
-    parts = build_parts(config)
+    parts = with_gt_boxes(build_parts(config), args)
     parts.source.close()
     warm_up(parts, frames, 1)
     detector = every_n(parts.detector, config.detect.interval, to_boxes=parts.boxes_from_tracks)
@@ -206,10 +292,10 @@ def plain_loop(config: RunConfig, frames: list[Frame]) -> float:
     return _rate(len(frames), time.perf_counter() - t)
 
 
-def live_replay(config: RunConfig, frames: list[Frame], fps: float) -> None:
+def live_replay(config: RunConfig, frames: list[Frame], fps: float, args: argparse.Namespace) -> None:
     cfg = dataclasses.replace(config, source=dataclasses.replace(config.source, max_frames=None))
     pconf = cfg
-    parts = build_parts(pconf)
+    parts = with_gt_boxes(build_parts(pconf), args)
     parts.source.close()
     warm_up(parts, frames, 1)
     paced = PacedSource(frames, parts.source.info, fps)
@@ -263,10 +349,17 @@ def main() -> None:
     print(describe_run(parts.run))
     frames = list(parts.source)
     parts.source.close()
+    if args.detector:
+        print(detector_breakdown(parts.detector, frames))
+    if random_detector(args):
+        print(
+            f"detector {args.detector} has random weights: it runs on every frame for its cost; "
+            f"the pose stage gets the ground-truth boxes ({Path(args.detections).name})"
+        )
 
     results: dict[int, tuple[PipelineStats, float]] = {}
     for b in batches:
-        stats, per_call = run_pipeline(make_config(args, b, args.frames), frames)
+        stats, per_call = run_pipeline(make_config(args, b, args.frames), frames, args)
         results[b] = (stats, per_call)
         slowest, ratio = overlap(stats)
         ms = ", ".join(f"{k} {v:.1f}" for k, v in stats.stage_ms.items())
@@ -277,7 +370,7 @@ def main() -> None:
         first, last = results[batches[0]][0], results[batches[-1]][0]
         print(f"RATIO fps batch_frames={batches[-1]} / batch_frames={batches[0]} = {last.fps / first.fps:.3f}")
     if not args.no_loop:
-        loop_fps = plain_loop(base, frames)
+        loop_fps = plain_loop(base, frames, args)
         best = max(results.values(), key=lambda r: r[0].fps)[0]
         # the loop runs on frames already decoded: add the pipeline's decode time for a fair reference
         with_decode = 1.0 / (1.0 / loop_fps + best.stage_ms.get("decode", 0.0) / 1e3)
@@ -286,12 +379,13 @@ def main() -> None:
             f"RATIO best pipeline / plain loop with decode = {best.fps / with_decode:.3f}"
         )
     if args.live_fps > 0:
-        live_replay(base, frames, args.live_fps)
+        live_replay(base, frames, args.live_fps, args)
     stats, per_call = results[batches[-1]]
     print(
         f"bench_pipeline: fps={stats.fps:.2f} overlap={overlap(stats)[1]:.3f} batch_frames={batches[-1]} "
         f"frames_per_call={per_call:.2f} device={args.device} backend={args.backend} model={args.model} "
-        f"detections={'gt' if not args.detector else args.detector}"
+        f"detections={'gt' if not args.detector else args.detector} "
+        f"detector={args.detector or 'none'} boxes={'gt' if random_detector(args) or not args.detector else 'detector'}"
     )
 
 
