@@ -6,9 +6,9 @@ Usage:
 
 CPU (or any device): the ATen ops of one eager forward of the served graph, unfolded vs folded
 (:func:`stip_rt.runtime.profile.count_aten_ops`). CUDA: also the kernels of one ``cuda-fast``
-``infer`` call (one graph replay, FP16) unfolded, folded, folded with cuDNN's conv+ReLU fusion, and folded + ``torch.compile`` with
-``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`). Random weights. The last
-line per model is ``kernels: model=<name> device=<d> <variant>=<count> ...``.
+``infer`` call (one graph replay, FP16) unfolded, folded, folded with cuDNN's conv+ReLU fusion,
+and folded + ``torch.compile`` with ``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`).
+Random weights. The last line per model is ``kernels: model=<name> device=<d> <variant>=<count> ...``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
     for name, cfg in variants.items():
         backend = CudaFastBackend(model, device="cuda", config=cfg)
         out[name] = count_cuda_kernels(backend.infer, x)
+        if cfg.cudnn_fusion:
+            from stip_rt.nn.fuse import _FusedConv
+
+            sites = [m for m in backend.model.modules() if isinstance(m, _FusedConv)]
+            refused = [f"{m.conv.kernel_size}/s{m.conv.stride}/d{m.conv.dilation}" for m in sites if not m.cudnn_ok]
+            print(f"  cudnn fusion: {len(sites)} sites, {len(refused)} refused by cuDNN {sorted(set(refused))}")
         del backend
         torch.cuda.empty_cache()
     return out

@@ -219,7 +219,6 @@ def fuse_conv_relu(model: nn.Module) -> tuple[nn.Module, int, int]:
     graph.lint()
     gm.recompile()
     gm.delete_all_unused_submodules()
-    log.info(
-        "fused %d conv+ReLU and %d conv+add+ReLU sites of %s for cuDNN", counts["relu"], counts["add"], type(model).__name__
-    )
+    name = type(model).__name__
+    log.info("fused %d conv+ReLU and %d conv+add+ReLU sites of %s for cuDNN", counts["relu"], counts["add"], name)
     return gm, counts["relu"], counts["add"]

@@ -2,7 +2,8 @@
 
 Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<option>...]`` with
 options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
-(``cuda-fast`` with ``torch.compile``), ``cudnn`` (``cuda-fast`` with cuDNN's fused conv+ReLU), ``fp32``/``fp16``/``bf16`` (precision; default fp32 for
+(``cuda-fast`` with ``torch.compile``), ``cudnn`` (``cuda-fast`` with cuDNN's fused conv+ReLU),
+``fp32``/``fp16``/``bf16`` (precision; default fp32 for
 ``torch`` and ``onnxruntime``, the backend's own default otherwise), e.g. ``torch+unfolded``,
 ``cuda-fast+compile``, ``torch+fp16``. Timing uses ``time.perf_counter`` around each ``infer`` call with
 a CUDA synchronize before reading the clock on GPU backends; warm-up calls (graph

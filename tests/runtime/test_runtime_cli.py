@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import onnx
 import pytest
@@ -81,11 +82,12 @@ def test_bench_measures_skips_and_prints_ratios(tiny_yaml, capsys) -> None:
 def test_bench_variants_models_and_ratio_lines(tiny_yaml, tmp_path, capsys) -> None:
     other = tmp_path / "tiny-hrnet.yaml"
     other.write_text(yaml.safe_dump({**TINY, "name": "tiny-hrnet", "arch": "hrnet", "heatmap_size": [32, 24]}))
-    argv = ["bench", "--model", f"{tiny_yaml},{other}", "--backends", "torch,torch+unfolded,cuda-fast+compile"]
+    backends = "torch,torch+unfolded,cuda-fast+compile,cuda-fast+cudnn"
+    argv = ["bench", "--model", f"{tiny_yaml},{other}", "--backends", backends]
     assert main([*argv, "--batch", "2", "--seconds", "0.05", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "torch+unfolded    batch   2:" in out and "(BatchNorm unfolded)" in out
-    assert "cuda-fast+compile skipped:" in out
+    assert "cuda-fast+compile skipped:" in out and re.search(r"cuda-fast\+cudnn +skipped: .*needs an NVIDIA GPU", out)
     assert "ratio folded/unfolded torch batch 2: " in out and "[tiny-stip]" in out and "[tiny-hrnet]" in out
     assert "ratio torch+unfolded/torch batch 2: " in out
     assert "time tiny-stip/tiny-hrnet torch batch 2: " in out

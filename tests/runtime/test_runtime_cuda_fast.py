@@ -59,11 +59,12 @@ def _model():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_graphs_match_fp32_eager(precision: str) -> None:
+@pytest.mark.parametrize(("precision", "cudnn"), [("fp16", False), ("bf16", False), ("fp16", True)])
+def test_graphs_match_fp32_eager(precision: str, cudnn: bool) -> None:
     model = _model()
     ref_model = model.to("cuda").float()
-    backend = CudaFastBackend(model, device="cuda", config=CudaFastConfig(precision=precision))
+    config = CudaFastConfig(precision=precision, cudnn_fusion=cudnn)
+    backend = CudaFastBackend(model, device="cuda", config=config)
     tol = FP16_TOL if precision == "fp16" else 4 * FP16_TOL
     for n in (1, 7, 64):
         x = torch.randn(n, 3, 256, 192, device="cuda")
