@@ -29,12 +29,12 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
     from stip_rt.runtime.cuda_fast import CudaFastBackend
 
     variants = {
-        "replay_unfolded": CudaFastConfig(fold_bn=False),
-        "replay_folded": CudaFastConfig(),
-        "replay_cudnn_fused": CudaFastConfig(cudnn_fusion=True),
+        "replay_unfolded": CudaFastConfig(fold_bn=False, cudnn_fusion=False),
+        "replay_folded": CudaFastConfig(cudnn_fusion=False),
+        "replay_cudnn_fused": CudaFastConfig(),  # the default: folded + cuDNN conv+ReLU fusion
     }
     if compile_too:
-        variants["replay_compiled"] = CudaFastConfig(compile=True)
+        variants["replay_compiled"] = CudaFastConfig(compile=True, cudnn_fusion=False)
     out = {}
     for name, cfg in variants.items():
         backend = CudaFastBackend(model, device="cuda", config=cfg)

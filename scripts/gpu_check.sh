@@ -79,7 +79,7 @@ SECS=1.0; [ "$QUICK" = 1 ] && SECS=0.5
 STIP=stip-w32-coco-256x192
 HRNET=hrnet-w32-coco-256x192
 if [ "$DEVICE" = cuda ]; then
-  BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfolded,cuda-fast+cudnn}"
+  BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfolded,cuda-fast+unfused}"
   BENCH_BATCHES="${GPU_CHECK_BATCHES:-1,8,32,64}"
   PEOPLE="1,8,32"
   POSE_BACKEND="--backend cuda-fast --precision fp16 --repeats 30"  # the backend the goals name

@@ -2,7 +2,7 @@
 
 Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<option>...]`` with
 options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
-(``cuda-fast`` with ``torch.compile``), ``cudnn`` (``cuda-fast`` with cuDNN's fused conv+ReLU),
+(``cuda-fast`` with ``torch.compile``), ``unfused`` (``cuda-fast`` without cuDNN's fused conv+ReLU),
 ``fp32``/``fp16``/``bf16`` (precision; default fp32 for
 ``torch`` and ``onnxruntime``, the backend's own default otherwise), e.g. ``torch+unfolded``,
 ``cuda-fast+compile``, ``torch+fp16``. Timing uses ``time.perf_counter`` around each ``infer`` call with
@@ -49,7 +49,7 @@ class BenchResult:
     description: str
 
 
-VARIANT_OPTIONS = ("unfolded", "compile", "cudnn", "fp32", "fp16", "bf16")
+VARIANT_OPTIONS = ("unfolded", "unfused", "compile", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Variant:
         backend: the backend name (``cuda-fast``).
         fold: serve the folded graph.
         compile: ``cuda-fast`` with ``torch.compile``.
-        cudnn: ``cuda-fast`` with cuDNN's fused conv+ReLU (``CudaFastConfig.cudnn_fusion``).
+        fuse: ``cuda-fast`` with cuDNN's fused conv+ReLU (``CudaFastConfig.cudnn_fusion``; ``+unfused``: off).
         precision: ``auto`` or a precision.
     """
 
@@ -69,7 +69,7 @@ class Variant:
     backend: str
     fold: bool = True
     compile: bool = False
-    cudnn: bool = False
+    fuse: bool = True
     precision: str = "auto"
 
 
@@ -86,15 +86,14 @@ def parse_variant(label: str) -> Variant:
     precision = next((o for o in opts if o in ("fp32", "fp16", "bf16")), None)
     if precision is None:
         precision = "fp32" if name in ("torch", "onnxruntime") else "auto"
-    return Variant(
-        label, name, fold="unfolded" not in opts, compile="compile" in opts, cudnn="cudnn" in opts, precision=precision
-    )
+    fold, fuse = "unfolded" not in opts, "unfused" not in opts
+    return Variant(label, name, fold=fold, compile="compile" in opts, fuse=fuse, precision=precision)
 
 
 def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> Backend:
     opts: dict[str, object] = {"fold": v.fold}
     config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
-    if v.backend == "cuda-fast" and (v.compile or v.cudnn or v.precision != "auto"):
+    if v.backend == "cuda-fast" and (v.compile or not v.fuse or v.precision != "auto"):
         import dataclasses
 
         from .config import CudaFastConfig
@@ -102,10 +101,10 @@ def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, obje
         base = config if isinstance(config, CudaFastConfig) else CudaFastConfig()
         prec = base.precision if v.precision == "auto" else v.precision
         config = dataclasses.replace(
-            base, compile=v.compile or base.compile, cudnn_fusion=v.cudnn or base.cudnn_fusion, precision=prec
+            base, compile=v.compile or base.compile, cudnn_fusion=v.fuse and base.cudnn_fusion, precision=prec
         )
-    elif v.compile or v.cudnn:
-        raise BackendError(f"backend variant '{v.label}': +compile and +cudnn apply to cuda-fast only")
+    elif v.compile or not v.fuse:
+        raise BackendError(f"backend variant '{v.label}': +compile and +unfused apply to cuda-fast only")
     if config is not None:
         opts["config"] = config
     dev = "cpu" if v.backend == "onnxruntime" and device == "auto" else device
@@ -202,16 +201,18 @@ def ratio_lines(results: Sequence[BenchResult], baseline: str = "torch") -> list
 
 
 def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
-    """``ratio folded/unfolded <backend> batch <b>: <x>`` for every ``X`` measured beside ``X+unfolded``."""
+    """``ratio folded/unfolded <backend> batch <b>: <x>`` for every ``X`` measured beside ``X+unfolded``,
+    and ``ratio fused/unfused ...`` likewise beside ``X+unfused``."""
     speed = {(r.backend, r.batch): r.crops_per_s for r in results if r.crops_per_s}
     lines = []
-    for (label, batch), unfolded in speed.items():
-        if "+unfolded" not in label:
-            continue
-        folded = speed.get((label.replace("+unfolded", ""), batch))
-        if folded:
-            base = label.replace("+unfolded", "")
-            lines.append(f"ratio folded/unfolded {base} batch {batch}: {folded / unfolded:.2f}x")
+    for option, words in (("+unfolded", "folded/unfolded"), ("+unfused", "fused/unfused")):
+        for (label, batch), without in speed.items():
+            if option not in label:
+                continue
+            base = label.replace(option, "")
+            with_it = speed.get((base, batch))
+            if with_it:
+                lines.append(f"ratio {words} {base} batch {batch}: {with_it / without:.2f}x")
     return lines
 
 

@@ -7,7 +7,9 @@ replay of the CUDA graph captured for that bucket, so a frame costs one launch i
 hundreds. Padding is harmless: in eval mode every op of the network is per-sample
 (BatchNorm uses running statistics). Graphs are captured lazily, the first time a bucket
 is needed, and share one memory pool. The network served is
-:func:`stip_rt.nn.fold.prepare_inference`'s copy: every BatchNorm folded into its convolution.
+:func:`stip_rt.nn.fold.prepare_inference`'s copy, every BatchNorm folded into its convolution,
+with every conv→ReLU and conv→add→ReLU as one cuDNN call (:mod:`stip_rt.nn.fuse`; a STIP-W32
+batch-1 replay went from 1,112 kernels to 493 on an H200).
 
 Per call, ``infer`` launches one copy into the static input (cast and layout change in one
 kernel), one replay per chunk and, unless ``reuse_output``, one copy of the static output
@@ -110,7 +112,8 @@ class CudaFastBackend:
         self._format = torch.channels_last if config.channels_last else torch.contiguous_format
         self._iap = isinstance(model, STIPNet)
         net = prepare_inference(model, fold=config.fold_bn)
-        if config.cudnn_fusion:
+        self._cudnn_fusion = config.cudnn_fusion and not config.compile  # inductor fuses the epilogues itself
+        if self._cudnn_fusion:
             from ..nn.fuse import fuse_conv_relu
 
             net, *_ = fuse_conv_relu(net)
@@ -130,7 +133,7 @@ class CudaFastBackend:
         """One line for run summaries."""
         parts = [self.precision, "channels-last" if self.config.channels_last else "NCHW"]
         parts.append("BatchNorm folded" if self.config.fold_bn else "BatchNorm unfolded")
-        if self.config.cudnn_fusion:
+        if self._cudnn_fusion:
             parts.append("cuDNN conv+ReLU fusion")
         if self._iap:
             parts.append("fused Triton IaP")

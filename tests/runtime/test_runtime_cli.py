@@ -82,12 +82,12 @@ def test_bench_measures_skips_and_prints_ratios(tiny_yaml, capsys) -> None:
 def test_bench_variants_models_and_ratio_lines(tiny_yaml, tmp_path, capsys) -> None:
     other = tmp_path / "tiny-hrnet.yaml"
     other.write_text(yaml.safe_dump({**TINY, "name": "tiny-hrnet", "arch": "hrnet", "heatmap_size": [32, 24]}))
-    backends = "torch,torch+unfolded,cuda-fast+compile,cuda-fast+cudnn"
+    backends = "torch,torch+unfolded,cuda-fast+compile,cuda-fast+unfused"
     argv = ["bench", "--model", f"{tiny_yaml},{other}", "--backends", backends]
     assert main([*argv, "--batch", "2", "--seconds", "0.05", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "torch+unfolded    batch   2:" in out and "(BatchNorm unfolded)" in out
-    assert "cuda-fast+compile skipped:" in out and re.search(r"cuda-fast\+cudnn +skipped: .*needs an NVIDIA GPU", out)
+    assert "cuda-fast+compile skipped:" in out and re.search(r"cuda-fast\+unfused +skipped: .*needs an NVIDIA GPU", out)
     assert "ratio folded/unfolded torch batch 2: " in out and "[tiny-stip]" in out and "[tiny-hrnet]" in out
     assert "ratio torch+unfolded/torch batch 2: " in out
     assert "time tiny-stip/tiny-hrnet torch batch 2: " in out
@@ -106,3 +106,18 @@ def test_bench_variants_models_and_ratio_lines(tiny_yaml, tmp_path, capsys) -> N
 def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -> None:
     assert main(["bench", "--model", str(tiny_yaml), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_fold_and_fusion_ratio_lines() -> None:
+    from stip_rt.runtime.bench import BenchResult, fold_ratio_lines
+
+    rows = [
+        BenchResult("cuda-fast", 64, 4000.0, 16.0, ""),
+        BenchResult("cuda-fast+unfolded", 64, 3200.0, 20.0, ""),
+        BenchResult("cuda-fast+unfused", 64, 3000.0, 21.3, ""),
+        BenchResult("torch+unfused", 64, None, None, "skipped: +unfused applies to cuda-fast only"),
+    ]
+    assert fold_ratio_lines(rows) == [
+        "ratio folded/unfolded cuda-fast batch 64: 1.25x",
+        "ratio fused/unfused cuda-fast batch 64: 1.33x",
+    ]
