@@ -7,7 +7,10 @@ per frame (median of ``--repeats``; synchronised wall time on CUDA):
 * ``network``: ``backend.infer`` on the crops and their mirrors (flip test, one batch);
 * ``decode``: flip average + decode + person scores on the heatmaps' device (:mod:`stip_rt.pose.decode`);
 * ``download``: the (N, K, 3) keypoints and (N,) scores to the host (the stage's one sync);
-* ``stage``: :meth:`PoseEstimator.estimate` end to end, and ``stage / network``.
+* ``stage``: :meth:`PoseEstimator.estimate` end to end, and ``stage / network``;
+* on CUDA also ``graph dec`` (flip average + decode + scores replayed from a CUDA graph per bucket
+  of people, :class:`~stip_rt.pose.decode_graph.DecodeGraphs`, with the download) and ``stage(g)``
+  (the stage with it, ``decode_graphs=True``), and ``stage(g) / network``.
 
 Then the decode itself, today's against the former one on the same flip-averaged heatmaps, timed
 alternately in one loop: the former numpy + OpenCV decode (``tests/pose/reference_decode.py``,
@@ -115,13 +118,18 @@ def _people(n: int, rng: np.random.Generator, w: int, h: int) -> Detections:
     return Detections(boxes, rng.uniform(0.5, 1.0, n).astype(np.float32))
 
 
-def bench(est: PoseEstimator, frames: list[np.ndarray], n: int, repeats: int, ref) -> dict[str, float]:
-    """Median milliseconds per frame of every part, for ``n`` people per frame."""
+def bench(
+    est: PoseEstimator, frames: list[np.ndarray], n: int, repeats: int, ref, est_g: PoseEstimator | None = None
+) -> dict[str, float]:
+    """Median milliseconds per frame of every part, for ``n`` people per frame (``est_g``: with decode graphs)."""
     dev = str(est.backend.device)
     rng = np.random.default_rng(n)
     dets = [_people(n, rng, f.shape[1], f.shape[0]) for f in frames]
     est(frames[0], dets[0])  # warm-up (CUDA graphs, allocator) for this batch size
-    parts: dict[str, list[float]] = {k: [] for k in ("crop", "network", "decode", "download", "stage", "old", "new")}
+    if est_g is not None:
+        est_g(frames[0], dets[0])  # captures the decode graph of this bucket
+    names = ("crop", "network", "decode", "download", "stage", "old", "new", "graph", "stage_g")
+    parts: dict[str, list[float]] = {k: [] for k in names}
     for r in range(repeats):
         frame, det = frames[r % len(frames)], dets[r % len(frames)]
         t, crops = _timed(dev, est.crop, frame, det.boxes)
@@ -135,12 +143,17 @@ def bench(est: PoseEstimator, frames: list[np.ndarray], n: int, repeats: int, re
         parts["download"].append(t)
         t, _ = _timed(dev, est.estimate, frame, det)
         parts["stage"].append(t)
+        if est_g is not None:
+            t, _ = _timed(dev, est_g._decode, raw, crops.center, crops.scale, det.scores, est_g.flip_test)
+            parts["graph"].append(t)
+            t, _ = _timed(dev, est_g.estimate, frame, det)
+            parts["stage_g"].append(t)
         for _ in range(5):  # the decode, former vs today's, on the same heatmaps, alternately
             t, _ = _timed(dev, _old_decode, ref, hm, crops, est.spec.decode)
             parts["old"].append(t)
             t, _ = _timed(dev, est.decode, hm, crops.center, crops.scale, det.scores)
             parts["new"].append(t)
-    out = {k: 1e3 * statistics.median(v) for k, v in parts.items()}
+    out = {k: 1e3 * statistics.median(v) if v else float("nan") for k, v in parts.items()}
     return out | {"old_min": 1e3 * min(parts["old"]), "new_min": 1e3 * min(parts["new"])}
 
 
@@ -180,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     net = build_model(spec).eval()
     backend = create_backend(net, backend=args.backend, device=args.device, precision=args.precision)
     est = PoseEstimator(backend, spec, flip_test=not args.no_flip)
+    cuda = str(backend.device).startswith("cuda")
+    est_g = PoseEstimator(backend, spec, flip_test=not args.no_flip, decode_graphs=True) if cuda else None
     frames = _frames(args.video, args.frames)
     ref = _reference_decode()
     dev = str(backend.device)
@@ -194,14 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'people':>6} {'crop':>8} {'network':>8} {'decode':>8} {'download':>8} {'stage':>8} {'stage/net':>9} "
         f"{'old dec':>8} {'new dec':>8} {'old/new':>7} {'(min)':>6}"
+        + (f" {'graph dec':>9} {'stage(g)':>8} {'(g)/net':>7}" if cuda else "")
     )
     results = {}
     for n in people:
-        r = results[n] = bench(est, frames, n, args.repeats, ref)
+        r = results[n] = bench(est, frames, n, args.repeats, ref, est_g)
         print(
             f"{n:>6} {r['crop']:>8.2f} {r['network']:>8.2f} {r['decode']:>8.2f} {r['download']:>8.2f} "
             f"{r['stage']:>8.2f} {r['stage'] / r['network']:>8.2f}x {r['old']:>8.2f} {r['new']:>8.2f} "
             f"{r['old'] / r['new']:>6.1f}x {r['old_min'] / r['new_min']:>5.1f}x"
+            + (f" {r['graph']:>9.2f} {r['stage_g']:>8.2f} {r['stage_g'] / r['network']:>6.2f}x" if cuda else "")
         )
         sys.stdout.flush()
     print(
@@ -211,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("goals at 8 people: CPU old/new ≥ 10x; GPU stage/net ≤ 1.3x, decode ≤ 0.5 ms")
     r8 = results[8]
-    print(f"pose_stage: overhead_ratio={r8['stage'] / r8['network']:.2f} people=8 device={dev}")
+    graphs = f" overhead_ratio_decode_graphs={r8['stage_g'] / r8['network']:.2f}" if cuda else ""
+    print(f"pose_stage: overhead_ratio={r8['stage'] / r8['network']:.2f}{graphs} people=8 device={dev}")
     return 0
 
 

@@ -202,6 +202,7 @@ def build_estimator(
         in_vis_thre=config.pose.in_vis_thre,
         score_from=score_from,
         weights=named,
+        decode_graphs=config.pose.decode_graphs,
     )
     return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 

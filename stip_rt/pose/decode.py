@@ -379,9 +379,38 @@ def decode_heatmaps(
         hm = hm.float()
     if hm.ndim != 4:
         raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(hm.shape)}")
+    h, w = hm.shape[2:]
+    mats = to_device(affine_matrices(center, scale, (w, h), inverse=True), hm.device)
+    return decode_with_matrices(hm, mats, kind, blur)
+
+
+def decode_with_matrices(
+    heatmaps: torch.Tensor, matrices: torch.Tensor, kind: DecodeKind = "stip", blur: BlurImpl = "auto"
+) -> Decoded:
+    """:func:`decode_heatmaps` with the crop geometry already on the device: tensor ops only.
+
+    Nothing here reads host data or synchronises, so on CUDA it can be captured in a CUDA graph
+    with ``heatmaps`` and ``matrices`` as static buffers (:mod:`stip_rt.pose.decode_graph`).
+
+    Args:
+        heatmaps: (N, K, H, W) float32.
+        matrices: (N, 2, 3) float64 heatmap → frame affine maps
+            (``affine_matrices(center, scale, (W, H), inverse=True)``) on the heatmaps' device.
+        kind: ``hrnet`` or ``stip``.
+        blur: the blur implementation for ``stip`` (:func:`gaussian_blur7`).
+
+    Returns:
+        :class:`Decoded` on the heatmaps' device.
+
+    Raises:
+        ValueError: unknown ``kind`` or a heatmap batch that is not 4-D.
+    """
+    hm = heatmaps
+    if hm.ndim != 4:
+        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(hm.shape)}")
     if kind not in ("hrnet", "stip"):
         raise ValueError(f"unknown decode kind '{kind}' (use 'hrnet' or 'stip')")
-    n, _, h, w = hm.shape
+    n = hm.shape[0]
     coords, maxvals = argmax_coords(hm)
     if kind == "hrnet":
         hm_coords = quarter_offset(hm, coords).double()
@@ -389,8 +418,7 @@ def decode_heatmaps(
         hm_coords = coords.double() + refine_offsets(hm, coords, maxvals, blur)
     if n == 0:
         return Decoded(torch.zeros_like(hm_coords), maxvals, hm_coords, coords)
-    mats = to_device(affine_matrices(center, scale, (w, h), inverse=True), hm.device)
-    out = apply_affine_torch(hm_coords, mats)
+    out = apply_affine_torch(hm_coords, matrices)
     if kind == "hrnet":  # the official function writes the mapped points into a float32 array
         out = out.float().double()
     return Decoded(out, maxvals, hm_coords, coords)

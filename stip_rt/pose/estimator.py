@@ -25,10 +25,10 @@ from ..models import ModelSpec
 from ..runtime.base import Backend
 from ..schemas import get_schema
 from ..types import Detections, Poses
-from .crops import boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch, to_device
-from .decode import decode_heatmaps, finite_per_crop
+from .crops import affine_matrices, boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch, to_device
+from .decode_graph import DecodeGraphs, pack_poses
 from .flip import flip_average
-from .postprocess import IN_VIS_THRE, rescore
+from .postprocess import IN_VIS_THRE
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ class PoseEstimator:
             keypoint scores mean nothing).
         weights: how to name the weights in error messages (a checkpoint path, ``random weights``);
             None: the model name alone.
+        decode_graphs: on CUDA, replay the post-processing (flip average, decode, person scores)
+            from one CUDA graph per bucket of people (:class:`~stip_rt.pose.decode_graph.DecodeGraphs`)
+            instead of ~240 eager ops. Off until a GPU run measures it (``bench_pose_stage.py``).
 
     Example:
         >>> est = PoseEstimator.from_model(build_model("stip-w32-coco-256x192", weights))
@@ -92,6 +95,7 @@ class PoseEstimator:
         in_vis_thre: float = IN_VIS_THRE,
         score_from: str = "keypoints",
         weights: str | None = None,
+        decode_graphs: bool = False,
     ) -> None:
         if spec.decode not in ("hrnet", "stip"):
             raise ConfigError(f"model '{spec.name}': unknown decode '{spec.decode}' (use 'hrnet' or 'stip')")
@@ -108,6 +112,11 @@ class PoseEstimator:
         self._flip_index_on: dict[torch.device, torch.Tensor] = {}  # uploaded once per device
         dev = str(getattr(backend, "device", "cpu"))
         self.crop_device = crop_device if crop_device is not None else (dev if dev.startswith("cuda") else None)
+        self._graphs = (
+            DecodeGraphs(lambda r, n, m, b: self._pack(r, n, m, b, flip_test), copies=2 if flip_test else 1)
+            if decode_graphs
+            else None
+        )
 
     @classmethod
     def from_model(
@@ -218,10 +227,21 @@ class PoseEstimator:
         if not self.flip_test:
             return self.backend.infer(crops)
         out = self.backend.infer(torch.cat([crops, crops.flip(3)], dim=0))
-        idx = self._flip_index_on.get(out.device)
+        return flip_average(out[:n], out[n:], self._flip_index_for(out.device), shift=True)
+
+    def _flip_index_for(self, device: torch.device) -> torch.Tensor:
+        """The schema's flip permutation on ``device``, uploaded once."""
+        idx = self._flip_index_on.get(device)
         if idx is None:
-            idx = self._flip_index_on[out.device] = to_device(np.asarray(self._flip_index, np.int64), out.device)
-        return flip_average(out[:n], out[n:], idx, shift=True)
+            idx = self._flip_index_on[device] = to_device(np.asarray(self._flip_index, np.int64), device)
+        return idx
+
+    def _pack(
+        self, raw: torch.Tensor, n: int, matrices: torch.Tensor, box_scores: torch.Tensor, mirrored: bool
+    ) -> torch.Tensor:
+        """:func:`pack_poses` with this estimator's settings (``mirrored``: ``raw`` also holds the mirrored crops)."""
+        flip = self._flip_index_for(raw.device) if mirrored else None
+        return pack_poses(raw, n, matrices, box_scores, flip, self.spec.decode, self.score_from, self.in_vis_thre)
 
     def decode(
         self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray, box_scores: np.ndarray
@@ -239,24 +259,29 @@ class PoseEstimator:
         Raises:
             NonFiniteOutputError: a person's heatmaps are not finite (NaN or inf), naming the model and weights.
         """
-        kps, scores, finite = self._decode(heatmaps, center, scale, box_scores)
+        kps, scores, finite = self._decode(heatmaps, center, scale, box_scores, mirrored=False)
         if not finite.all():
             raise self._non_finite(finite)
         return kps, scores
 
     def _decode(
-        self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray, box_scores: np.ndarray
+        self, raw: torch.Tensor, center: np.ndarray, scale: np.ndarray, box_scores: np.ndarray, mirrored: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`decode` without the check: keypoints, scores and (N,) bool "all heatmaps finite"."""
-        n, k = int(heatmaps.shape[0]), int(heatmaps.shape[1])
-        heatmaps = heatmaps.detach()
-        dec = decode_heatmaps(heatmaps, center, scale, self.spec.decode)
-        box = to_device(np.asarray(box_scores, np.float32), dec.maxvals.device)
-        scores = rescore(box, dec.maxvals, self.in_vis_thre) if self.score_from == "keypoints" else box.double()
-        finite = finite_per_crop(heatmaps)  # on the device: no extra sync
-        # one float64 block (exact for the float32 scores) = one device → host copy
-        packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
-        host = torch.cat([packed, scores[:, None], finite.double()[:, None]], dim=1).cpu().numpy()
+        """Network output → keypoints, scores and (N,) bool "all heatmaps finite", without the check.
+
+        ``raw`` holds N heatmaps, or (``mirrored``) the N crops' then their mirrors' raw heatmaps
+        (flip-averaged here). One device → host copy.
+        """
+        n, k = int(center.shape[0]), int(raw.shape[1])
+        raw = raw.detach()
+        h, w = raw.shape[2:]
+        mats = affine_matrices(center, scale, (w, h), inverse=True)
+        box = np.asarray(box_scores, np.float32)
+        if self._graphs is not None and raw.is_cuda and mirrored == self.flip_test:
+            host = self._graphs(raw, n, mats, box).cpu().numpy()
+        else:
+            dev = raw.device
+            host = self._pack(raw, n, to_device(mats, dev), to_device(box, dev), mirrored).cpu().numpy()
         kps = host[:, : 3 * k].reshape(n, k, 3).astype(np.float32)
         return kps, host[:, 3 * k].astype(np.float32), host[:, 3 * k + 1] > 0.5
 
@@ -299,7 +324,8 @@ class PoseEstimator:
         center = np.concatenate([c.center for c in crops])
         scale = np.concatenate([c.scale for c in crops])
         box_scores = np.concatenate([np.asarray(d.scores, np.float32) for d in detections if len(d)])
-        kps, scores, finite = self._decode(self.heatmaps(batch), center, scale, box_scores)
+        infer_batch = torch.cat([batch, batch.flip(3)], dim=0) if self.flip_test else batch
+        kps, scores, finite = self._decode(self.backend.infer(infer_batch), center, scale, box_scores, self.flip_test)
         if not finite.all():  # name the frame of the first broken person (frames without people have no crops)
             first = int(np.flatnonzero(~finite)[0])
             raise self._non_finite(finite, int(np.searchsorted(np.cumsum(counts), first, side="right")))
