@@ -157,6 +157,21 @@ def bench(
     return out | {"old_min": 1e3 * min(parts["old"]), "new_min": 1e3 * min(parts["new"])}
 
 
+def profile_stage(est: PoseEstimator, frame: np.ndarray, det: Detections) -> None:
+    """torch.profiler's ops of one warmed-up ``est.estimate`` by host (self CPU) time: where the host time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    est(frame, det)
+    cuda = str(est.backend.device).startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        est(frame, det)
+    events = prof.key_averages()
+    ops = sum(e.count for e in events if e.key.startswith("aten::"))
+    print(f"profile of one stage, 8 people: {ops} aten op calls")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+
+
 def light(spec):
     """The same widths, input and heatmap sizes, with one module per stage and one block per branch."""
     net = spec.net
@@ -181,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=8, help="distinct vtest.avi frames to cycle through")
     parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV CPU threads (default: theirs)")
     parser.add_argument("--video", type=Path, default=VIDEO)
+    parser.add_argument("--profile", action="store_true", help="print the top ops of one 8-person stage")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -227,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         + "; new dec = device decode + rescoring + keypoints to host; (min) = ratio of the fastest runs"
     )
     print("goals at 8 people: CPU old/new ≥ 10x; GPU stage/net ≤ 1.3x, decode ≤ 0.5 ms")
+    if args.profile:
+        profile_stage(est, frames[0], _people(8, np.random.default_rng(8), frames[0].shape[1], frames[0].shape[0]))
     r8 = results[8]
     graphs = f" overhead_ratio_decode_graphs={r8['stage_g'] / r8['network']:.2f}" if cuda else ""
     print(f"pose_stage: overhead_ratio={r8['stage'] / r8['network']:.2f}{graphs} people=8 device={dev}")

@@ -82,7 +82,7 @@ if [ "$DEVICE" = cuda ]; then
   BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfolded,cuda-fast+unfused}"
   BENCH_BATCHES="${GPU_CHECK_BATCHES:-1,8,32,64}"
   PEOPLE="1,8,32"
-  POSE_BACKEND="--backend cuda-fast --precision fp16 --repeats 30"  # the backend the goals name
+  POSE_BACKEND="--backend cuda-fast --precision fp16 --repeats 30 --profile"  # the backend the goals name
   FRAMES=300
 else
   BENCH_BACKENDS="torch,torch+unfolded,onnxruntime --threads 1 --ort-threads 1"  # 1 thread: stable ratios on a busy box
