@@ -43,8 +43,12 @@ class _FusedConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
+        if isinstance(conv.padding, str):
+            raise ValueError(f"fused convolution: padding '{conv.padding}' is not numeric")
         self.conv = conv
         self.cudnn_ok = True  # set False for good by the first refused call
+        # stride, padding, dilation as the cuDNN ops take them
+        self._geometry = (list(conv.stride), [int(p) for p in conv.padding], list(conv.dilation))
 
     def _use_cudnn(self, x: torch.Tensor) -> bool:
         return self.cudnn_ok and x.is_cuda and x.dtype in _FUSED_DTYPES and self.conv.weight.dtype == x.dtype
@@ -68,8 +72,8 @@ class _FusedConv(nn.Module):
         """(N, C_out, H_out, W_out) of the convolution for input ``x``."""
         c = self.conv
         hw = []
-        for size, k, s, p, d in zip(x.shape[2:], c.kernel_size, c.stride, c.padding, c.dilation):  # type: ignore[arg-type]
-            hw.append((int(size) + 2 * int(p) - int(d) * (int(k) - 1) - 1) // int(s) + 1)
+        for size, k, s, p, d in zip(x.shape[2:], c.kernel_size, *self._geometry):
+            hw.append((int(size) + 2 * p - d * (k - 1) - 1) // s + 1)
         return (x.shape[0], c.out_channels, *hw)
 
 
@@ -80,9 +84,7 @@ class ConvReLU(_FusedConv):
         c = self.conv
         if self._use_cudnn(x):
             try:
-                return torch.cudnn_convolution_relu(
-                    x, c.weight, c.bias, list(c.stride), list(c.padding), list(c.dilation), c.groups  # type: ignore[arg-type]
-                )
+                return torch.cudnn_convolution_relu(x, c.weight, c.bias, *self._geometry, c.groups)
             except RuntimeError as err:
                 self._refused(err)
         return F.relu(c(x))
@@ -107,17 +109,7 @@ class ConvAddReLU(_FusedConv):
         c = self.conv
         if self._use_cudnn(x) and z.dtype == x.dtype and tuple(z.shape) == self._out_shape(x):
             try:
-                return torch.cudnn_convolution_add_relu(
-                    x,
-                    c.weight,
-                    z,
-                    1.0,
-                    c.bias,
-                    list(c.stride),  # type: ignore[arg-type]
-                    list(c.padding),  # type: ignore[arg-type]
-                    list(c.dilation),  # type: ignore[arg-type]
-                    c.groups,
-                )
+                return torch.cudnn_convolution_add_relu(x, c.weight, z, 1.0, c.bias, *self._geometry, c.groups)
             except RuntimeError as err:
                 self._refused(err)
         y = c(x)

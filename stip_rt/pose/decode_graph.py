@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,7 +104,7 @@ class DecodeGraphs:
         self.buckets = buckets
         self.warmup = warmup
         self._graphs: dict[tuple[int, tuple[int, ...], torch.device], _Bucket] = {}
-        self._pool: tuple[int, int] | None = None
+        self._pool: Any = None  # torch.cuda.graph_pool_handle(), once
 
     def _capture(self, nb: int, raw: torch.Tensor) -> _Bucket:
         dev = raw.device
