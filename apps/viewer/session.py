@@ -266,11 +266,16 @@ class Session(QObject):
             self.ended.emit(str(e))
 
     def _build(self) -> PipelineParts:
-        """Build the stages in steps the user can follow: source and detector, then the pose model."""
-        from stip_rt.pipeline_build import build_estimator, build_parts
+        """Build the stages in steps the user can follow: source and detector, then the pose model.
+
+        Every model file the run needs is fetched (or found missing) first, so that one message
+        names all of them, as ``stip-rt`` does.
+        """
+        from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights
         from stip_rt.track.tracker import Tracker
 
         cfg = self.config
+        pose = fetch_weights(cfg)
         detector = "detections " + Path(cfg.detect.detections).name if cfg.detect.detections else cfg.detect.model
         self.status.emit(f"opening {self.source} and loading the detector ({detector})", 0, 0)
         box_only = dataclasses.replace(cfg, pose=dataclasses.replace(cfg.pose, model="none"))
@@ -279,7 +284,7 @@ class Session(QObject):
             return parts
         try:
             self.status.emit(f"loading the pose model ({cfg.pose.model}) on {_backend_words(cfg)}", 0, 0)
-            estimator, name, schema, backend = build_estimator(cfg)
+            estimator, name, schema, backend = build_estimator(cfg, pose=pose)
         except BaseException:
             parts.source.close()
             raise

@@ -90,3 +90,20 @@ def test_without_the_viewer_extra_prints_the_pip_command(monkeypatch, capsys):
         code = viewer_main(["video.mp4"])
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'stip-rt[viewer]'" in err and "Traceback" not in err
+
+
+def test_offline_start_names_every_missing_model_in_one_message(make_window, qtbot, video, tmp_path, monkeypatch):
+    """Nothing cached and no network: the run ends with one message naming the detector's and the
+    pose model's files (before, the pose model was named only once the detector was there)."""
+    from apps.viewer.options import ViewerOptions
+    from stip_rt.pipeline_build import AUTO_POSE
+
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STIP_RT_WEIGHTS_URL", "http://127.0.0.1:9/")
+    w = make_window(ViewerOptions(device="cpu"))
+    with qtbot.waitSignal(w.run_ended, timeout=30_000) as ended:
+        w.open_source(video)
+    message = ended.args[0]
+    assert "2 model files are missing" in message
+    for name in ("rtmdet-tiny", AUTO_POSE[1]):
+        assert f"stip-rt weights import FILE --name {name}" in message, message
