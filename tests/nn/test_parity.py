@@ -3,7 +3,6 @@ every stored output of the small random-weight fixtures (eval, fp32, CPU, 1e-4 o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from load_script import load_script
 
 from stip_rt.models import build_model, flatten_outputs
 
-REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-4
 PARITY = ["hrnet_c16_coco17", "stipnet_c16_crowdpose14"]
 MANIFESTS = {
@@ -77,10 +76,7 @@ def test_every_official_output_within_tolerance(fixtures_dir: Path, name: str) -
 
 
 def _run_script(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    spec = importlib.util.spec_from_file_location("check_parity", REPO / "scripts" / "check_parity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rc = module.main(list(args))
+    rc = load_script("check_parity").main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
 

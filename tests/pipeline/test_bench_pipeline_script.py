@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
+from load_script import load_script
 
 from stip_rt.detect.files import FileDetector
 from stip_rt.types import Detections
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_pipeline.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_pipeline", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_pipeline")
 
 
 class JunkNetwork:

@@ -3,8 +3,6 @@ torch decode against the former numpy + OpenCV decode (tests/pose/reference_deco
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import reference_decode as ref
 import torch
+from load_script import load_script
 
 from stip_rt.pose.decode import (
     argmax_coords,
@@ -24,18 +23,7 @@ from stip_rt.pose.decode import (
     reflect101_index,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_check_script():
-    spec = importlib.util.spec_from_file_location("check_decode", REPO / "scripts" / "check_decode.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-check_decode = _load_check_script()
+check_decode = load_script("check_decode")
 
 
 @pytest.fixture(scope="module")

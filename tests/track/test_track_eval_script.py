@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from load_script import load_script
 
 from stip_rt.eval.mot_metrics import evaluate_mot
 from stip_rt.io.mot import read_mot
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "eval_tracking.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("eval_tracking", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("eval_tracking")
 
 
 def test_synthetic_detections_and_ranking(data_dir):
