@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..runtime.config import DEFAULT_BUCKETS
+from ..runtime.cuda_fast import bucket_for, warm_up_on_side_stream
 from .decode import BlurImpl, DecodeKind, decode_with_matrices, finite_per_crop
 from .flip import flip_average
 from .postprocess import rescore
@@ -113,13 +114,8 @@ class DecodeGraphs:
         box = torch.zeros((nb,), dtype=torch.float32, device=dev)
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
-        stream = torch.cuda.Stream(dev)
-        stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.inference_mode():
-            with torch.cuda.stream(stream):
-                for _ in range(max(1, self.warmup)):
-                    self.post(static_raw, nb, mats, box)
-            torch.cuda.current_stream(dev).wait_stream(stream)
+            warm_up_on_side_stream(lambda: self.post(static_raw, nb, mats, box), dev, self.warmup)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self._pool):
                 out = self.post(static_raw, nb, mats, box)
@@ -141,7 +137,7 @@ class DecodeGraphs:
         box_t = torch.from_numpy(np.ascontiguousarray(box_scores, np.float32))
         if n == 0 or n > self.buckets[-1]:
             return self.post(raw, n, mats_t.to(dev), box_t.to(dev))
-        nb = next(b for b in self.buckets if b >= n)
+        nb = bucket_for(n, self.buckets)
         key = (nb, tuple(raw.shape[1:]), dev)
         g = self._graphs.get(key)
         if g is None:

@@ -23,6 +23,8 @@ exact variant). Optionally the network is wrapped in ``torch.compile`` before ca
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -31,6 +33,7 @@ from ..errors import BackendError
 from .config import COMPILE_MODES_WITH_GRAPHS, CudaFastConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -56,6 +59,19 @@ def split_batch(n: int, buckets: tuple[int, ...]) -> list[tuple[int, int, int]]:
         start += top
     if n > start:
         out.append((start, n, bucket_for(n - start, buckets)))
+    return out
+
+
+def warm_up_on_side_stream(fn: Callable[[], T], device: str | torch.device, times: int) -> T:
+    """Run ``fn`` ``max(1, times)`` times on a fresh side stream (as CUDA graph capture wants its
+    warm-up: cuDNN and Triton autotuning, lazy allocations), ordered after and before the current
+    stream's work; returns the last result."""
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(max(1, times)):
+            out = fn()
+    torch.cuda.current_stream(device).wait_stream(stream)
     return out
 
 
@@ -151,12 +167,7 @@ class CudaFastBackend:
         """Warm up and capture the graph of one bucket (eager static buffers without graphs)."""
         x = torch.zeros((bucket, *chw), device=self.device, dtype=self._dtype).contiguous(memory_format=self._format)
         with torch.inference_mode():
-            stream = torch.cuda.Stream(self.device)
-            stream.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(stream):
-                for _ in range(max(1, self.config.warmup)):
-                    y = self._forward(x)
-            torch.cuda.current_stream(self.device).wait_stream(stream)
+            y = warm_up_on_side_stream(lambda: self._forward(x), self.device, self.config.warmup)
             if not self.config.cuda_graphs:
                 return _Graph(None, x, y)
             graph = torch.cuda.CUDAGraph()
