@@ -19,21 +19,24 @@ keypoints has to cross to the host:
   keypoint score = the map's maximum.
 
 The full blur is needed for the minimum and maximum. On CUDA it is a separable sum of shifted
-slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the same blur through
-OpenCV on all maps at once, stacked into one tall image (each map padded by 3 reflected rows
-first), is about twice as fast as torch's CPU kernels and gives OpenCV's own numbers; both are
-tested against each other. On the CPU the per-map minimum, maximum and argmax are numpy
-reductions (SIMD; torch's CPU argmax and strided reductions are 4–8× slower at these sizes).
-That blur is the floor of the CPU decode: at 8 people the 136 STIP maps (128×96) take about
-1.3 ms of the ≈ 2.2 ms decode, and the official refinement needs every blurred value (its
-min/max rescale).
+slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the STIP decode goes through the maps
+once (:func:`_cpu_stip_pass`): the numpy argmax and "all finite" flags, then OpenCV's blur of all
+maps stacked into one tall image (each map padded by 3 reflected rows first, with numpy), then
+numpy's minimum, maximum and the 3×3 patch; it gives OpenCV's own numbers, and the torch blur is
+tested against it. One call for up to 256 maps, because OpenCV spreads a blur over its threads
+only for large images (about 1 M pixels: 8 people's 136 maps 2×, 64 maps not at all); smaller
+chunks that stay in cache measured slower. (torch's CPU argmax and strided reductions are 4–8×
+slower than numpy's at these sizes, and its parallel copies leave OpenMP threads spinning that
+slow OpenCV's threads down 1.7×.) That blur is the floor of the CPU decode: the 136
+STIP maps (128×96) of 8 people take about 1.2 ms in OpenCV on one core, and the official
+refinement needs every blurred value (its min/max rescale), also of maps with no clear peak.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -43,7 +46,7 @@ from .crops import affine_matrices, to_device
 
 DecodeKind = Literal["hrnet", "stip"]
 BlurImpl = Literal["auto", "torch", "opencv"]
-_CPU_CHUNK = 64  # maps per OpenCV call (64 STIP maps = 3.3 MB per buffer)
+_CPU_CHUNK = 256  # maps per OpenCV call (13 MB per buffer at 128×96): OpenCV splits only large images over its threads
 _buffers = threading.local()  # each decoding thread's two blur buffers, kept between calls
 # cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
 GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
@@ -58,16 +61,18 @@ class Decoded:
         maxvals: (N, K) float32 map maxima (keypoint scores).
         hm_coords: (N, K, 2) float64 (x, y) in heatmap pixels before the mapping.
         argmax: (N, K, 2) float32 integer argmax (x, y) in heatmap pixels ((0, 0) where max ≤ 0).
+        finite: (N,) bool, True where every heatmap value of the crop is finite (no NaN or inf).
     """
 
     coords: torch.Tensor
     maxvals: torch.Tensor
     hm_coords: torch.Tensor
     argmax: torch.Tensor
+    finite: torch.Tensor
 
     def cpu(self) -> Decoded:
         """The same result on the host (one copy per field)."""
-        return Decoded(self.coords.cpu(), self.maxvals.cpu(), self.hm_coords.cpu(), self.argmax.cpu())
+        return Decoded(*(t.cpu() for t in (self.coords, self.maxvals, self.hm_coords, self.argmax, self.finite)))
 
 
 def first_max_index(flat: torch.Tensor, width: int, impl: Literal["auto", "numpy", "torch"] = "auto") -> torch.Tensor:
@@ -106,11 +111,14 @@ def argmax_coords(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n, k, h, w = heatmaps.shape
     flat = heatmaps.detach().reshape(n * k, h * w)
     idx = first_max_index(flat, w)
-    row, col = idx // w, idx % w
     maxvals = flat.gather(1, idx[:, None])[:, 0]
-    coords = torch.stack([col, row], dim=-1).to(torch.float32)
-    coords = coords * (maxvals > 0.0)[:, None].to(torch.float32)
-    return coords.reshape(n, k, 2), maxvals.reshape(n, k)
+    return _coords_at(idx, maxvals, w).reshape(n, k, 2), maxvals.reshape(n, k)
+
+
+def _coords_at(idx: torch.Tensor, maxvals: torch.Tensor, width: int) -> torch.Tensor:
+    """(M, 2) float32 (column, row) of flat indices, (0, 0) where the maximum is ≤ 0 or NaN."""
+    coords = torch.stack([idx % width, idx // width], dim=-1).to(torch.float32)
+    return coords * (maxvals > 0.0)[:, None].to(torch.float32)
 
 
 def finite_per_crop(heatmaps: torch.Tensor) -> torch.Tensor:
@@ -206,15 +214,25 @@ def _check_impl(maps: torch.Tensor, impl: BlurImpl) -> str:
     return impl
 
 
-def _opencv_blur(maps: torch.Tensor, tall: np.ndarray, out: np.ndarray) -> torch.Tensor:
-    """OpenCV blur of (c, H, W) CPU maps through the caller's (≥ c·(H+6), W) float32 buffers."""
+def _opencv_blur(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """OpenCV blur of (c, H, W) float32 maps through the caller's (≥ c·(H+6), W) float32 buffers.
+
+    The rows of the tall image are filtered independently, and each map brings its own 3 reflected
+    rows above and below (numpy copies: torch's CPU copies run on its OpenMP threads, whose spinning
+    afterwards halves OpenCV's own threads), so one call blurs every map exactly as one call per map.
+
+    Returns:
+        (c, H, W) view of ``out``.
+    """
     c, h, w = maps.shape
     rows = c * (h + 6)
-    # the rows of the tall image are filtered independently, and each map brings its own
-    # reflected rows, so one call blurs every map exactly as a call per map would
-    _pad3(maps, 1, torch.from_numpy(tall[:rows]).view(c, h + 6, w))
+    padded = tall[:rows].reshape(c, h + 6, w)
+    edge = reflect101_index(h, 3, "cpu").numpy()
+    padded[:, 3 : 3 + h] = maps
+    padded[:, :3] = maps[:, edge[:3]]
+    padded[:, h + 3 :] = maps[:, edge[h + 3 :]]
     cv2.GaussianBlur(tall[:rows], (7, 7), 0, dst=out[:rows], borderType=cv2.BORDER_REFLECT_101)
-    return torch.from_numpy(out[:rows]).view(c, h + 6, w)[:, 3 : 3 + h]
+    return out[:rows].reshape(c, h + 6, w)[:, 3 : 3 + h]
 
 
 def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
@@ -235,7 +253,7 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
     m, h, w = maps.shape
     if _check_impl(maps, impl) == "opencv":
         tall = np.empty((m * (h + 6), w), np.float32)
-        return _opencv_blur(maps, tall, np.empty_like(tall))
+        return torch.from_numpy(_opencv_blur(maps.detach().contiguous().numpy(), tall, np.empty_like(tall)))
     across = _sym7(_pad3(maps, 2), 2, w)  # along rows first, as OpenCV's separable filter
     return _sym7(_pad3(across, 1), 1, h)
 
@@ -252,38 +270,100 @@ def _blur_buffers(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return have
 
 
+def _patch_index(y: Any, x: Any, h: int, w: int) -> tuple[Any, Any]:
+    """(M, 3, 1) rows and (M, 1, 3) columns of the 3×3 neighbourhoods of (x, y), edge-clamped."""
+    d = np.arange(-1, 2) if isinstance(y, np.ndarray) else torch.arange(-1, 2, device=y.device)
+    return (y[:, None] + d).clip(0, h - 1)[:, :, None], (x[:, None] + d).clip(0, w - 1)[:, None, :]
+
+
+def _reduce_blurred(blurred: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimum, maximum and the 3×3 values around (x, y) of (c, H, W) blurred maps (a strided view)."""
+    c, h, w = blurred.shape
+    # each map's H·W values are contiguous: reduce them as one row per map (numpy's SIMD min/max;
+    # torch's CPU reductions over these strided views are several times slower)
+    rows = np.lib.stride_tricks.as_strided(blurred, (c, h * w), (blurred.strides[0], blurred.itemsize), writeable=False)
+    ys, xs = _patch_index(y, x, h, w)
+    return rows.min(axis=1), rows.max(axis=1), blurred[np.arange(c)[:, None, None], ys, xs]
+
+
 def _blur_stats(
     maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, impl: BlurImpl
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map.
 
-    On the CPU the maps go through OpenCV in chunks of ``_CPU_CHUNK`` maps through the thread's two
-    kept buffers (:func:`_blur_buffers`): each chunk is still in cache when it is reduced, and no
-    large buffer is allocated per call (fresh multi-MB allocations page-fault on every call).
+    On the CPU the maps go through OpenCV ``_CPU_CHUNK`` maps at a time through the thread's two
+    kept buffers (:func:`_blur_buffers`).
     """
     m, h, w = maps.shape
-    d = torch.arange(-1, 2, device=maps.device)
-    ys = (y[:, None] + d).clamp(0, h - 1)[:, :, None]
-    xs = (x[:, None] + d).clamp(0, w - 1)[:, None, :]
     if _check_impl(maps, impl) == "torch":
         b = gaussian_blur7(maps, "torch")
+        ys, xs = _patch_index(y, x, h, w)
         return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[torch.arange(m, device=maps.device)[:, None, None], ys, xs]
-    maps = maps.detach().contiguous()
-    chunk = min(m, _CPU_CHUNK)
-    tall, out = _blur_buffers(chunk * (h + 6), w)
+    mp, y_n, x_n = maps.detach().contiguous().numpy(), y.numpy(), x.numpy()
+    tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
     lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
-    ys_n, xs_n = ys.numpy(), xs.numpy()
-    for s in range(0, m, chunk):
-        e = min(s + chunk, m)
-        blurred = _opencv_blur(maps[s:e], tall, out).numpy()  # (c, H, W) view of ``out``
-        # each map's H·W values are contiguous: reduce them as one row per map (numpy's SIMD min/max;
-        # torch's CPU reductions over these strided views are several times slower)
-        rows = np.lib.stride_tricks.as_strided(
-            blurred, (e - s, h * w), (blurred.strides[0], blurred.itemsize), writeable=False
-        )
-        lo[s:e], hi[s:e] = rows.min(axis=1), rows.max(axis=1)
-        patch[s:e] = blurred[np.arange(e - s)[:, None, None], ys_n[s:e], xs_n[s:e]]
+    for s in range(0, m, _CPU_CHUNK):
+        e = min(s + _CPU_CHUNK, m)
+        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(mp[s:e], tall, out), y_n[s:e], x_n[s:e])
     return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(patch)
+
+
+def _cpu_stip_pass(
+    maps: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Everything the STIP decode reads from CPU maps, with numpy and OpenCV only.
+
+    Per chunk of ``_CPU_CHUNK`` maps: the first maximum and its value, the "all finite" flag, then
+    the OpenCV blur and its minimum, maximum and 3×3 values around the argmax (at (0, 0) where the
+    maximum is ≤ 0, as :func:`argmax_coords`). The same values as :func:`first_max_index`,
+    :func:`finite_per_crop` and :func:`_blur_stats` one after the other, without their torch steps
+    in between (index arithmetic, the padding copy) and their conversions.
+
+    Args:
+        maps: (M, H, W) float32 CPU maps, H·W > 0.
+
+    Returns:
+        flat argmax (M,) int64, maxima (M,) float32, finite (M,) bool, blurred minima and maxima
+        (M,) float32, 3×3 blurred patches (M, 3, 3) float32.
+    """
+    m, h, w = maps.shape
+    mp = maps.detach().contiguous().numpy()
+    idx, peak, finite = np.empty(m, np.int64), np.empty(m, np.float32), np.empty(m, bool)
+    lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
+
+    tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
+    for s in range(0, m, _CPU_CHUNK):
+        e = min(s + _CPU_CHUNK, m)
+        flat = mp[s:e].reshape(e - s, h * w)
+        i = flat.argmax(axis=1)
+        v = flat[np.arange(e - s), i]
+        idx[s:e], peak[s:e], finite[s:e] = i, v, np.isfinite(flat).all(axis=1)
+        at = v > 0  # NaN: False, as argmax_coords
+        y, x = np.where(at, i // w, 0), np.where(at, i % w, 0)
+        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(mp[s:e], tall, out), y, x)
+    return tuple(torch.from_numpy(a) for a in (idx, peak, finite, lo, hi, patch))  # type: ignore[return-value]
+
+
+def _newton_offsets(patch: torch.Tensor, bmin: torch.Tensor, bmax: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+    """(M, 2) float64 official refinement offsets from the blurred maps' statistics (see :func:`refine_offsets`)."""
+    r = (patch - bmin[:, None, None]) / (bmax - bmin)[:, None, None] * peak[:, None, None]
+    # the log in float64, rounded to float32: correctly rounded, so the same on every device.
+    # torch's float32 log differs from numpy's in ~20 % of values (1 ulp), which the Newton step
+    # amplifies on near-flat maps to 2.4e-5 px against the official fixtures; this way 5e-6 px
+    lg = torch.log(r.clamp(0.001, 50.0).double()).float()
+    c = lg[:, 1, 1]
+    xp, xm, yp, ym = lg[:, 1, 2], lg[:, 1, 0], lg[:, 2, 1], lg[:, 0, 1]
+    # float32, in the official order of operations
+    dx = 0.5 * (xp - xm)
+    dy = 0.5 * (yp - ym)
+    dxx = xp - 2 * c + xm
+    dyy = yp - 2 * c + ym
+    dxy = 0.5 * (lg[:, 2, 2] - xp - yp + 2 * c - xm - ym + lg[:, 0, 0])
+    singular = (dxx * dyy - dxy * dxy) == 0
+    gx, gy, hxx, hyy, hxy = (t.double() for t in (dx, dy, dxx, dyy, dxy))
+    det = hxx * hyy - hxy * hxy
+    off = torch.stack([-(hyy * gx - hxy * gy) / det, -(hxx * gy - hxy * gx) / det], dim=-1)
+    return torch.where(singular[:, None], torch.zeros_like(off), off)
 
 
 def refine_offsets(
@@ -302,33 +382,14 @@ def refine_offsets(
         NaN for an all-zero map, as the official code).
     """
     n, k, h, w = heatmaps.shape
-    dev = heatmaps.device
     if n * k == 0:
-        return torch.zeros((n, k, 2), dtype=torch.float64, device=dev)
+        return torch.zeros((n, k, 2), dtype=torch.float64, device=heatmaps.device)
     maps = heatmaps.reshape(n * k, h, w)
     peak = maps.amax(dim=(1, 2)) if maxvals is None else maxvals.reshape(-1)
     x = coords[..., 0].reshape(-1).long()
     y = coords[..., 1].reshape(-1).long()
     bmin, bmax, patch = _blur_stats(maps, x, y, blur)  # patch: (M, 3, 3), edge-padded as official
-    r = (patch - bmin[:, None, None]) / (bmax - bmin)[:, None, None] * peak[:, None, None]
-    # the log in float64, rounded to float32: correctly rounded, so the same on every device.
-    # torch's float32 log differs from numpy's in ~20 % of values (1 ulp), which the Newton step
-    # amplifies on near-flat maps to 2.4e-5 px against the official fixtures; this way 5e-6 px
-    lg = torch.log(r.clamp(0.001, 50.0).double()).float()
-    c = lg[:, 1, 1]
-    xp, xm, yp, ym = lg[:, 1, 2], lg[:, 1, 0], lg[:, 2, 1], lg[:, 0, 1]
-    # float32, in the official order of operations
-    dx = 0.5 * (xp - xm)
-    dy = 0.5 * (yp - ym)
-    dxx = xp - 2 * c + xm
-    dyy = yp - 2 * c + ym
-    dxy = 0.5 * (lg[:, 2, 2] - xp - yp + 2 * c - xm - ym + lg[:, 0, 0])
-    singular = (dxx * dyy - dxy * dxy) == 0
-    gx, gy, hxx, hyy, hxy = (t.double() for t in (dx, dy, dxx, dyy, dxy))
-    det = hxx * hyy - hxy * hxy
-    off = torch.stack([-(hyy * gx - hxy * gy) / det, -(hxx * gy - hxy * gx) / det], dim=-1)
-    off = torch.where(singular[:, None], torch.zeros_like(off), off)
-    return off.reshape(n, k, 2)
+    return _newton_offsets(patch, bmin, bmax, peak).reshape(n, k, 2)
 
 
 def apply_affine_torch(points: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
@@ -410,15 +471,22 @@ def decode_with_matrices(
         raise ValueError(f"heatmaps must be (N, K, H, W), got shape {tuple(hm.shape)}")
     if kind not in ("hrnet", "stip"):
         raise ValueError(f"unknown decode kind '{kind}' (use 'hrnet' or 'stip')")
-    n = hm.shape[0]
-    coords, maxvals = argmax_coords(hm)
-    if kind == "hrnet":
-        hm_coords = quarter_offset(hm, coords).double()
+    n, k, h, w = hm.shape
+    if kind == "stip" and n * k * h * w > 0 and _check_impl(hm, blur) == "opencv":
+        idx, peak, finite, bmin, bmax, patch = _cpu_stip_pass(hm.reshape(n * k, h, w))
+        coords, maxvals = _coords_at(idx, peak, w).reshape(n, k, 2), peak.reshape(n, k)
+        hm_coords = coords.double() + _newton_offsets(patch, bmin, bmax, peak).reshape(n, k, 2)
+        finite = finite.reshape(n, k).all(dim=1)
     else:
-        hm_coords = coords.double() + refine_offsets(hm, coords, maxvals, blur)
+        coords, maxvals = argmax_coords(hm)
+        if kind == "hrnet":
+            hm_coords = quarter_offset(hm, coords).double()
+        else:
+            hm_coords = coords.double() + refine_offsets(hm, coords, maxvals, blur)
+        finite = finite_per_crop(hm)
     if n == 0:
-        return Decoded(torch.zeros_like(hm_coords), maxvals, hm_coords, coords)
+        return Decoded(torch.zeros_like(hm_coords), maxvals, hm_coords, coords, finite)
     out = apply_affine_torch(hm_coords, matrices)
     if kind == "hrnet":  # the official function writes the mapped points into a float32 array
         out = out.float().double()
-    return Decoded(out, maxvals, hm_coords, coords)
+    return Decoded(out, maxvals, hm_coords, coords, finite)

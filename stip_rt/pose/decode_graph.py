@@ -27,7 +27,7 @@ import torch
 
 from ..runtime.config import DEFAULT_BUCKETS
 from ..runtime.cuda_fast import bucket_for, warm_up_on_side_stream
-from .decode import BlurImpl, DecodeKind, decode_with_matrices, finite_per_crop
+from .decode import BlurImpl, DecodeKind, decode_with_matrices
 from .flip import flip_average
 from .postprocess import rescore
 
@@ -68,7 +68,7 @@ def pack_poses(
     dec = decode_with_matrices(hm, matrices, kind, blur)
     box = box_scores.double()
     scores = rescore(box, dec.maxvals, in_vis_thre) if score_from == "keypoints" else box
-    finite = finite_per_crop(hm)
+    finite = dec.finite
     packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
     return torch.cat([packed, scores[:, None], finite.double()[:, None]], dim=1)
 

@@ -187,6 +187,30 @@ def test_many_crops_decode_like_one_at_a_time() -> None:
     torch.testing.assert_close(full, parts, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 4), (64, 48)])
+def test_cpu_one_pass_equals_the_steps_one_by_one(size: tuple[int, int]) -> None:
+    """The CPU STIP decode's single pass (argmax, finite flags, blur statistics chunk by chunk) gives
+    exactly what first_max_index, finite_per_crop and the chunked OpenCV blur give one after the other."""
+    h, w = size
+    rng = np.random.default_rng(5)
+    hm = _realistic(rng, 5, 17, h, w) if h > 4 else rng.normal(0.2, 0.3, (5, 17, h, w)).astype(np.float32)
+    hm[0, 0] = 0.0  # all zero
+    hm[1, 3] = -np.abs(hm[1, 3]) - 0.01  # max ≤ 0: patch at (0, 0)
+    hm[2, 5].flat[-1] = np.nan  # NaN is the maximum
+    hm[3, 16].flat[0] = -np.inf
+    hm[4, 0].flat[-1] = 3e38  # large but finite
+    c, s = rng.uniform(50, 500, (5, 2)).astype(np.float32), rng.uniform(0.3, 2.0, (5, 2)).astype(np.float32)
+    got = decode_heatmaps(_t(hm), c, s, "stip", blur="opencv")  # 85 maps: three chunks of up to 32
+    coords, maxvals = argmax_coords(_t(hm))
+    want = coords.double() + refine_offsets(_t(hm), coords, maxvals, "opencv")
+    torch.testing.assert_close(got.hm_coords, want, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(got.argmax, coords, rtol=0, atol=0)
+    torch.testing.assert_close(got.maxvals, maxvals, rtol=0, atol=0, equal_nan=True)
+    assert got.finite.tolist() == finite_per_crop(_t(hm)).tolist() == [True, True, False, False, True]
+    torch_way = decode_heatmaps(_t(hm), c, s, "stip", blur="torch")  # the step-by-step way of the GPU
+    assert torch_way.finite.tolist() == got.finite.tolist()
+
+
 # -- the torch decode against the reference numpy decode ------------------------------------------------------------
 
 
