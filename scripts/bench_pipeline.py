@@ -30,6 +30,11 @@ Usage::
 
     python scripts/bench_pipeline.py [--device cpu|cuda] [--backend torch] [--frames 60]
         [--model stip-w32-coco-256x192|none|FILE.json] [--detector rtmdet-tiny] [--batch-frames 1,4]
+        [--stage-streams]
+
+``--stage-streams`` runs the last ``--batch-frames`` setting once more with ``runtime.stage_streams``
+(on CUDA the detect and pose threads queue their work on a stream each) and prints
+``RATIO fps stage_streams / shared stream``.
 
 Last line: ``bench_pipeline: fps=<x> overlap=<x> batch_frames=<n> ...`` for the last setting.
 """
@@ -66,7 +71,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # ---------------------------------------------------------------- configuration (RunConfig, or the older flat one)
 
 
-def make_config(args: argparse.Namespace, batch_frames: int, max_frames: int | None) -> RunConfig:
+def make_config(
+    args: argparse.Namespace, batch_frames: int, max_frames: int | None, stage_streams: bool = False
+) -> RunConfig:
     """The run's settings as a :class:`RunConfig`."""
     random_pose = args.weights == "random"
     return RunConfig(
@@ -78,7 +85,9 @@ def make_config(args: argparse.Namespace, batch_frames: int, max_frames: int | N
             interval=IntervalConfig(every=args.det_every),
         ),
         pose=PoseConfig(model=args.model, weights=args.weights, batch_frames=batch_frames),
-        runtime=RuntimeConfig(backend=args.backend, device=args.device, precision=args.precision),
+        runtime=RuntimeConfig(
+            backend=args.backend, device=args.device, precision=args.precision, stage_streams=stage_streams
+        ),
         # random weights give person scores near 0: let every person through so tracking does real work
         track=TrackerConfig(
             high_score=0.0 if random_pose else 0.5,
@@ -98,6 +107,7 @@ class CountingEstimator:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.backend = getattr(inner, "backend", None)  # the pipeline gives a GPU stage its stream by it
         self.calls = 0
         self.frames = 0
 
@@ -184,6 +194,7 @@ class CostOnlyDetector:
         self.network = network
         self.boxes = boxes
         self.name = network.name
+        self.backend = getattr(network, "backend", None)  # the pipeline gives a GPU stage its stream by it
         self.network_calls = 0
 
     def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
@@ -338,6 +349,11 @@ def main() -> None:
     ap.add_argument("--no-loop", action="store_true", help="skip the plain-loop reference")
     ap.add_argument("--live-fps", type=float, default=0.0, help="also replay live at this rate (0: skip)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--stage-streams",
+        action="store_true",
+        help="also run the last --batch-frames setting with runtime.stage_streams (CUDA: a stream per GPU stage)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -369,6 +385,12 @@ def main() -> None:
     if len(batches) > 1:
         first, last = results[batches[0]][0], results[batches[-1]][0]
         print(f"RATIO fps batch_frames={batches[-1]} / batch_frames={batches[0]} = {last.fps / first.fps:.3f}")
+    if args.stage_streams:  # the last setting again, the detect and pose threads on a CUDA stream each
+        b = batches[-1]
+        streams, per_call = run_pipeline(make_config(args, b, args.frames, stage_streams=True), frames, args)
+        ms = ", ".join(f"{k} {v:.1f}" for k, v in streams.stage_ms.items())
+        print(f"\npipeline batch_frames={b} stage_streams: {streams.fps:.2f} frames/s; ms/frame: {ms}")
+        print(f"RATIO fps stage_streams / shared stream = {streams.fps / results[b][0].fps:.3f}")
     if not args.no_loop:
         loop_fps = plain_loop(base, frames, args)
         best = max(results.values(), key=lambda r: r[0].fps)[0]

@@ -7,6 +7,7 @@ queue in short polls so that its cancel flag stops it. What a stage does to a fr
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import StipError
 from .io.base import Sink
 from .live_pacing import LivePacer
-from .pipeline_config import close_sinks
+from .pipeline_config import PipelineParts, close_sinks
 from .pipeline_stats import StatsRecorder
+from .run_config import RunConfig
 from .stages import FrameItem, Steps
 from .types import FrameResult
 
@@ -30,6 +32,8 @@ _NAMES = ("detect", "pose", "track", "sink")  # stage k reads queues[k - 1] and 
 class StageThreads:
     """The thread loops of :class:`~stip_rt.pipeline.Pipeline` (a base class: it owns the state they use)."""
 
+    config: RunConfig
+    parts: PipelineParts | None
     sinks: tuple[Sink, ...]
     _on_result: Callable[[FrameResult], None] | None
     _on_end: Callable[[StipError | None], None] | None
@@ -68,10 +72,24 @@ class StageThreads:
         stop(); False once the sink stage has ended or was told to stop."""
         return _put_until(self._queues[2], item, lambda: self._sink_done.is_set() or self._cancel[3].is_set())
 
+    def _stream(self, stage: object) -> contextlib.AbstractContextManager[object]:
+        """The CUDA stream of a stage's thread (``runtime.stage_streams``, a stage whose backend is on a
+        GPU: :func:`~stip_rt.runtime.cuda_fast.stage_stream`); a no-op otherwise (torch not imported)."""
+        device = getattr(getattr(stage, "backend", None), "device", None)
+        if not self.config.runtime.stage_streams or device is None:
+            return contextlib.nullcontext()
+        from .runtime.cuda_fast import stage_stream
+
+        return stage_stream(device)
+
     # ---------------------------------------------------------------- stages
 
     def _detect_loop(self, steps: Steps) -> None:
         """Stage 0: frames from the source's buffer (its own reader thread), detected on schedule."""
+        with self._stream(self.parts.detector if self.parts is not None else None):
+            self._detect_frames(steps)
+
+    def _detect_frames(self, steps: Steps) -> None:
         read, detect = steps.read, steps.detect
         item: FrameItem | None = None
         try:
@@ -102,6 +120,10 @@ class StageThreads:
 
     def _pose_loop(self, steps: Steps) -> None:
         """Stage 1: the frames already waiting, cut into batches (files), one network call per batch."""
+        with self._stream(self.parts.estimator if self.parts is not None else None):
+            self._pose_frames(steps)
+
+    def _pose_frames(self, steps: Steps) -> None:
         batcher, pose = steps.batcher, steps.pose
         inbox = self._queues[0]
 

@@ -72,12 +72,15 @@ class RuntimeConfig:
         backend: ``auto``, ``torch``, ``cuda-fast``, ``onnxruntime`` or ``tensorrt``.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto``, ``fp32``, ``fp16`` or ``bf16``.
+        stage_streams: CUDA: the pipeline's detect and pose threads queue their GPU work on a
+            stream each, so that one stage's synchronisation does not wait for the other's work.
         cuda_fast: settings of the ``cuda-fast`` backend.
     """
 
     backend: str = "auto"
     device: str = "auto"
     precision: str = "auto"
+    stage_streams: bool = False
     cuda_fast: CudaFastConfig = field(default_factory=CudaFastConfig)
 
 

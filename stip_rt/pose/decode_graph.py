@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..runtime.config import DEFAULT_BUCKETS
-from ..runtime.cuda_fast import bucket_for, warm_up_on_side_stream
+from ..runtime.cuda_fast import bucket_for, capture_graph, warm_up_on_side_stream
 from .decode import BlurImpl, DecodeKind, decode_with_matrices
 from .flip import flip_average
 from .postprocess import rescore
@@ -117,7 +117,7 @@ class DecodeGraphs:
         with torch.inference_mode():
             warm_up_on_side_stream(lambda: self.post(static_raw, nb, mats, box), dev, self.warmup)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with capture_graph(graph, self._pool, dev):
                 out = self.post(static_raw, nb, mats, box)
         log.info("pose decode: captured the CUDA graph for %d people", nb)
         return _Bucket(graph, static_raw, mats, box, out)

@@ -22,9 +22,11 @@ exact variant). Optionally the network is wrapped in ``torch.compile`` before ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+_thread_streams = threading.local()  # each thread's capture stream per device (capture_graph)
 
 
 def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
@@ -73,6 +76,45 @@ def warm_up_on_side_stream(fn: Callable[[], T], device: str | torch.device, time
             out = fn()
     torch.cuda.current_stream(device).wait_stream(stream)
     return out
+
+
+def capture_graph(graph: torch.cuda.CUDAGraph, pool: Any, device: str | torch.device) -> torch.cuda.graph:
+    """``torch.cuda.graph(graph, pool)`` on a capture stream of the calling thread, in thread-local error mode.
+
+    The pipeline's detect and pose threads capture their graphs lazily (the first batch of each
+    size) while the other thread goes on queueing and synchronising its own work. torch's default
+    capture stream is one per process, and its default ``global`` mode forbids every thread's
+    unsafe CUDA calls (a synchronisation, a fresh allocation) during a capture; here each thread
+    captures on its own stream and only its own calls are checked.
+    """
+    streams = _thread_streams.__dict__.setdefault("capture", {})
+    key = torch.device(device)
+    if key not in streams:
+        streams[key] = torch.cuda.Stream(key)
+    return torch.cuda.graph(graph, pool=pool, stream=streams[key], capture_error_mode="thread_local")
+
+
+@contextlib.contextmanager
+def stage_stream(device: str | torch.device | None, enabled: bool = True) -> Iterator[torch.cuda.Stream | None]:
+    """Run the body on a CUDA stream of its own (a pipeline stage's thread); a no-op off CUDA or when disabled.
+
+    Work queued by other threads on the default stream before (weights uploaded, BatchNorm
+    folded) is waited for first. Inside, the stage's synchronisations (its boxes or keypoints to
+    the host) wait for its own work only, not for what another stage queued on a shared stream,
+    and the GPU may run the stages' kernels side by side. Nothing the body makes on the GPU may
+    be used by another thread (the pipeline's stages hand each other host arrays only).
+
+    Yields:
+        the stream, or None when nothing was changed.
+    """
+    dev = torch.device(device) if device is not None else None
+    if not enabled or dev is None or dev.type != "cuda":
+        yield None
+        return
+    stream = torch.cuda.Stream(dev)
+    stream.wait_stream(torch.cuda.default_stream(dev))
+    with torch.cuda.stream(stream):
+        yield stream
 
 
 class _Graph:
@@ -171,7 +213,7 @@ class CudaFastBackend:
             if not self.config.cuda_graphs:
                 return _Graph(None, x, y)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with capture_graph(graph, self._pool, self.device):
                 y = self._forward(x)
         log.info("cuda-fast: captured the CUDA graph for batch %d at %s", bucket, "x".join(map(str, chw)))
         return _Graph(graph, x, y)

@@ -47,6 +47,16 @@ def test_network_runs_on_every_frame_and_gt_boxes_are_handed_on():
     assert det.name == "rtmdet-tiny" and det.network_calls == 2
 
 
+def test_wrappers_show_the_backend_so_the_pipeline_gives_their_thread_a_stream():
+    bench = _script()
+    net = JunkNetwork()
+    net.backend = "rtmdet backend"
+    pose = argparse.Namespace(backend="pose backend")
+    assert bench.CostOnlyDetector(net, _gt()).backend == "rtmdet backend"
+    assert bench.CountingEstimator(pose).backend == "pose backend"
+    assert bench.CostOnlyDetector(JunkNetwork(), _gt()).backend is None
+
+
 @dataclasses.dataclass(frozen=True)
 class _Parts:
     detector: object
