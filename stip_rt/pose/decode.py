@@ -19,17 +19,17 @@ keypoints has to cross to the host:
   keypoint score = the map's maximum.
 
 The full blur is needed for the minimum and maximum. On CUDA it is a separable sum of shifted
-slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the STIP decode goes through the maps
-once (:func:`_cpu_stip_pass`): the numpy argmax and "all finite" flags, then OpenCV's blur of all
-maps stacked into one tall image (each map padded by 3 reflected rows first, with numpy), then
-numpy's minimum, maximum and the 3×3 patch; it gives OpenCV's own numbers, and the torch blur is
-tested against it. One call for up to 256 maps, because OpenCV spreads a blur over its threads
-only for large images (about 1 M pixels: 8 people's 136 maps 2×, 64 maps not at all); smaller
-chunks that stay in cache measured slower. (torch's CPU argmax and strided reductions are 4–8×
-slower than numpy's at these sizes, and its parallel copies leave OpenMP threads spinning that
-slow OpenCV's threads down 1.7×.) That blur is the floor of the CPU decode: the 136
-STIP maps (128×96) of 8 people take about 1.2 ms in OpenCV on one core, and the official
-refinement needs every blurred value (its min/max rescale), also of maps with no clear peak.
+slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the STIP decode reads the maps
+with numpy and OpenCV only (:func:`_cpu_stip_pass`): the argmax and "all finite" flags, then
+OpenCV's blur of all maps stacked into one tall image (each map padded by 3 reflected rows first),
+then the minimum, maximum and 3×3 patch; it gives OpenCV's own numbers, and the torch blur is
+tested against it. Up to 256 maps go through one call, because OpenCV spreads a blur over its
+threads only for large images (about 1 M pixels: the 136 maps of 8 people yes, 64 maps not);
+smaller chunks that stay in cache measured slower. torch's CPU argmax and strided reductions are
+4–8× slower than numpy's at these sizes, and its parallel copies leave OpenMP threads spinning
+that slowed OpenCV's blur down 1.7×. The blur is the floor of the CPU decode: the 136 STIP maps
+(128×96) of 8 people take about 1.2 ms in OpenCV on one core, and the official refinement needs
+every blurred value (its min/max rescale), also of maps with no clear peak.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def _opencv_blur(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndar
 
     The rows of the tall image are filtered independently, and each map brings its own 3 reflected
     rows above and below (numpy copies: torch's CPU copies run on its OpenMP threads, whose spinning
-    afterwards halves OpenCV's own threads), so one call blurs every map exactly as one call per map.
+    afterwards slows OpenCV's threads down), so one call blurs every map exactly as one call per map.
 
     Returns:
         (c, H, W) view of ``out``.
@@ -330,7 +330,6 @@ def _cpu_stip_pass(
     mp = maps.detach().contiguous().numpy()
     idx, peak, finite = np.empty(m, np.int64), np.empty(m, np.float32), np.empty(m, bool)
     lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
-
     tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
     for s in range(0, m, _CPU_CHUNK):
         e = min(s + _CPU_CHUNK, m)
