@@ -40,11 +40,10 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
         backend = CudaFastBackend(model, device="cuda", config=cfg)
         out[name] = count_cuda_kernels(backend.infer, x)
         if cfg.cudnn_fusion:
-            from stip_rt.nn.fuse import _FusedConv
+            from stip_rt.nn.fuse import fusion_sites
 
-            sites = [m for m in backend.model.modules() if isinstance(m, _FusedConv)]
-            refused = [f"{m.conv.kernel_size}/s{m.conv.stride}/d{m.conv.dilation}" for m in sites if not m.cudnn_ok]
-            print(f"  cudnn fusion: {len(sites)} sites, {len(refused)} refused by cuDNN {sorted(set(refused))}")
+            sites, refused = fusion_sites(backend.model)
+            print(f"  cudnn fusion: {sites} sites, {len(refused)} refused by cuDNN {sorted(set(refused))}")
         del backend
         torch.cuda.empty_cache()
     return out

@@ -214,3 +214,15 @@ def fuse_conv_relu(model: nn.Module) -> tuple[nn.Module, int, int]:
     name = type(model).__name__
     log.info("fused %d conv+ReLU and %d conv+add+ReLU sites of %s for cuDNN", counts["relu"], counts["add"], name)
     return gm, counts["relu"], counts["add"]
+
+
+def fusion_sites(model: nn.Module) -> tuple[int, list[str]]:
+    """The fused sites of ``model`` (:func:`fuse_conv_relu`'s output) and those cuDNN refused so far.
+
+    Returns:
+        (sites, refused): the number of fused modules, and for each one that fell back to the
+        plain ops (after its first call was refused) ``kernel/stride/dilation`` of its convolution.
+    """
+    sites = [m for m in model.modules() if isinstance(m, _FusedConv)]
+    refused = [f"{m.conv.kernel_size}/s{m.conv.stride}/d{m.conv.dilation}" for m in sites if not m.cudnn_ok]
+    return len(sites), refused

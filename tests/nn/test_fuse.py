@@ -13,7 +13,7 @@ from torch import nn
 
 from stip_rt.models import build_model
 from stip_rt.nn.fold import prepare_inference
-from stip_rt.nn.fuse import ConvAddReLU, ConvReLU, _FusedConv, fuse_conv_relu
+from stip_rt.nn.fuse import ConvAddReLU, ConvReLU, _FusedConv, fuse_conv_relu, fusion_sites
 from stip_rt.nn.hrnet import BasicBlock, Bottleneck
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
@@ -136,3 +136,5 @@ def test_a_refused_fused_call_falls_back_for_good(monkeypatch: pytest.MonkeyPatc
     assert torch.equal(out1, want) and torch.equal(out2, want)
     assert calls == ["relu"] and not mod.cudnn_ok  # tried once, then the plain ops
     assert "cuDNN refused the fused ConvReLU (4→6" in caplog.text
+    net = nn.Sequential(mod, ConvReLU(nn.Conv2d(6, 6, 1, stride=2)), nn.ReLU())
+    assert fusion_sites(net) == (2, ["(3, 3)/s(1, 1)/d(1, 1)"])  # what count_kernels reports
