@@ -80,7 +80,7 @@ SECS=1.0; [ "$QUICK" = 1 ] && SECS=0.5
 STIP=stip-w32-coco-256x192
 HRNET=hrnet-w32-coco-256x192
 if [ "$DEVICE" = cuda ]; then
-  BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfolded,cuda-fast+unfused}"
+  BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfolded,cuda-fast+unfused,cuda-fast+branches}"
   BENCH_BATCHES="${GPU_CHECK_BATCHES:-1,8,32,64}"
   PEOPLE="1,8,32"
   POSE_BACKEND="--backend cuda-fast --precision fp16 --repeats 30 --profile"  # the backend the goals name
@@ -96,7 +96,7 @@ fi
 # the likeliest to run long last (the gpu tests compile Triton kernels cold, inductor compiles two HRNets), so
 # a slow one costs no other figure
 STEPS=(info kernels bench pose_stage pipeline_gt pipeline_rtmdet parity train_amp gpu_tests bench_compile)
-declare -A LIMIT=([gpu_tests]=150 [info]=15 [bench]=90 [bench_compile]=240 [kernels]=35 [pose_stage]=40
+declare -A LIMIT=([gpu_tests]=150 [info]=15 [bench]=100 [bench_compile]=240 [kernels]=35 [pose_stage]=40
                   [pipeline_gt]=45 [pipeline_rtmdet]=60 [parity]=20 [train_amp]=40)
 declare -A CUDA_ONLY=([gpu_tests]=1 [bench_compile]=1 [train_amp]=1)
 # run only when named in --steps: inductor compiling STIP-W32 for one batch size took over 60 s on an

@@ -14,16 +14,19 @@ rewrites two patterns (``nn.Identity`` calls, the folded BatchNorms' slots, are 
 * ``relu(conv(x) + z)`` or ``relu(z + conv(x))`` → :class:`ConvAddReLU` ``(x, z)``,
 
 where ``conv`` is a 2-D convolution with numeric padding and zero padding mode whose output
-(and the sum's) has no other reader. The result is a ``GraphModule`` computing the same
-function. Off CUDA, and for dtypes or shapes cuDNN's fused path does not take, each fused module
-runs the original ops in the original order (bit-identical on the CPU). A fused call that cuDNN
-refuses (``CUDNN_STATUS_NOT_SUPPORTED`` for some configurations) falls back to the plain ops for
-that module for good, logged once: the first call happens in the backend's warm-up, outside any
-CUDA graph capture.
+(and the sum's) has no other reader. A module marked ``FUSE_CHILDREN_ONLY`` (HRNet's
+:class:`~stip_rt.nn.parallel.ParallelBranches`, which may run its children on CUDA streams of
+their own) stays one call in the graph, and each of its children is fused on its own. The result
+is a ``GraphModule`` computing the same function. Off CUDA, and for dtypes or shapes cuDNN's fused
+path does not take, each fused module runs the original ops in the original order (bit-identical
+on the CPU). A fused call that cuDNN refuses (``CUDNN_STATUS_NOT_SUPPORTED`` for some
+configurations) falls back to the plain ops for that module for good, logged once: the first call
+happens in the backend's warm-up, outside any CUDA graph capture.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import operator
 
@@ -163,10 +166,11 @@ def fuse_conv_relu(model: nn.Module) -> tuple[nn.Module, int, int]:
         it cannot be traced or nothing matched) and the number of sites of each pattern.
     """
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = torch.fx.GraphModule(model, _LeafTracer().trace(model), type(model).__name__)
     except Exception as e:  # fx raises many types on untraceable Python control flow
         log.warning("conv+ReLU fusion skipped for %s: not traceable by torch.fx (%s)", type(model).__name__, e)
         return model, 0, 0
+    inner = _fuse_children_of_leaves(gm)
     graph = gm.graph
     modules = dict(gm.named_modules())
     for node in list(graph.nodes):
@@ -206,14 +210,45 @@ def fuse_conv_relu(model: nn.Module) -> tuple[nn.Module, int, int]:
         graph.erase_node(node)
         for d in dead:  # the add before the conv: each reads the next
             graph.erase_node(d)
-    if not counts["relu"] and not counts["add"]:
+    relu, add = counts["relu"] + inner[0], counts["add"] + inner[1]
+    if not relu and not add:
         return model, 0, 0
     graph.lint()
     gm.recompile()
     gm.delete_all_unused_submodules()
-    name = type(model).__name__
-    log.info("fused %d conv+ReLU and %d conv+add+ReLU sites of %s for cuDNN", counts["relu"], counts["add"], name)
-    return gm, counts["relu"], counts["add"]
+    log.info("fused %d conv+ReLU and %d conv+add+ReLU sites of %s for cuDNN", relu, add, type(model).__name__)
+    return gm, relu, add
+
+
+class _LeafTracer(torch.fx.Tracer):
+    """fx's tracer, keeping modules marked ``FUSE_CHILDREN_ONLY`` (e.g. ParallelBranches) as single calls."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return getattr(m, "FUSE_CHILDREN_ONLY", False) or super().is_leaf_module(m, module_qualified_name)
+
+
+def _fuse_children_of_leaves(gm: torch.fx.GraphModule) -> tuple[int, int]:
+    """Fuse inside every ``FUSE_CHILDREN_ONLY`` module of ``gm``, each child on its own.
+
+    The module itself is replaced in ``gm`` by a shallow copy holding the fused children (the
+    traced model keeps its own); returns the (conv_relu, conv_add_relu) counts of the children.
+    """
+    relu = add = 0
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        leaf = gm.get_submodule(str(node.target))
+        if not getattr(leaf, "FUSE_CHILDREN_ONLY", False):
+            continue
+        fused = copy.copy(leaf)
+        fused._modules = dict(leaf._modules)  # a container of its own, the same children until replaced
+        for name, child in leaf.named_children():
+            new, r, a = fuse_conv_relu(child)
+            fused._modules[name] = new
+            relu, add = relu + r, add + a
+        parent, _, attr = str(node.target).rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, attr, fused)
+    return relu, add
 
 
 def fusion_sites(model: nn.Module) -> tuple[int, list[str]]:

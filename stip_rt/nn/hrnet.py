@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .config import HRNetConfig
+from .parallel import ParallelBranches
 
 BN_MOMENTUM = 0.1
 STEM_CHANNELS = 64  # conv1/conv2 and the Bottleneck planes of layer1 (fixed in every official config)
@@ -96,7 +97,7 @@ class HighResolutionModule(nn.Module):
         super().__init__()
         self.num_branches = len(widths)
         self.widths = list(widths)
-        self.branches = nn.ModuleList(residual_stack(BasicBlock, c, c, num_blocks) for c in widths)
+        self.branches = ParallelBranches([residual_stack(BasicBlock, c, c, num_blocks) for c in widths])
         self.fuse_layers = self._make_fuse_layers(multi_scale_output) if self.num_branches > 1 else None
         self.relu = nn.ReLU()
 
@@ -130,7 +131,7 @@ class HighResolutionModule(nn.Module):
         return nn.ModuleList(rows)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = [branch(x) for branch, x in zip(self.branches, xs)]
+        xs = self.branches(xs)  # independent: on CUDA streams of their own when enabled (nn/parallel.py)
         if self.fuse_layers is None:
             return xs
         out = []

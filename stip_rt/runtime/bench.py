@@ -2,10 +2,11 @@
 
 Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<option>...]`` with
 options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
-(``cuda-fast`` with ``torch.compile``), ``unfused`` (``cuda-fast`` without cuDNN's fused conv+ReLU),
-``fp32``/``fp16``/``bf16`` (precision; default fp32 for
-``torch`` and ``onnxruntime``, the backend's own default otherwise), e.g. ``torch+unfolded``,
-``cuda-fast+compile``, ``torch+fp16``. Timing uses ``time.perf_counter`` around each ``infer`` call with
+(``cuda-fast`` with ``torch.compile``), ``unfused`` (``cuda-fast`` without cuDNN's fused
+conv+ReLU), ``branches`` (``cuda-fast`` with HRNet's branches on parallel CUDA streams),
+``fp32``/``fp16``/``bf16`` (precision; default fp32 for ``torch`` and ``onnxruntime``, the
+backend's own default otherwise), e.g. ``torch+unfolded``, ``cuda-fast+compile``, ``torch+fp16``.
+Timing uses ``time.perf_counter`` around each ``infer`` call with
 a CUDA synchronize before reading the clock on GPU backends; warm-up calls (graph
 capture, cuDNN/Triton autotuning, ONNX Runtime's first run) are not timed. Backends are
 measured in interleaved rounds and reported as median call times.
@@ -49,7 +50,7 @@ class BenchResult:
     description: str
 
 
-VARIANT_OPTIONS = ("unfolded", "unfused", "compile", "fp32", "fp16", "bf16")
+VARIANT_OPTIONS = ("unfolded", "unfused", "compile", "branches", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Variant:
         fold: serve the folded graph.
         compile: ``cuda-fast`` with ``torch.compile``.
         fuse: ``cuda-fast`` with cuDNN's fused conv+ReLU (``CudaFastConfig.cudnn_fusion``; ``+unfused``: off).
+        branches: ``cuda-fast`` with HRNet's branches on parallel CUDA streams
+            (``CudaFastConfig.parallel_branches``; ``+branches``: on).
         precision: ``auto`` or a precision.
     """
 
@@ -70,6 +73,7 @@ class Variant:
     fold: bool = True
     compile: bool = False
     fuse: bool = True
+    branches: bool = False
     precision: str = "auto"
 
 
@@ -87,13 +91,15 @@ def parse_variant(label: str) -> Variant:
     if precision is None:
         precision = "fp32" if name in ("torch", "onnxruntime") else "auto"
     fold, fuse = "unfolded" not in opts, "unfused" not in opts
-    return Variant(label, name, fold=fold, compile="compile" in opts, fuse=fuse, precision=precision)
+    return Variant(
+        label, name, fold=fold, compile="compile" in opts, fuse=fuse, branches="branches" in opts, precision=precision
+    )
 
 
 def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> Backend:
     opts: dict[str, object] = {"fold": v.fold}
     config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
-    if v.backend == "cuda-fast" and (v.compile or not v.fuse or v.precision != "auto"):
+    if v.backend == "cuda-fast" and (v.compile or not v.fuse or v.branches or v.precision != "auto"):
         import dataclasses
 
         from .config import CudaFastConfig
@@ -101,10 +107,14 @@ def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, obje
         base = config if isinstance(config, CudaFastConfig) else CudaFastConfig()
         prec = base.precision if v.precision == "auto" else v.precision
         config = dataclasses.replace(
-            base, compile=v.compile or base.compile, cudnn_fusion=v.fuse and base.cudnn_fusion, precision=prec
+            base,
+            compile=v.compile or base.compile,
+            cudnn_fusion=v.fuse and base.cudnn_fusion,
+            parallel_branches=v.branches or base.parallel_branches,
+            precision=prec,
         )
-    elif v.compile or not v.fuse:
-        raise BackendError(f"backend variant '{v.label}': +compile and +unfused apply to cuda-fast only")
+    elif v.compile or not v.fuse or v.branches:
+        raise BackendError(f"backend variant '{v.label}': +compile, +unfused and +branches apply to cuda-fast only")
     if config is not None:
         opts["config"] = config
     dev = "cpu" if v.backend == "onnxruntime" and device == "auto" else device
@@ -202,7 +212,8 @@ def ratio_lines(results: Sequence[BenchResult], baseline: str = "torch") -> list
 
 def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
     """``ratio folded/unfolded <backend> batch <b>: <x>`` for every ``X`` measured beside ``X+unfolded``,
-    and ``ratio fused/unfused ...`` likewise beside ``X+unfused``."""
+    ``ratio fused/unfused ...`` likewise beside ``X+unfused``, and ``ratio parallel/serial branches
+    X+branches ...`` for ``X+branches`` beside ``X``."""
     speed = {(r.backend, r.batch): r.crops_per_s for r in results if r.crops_per_s}
     lines = []
     for option, words in (("+unfolded", "folded/unfolded"), ("+unfused", "fused/unfused")):
@@ -213,6 +224,10 @@ def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
             with_it = speed.get((base, batch))
             if with_it:
                 lines.append(f"ratio {words} {base} batch {batch}: {with_it / without:.2f}x")
+    for (label, batch), parallel in speed.items():  # +branches is the one option that turns something on
+        serial = speed.get((label.replace("+branches", ""), batch)) if "+branches" in label else None
+        if serial:
+            lines.append(f"ratio parallel/serial branches {label} batch {batch}: {parallel / serial:.2f}x")
     return lines
 
 

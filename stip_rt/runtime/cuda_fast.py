@@ -175,6 +175,11 @@ class CudaFastBackend:
             from ..nn.fuse import fuse_conv_relu
 
             net, *_ = fuse_conv_relu(net)
+        self._parallel = config.parallel_branches and not config.compile  # dynamo over stream switches: unmeasured
+        if self._parallel:
+            from ..nn.parallel import set_parallel_branches
+
+            set_parallel_branches(net, True)
         net = net.to(device=device, dtype=self._dtype)
         if config.channels_last:
             # Module.to(memory_format=...) is documented and works; torch's overloads leave it out
@@ -193,6 +198,8 @@ class CudaFastBackend:
         parts.append("BatchNorm folded" if self.config.fold_bn else "BatchNorm unfolded")
         if self._cudnn_fusion:
             parts.append("cuDNN conv+ReLU fusion")
+        if self._parallel:
+            parts.append("HRNet branches on parallel CUDA streams")
         if self._iap:
             parts.append("fused Triton IaP")
         if self.config.cuda_graphs:

@@ -7,6 +7,7 @@ import re
 
 import onnx
 import pytest
+import torch
 import yaml
 
 from stip_rt.cli import main
@@ -115,9 +116,21 @@ def test_fold_and_fusion_ratio_lines() -> None:
         BenchResult("cuda-fast", 64, 4000.0, 16.0, ""),
         BenchResult("cuda-fast+unfolded", 64, 3200.0, 20.0, ""),
         BenchResult("cuda-fast+unfused", 64, 3000.0, 21.3, ""),
+        BenchResult("cuda-fast+branches", 64, 5000.0, 12.8, ""),
         BenchResult("torch+unfused", 64, None, None, "skipped: +unfused applies to cuda-fast only"),
     ]
     assert fold_ratio_lines(rows) == [
         "ratio folded/unfolded cuda-fast batch 64: 1.25x",
         "ratio fused/unfused cuda-fast batch 64: 1.33x",
+        "ratio parallel/serial branches cuda-fast+branches batch 64: 1.25x",
     ]
+
+
+def test_branches_variant_turns_parallel_branches_on_for_cuda_fast_only() -> None:
+    from stip_rt.errors import BackendError
+    from stip_rt.runtime.bench import _build, parse_variant
+
+    v = parse_variant("cuda-fast+branches+bf16")
+    assert v.branches and v.fuse and v.precision == "bf16" and not parse_variant("cuda-fast").branches
+    with pytest.raises(BackendError, match=r"\+branches apply to cuda-fast only"):
+        _build(torch.nn.Conv2d(3, 3, 1), parse_variant("torch+branches"), "cpu", None)
