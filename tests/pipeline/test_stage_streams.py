@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import yaml
 from fake_stages import FakeDetector, FakeEstimator, FakeSource, make_parts
 from load_script import load_script
 
 import stip_rt.runtime.cuda_fast as cuda_fast
 from stip_rt.pipeline import Pipeline
 from stip_rt.run_load import load_run_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from tiny_specs import TINY_HRNET
 
 
 class _OnDevice:
@@ -94,7 +99,7 @@ def test_stage_stream_waits_for_the_default_stream_then_makes_its_stream_current
 
 
 @pytest.mark.gpu
-def test_cuda_pipeline_with_stage_streams_equals_the_shared_stream(vtest: Path, pets_gt: Path) -> None:
+def test_cuda_pipeline_with_stage_streams_equals_the_shared_stream(vtest: Path, pets_gt: Path, tmp_path: Path) -> None:
     """RTMDet (for its cost; the ground truth gives the boxes) and the pose network on the GPU, each
     thread on a stream of its own, their graphs captured lazily on those threads while the other
     thread works: then the same networks (the same graphs) on the shared stream give the same poses."""
@@ -104,13 +109,15 @@ def test_cuda_pipeline_with_stage_streams_equals_the_shared_stream(vtest: Path, 
     from stip_rt.pipeline_build import build_parts
 
     bench = load_script("bench_pipeline")
+    tiny = tmp_path / "tiny-hrnet.yaml"  # 4 branches, cheap to capture
+    tiny.write_text(yaml.safe_dump({**TINY_HRNET, "input_size": [256, 192]}))
     networks = None
     runs = {}
     for enabled in (True, False):
         config = load_run_config(
             source=str(vtest),
-            max_frames=40,
-            model="hrnet-w32-coco-256x192",
+            max_frames=16,
+            model=str(tiny),
             weights="random",
             detector="rtmdet-tiny",
             detector_weights="random",
@@ -124,8 +131,8 @@ def test_cuda_pipeline_with_stage_streams_equals_the_shared_stream(vtest: Path, 
         parts = dataclasses.replace(parts, detector=networks[0], estimator=networks[1])
         results = Pipeline(config, parts=parts)
         runs[enabled] = [(r.index, r.tracks.ids.copy(), r.tracks.keypoints.copy()) for r in results]
-    assert networks[0].network_calls == 80  # RTMDet ran on every frame of both runs
-    assert [r[0] for r in runs[True]] == [r[0] for r in runs[False]] == list(range(40))
+    assert networks[0].network_calls == 32  # RTMDet ran on every frame of both runs
+    assert [r[0] for r in runs[True]] == [r[0] for r in runs[False]] == list(range(16))
     for (_, ids_a, kps_a), (_, ids_b, kps_b) in zip(runs[True], runs[False], strict=True):
         np.testing.assert_array_equal(ids_a, ids_b)
         np.testing.assert_array_equal(kps_a, kps_b)  # the same captured graphs: bit for bit
