@@ -8,14 +8,11 @@ No in-place ReLUs: the intermediate branch outputs that STIP keeps stay intact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import cast
-
 import torch
 from torch import nn
 
 from .config import HRNetConfig
-from .parallel import ParallelBranches
+from .parallel import ParallelBranches, ParallelRows
 
 BN_MOMENTUM = 0.1
 STEM_CHANNELS = 64  # conv1/conv2 and the Bottleneck planes of layer1 (fixed in every official config)
@@ -99,9 +96,8 @@ class HighResolutionModule(nn.Module):
         self.widths = list(widths)
         self.branches = ParallelBranches([residual_stack(BasicBlock, c, c, num_blocks) for c in widths])
         self.fuse_layers = self._make_fuse_layers(multi_scale_output) if self.num_branches > 1 else None
-        self.relu = nn.ReLU()
 
-    def _make_fuse_layers(self, multi_scale_output: bool) -> nn.ModuleList:
+    def _make_fuse_layers(self, multi_scale_output: bool) -> ParallelRows:
         w = self.widths
         rows = []
         for i in range(self.num_branches if multi_scale_output else 1):
@@ -127,20 +123,37 @@ class HighResolutionModule(nn.Module):
                             layers.append(nn.ReLU())
                         chain.append(nn.Sequential(*layers))
                     row.append(nn.Sequential(*chain))
-            rows.append(nn.ModuleList(row))  # type: ignore[arg-type]  # None slots are valid at run time
-        return nn.ModuleList(rows)
+            rows.append(FuseRow(row, i))
+        return ParallelRows(rows)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = self.branches(xs)  # independent: on CUDA streams of their own when enabled (nn/parallel.py)
+        # the branches, then the fuse outputs, are independent of each other: on CUDA streams of
+        # their own when enabled (nn/parallel.py)
+        xs = self.branches(xs)
         if self.fuse_layers is None:
             return xs
-        out = []
-        for i, row in enumerate(cast(Iterable[nn.ModuleList], self.fuse_layers)):
-            y = xs[0] if i == 0 else row[0](xs[0])
-            for j in range(1, self.num_branches):
-                y = y + (xs[j] if i == j else row[j](xs[j]))
-            out.append(self.relu(y))
-        return out
+        return self.fuse_layers(xs)
+
+
+class FuseRow(nn.ModuleList):
+    """Output ``index`` of an HRNet fuse layer: ``relu(Σ_j cell_j(x_j))``, in the official order of the sum.
+
+    Cell j brings branch j to this resolution (1×1 conv + BN + nearest upsample when j > index, a
+    chain of strided 3×3 convs when j < index); the slot of branch ``index`` itself is None (the
+    branch output as it is). A module list of those cells, so the checkpoint keys stay
+    ``fuse_layers.<index>.<j>.…``.
+    """
+
+    def __init__(self, cells: list[nn.Module | None], index: int) -> None:
+        super().__init__(cells)  # type: ignore[arg-type]  # None slots are valid at run time
+        self.index = index
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        i = self.index
+        y = xs[0] if i == 0 else self[0](xs[0])
+        for j in range(1, len(self)):
+            y = y + (xs[j] if i == j else self[j](xs[j]))
+        return torch.relu(y)
 
 
 def _transition(prev: list[int], cur: list[int]) -> nn.ModuleList:

@@ -37,10 +37,11 @@ class CudaFastConfig:
             4,071 crops/s; a batch-1 replay 1,112 → 493 kernels; docs/backends.md). A site cuDNN
             refuses runs the plain ops. Not applied with ``compile`` (inductor fuses the epilogues
             into its own kernels; dynamo over the cuDNN fused ops is unmeasured).
-        parallel_branches: run each HRNet module's branches on CUDA streams of their own, so that a
-            graph replay runs their small batch-1 kernels side by side (:mod:`stip_rt.nn.parallel`;
-            the same result bit for bit). Off until a GPU run measures it (``stip-rt bench
-            --backends cuda-fast,cuda-fast+branches``). Not applied with ``compile``.
+        parallel_branches: run each HRNet module's branches, then its fuse layer's outputs, on CUDA
+            streams of their own, so that a graph replay runs their small batch-1 kernels side by
+            side (:mod:`stip_rt.nn.parallel`; the same result bit for bit). Off until a GPU run
+            measures it (``stip-rt bench --backends cuda-fast,cuda-fast+branches``). Not applied
+            with ``compile``.
         compile_mode: ``torch.compile`` mode; ``default`` fuses the pointwise ops and keeps cuDNN
             convolutions, ``max-autotune-no-cudagraphs`` also tries Triton convolution templates
             with fused epilogues (minutes of autotuning). Modes with inductor's own CUDA graphs
