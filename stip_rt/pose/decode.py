@@ -289,23 +289,26 @@ def _reduce_blurred(blurred: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[
 def _blur_stats(
     maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, impl: BlurImpl
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map.
-
-    On the CPU the maps go through OpenCV ``_CPU_CHUNK`` maps at a time through the thread's two
-    kept buffers (:func:`_blur_buffers`).
-    """
+    """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map."""
     m, h, w = maps.shape
     if _check_impl(maps, impl) == "torch":
         b = gaussian_blur7(maps, "torch")
         ys, xs = _patch_index(y, x, h, w)
         return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[torch.arange(m, device=maps.device)[:, None, None], ys, xs]
-    mp, y_n, x_n = maps.detach().contiguous().numpy(), y.numpy(), x.numpy()
+    stats = _opencv_blur_stats(maps.detach().contiguous().numpy(), y.numpy(), x.numpy())
+    return tuple(torch.from_numpy(a) for a in stats)  # type: ignore[return-value]
+
+
+def _opencv_blur_stats(maps: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_blur_stats` of (M, H, W) float32 numpy maps through OpenCV, ``_CPU_CHUNK`` maps per call,
+    through the thread's two kept buffers (:func:`_blur_buffers`)."""
+    m, h, w = maps.shape
     tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
     lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
     for s in range(0, m, _CPU_CHUNK):
         e = min(s + _CPU_CHUNK, m)
-        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(mp[s:e], tall, out), y_n[s:e], x_n[s:e])
-    return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(patch)
+        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(maps[s:e], tall, out), y[s:e], x[s:e])
+    return lo, hi, patch
 
 
 def _cpu_stip_pass(
@@ -313,11 +316,11 @@ def _cpu_stip_pass(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Everything the STIP decode reads from CPU maps, with numpy and OpenCV only.
 
-    Per chunk of ``_CPU_CHUNK`` maps: the first maximum and its value, the "all finite" flag, then
-    the OpenCV blur and its minimum, maximum and 3×3 values around the argmax (at (0, 0) where the
-    maximum is ≤ 0, as :func:`argmax_coords`). The same values as :func:`first_max_index`,
-    :func:`finite_per_crop` and :func:`_blur_stats` one after the other, without their torch steps
-    in between (index arithmetic, the padding copy) and their conversions.
+    The first maximum and its value, the "all finite" flag, then the OpenCV blur's minimum, maximum
+    and 3×3 values around the argmax (at (0, 0) where the maximum is ≤ 0, as :func:`argmax_coords`).
+    The same values as :func:`first_max_index`, :func:`finite_per_crop` and :func:`_blur_stats` one
+    after the other, without their torch steps in between (index arithmetic, gathers) and their
+    conversions.
 
     Args:
         maps: (M, H, W) float32 CPU maps, H·W > 0.
@@ -328,19 +331,13 @@ def _cpu_stip_pass(
     """
     m, h, w = maps.shape
     mp = maps.detach().contiguous().numpy()
-    idx, peak, finite = np.empty(m, np.int64), np.empty(m, np.float32), np.empty(m, bool)
-    lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
-    tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
-    for s in range(0, m, _CPU_CHUNK):
-        e = min(s + _CPU_CHUNK, m)
-        flat = mp[s:e].reshape(e - s, h * w)
-        i = flat.argmax(axis=1)
-        v = flat[np.arange(e - s), i]
-        idx[s:e], peak[s:e], finite[s:e] = i, v, np.isfinite(flat).all(axis=1)
-        at = v > 0  # NaN: False, as argmax_coords
-        y, x = np.where(at, i // w, 0), np.where(at, i % w, 0)
-        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(mp[s:e], tall, out), y, x)
-    return tuple(torch.from_numpy(a) for a in (idx, peak, finite, lo, hi, patch))  # type: ignore[return-value]
+    flat = mp.reshape(m, h * w)
+    idx = flat.argmax(axis=1)
+    peak = flat[np.arange(m), idx]
+    finite = np.isfinite(flat).all(axis=1)
+    at = peak > 0  # NaN: False, as argmax_coords
+    stats = _opencv_blur_stats(mp, np.where(at, idx // w, 0), np.where(at, idx % w, 0))
+    return tuple(torch.from_numpy(a) for a in (idx, peak, finite, *stats))  # type: ignore[return-value]
 
 
 def _newton_offsets(patch: torch.Tensor, bmin: torch.Tensor, bmax: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
