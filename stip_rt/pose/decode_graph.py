@@ -68,9 +68,8 @@ def pack_poses(
     dec = decode_with_matrices(hm, matrices, kind, blur)
     box = box_scores.double()
     scores = rescore(box, dec.maxvals, in_vis_thre) if score_from == "keypoints" else box
-    finite = dec.finite
     packed = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, 3 * k)
-    return torch.cat([packed, scores[:, None], finite.double()[:, None]], dim=1)
+    return torch.cat([packed, scores[:, None], dec.finite.double()[:, None]], dim=1)
 
 
 class _Bucket:

@@ -224,10 +224,14 @@ class PoseEstimator:
             (N, K, h', w') float32 on the backend's device.
         """
         n = crops.shape[0]
+        out = self._infer(crops)
         if not self.flip_test:
-            return self.backend.infer(crops)
-        out = self.backend.infer(torch.cat([crops, crops.flip(3)], dim=0))
+            return out
         return flip_average(out[:n], out[n:], self._flip_index_for(out.device), shift=True)
+
+    def _infer(self, crops: torch.Tensor) -> torch.Tensor:
+        """The network's raw output: of the crops, then (flip test) of their mirrors, in one batch."""
+        return self.backend.infer(torch.cat([crops, crops.flip(3)], dim=0) if self.flip_test else crops)
 
     def _flip_index_for(self, device: torch.device) -> torch.Tensor:
         """The schema's flip permutation on ``device``, uploaded once."""
@@ -324,8 +328,7 @@ class PoseEstimator:
         center = np.concatenate([c.center for c in crops])
         scale = np.concatenate([c.scale for c in crops])
         box_scores = np.concatenate([np.asarray(d.scores, np.float32) for d in detections if len(d)])
-        infer_batch = torch.cat([batch, batch.flip(3)], dim=0) if self.flip_test else batch
-        kps, scores, finite = self._decode(self.backend.infer(infer_batch), center, scale, box_scores, self.flip_test)
+        kps, scores, finite = self._decode(self._infer(batch), center, scale, box_scores, self.flip_test)
         if not finite.all():  # name the frame of the first broken person (frames without people have no crops)
             first = int(np.flatnonzero(~finite)[0])
             raise self._non_finite(finite, int(np.searchsorted(np.cumsum(counts), first, side="right")))
