@@ -95,8 +95,8 @@ def capture_graph(graph: torch.cuda.CUDAGraph, pool: Any, device: str | torch.de
 
 
 @contextlib.contextmanager
-def stage_stream(device: str | torch.device | None, enabled: bool = True) -> Iterator[torch.cuda.Stream | None]:
-    """Run the body on a CUDA stream of its own (a pipeline stage's thread); a no-op off CUDA or when disabled.
+def stage_stream(device: str | torch.device | None) -> Iterator[torch.cuda.Stream | None]:
+    """Run the body on a CUDA stream of its own (a pipeline stage's thread); a no-op off CUDA.
 
     Work queued by other threads on the default stream before (weights uploaded, BatchNorm
     folded) is waited for first. Inside, the stage's synchronisations (its boxes or keypoints to
@@ -108,7 +108,7 @@ def stage_stream(device: str | torch.device | None, enabled: bool = True) -> Ite
         the stream, or None when nothing was changed.
     """
     dev = torch.device(device) if device is not None else None
-    if not enabled or dev is None or dev.type != "cuda":
+    if dev is None or dev.type != "cuda":
         yield None
         return
     stream = torch.cuda.Stream(dev)

@@ -92,8 +92,8 @@ def test_stage_stream_waits_for_the_default_stream_then_makes_its_stream_current
     assert isinstance(stream, Stream)
     assert calls == ["new cuda:1", "wait default cuda:1", "enter", "body", "exit"]
     calls.clear()
-    for device, enabled in (("cpu", True), (None, True), ("cuda:0", False)):
-        with cuda_fast.stage_stream(device, enabled) as stream:
+    for device in ("cpu", None):
+        with cuda_fast.stage_stream(device) as stream:
             assert stream is None
     assert calls == []
 
