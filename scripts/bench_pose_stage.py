@@ -5,7 +5,8 @@ per frame (median of ``--repeats``; synchronised wall time on CUDA):
 
 * ``crop``: boxes → normalised crop batch (OpenCV on the CPU, one ``grid_sample`` on CUDA);
 * ``network``: ``backend.infer`` on the crops and their mirrors (flip test, one batch);
-* ``decode``: flip average + decode + person scores on the heatmaps' device (:mod:`stip_rt.pose.decode`);
+* ``decode``: flip average + decode + person scores + finite flags on the heatmaps' device (the
+  stage's own :func:`~stip_rt.pose.decode_graph.pack_poses`);
 * ``download``: the (N, K, 3) keypoints and (N,) scores to the host (the stage's one sync);
 * ``stage``: :meth:`PoseEstimator.estimate` end to end, and ``stage / network``;
 * on CUDA also ``graph dec`` (flip average + decode + scores replayed from a CUDA graph per bucket
@@ -15,7 +16,7 @@ per frame (median of ``--repeats``; synchronised wall time on CUDA):
 Then the decode itself, today's against the former one on the same flip-averaged heatmaps, timed
 alternately in one loop: the former numpy + OpenCV decode (``tests/pose/reference_decode.py``,
 loaded by path; on CUDA it includes copying the heatmaps to the host, as the stage used to) vs
-:func:`~stip_rt.pose.decode.decode_heatmaps` + rescoring + the keypoint download.
+:meth:`PoseEstimator.decode` (the stage's decode + rescoring + the keypoint download).
 
 The last line is ``pose_stage: overhead_ratio=<stage/network> people=8 device=<device>``.
 
@@ -45,10 +46,10 @@ import numpy as np
 import torch
 
 from stip_rt.models import build_model, load_spec
-from stip_rt.pose.decode import decode_heatmaps
+from stip_rt.pose.crops import affine_matrices, to_device
+from stip_rt.pose.decode_graph import pack_poses
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
-from stip_rt.pose.postprocess import rescore
 from stip_rt.runtime.factory import create_backend
 from stip_rt.types import Detections
 
@@ -79,16 +80,15 @@ def _timed(device: str, fn: Callable[..., object], *args: object) -> tuple[float
     return time.perf_counter() - t0, out
 
 
-def _device_decode(
-    est: PoseEstimator, raw: torch.Tensor, crops, scores: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flip average, decode and person scores on the device (the stage's steps before the download)."""
-    n = len(scores)
-    hm = flip_average(raw[:n], raw[n:], est.schema.flip_index()) if est.flip_test else raw
-    dec = decode_heatmaps(hm, crops.center, crops.scale, est.spec.decode)
-    person = rescore(torch.from_numpy(scores).to(hm.device), dec.maxvals)
-    kps = torch.cat([dec.coords, dec.maxvals.double()[..., None]], dim=-1).reshape(n, -1)
-    return hm, torch.cat([kps, person[:, None]], dim=1)
+def _device_decode(est: PoseEstimator, raw: torch.Tensor, crops, scores: np.ndarray) -> torch.Tensor:
+    """The stage's post-processing before its download: :func:`pack_poses` with the estimator's settings
+    (flip average, decode, person scores and finite flags on the heatmaps' device)."""
+    dev = raw.device
+    h, w = raw.shape[2:]
+    mats = to_device(affine_matrices(crops.center, crops.scale, (w, h), inverse=True), dev)
+    flip = to_device(np.asarray(est.schema.flip_index(), np.int64), dev) if est.flip_test else None
+    box = to_device(np.asarray(scores, np.float32), dev)
+    return pack_poses(raw, len(scores), mats, box, flip, est.spec.decode, est.score_from, est.in_vis_thre)
 
 
 def _old_decode(ref, hm: torch.Tensor, crops, kind: str) -> object:
@@ -137,7 +137,9 @@ def bench(
         batch = torch.cat([crops.batch, crops.batch.flip(3)]) if est.flip_test else crops.batch
         t, raw = _timed(dev, est.backend.infer, batch)
         parts["network"].append(t)
-        t, (hm, packed) = _timed(dev, _device_decode, est, raw, crops, det.scores)
+        t, packed = _timed(dev, _device_decode, est, raw, crops, det.scores)
+        n = len(det.scores)
+        hm = flip_average(raw[:n], raw[n:], est.schema.flip_index()) if est.flip_test else raw  # for the decodes
         parts["decode"].append(t)
         t, _ = _timed(dev, packed.cpu)
         parts["download"].append(t)
