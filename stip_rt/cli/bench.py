@@ -84,7 +84,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backends",
         default="torch,cuda-fast,onnxruntime,tensorrt",
-        help="comma-separated backend variants <backend>[+unfolded][+compile][+fp16|bf16|fp32] "
+        help="comma-separated backend variants "
+        "<backend>[+unfolded][+unfused][+compile][+branches][+cudnn-benchmark][+fp16|bf16|fp32] "
         "(e.g. torch,torch+unfolded,cuda-fast,cuda-fast+compile); the first is the baseline of the ratio lines",
     )
     p.add_argument("--batch", default="1,8,32,64", help="comma-separated batch sizes")

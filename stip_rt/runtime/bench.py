@@ -4,6 +4,7 @@ Used by ``stip-rt bench``. A backend is named as a *variant*: ``<backend>[+<opti
 options ``unfolded`` (serve the graph with its BatchNorm, for the folding ratio), ``compile``
 (``cuda-fast`` with ``torch.compile``), ``unfused`` (``cuda-fast`` without cuDNN's fused
 conv+ReLU), ``branches`` (``cuda-fast`` with HRNet's branches on parallel CUDA streams),
+``cudnn-benchmark`` (``cuda-fast`` with its cuDNN engines chosen by timing them),
 ``fp32``/``fp16``/``bf16`` (precision; default fp32 for ``torch`` and ``onnxruntime``, the
 backend's own default otherwise), e.g. ``torch+unfolded``, ``cuda-fast+compile``, ``torch+fp16``.
 Timing uses ``time.perf_counter`` around each ``infer`` call with
@@ -50,7 +51,7 @@ class BenchResult:
     description: str
 
 
-VARIANT_OPTIONS = ("unfolded", "unfused", "compile", "branches", "fp32", "fp16", "bf16")
+VARIANT_OPTIONS = ("unfolded", "unfused", "compile", "branches", "cudnn-benchmark", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Variant:
         fuse: ``cuda-fast`` with cuDNN's fused conv+ReLU (``CudaFastConfig.cudnn_fusion``; ``+unfused``: off).
         branches: ``cuda-fast`` with HRNet's branches on parallel CUDA streams
             (``CudaFastConfig.parallel_branches``; ``+branches``: on).
+        cudnn_benchmark: ``cuda-fast`` with cuDNN's engines timed before capture
+            (``CudaFastConfig.cudnn_benchmark``; ``+cudnn-benchmark``: on).
         precision: ``auto`` or a precision.
     """
 
@@ -74,6 +77,7 @@ class Variant:
     compile: bool = False
     fuse: bool = True
     branches: bool = False
+    cudnn_benchmark: bool = False
     precision: str = "auto"
 
 
@@ -91,15 +95,15 @@ def parse_variant(label: str) -> Variant:
     if precision is None:
         precision = "fp32" if name in ("torch", "onnxruntime") else "auto"
     fold, fuse = "unfolded" not in opts, "unfused" not in opts
-    return Variant(
-        label, name, fold=fold, compile="compile" in opts, fuse=fuse, branches="branches" in opts, precision=precision
-    )
+    return Variant(label, name, fold=fold, compile="compile" in opts, fuse=fuse, branches="branches" in opts,
+                   cudnn_benchmark="cudnn-benchmark" in opts, precision=precision)  # fmt: skip
 
 
 def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, object] | None) -> Backend:
     opts: dict[str, object] = {"fold": v.fold}
     config = (configs or {}).get(v.label, (configs or {}).get(v.backend))
-    if v.backend == "cuda-fast" and (v.compile or not v.fuse or v.branches or v.precision != "auto"):
+    cuda_only = v.compile or not v.fuse or v.branches or v.cudnn_benchmark
+    if v.backend == "cuda-fast" and (cuda_only or v.precision != "auto"):
         import dataclasses
 
         from .config import CudaFastConfig
@@ -111,10 +115,13 @@ def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, obje
             compile=v.compile or base.compile,
             cudnn_fusion=v.fuse and base.cudnn_fusion,
             parallel_branches=v.branches or base.parallel_branches,
+            cudnn_benchmark=v.cudnn_benchmark or base.cudnn_benchmark,
             precision=prec,
         )
-    elif v.compile or not v.fuse or v.branches:
-        raise BackendError(f"backend variant '{v.label}': +compile, +unfused and +branches apply to cuda-fast only")
+    elif cuda_only:
+        raise BackendError(
+            f"backend variant '{v.label}': +compile, +unfused, +branches and +cudnn-benchmark apply to cuda-fast only"
+        )
     if config is not None:
         opts["config"] = config
     dev = "cpu" if v.backend == "onnxruntime" and device == "auto" else device
@@ -212,8 +219,9 @@ def ratio_lines(results: Sequence[BenchResult], baseline: str = "torch") -> list
 
 def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
     """``ratio folded/unfolded <backend> batch <b>: <x>`` for every ``X`` measured beside ``X+unfolded``,
-    ``ratio fused/unfused ...`` likewise beside ``X+unfused``, and ``ratio parallel/serial branches
-    X+branches ...`` for ``X+branches`` beside ``X``."""
+    ``ratio fused/unfused ...`` likewise beside ``X+unfused``, ``ratio parallel/serial branches
+    X+branches ...`` for ``X+branches`` beside ``X``, and ``ratio timed/heuristic cuDNN engines
+    X+cudnn-benchmark ...`` for ``X+cudnn-benchmark`` beside ``X``."""
     speed = {(r.backend, r.batch): r.crops_per_s for r in results if r.crops_per_s}
     lines = []
     for option, words in (("+unfolded", "folded/unfolded"), ("+unfused", "fused/unfused")):
@@ -224,10 +232,12 @@ def fold_ratio_lines(results: Sequence[BenchResult]) -> list[str]:
             with_it = speed.get((base, batch))
             if with_it:
                 lines.append(f"ratio {words} {base} batch {batch}: {with_it / without:.2f}x")
-    for (label, batch), parallel in speed.items():  # +branches is the one option that turns something on
-        serial = speed.get((label.replace("+branches", ""), batch)) if "+branches" in label else None
-        if serial:
-            lines.append(f"ratio parallel/serial branches {label} batch {batch}: {parallel / serial:.2f}x")
+    turned_on = (("+branches", "parallel/serial branches"), ("+cudnn-benchmark", "timed/heuristic cuDNN engines"))
+    for option, words in turned_on:
+        for (label, batch), on in speed.items():  # options that turn something on: the ratio is with / without
+            off = speed.get((label.replace(option, ""), batch)) if option in label else None
+            if off:
+                lines.append(f"ratio {words} {label} batch {batch}: {on / off:.2f}x")
     return lines
 
 

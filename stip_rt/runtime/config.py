@@ -46,6 +46,12 @@ class CudaFastConfig:
             convolutions, ``max-autotune-no-cudagraphs`` also tries Triton convolution templates
             with fused epilogues (minutes of autotuning). Modes with inductor's own CUDA graphs
             (``reduce-overhead``, ``max-autotune``) are refused while ``cuda_graphs`` is on.
+        cudnn_benchmark: choose each convolution's cuDNN engine by timing the candidates
+            (``torch.backends.cudnn.benchmark``, cuDNN's *find*) during the warm-up before a bucket
+            is captured, on a thread of its own (fresh plan caches), instead of taking cuDNN's
+            heuristic first choice; the graph keeps the plans found. What an inference engine's
+            tactic selection does; it costs start-up time per bucket. Off until a GPU run
+            measures it (``stip-rt bench --backends cuda-fast,cuda-fast+cudnn-benchmark``).
         warmup: eager runs before capturing a bucket (cuDNN autotuning, Triton autotuning).
         reuse_output: ``infer`` returns a view of the graph's static output buffer (no copy), valid
             until the next ``infer`` call; off: a fresh tensor per call (one device copy).
@@ -59,6 +65,7 @@ class CudaFastConfig:
     compile: bool = False
     cudnn_fusion: bool = True
     parallel_branches: bool = False
+    cudnn_benchmark: bool = False
     compile_mode: str = "default"
     warmup: int = 3
     reuse_output: bool = False

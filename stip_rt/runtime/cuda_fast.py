@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _thread_streams = threading.local()  # each thread's capture stream per device (capture_graph)
+_benchmark_lock = threading.Lock()
+_benchmark_users = [0, False]  # threads inside cudnn_benchmarking(), the flag's value before the first
 
 
 def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
@@ -115,6 +117,53 @@ def stage_stream(device: str | torch.device | None) -> Iterator[torch.cuda.Strea
     stream.wait_stream(torch.cuda.default_stream(dev))
     with torch.cuda.stream(stream):
         yield stream
+
+
+@contextlib.contextmanager
+def cudnn_benchmarking() -> Iterator[None]:
+    """``torch.backends.cudnn.benchmark`` on inside the body: cuDNN times its engines for each new
+    convolution (``cudnnFind``) and keeps the fastest, instead of taking its heuristics' first choice.
+
+    The flag is process-wide: it stays on while any thread is inside, and the value it had before
+    the first one entered comes back when the last one leaves. A plan found is cached per thread
+    (PyTorch's cuDNN v8 plan caches are thread-local) and used by every later call of that thread
+    with the same shapes, also with the flag off; a CUDA graph captured from it keeps it.
+    """
+    with _benchmark_lock:
+        if _benchmark_users[0] == 0:
+            _benchmark_users[1] = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+        _benchmark_users[0] += 1
+    try:
+        yield
+    finally:
+        with _benchmark_lock:
+            _benchmark_users[0] -= 1
+            if _benchmark_users[0] == 0:
+                torch.backends.cudnn.benchmark = _benchmark_users[1]
+
+
+def on_fresh_thread(fn: Callable[[], T], name: str = "stip-rt-cudnn-find") -> T:
+    """``fn()`` on a new thread, waited for; its result, or its exception raised here.
+
+    A fresh thread starts with empty cuDNN plan caches (thread-local in PyTorch), so the plans
+    chosen while benchmarking there cannot be ones the calling thread cached earlier from the
+    heuristics (another backend variant with the same shapes, an eager call).
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # handed to the caller as it is
+            box["error"] = e
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 class _Graph:
@@ -200,6 +249,8 @@ class CudaFastBackend:
             parts.append("cuDNN conv+ReLU fusion")
         if self._parallel:
             parts.append("HRNet branches on parallel CUDA streams")
+        if self.config.cudnn_benchmark:
+            parts.append("cuDNN engines timed (cudnn.benchmark)")
         if self._iap:
             parts.append("fused Triton IaP")
         if self.config.cuda_graphs:
@@ -213,10 +264,27 @@ class CudaFastBackend:
         return self._run(x).float()
 
     def _capture(self, bucket: int, chw: tuple[int, ...]) -> _Graph:
-        """Warm up and capture the graph of one bucket (eager static buffers without graphs)."""
+        """Warm up and capture the graph of one bucket (eager static buffers without graphs);
+        with ``cudnn_benchmark`` on a fresh thread (:func:`on_fresh_thread`), timing cuDNN's engines
+        during the warm-up (:func:`cudnn_benchmarking`)."""
+        if not self.config.cudnn_benchmark:
+            return self._warm_and_capture(bucket, chw, contextlib.nullcontext())
+        if not self.config.cuda_graphs:  # eager calls run on the caller's thread: its cache must hold the plans
+            return self._warm_and_capture(bucket, chw, cudnn_benchmarking())
+
+        def warm_and_capture() -> _Graph:
+            with torch.cuda.device(self.device):
+                return self._warm_and_capture(bucket, chw, cudnn_benchmarking())
+
+        return on_fresh_thread(warm_and_capture)
+
+    def _warm_and_capture(
+        self, bucket: int, chw: tuple[int, ...], warming: contextlib.AbstractContextManager[Any]
+    ) -> _Graph:
         x = torch.zeros((bucket, *chw), device=self.device, dtype=self._dtype).contiguous(memory_format=self._format)
         with torch.inference_mode():
-            y = warm_up_on_side_stream(lambda: self._forward(x), self.device, self.config.warmup)
+            with warming:  # the capture itself only reuses the plans the warm-up cached on this thread
+                y = warm_up_on_side_stream(lambda: self._forward(x), self.device, self.config.warmup)
             if not self.config.cuda_graphs:
                 return _Graph(None, x, y)
             graph = torch.cuda.CUDAGraph()

@@ -117,12 +117,15 @@ def test_fold_and_fusion_ratio_lines() -> None:
         BenchResult("cuda-fast+unfolded", 64, 3200.0, 20.0, ""),
         BenchResult("cuda-fast+unfused", 64, 3000.0, 21.3, ""),
         BenchResult("cuda-fast+branches", 64, 5000.0, 12.8, ""),
+        BenchResult("cuda-fast+cudnn-benchmark", 64, 6000.0, 10.7, ""),
+        BenchResult("cuda-fast+cudnn-benchmark", 8, 900.0, 8.9, ""),  # no cuda-fast at batch 8: no ratio
         BenchResult("torch+unfused", 64, None, None, "skipped: +unfused applies to cuda-fast only"),
     ]
     assert fold_ratio_lines(rows) == [
         "ratio folded/unfolded cuda-fast batch 64: 1.25x",
         "ratio fused/unfused cuda-fast batch 64: 1.33x",
         "ratio parallel/serial branches cuda-fast+branches batch 64: 1.25x",
+        "ratio timed/heuristic cuDNN engines cuda-fast+cudnn-benchmark batch 64: 1.50x",
     ]
 
 
@@ -132,5 +135,20 @@ def test_branches_variant_turns_parallel_branches_on_for_cuda_fast_only() -> Non
 
     v = parse_variant("cuda-fast+branches+bf16")
     assert v.branches and v.fuse and v.precision == "bf16" and not parse_variant("cuda-fast").branches
-    with pytest.raises(BackendError, match=r"\+branches apply to cuda-fast only"):
+    with pytest.raises(BackendError, match=r"\+cudnn-benchmark apply to cuda-fast only"):
         _build(torch.nn.Conv2d(3, 3, 1), parse_variant("torch+branches"), "cpu", None)
+
+
+def test_cudnn_benchmark_variant_turns_it_on_for_cuda_fast_only(monkeypatch) -> None:
+    from stip_rt.errors import BackendError
+    from stip_rt.runtime import bench
+
+    v = bench.parse_variant("cuda-fast+cudnn-benchmark+branches")
+    assert v.cudnn_benchmark and v.branches and not bench.parse_variant("cuda-fast").cudnn_benchmark
+    built = {}
+    monkeypatch.setattr(bench, "create_backend", lambda model, **kw: built.update(kw))  # no GPU needed
+    bench._build(torch.nn.Conv2d(3, 3, 1), v, "cuda", None)
+    config = built["config"]
+    assert config.cudnn_benchmark and config.parallel_branches and config.cudnn_fusion
+    with pytest.raises(BackendError, match=r"\+cudnn-benchmark apply to cuda-fast only"):
+        bench._build(torch.nn.Conv2d(3, 3, 1), bench.parse_variant("onnxruntime+cudnn-benchmark"), "cpu", None)

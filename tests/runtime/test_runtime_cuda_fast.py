@@ -9,7 +9,7 @@ import torch
 
 from stip_rt.errors import BackendError
 from stip_rt.runtime.config import DEFAULT_BUCKETS, CudaFastConfig
-from stip_rt.runtime.cuda_fast import CudaFastBackend, bucket_for, split_batch
+from stip_rt.runtime.cuda_fast import CudaFastBackend, bucket_for, cudnn_benchmarking, on_fresh_thread, split_batch
 
 FP16_TOL = 2e-2  # of the fp32 output's max-abs (docs/backends.md)
 
@@ -39,6 +39,41 @@ def test_split_batch(n: int, chunks: list) -> None:
     assert split_batch(n, DEFAULT_BUCKETS) == chunks
     assert sum(stop - start for start, stop, _ in chunks) == n
     assert all(stop - start <= b for start, stop, b in chunks)
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_cudnn_benchmarking_keeps_the_flag_on_until_the_last_thread_leaves(before: bool, monkeypatch) -> None:
+    import threading
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", before)
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with cudnn_benchmarking():
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=other)
+    with cudnn_benchmarking():
+        assert torch.backends.cudnn.benchmark
+        t.start()
+        assert inside.wait(10)
+    assert torch.backends.cudnn.benchmark  # the other thread is still inside
+    leave.set()
+    t.join(10)
+    assert torch.backends.cudnn.benchmark is before
+    with pytest.raises(RuntimeError, match="boom"), cudnn_benchmarking():
+        raise RuntimeError("boom")
+    assert torch.backends.cudnn.benchmark is before
+
+
+def test_on_fresh_thread_returns_or_raises_what_the_thread_did() -> None:
+    import threading
+
+    me = threading.get_ident()
+    assert on_fresh_thread(threading.get_ident) != me
+    with pytest.raises(KeyError, match="lost"):
+        on_fresh_thread(lambda: {}["lost"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
@@ -118,6 +153,31 @@ def test_one_graph_per_input_size_and_reused_output() -> None:
         assert ((out - want).abs().max() / want.abs().max()).item() < 5e-3
         assert out.data_ptr() == backend._graphs[(4, (3, *size))].y.data_ptr()  # a view, no copy
     assert set(backend._graphs) == {(4, (3, 64, 64)), (4, (3, 96, 64))}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("graphs", [True, False])
+def test_cudnn_benchmark_serves_the_network_and_restores_the_flag(graphs: bool, monkeypatch) -> None:
+    """Engines chosen by timing (each bucket warmed and captured on a thread of its own) give the
+    network's output, and the process-wide flag is as it was afterwards."""
+    from stip_rt.runtime import cuda_fast
+
+    fresh = []
+    real = cuda_fast.on_fresh_thread
+    monkeypatch.setattr(cuda_fast, "on_fresh_thread", lambda fn, **kw: fresh.append(1) or real(fn, **kw))
+    before = torch.backends.cudnn.benchmark
+    model = _tiny_stip()
+    backend = CudaFastBackend(model, config=CudaFastConfig(cuda_graphs=graphs, buckets=(1, 8), cudnn_benchmark=True))
+    assert "cudnn.benchmark" in backend.describe()
+    ref = model.to("cuda")
+    for n in (1, 7, 13):  # 13: two chunks
+        x = torch.randn(n, 3, 64, 64, device="cuda")
+        out = backend.infer(x)
+        with torch.inference_mode():
+            want = ref(x)
+        assert ((out - want).abs().max() / want.abs().max()).item() < FP16_TOL, n
+    assert torch.backends.cudnn.benchmark is before
+    assert len(fresh) == (2 if graphs else 0)  # one capture thread per bucket; eager warms on the caller's
 
 
 @pytest.mark.gpu
