@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import OutputLock, check_writable, lock_output, open_text, write_error
+from .sink_files import FrameFile
 from .tracks_format import csv_columns, csv_rows
 
 if TYPE_CHECKING:
@@ -31,47 +31,29 @@ class CsvSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        check_writable(self.path)
-        self._file: TextIO | None = None
+        self._out = FrameFile(self.path)
         self._writer: Writer | None = None
-        self._lock: OutputLock | None = None
+        self._keypoints = False
 
     def open(self, run: RunInfo) -> None:
-        self._lock = lock_output(self.path)
-        try:
-            self._file = open_text(self.path)
-            self._writer = csv.writer(self._file, lineterminator="\n")
-            self._keypoints = run.schema is not None
-            self._rows([csv_columns(run.schema.keypoints if run.schema is not None else None)])
-        except BaseException:
-            self.close()
-            raise
+        self._keypoints = run.schema is not None
+        columns = csv_columns(run.schema.keypoints if run.schema is not None else None)
+
+        def header(f: TextIO) -> None:
+            self._writer = csv.writer(f, lineterminator="\n")
+            self._writer.writerow(columns)
+
+        self._out.open(header)
 
     def write(self, result: FrameResult) -> None:
-        if self._writer is None:
-            raise SinkError(f"{self.path}: write() before open()")
         tracks = result.tracks
         if self._keypoints and tracks.keypoints is None and len(tracks):
             raise SinkError(f"{self.path}: frame {result.index} has no keypoints but the header lists them")
-        self._rows(csv_rows(result.index, result.time, tracks))
-
-    def _rows(self, rows: list[list]) -> None:
-        writer, f = self._writer, self._file
-        if writer is None or f is None:
+        writer = self._writer
+        if writer is None:
             raise SinkError(f"{self.path}: write() before open()")
-        try:
-            writer.writerows(rows)
-            f.flush()
-        except OSError as e:
-            raise write_error(self.path, e) from e
+        rows = csv_rows(result.index, result.time, tracks)
+        self._out.write(lambda _f: writer.writerows(rows))
 
     def close(self) -> None:
-        f, self._file, self._writer = self._file, None, None
-        try:
-            if f is not None:
-                f.close()
-        except OSError as e:
-            raise write_error(self.path, e) from e
-        finally:
-            if self._lock is not None:
-                self._lock.release()
+        self._out.close()

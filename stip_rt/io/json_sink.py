@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TextIO
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import OutputLock, atomic_write_text, check_writable, lock_output, open_text, write_error
+from .sink_files import FrameFile, OutputLock, atomic_write_text, check_writable, lock_output
 from .tracks_format import dumps, frame_record, header_record
 
 
@@ -82,41 +81,15 @@ class JsonlSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        check_writable(self.path)
-        self._file: TextIO | None = None
-        self._lock: OutputLock | None = None
+        self._out = FrameFile(self.path)
 
     def open(self, run: RunInfo) -> None:
-        self._lock = lock_output(self.path)
-        try:
-            self._file = open_text(self.path)
-            self._line(_dump(self.path, header_record(run), None))
-        except BaseException:
-            self.close()
-            raise
+        header = _dump(self.path, header_record(run), None)
+        self._out.open(lambda f: f.write(header + "\n"))
 
     def write(self, result: FrameResult) -> None:
-        if self._file is None:
-            raise SinkError(f"{self.path}: write() before open()")
-        self._line(_dump(self.path, frame_record(result), result.index))
-
-    def _line(self, text: str) -> None:
-        f = self._file
-        if f is None:
-            raise SinkError(f"{self.path}: write() before open()")
-        try:
-            f.write(text + "\n")
-            f.flush()
-        except OSError as e:
-            raise write_error(self.path, e) from e
+        line = _dump(self.path, frame_record(result), result.index)
+        self._out.write(lambda f: f.write(line + "\n"))  # one call per line: a crash leaves at most a partial last line
 
     def close(self) -> None:
-        f, self._file = self._file, None
-        try:
-            if f is not None:
-                f.close()
-        except OSError as e:
-            raise write_error(self.path, e) from e
-        finally:
-            if self._lock is not None:
-                self._lock.release()
+        self._out.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -195,3 +196,70 @@ def _read_pid(fd: int) -> str:
 def write_error(path: Path, e: OSError) -> SinkError:
     """A :class:`SinkError` for a failed write to ``path``."""
     return SinkError(f"{path}: cannot write ({_reason(e)})")
+
+
+class FrameFile:
+    """An output written as the run goes, flushed after every frame, under its :class:`OutputLock`:
+    the shared shape of the CSV and JSONL sinks.
+
+    ``open`` takes the lock, creates the file and writes its first lines; ``write`` appends and
+    flushes; ``close`` closes the file and releases the lock (also after a failure, and when
+    ``open`` failed half-way). Every ``OSError`` becomes one :class:`SinkError` naming the file.
+
+    Args:
+        path: the output file (its folder is checked for writing now, and created at ``open``).
+
+    Raises:
+        SinkError: the output folder is not writable.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        check_writable(path)
+        self.file: TextIO | None = None
+        self._lock: OutputLock | None = None
+
+    def open(self, start: Callable[[TextIO], object]) -> None:
+        """Lock, create, and ``start(file)`` (the header), flushed.
+
+        Raises:
+            SinkError: another run writes the file, or it cannot be created or written.
+        """
+        self._lock = lock_output(self.path)
+        try:
+            self.file = open_text(self.path)
+            self.write(start)
+        except BaseException:
+            self.close()
+            raise
+
+    def write(self, fill: Callable[[TextIO], object]) -> None:
+        """``fill(file)``, then flush (the file is complete after every frame).
+
+        Raises:
+            SinkError: before :meth:`open`, or the write failed (disk full, ...).
+        """
+        f = self.file
+        if f is None:
+            raise SinkError(f"{self.path}: write() before open()")
+        try:
+            fill(f)
+            f.flush()
+        except OSError as e:
+            raise write_error(self.path, e) from e
+
+    def close(self) -> None:
+        """Close the file and release the lock; idempotent.
+
+        Raises:
+            SinkError: closing failed (the last buffered bytes could not be written).
+        """
+        f, self.file = self.file, None
+        try:
+            if f is not None:
+                f.close()
+        except OSError as e:
+            raise write_error(self.path, e) from e
+        finally:
+            if self._lock is not None:
+                self._lock.release()

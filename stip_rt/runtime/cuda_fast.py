@@ -39,8 +39,12 @@ T = TypeVar("T")
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _thread_streams = threading.local()  # each thread's capture stream per device (capture_graph)
-_benchmark_lock = threading.Lock()
-_benchmark_users = [0, False]  # threads inside cudnn_benchmarking(), the flag's value before the first
+
+
+class _BenchmarkFlag:
+    lock = threading.Lock()
+    users = 0  # threads inside cudnn_benchmarking()
+    before = False  # the flag's value when the first one entered
 
 
 def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
@@ -129,18 +133,19 @@ def cudnn_benchmarking() -> Iterator[None]:
     (PyTorch's cuDNN v8 plan caches are thread-local) and used by every later call of that thread
     with the same shapes, also with the flag off; a CUDA graph captured from it keeps it.
     """
-    with _benchmark_lock:
-        if _benchmark_users[0] == 0:
-            _benchmark_users[1] = torch.backends.cudnn.benchmark
+    flag = _BenchmarkFlag
+    with flag.lock:
+        if flag.users == 0:
+            flag.before = bool(torch.backends.cudnn.benchmark)
             torch.backends.cudnn.benchmark = True
-        _benchmark_users[0] += 1
+        flag.users += 1
     try:
         yield
     finally:
-        with _benchmark_lock:
-            _benchmark_users[0] -= 1
-            if _benchmark_users[0] == 0:
-                torch.backends.cudnn.benchmark = _benchmark_users[1]
+        with flag.lock:
+            flag.users -= 1
+            if flag.users == 0:
+                torch.backends.cudnn.benchmark = flag.before
 
 
 def on_fresh_thread(fn: Callable[[], T], name: str = "stip-rt-cudnn-find") -> T:

@@ -112,3 +112,30 @@ def test_lock_is_released_and_retaken(tmp_path: Path) -> None:
     assert (tmp_path / "out.jsonl.lock").read_text().strip() == str(os.getpid())
     second.release()
     assert not (tmp_path / "out.jsonl.lock").exists()
+
+
+def test_frame_file_names_the_file_and_frees_its_lock_after_a_failure(tmp_path: Path) -> None:
+    """The CSV and JSONL sinks' file: flushed after every frame, every OSError one SinkError naming
+    it, and a failed open leaves no lock behind."""
+    import errno
+
+    from stip_rt.io.sink_files import FrameFile
+
+    def disk_full(_f: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = tmp_path / "out.csv"
+    first = FrameFile(path)
+    with pytest.raises(SinkError, match=r"write\(\) before open\(\)"):
+        first.write(lambda f: f.write("x"))
+    with pytest.raises(SinkError, match=rf"^{path}: cannot write \(no space left on device\)$"):
+        first.open(disk_full)
+    second = FrameFile(path)  # the failed open released the lock
+    second.open(lambda f: f.write("header\n"))
+    second.write(lambda f: f.write("frame 0\n"))
+    assert path.read_text() == "header\nframe 0\n"  # on disk before close
+    with pytest.raises(SinkError, match="no space left"):
+        second.write(disk_full)
+    second.close()
+    second.close()
+    assert not (tmp_path / "out.csv.lock").exists()
