@@ -61,6 +61,7 @@ from stip_rt.pipeline import Pipeline
 from stip_rt.pipeline_build import build_parts, describe_run
 from stip_rt.pipeline_stats import PipelineStats, format_stats
 from stip_rt.run_config import DetectConfig, OutputsConfig, PoseConfig, RunConfig, RuntimeConfig
+from stip_rt.runtime.profile import synchronize
 from stip_rt.track.config import OneEuroConfig, TrackerConfig
 from stip_rt.types import Detections, Frame, Poses, SourceInfo
 from stip_rt.weights import checkpoint_arg
@@ -217,11 +218,6 @@ def with_gt_boxes(parts: Any, args: argparse.Namespace) -> Any:
     return dataclasses.replace(parts, detector=CostOnlyDetector(parts.detector, read_detections_file(args.detections)))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def detector_breakdown(detector: Any, frames: list[Frame], repeats: int = 30, warm: int = 5) -> str:
     """One line: median ms per frame of the detector's preprocess, network and postprocess (batch 1).
 
@@ -237,16 +233,16 @@ def detector_breakdown(detector: Any, frames: list[Frame], repeats: int = 30, wa
     times: list[tuple[float, float, float]] = []
     for i in range(repeats):
         f = frames[(warm + i) % len(frames)]
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         x, geometry = detector.preprocess([f.image])
-        _sync(device)
+        synchronize(device)
         t1 = time.perf_counter()
         out = detector.backend.infer(x)
-        _sync(device)
+        synchronize(device)
         t2 = time.perf_counter()
         detector.postprocess(out.float(), geometry)
-        _sync(device)
+        synchronize(device)
         t3 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, t3 - t2))
     pre, net, post = (1e3 * float(np.median(c)) for c in zip(*times))

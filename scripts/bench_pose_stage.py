@@ -51,6 +51,7 @@ from stip_rt.pose.decode_graph import pack_poses
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
 from stip_rt.runtime.factory import create_backend
+from stip_rt.runtime.profile import synchronize
 from stip_rt.types import Detections
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,17 +67,12 @@ def _reference_decode():
     return mod
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def _timed(device: str, fn: Callable[..., object], *args: object) -> tuple[float, object]:
     """Seconds of ``fn(*args)``, the device synchronised before and after."""
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     out = fn(*args)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - t0, out
 
 

@@ -25,12 +25,8 @@ import torch
 from stip_rt.models import build_model
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
+from stip_rt.runtime.profile import synchronize
 from stip_rt.types import Detections
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _best(fn: Callable[[], object], repeats: int, device: str) -> float:
@@ -39,7 +35,7 @@ def _best(fn: Callable[[], object], repeats: int, device: str) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -28,6 +28,7 @@ from ..errors import BackendError
 from .base import Backend
 from .factory import create_backend, describe_backend
 from .onnx_export import model_input_shape
+from .profile import synchronize
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +129,17 @@ def _build(model: nn.Module, v: Variant, device: str, configs: Mapping[str, obje
     return create_backend(model, backend=v.backend, device=dev, precision=v.precision, **opts)
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(torch.device(device))
-
-
 def time_backend(backend: Backend, batch: torch.Tensor, iters: int, warmup: int) -> list[float]:
     """Seconds of each of ``iters`` calls of ``backend.infer(batch)`` after ``warmup`` untimed calls."""
     device = getattr(backend, "device", "cpu")
     for _ in range(warmup):
         backend.infer(batch)
-    _sync(device)
+    synchronize(device)
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         backend.infer(batch)
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return times
 

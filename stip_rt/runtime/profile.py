@@ -9,7 +9,8 @@ microseconds, whatever its size), so the kernel count is the figure to bring dow
 * :func:`count_cuda_kernels` — the kernels the GPU runs during one ``backend.infer`` call
   (``torch.profiler`` with CUDA activity; CUDA-graph replays are traced kernel by kernel).
 
-and :func:`peak_bytes` — the peak memory one call allocates (the benchmarks' memory figures).
+and :func:`peak_bytes` — the peak memory one call allocates (the benchmarks' memory figures) —
+and :func:`synchronize`, which every benchmark calls before reading its clock.
 
 Both counters group names with :func:`kind_of` (conv/matmul, batch_norm, relu, add, copy, upsample, iap, fused, ...).
 ``scripts/count_kernels.py`` prints them before and after folding; ``scripts/gpu_check.sh`` runs it.
@@ -144,6 +145,16 @@ def summary_line(label: str, counter: Counter[str]) -> str:
     kinds = by_kind(counter)
     parts = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     return f"{label}: {sum(counter.values())} ({parts})"
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until the work queued on ``device`` has run (CUDA); nothing on other devices.
+
+    The benchmarks call it before reading the clock, so a GPU call's time is its own.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
