@@ -46,12 +46,13 @@ import numpy as np
 import torch
 
 from stip_rt.models import build_model, load_spec
-from stip_rt.pose.crops import affine_matrices, to_device
+from stip_rt.pose.crops import affine_matrices
 from stip_rt.pose.decode_graph import pack_poses
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
 from stip_rt.runtime.factory import create_backend
 from stip_rt.runtime.profile import synchronize
+from stip_rt.runtime.transfer import to_device
 from stip_rt.types import Detections
 
 REPO = Path(__file__).resolve().parents[1]

@@ -139,22 +139,22 @@ def iou_matrix_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise IoU on tensors (any device), for NMS; :func:`iou_matrix` for numpy.
 
     Args:
-        a: (N, 4) xyxy boxes.
-        b: (M, 4) xyxy boxes.
+        a: (..., N, 4) xyxy boxes.
+        b: (..., M, 4) xyxy boxes (leading dimensions broadcast with ``a``'s: a batch of frames).
 
     Returns:
-        (N, M) IoU in [0, 1] in the boxes' dtype (0 where both boxes are empty; inverted boxes
+        (..., N, M) IoU in [0, 1] in the boxes' dtype (0 where both boxes are empty; inverted boxes
         count as empty).
     """
     import torch
 
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    lt = torch.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = torch.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
     wh = (rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
+    union = area_a[..., :, None] + area_b[..., None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
 
 

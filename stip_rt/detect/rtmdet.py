@@ -8,10 +8,12 @@ resized frame, NMS (IoU 0.65 as in the official ``test_cfg``), at most ``max_per
 mapped back to frame pixels. All frames of a call go through the backend as one batch.
 
 On a GPU everything up to the final boxes stays on the device: the uint8 canvas is uploaded once
-and normalised there, the backend (``cuda-fast`` by default on CUDA: the prepared graph with
-BatchNorm folded, FP16, one CUDA graph per batch bucket and input size) runs, and the top-k,
-score filter, clipping and NMS run as tensor ops; the kept boxes, scores and frame indices
-cross to the host as one (K, 6) array, together with one "output finite" flag per frame: a frame
+(pinned, without blocking) and normalised there, the backend (``cuda-fast`` by default on CUDA:
+the prepared graph with BatchNorm folded, FP16, one CUDA graph per batch bucket and input size)
+runs, and the top-k, score filter, clipping and NMS run as tensor ops of fixed shapes (no
+boolean indexing, no data-dependent loop: nothing waits for the GPU); the first
+``max_per_image`` kept boxes and scores of each frame cross to the host as one (N, 5·M + 3)
+array, together with one "output finite" flag per frame: a frame
 whose network output holds a NaN or an infinity (broken weights) fails with a
 :class:`~stip_rt.errors.BackendError` naming the detector and its weights, never boxes made up
 from it.
@@ -29,9 +31,10 @@ import torch
 from ..errors import BackendError
 from ..nn.rtmdet import PAD_VALUE, PIXEL_MEAN, PIXEL_STD
 from ..runtime.base import Backend
+from ..runtime.transfer import to_device
 from ..types import Detections
 from .config import RTMDetDetectorConfig
-from .nms import nms
+from .nms import greedy_keep, settle, suppression
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,13 @@ def letterbox_batch(frames: Sequence[np.ndarray], size: int) -> tuple[np.ndarray
         canvas[i, :nh, :nw] = img if (nh, nw) == (h, w) else cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         geometry[i] = (nw, nh, sx, sy)
     return canvas, geometry
+
+
+def fixed_shapes(device: torch.device) -> bool:
+    """Whether the post-processing on ``device`` keeps fixed shapes (no host synchronisation): on
+    accelerators. On the CPU reading a value costs nothing, so it drops the top-k columns no frame
+    uses and runs the NMS steps to the end."""
+    return device.type != "cpu"
 
 
 class RTMDetDetector:
@@ -99,11 +109,7 @@ class RTMDetDetector:
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
         """Letterboxed, normalised batch (N, 3, S, S) float32 on the backend's device, and the geometry."""
         canvas, geometry = letterbox_batch(frames, self.config.input_size)
-        device = self._mean.device
-        x = torch.from_numpy(canvas)
-        if device.type == "cuda":
-            x = x.pin_memory()
-        x = x.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+        x = to_device(canvas, self._mean.device).permute(0, 3, 1, 2).float()
         return (x - self._mean) / self._std, geometry
 
     def postprocess(self, out: torch.Tensor, geometry: np.ndarray) -> list[Detections]:
@@ -113,34 +119,73 @@ class RTMDetDetector:
             BackendError: the output of a frame is not finite (NaN or inf), naming the detector,
                 its weights and the frame's position in the batch.
         """
-        cfg = self.config
         n = out.shape[0]
         if n == 0:
             return []
-        finite = torch.isfinite(out.flatten(1)).all(dim=1)  # on the device; crosses with the boxes
-        scores = out[..., 4 + cfg.class_index]
-        k = min(cfg.nms_pre, scores.shape[1])
-        top, idx = scores.topk(k, dim=1)  # (N, k)
-        boxes = torch.gather(out[..., :4], 1, idx[..., None].expand(n, k, 4))
-        limits = torch.as_tensor(geometry[:, :2], device=out.device)  # resized (w, h) per frame
-        boxes = torch.minimum(boxes.clamp(min=0), limits.repeat(1, 2)[:, None, :])
-        frame = torch.arange(n, device=out.device)[:, None].expand(n, k)
-        sel = top > cfg.score_threshold
-        boxes, top, frame = boxes[sel], top[sel], frame[sel]
-        keep = nms(boxes, top, cfg.iou_threshold, groups=frame)
-        kept = torch.cat((boxes[keep], top[keep, None], frame[keep, None].to(boxes.dtype)), dim=1)
-        # the one device → host copy: (K, 6) boxes, score, frame, then the N finite flags
-        host = torch.cat((kept.reshape(-1), finite.to(kept.dtype))).cpu().numpy()
-        if not (host[-n:] > 0.5).all():
-            raise self._non_finite(host[-n:] > 0.5)
-        rows = host[:-n].reshape(-1, 6)
-        host_boxes, host_scores, host_frame = rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)
+        rows, unsettled = self.device_results(out, geometry)
+        host = rows.cpu().numpy()  # the one device → host copy
+        if not (host[:, -2] > 0.5).all():
+            raise self._non_finite(host[:, -2] > 0.5)
+        if not (host[:, -1] > 0.5).all():  # a chain of suppressions longer than KEEP_STEPS (rare): finish it
+            boxes, top, over, keep, valid = unsettled
+            host = self._pack(boxes, top, settle(over, keep, valid)).cpu().numpy()
+        m = self.config.max_per_image
         result = []
         for i in range(n):
-            m = np.flatnonzero(host_frame == i)[: cfg.max_per_image]  # already by decreasing score
-            b = host_boxes[m] / np.tile(geometry[i, 2:], 2)
-            result.append(Detections(b.astype(np.float32), host_scores[m].astype(np.float32)))
+            kept = host[i, : 5 * m].reshape(m, 5)[: int(host[i, 5 * m])]  # by decreasing score
+            b = kept[:, :4] / np.tile(geometry[i, 2:], 2)
+            result.append(Detections(b.astype(np.float32), kept[:, 4].astype(np.float32)))
         return result
+
+    def device_results(self, out: torch.Tensor, geometry: np.ndarray) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Everything :meth:`postprocess` computes before its copy to the host, on ``out``'s device,
+        with shapes fixed by the config (no host synchronisation on a GPU).
+
+        Per frame: the ``nms_pre`` best person scores (by decreasing score), those above the
+        threshold, their boxes clipped to the resized frame, greedy NMS
+        (:func:`~stip_rt.detect.nms.greedy_keep`), the first ``max_per_image`` kept.
+
+        Args:
+            out: (N, P, 4 + classes) network output.
+            geometry: (N, 4) letterbox geometry from :func:`letterbox_batch`.
+
+        Returns:
+            (N, 5·M + 3) rows, M = ``max_per_image``: the kept boxes and scores (x1, y1, x2, y2,
+            score; zeros past the count), their count, 1.0 where the frame's output is finite, 1.0
+            where its NMS has settled; and (boxes, scores, suppression, keep, valid), what
+            :func:`~stip_rt.detect.nms.settle` needs for a frame that has not.
+        """
+        cfg = self.config
+        n = out.shape[0]
+        finite = torch.isfinite(out.flatten(1)).all(dim=1)
+        scores = out[..., 4 + cfg.class_index]
+        k = min(cfg.nms_pre, scores.shape[1])
+        top, idx = scores.topk(k, dim=1)  # by decreasing score
+        valid = top > cfg.score_threshold  # a prefix of each row
+        on_host = not fixed_shapes(out.device)
+        if on_host:  # drop the columns no frame uses
+            k = int(valid.sum(dim=1).max())
+            top, idx, valid = top[:, :k], idx[:, :k], valid[:, :k]
+        boxes = torch.gather(out[..., :4], 1, idx[..., None].expand(n, k, 4))
+        limits = to_device(geometry[:, :2], out.device)  # resized (w, h) per frame
+        boxes = torch.minimum(boxes.clamp(min=0), limits.repeat(1, 2)[:, None, :])
+        over = suppression(boxes, cfg.iou_threshold)
+        if on_host:
+            keep, settled = settle(over, valid, valid), torch.ones(n, dtype=torch.bool)
+        else:
+            keep, settled = greedy_keep(over, valid)
+        flags = torch.stack((finite, settled), dim=1).to(boxes.dtype)
+        return torch.cat((self._pack(boxes, top, keep), flags), dim=1), (boxes, top, over, keep, valid)
+
+    def _pack(self, boxes: torch.Tensor, top: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """(N, 5·M + 1): the first M kept (box, score) of each frame in their order, then their count."""
+        n, m = boxes.shape[0], self.config.max_per_image
+        rank = keep.cumsum(dim=1) - 1
+        take = keep & (rank < m)
+        slot = torch.where(take, rank, m)  # the others all go to slot m, dropped
+        values = torch.cat((boxes, top[..., None]), dim=2)
+        rows = values.new_zeros((n, m + 1, 5)).scatter_(1, slot[..., None].expand(-1, -1, 5), values)[:, :m]
+        return torch.cat((rows.reshape(n, 5 * m), take.sum(dim=1, keepdim=True).to(values.dtype)), dim=1)
 
     def _non_finite(self, finite: np.ndarray) -> BackendError:
         """The error for (N,) per-frame "output finite" flags with at least one False."""

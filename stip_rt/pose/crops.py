@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..geometry import PIXEL_STD, boxes_to_center_scale  # noqa: F401  (re-exported: the crop form of a box)
 from ..models import IMAGENET_MEAN, IMAGENET_STD
+from ..runtime.transfer import to_device
 
 
 def affine_matrices(
@@ -86,29 +87,6 @@ def apply_affine(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(points, np.float64)
     return np.einsum("nij,nkj->nki", matrices[:, :, :2], p) + matrices[:, None, :, 2]
-
-
-def to_device(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """Host array → tensor on ``device`` without blocking the host on CUDA.
-
-    On CUDA the array is staged in pinned (page-locked) memory and copied with
-    ``non_blocking=True``: the copy is queued on the current stream, so kernels queued after it
-    see the data and nothing waits for the GPU. torch's caching host allocator keeps the pinned
-    block alive until the copy has finished.
-
-    Args:
-        array: any numpy array (not modified; the tensor does not alias it on CUDA).
-        device: target device.
-
-    Returns:
-        Tensor with the array's dtype and shape on ``device`` (zero-copy view of a contiguous
-        array on the CPU).
-    """
-    t = torch.from_numpy(np.ascontiguousarray(array))
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return t.pin_memory().to(dev, non_blocking=True)
-    return t.to(dev)
 
 
 @functools.lru_cache(maxsize=16)

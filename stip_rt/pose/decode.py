@@ -42,7 +42,8 @@ import cv2
 import numpy as np
 import torch
 
-from .crops import affine_matrices, to_device
+from ..runtime.transfer import to_device
+from .crops import affine_matrices
 
 DecodeKind = Literal["hrnet", "stip"]
 BlurImpl = Literal["auto", "torch", "opencv"]

@@ -23,9 +23,10 @@ from torch import nn
 from ..errors import BackendError, ConfigError
 from ..models import ModelSpec
 from ..runtime.base import Backend
+from ..runtime.transfer import to_device
 from ..schemas import get_schema
 from ..types import Detections, Poses
-from .crops import affine_matrices, boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch, to_device
+from .crops import affine_matrices, boxes_to_center_scale, crop_boxes_cv2, crop_boxes_torch
 from .decode_graph import DecodeGraphs, pack_poses
 from .flip import flip_average
 from .postprocess import IN_VIS_THRE

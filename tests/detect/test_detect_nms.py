@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stip_rt.detect.nms import batched_nms, nms
+from stip_rt.detect.nms import KEEP_STEPS, batched_nms, greedy_keep, nms, settle, suppression
 from stip_rt.geometry import iou_matrix_torch
 
 
@@ -67,6 +67,31 @@ def test_empty_and_degenerate_boxes():
     assert nms(torch.zeros((0, 4)), torch.zeros(0), 0.5).shape == (0,)
     iou = iou_matrix_torch(torch.zeros((2, 4)), torch.zeros((1, 4)))
     assert torch.equal(iou, torch.zeros((2, 1)))
+
+
+@pytest.mark.parametrize("steps", [KEEP_STEPS, 1])
+def test_fixed_shape_rows_equal_the_greedy_reference(steps: int) -> None:
+    """Rows of score-sorted boxes with a valid prefix (a detector's top-k above its threshold):
+    settled rows are already exact; the others become exact with settle()."""
+    rng = np.random.default_rng(11)
+    rows, valid, want = [], [], []
+    for count in (120, 60, 0, 1):
+        boxes, scores = _random_boxes(rng, 120)
+        order = np.argsort(-scores, kind="stable")
+        boxes, scores = boxes[order], scores[order]
+        rows.append(boxes)
+        valid.append(np.arange(120) < count)
+        want.append(sorted(_greedy(boxes[:count], scores[:count], 0.5)))
+    b, v = torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(valid))
+    over = suppression(b, 0.5)
+    keep, settled = greedy_keep(over, v, steps)
+    for i in range(len(want)):
+        if settled[i]:
+            assert torch.nonzero(keep[i]).flatten().tolist() == want[i]
+    if steps == 1:
+        assert not settled.all()  # random scenes have chains of two or more
+    final = settle(over, keep, v)
+    assert [torch.nonzero(k).flatten().tolist() for k in final] == want
 
 
 @pytest.mark.gpu

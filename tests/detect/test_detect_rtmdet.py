@@ -162,10 +162,65 @@ def test_kept_boxes_cross_to_the_host_once(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig(input_size=640))
     dets = det.postprocess(out, np.array([[640, 640, 1.0, 1.0], [640, 640, 2.0, 2.0]], np.float32))
-    assert copies == [(2 * 6 + 2,)]  # one copy: two kept (box, score, frame) rows, then one flag per frame
+    # one copy: per frame the max_per_image (box, score) slots, the count, "finite", "NMS settled"
+    assert copies == [(2, 5 * 100 + 3)]
     np.testing.assert_allclose(dets[0].boxes, [[64, 32, 128, 160]])
     np.testing.assert_allclose(dets[1].boxes, [[5, 5, 25, 30]])
     np.testing.assert_allclose(dets[1].scores, [0.8], rtol=1e-6)
+
+
+def test_a_suppression_chain_longer_than_the_fixed_steps_is_finished_exactly(monkeypatch):
+    """Boxes each overlapping the next: greedy keeps every other one. The device steps stop before
+    the chain is resolved; the frame is reported unsettled and finished on a second copy."""
+    from stip_rt.detect import rtmdet
+    from stip_rt.detect.nms import KEEP_STEPS
+
+    monkeypatch.setattr(rtmdet, "fixed_shapes", lambda device: True)  # the GPU's way, on the CPU
+
+    n = 2 * KEEP_STEPS + 3
+    rows = [[i * 4.0, 0, i * 4.0 + 10, 10, 0.9 - 0.01 * i, 0] for i in range(n)]  # IoU of neighbours 0.43
+    out = _out([rows, rows[:3]])
+    copies = []
+    real_cpu = torch.Tensor.cpu
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: copies.append(1) or real_cpu(self, *a, **k))
+    det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig(iou_threshold=0.4))
+    geometry = np.array([[640, 640, 1.0, 1.0]] * 2, np.float32)
+    long, short = det.postprocess(out, geometry)
+    assert len(copies) == 2
+    np.testing.assert_allclose(long.boxes[:, 0], [i * 4.0 for i in range(0, n, 2)])
+    np.testing.assert_allclose(short.boxes[:, 0], [0.0, 8.0])
+    copies.clear()
+    det.postprocess(out[1:], geometry[1:])  # the short chain alone settles on the device: one copy
+    assert len(copies) == 1
+    monkeypatch.setattr(rtmdet, "fixed_shapes", lambda device: False)
+    copies.clear()
+    cpu_long, _ = det.postprocess(out, geometry)  # the CPU's way: the same boxes, one copy
+    assert len(copies) == 1 and np.array_equal(cpu_long.boxes, long.boxes)
+
+
+@pytest.mark.gpu
+def test_postprocess_never_waits_for_the_gpu_before_its_copy():
+    """Top-k, threshold, clipping, NMS and packing run with fixed shapes: under CUDA's sync debug
+    mode "error", any synchronising call before the one host copy would raise."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, (2, 300, 2))
+    out = torch.from_numpy(np.concatenate([xy, xy + rng.uniform(20, 120, (2, 300, 2)),
+                                           rng.uniform(0, 1, (2, 300, 2))], axis=2).astype(np.float32))  # fmt: skip
+    geometry = np.array([[640, 480, 1.2, 1.2], [640, 640, 1.0, 1.0]], np.float32)
+    det = RTMDetDetector(_Scripted(out), RTMDetDetectorConfig())
+    want = det.postprocess(out, geometry)
+    gpu = out.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        rows, _ = det.device_results(gpu, geometry)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    got = det.postprocess(gpu, geometry)
+    assert rows.shape == (2, 5 * 100 + 3)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.boxes, b.boxes, rtol=1e-6)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
 
 
 @pytest.mark.gpu
