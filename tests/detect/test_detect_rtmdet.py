@@ -224,6 +224,33 @@ def test_postprocess_never_waits_for_the_gpu_before_its_copy():
 
 
 @pytest.mark.gpu
+def test_the_cuda_detector_synchronises_once_per_call():
+    """Letterbox upload, network (cuda-fast graphs), top-k, NMS and packing queue on the GPU: the
+    boxes' copy to the host is the one synchronisation of a call (CUDA's sync debug mode warns at
+    every synchronising call)."""
+    import warnings
+
+    from stip_rt.runtime.factory import create_backend
+
+    torch.manual_seed(0)
+    fast = create_backend(build_rtmdet("rtmdet-tiny"), backend="cuda-fast", device="cuda", precision="fp16",
+                          input_size=(320, 320))  # fmt: skip
+    det = RTMDetDetector(fast, RTMDetDetectorConfig(input_size=320, score_threshold=0.05))
+    frames = [np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)]
+    det.detect(frames)  # the first call captures the graph
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            det.detect(frames)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "synchronizing CUDA operation" in str(w.message)]
+    assert len(syncs) == 1, syncs
+
+
+@pytest.mark.gpu
 def test_cuda_fast_detector_matches_fp32_torch():
     """RTMDet through cuda-fast (folded, FP16, CUDA graphs) finds the boxes of fp32 eager."""
     torch.manual_seed(0)

@@ -76,3 +76,26 @@ def test_cuda_decode_graphs_equal_the_eager_stage(flip: bool) -> None:
     np.testing.assert_array_equal(
         graphs.decode(hm, center, scale, DETS.scores)[0], eager.decode(hm, center, scale, DETS.scores)[0]
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("graphs", [True, False])
+def test_the_cuda_stage_synchronises_once_per_call(graphs: bool) -> None:
+    """Upload, crops, network, flip average, decoding and scores queue on the GPU without waiting:
+    the keypoints' copy to the host is the stage's one synchronisation (counted by CUDA's sync
+    debug mode, which warns at every synchronising call)."""
+    import warnings
+
+    est = PoseEstimator(ConvBackend(17, SPEC.heatmap_size, "cuda"), SPEC, flip_test=True, decode_graphs=graphs)
+    det = _boxes(5, 0)
+    est(FRAME, det)  # the first call captures the graphs and fills the caches
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            est(FRAME, det)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "synchronizing CUDA operation" in str(w.message)]
+    assert len(syncs) == 1, syncs
