@@ -8,49 +8,33 @@ keypoints has to cross to the host:
   on other devices), coordinates zeroed where the maximum is ≤ 0 (official ``get_max_preds``);
 * ``hrnet``: a quarter-pixel step towards the larger neighbour on each axis, only when
   1 < x < W−1 and 1 < y < H−1 (``TEST.POST_PROCESS``);
-* ``stip``: the refinement of ``get_final_preds_with_refine``: OpenCV's 7×7 Gaussian blur with
-  σ = 0 (the fixed kernel [1, 3.5, 7, 9, 7, 3.5, 1]/32, border reflect-101), rescale to the
-  map's maximum, clip to [0.001, 50], log, edge-pad, and one Newton step −H⁻¹·∇ at the argmax.
-  Only the blurred map's minimum and maximum and the 3×3 blurred values around the argmax are
-  used, so the rescale, clip and log run on 9 values per map, in float32 as the official code
-  (the log correctly rounded, via float64), and the 2×2 solve in float64 (offset 0 where the
-  float32 determinant is 0; NaN for an all-zero map, as official);
+* ``stip``: the refinement of ``get_final_preds_with_refine``: OpenCV's 7×7 Gaussian blur
+  (:mod:`stip_rt.pose.blur`), rescale to the map's maximum, clip to [0.001, 50], log, edge-pad, and
+  one Newton step −H⁻¹·∇ at the argmax. Only the blurred map's minimum and maximum and the 3×3
+  blurred values around the argmax are used, so the rescale, clip and log run on 9 values per map,
+  in float32 as the official code (the log correctly rounded, via float64), and the 2×2 solve in
+  float64 (offset 0 where the float32 determinant is 0; NaN for an all-zero map, as official);
 * heatmap pixels → frame pixels with the official inverse crop affine (float64) and the
   keypoint score = the map's maximum.
 
-The full blur is needed for the minimum and maximum. On CUDA it is a separable sum of shifted
-slices (plain elementwise kernels: no cuDNN, so no TF32). On the CPU the STIP decode reads the maps
-with numpy and OpenCV only (:func:`_cpu_stip_pass`): the argmax and "all finite" flags, then
-OpenCV's blur of all maps stacked into one tall image (each map padded by 3 reflected rows first),
-then the minimum, maximum and 3×3 patch; it gives OpenCV's own numbers, and the torch blur is
-tested against it. Up to 256 maps go through one call, because OpenCV spreads a blur over its
-threads only for large images (about 1 M pixels: the 136 maps of 8 people yes, 64 maps not);
-smaller chunks that stay in cache measured slower. torch's CPU argmax and strided reductions are
-4–8× slower than numpy's at these sizes, and its parallel copies leave OpenMP threads spinning
-that slowed OpenCV's blur down 1.7×. The blur is the floor of the CPU decode: the 136 STIP maps
-(128×96) of 8 people take about 1.2 ms in OpenCV on one core, and the official refinement needs
-every blurred value (its min/max rescale), also of maps with no clear peak.
+On the CPU the STIP decode reads the maps with numpy and OpenCV only (:func:`_cpu_stip_pass`: the
+argmax and "all finite" flags, then the blur's statistics), without torch steps in between: torch's
+CPU argmax and strided reductions are 4–8× slower than numpy's at these sizes.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 
 from ..runtime.transfer import to_device
+from .blur import BlurImpl, blur_impl, blur_stats, opencv_blur_stats
 from .crops import affine_matrices
 
 DecodeKind = Literal["hrnet", "stip"]
-BlurImpl = Literal["auto", "torch", "opencv"]
-_CPU_CHUNK = 256  # maps per OpenCV call (13 MB per buffer at 128×96): OpenCV splits only large images over its threads
-_buffers = threading.local()  # each decoding thread's two blur buffers, kept between calls
-# cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
-GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,155 +147,6 @@ def quarter_offset(heatmaps: torch.Tensor, coords: torch.Tensor) -> torch.Tensor
     return coords + (step * inside[:, None].to(torch.float32)).reshape(n, k, 2)
 
 
-def reflect101_index(size: int, pad: int, device: torch.device | str) -> torch.Tensor:
-    """Source indices of a row padded by ``pad`` on both sides, OpenCV ``BORDER_REFLECT_101``.
-
-    Args:
-        size: length of the row (≥ 1).
-        pad: pixels added on each side.
-        device: where the index tensor lives.
-
-    Returns:
-        (size + 2·pad,) int64 indices into the row (OpenCV's ``borderInterpolate``).
-    """
-    idx = torch.arange(-pad, size + pad, device=device)  # built on the device: no upload, no sync
-    if size == 1:
-        return torch.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx = idx.abs() % period  # reflect-101 is periodic with period 2·(size−1)
-    return torch.where(idx >= size, period - idx, idx)
-
-
-def _pad3(maps: torch.Tensor, dim: int, out: torch.Tensor | None = None) -> torch.Tensor:
-    """(M, H, W) padded by 3 on ``dim`` (1 or 2), reflect-101: one copy plus the 2×3 border lines."""
-    size = maps.shape[dim]
-    idx = reflect101_index(size, 3, maps.device)
-    if out is None:
-        shape = list(maps.shape)
-        shape[dim] = size + 6
-        out = maps.new_empty(shape)
-    out.narrow(dim, 3, size).copy_(maps)
-    out.narrow(dim, 0, 3).copy_(maps.index_select(dim, idx[:3]))
-    out.narrow(dim, size + 3, 3).copy_(maps.index_select(dim, idx[size + 3 :]))
-    return out
-
-
-def _sym7(p: torch.Tensor, dim: int, n: int) -> torch.Tensor:
-    """7-tap symmetric GAUSS7 along ``dim`` of a tensor padded by 3 there; output length ``n``."""
-    s = [p.narrow(dim, i, n) for i in range(7)]
-    out = s[3] * GAUSS7[3]
-    for i in (2, 1, 0):
-        out.add_(s[i] + s[6 - i], alpha=GAUSS7[i])
-    return out
-
-
-def _check_impl(maps: torch.Tensor, impl: BlurImpl) -> str:
-    if impl == "auto":
-        return "opencv" if maps.device.type == "cpu" else "torch"
-    if impl == "opencv" and maps.device.type != "cpu":
-        raise ValueError(f"gaussian_blur7: impl 'opencv' needs CPU maps, got {maps.device}")
-    if impl not in ("torch", "opencv"):
-        raise ValueError(f"gaussian_blur7: unknown impl '{impl}' (use 'auto', 'torch' or 'opencv')")
-    return impl
-
-
-def _opencv_blur(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """OpenCV blur of (c, H, W) float32 maps through the caller's (≥ c·(H+6), W) float32 buffers.
-
-    The rows of the tall image are filtered independently, and each map brings its own 3 reflected
-    rows above and below (numpy copies: torch's CPU copies run on its OpenMP threads, whose spinning
-    afterwards slows OpenCV's threads down), so one call blurs every map exactly as one call per map.
-
-    Returns:
-        (c, H, W) view of ``out``.
-    """
-    c, h, w = maps.shape
-    rows = c * (h + 6)
-    padded = tall[:rows].reshape(c, h + 6, w)
-    edge = reflect101_index(h, 3, "cpu").numpy()
-    padded[:, 3 : 3 + h] = maps
-    padded[:, :3] = maps[:, edge[:3]]
-    padded[:, h + 3 :] = maps[:, edge[h + 3 :]]
-    cv2.GaussianBlur(tall[:rows], (7, 7), 0, dst=out[:rows], borderType=cv2.BORDER_REFLECT_101)
-    return out[:rows].reshape(c, h + 6, w)[:, 3 : 3 + h]
-
-
-def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
-    """``cv2.GaussianBlur(map, (7, 7), 0)`` of every map (border reflect-101).
-
-    Args:
-        maps: (M, H, W) float32 on any device.
-        impl: ``torch`` (separable sum of shifted slices, any device), ``opencv`` (CPU only: one
-            OpenCV call on all maps stacked into one tall image), ``auto`` = ``opencv`` for CPU
-            tensors, else ``torch``.
-
-    Returns:
-        (M, H, W) float32 blurred maps on the maps' device (possibly a strided view).
-
-    Raises:
-        ValueError: ``opencv`` asked for maps that are not on the CPU, or an unknown ``impl``.
-    """
-    m, h, w = maps.shape
-    if _check_impl(maps, impl) == "opencv":
-        tall = np.empty((m * (h + 6), w), np.float32)
-        return torch.from_numpy(_opencv_blur(maps.detach().contiguous().numpy(), tall, np.empty_like(tall)))
-    across = _sym7(_pad3(maps, 2), 2, w)  # along rows first, as OpenCV's separable filter
-    return _sym7(_pad3(across, 1), 1, h)
-
-
-def _blur_buffers(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """This thread's two (≥ rows, width) float32 blur buffers, allocated once per shape and kept.
-
-    Fresh multi-MB buffers may be mapped and page-faulted anew on every call (glibc maps blocks
-    above its mmap threshold, and :mod:`stip_rt.malloc` returns freed pages to the system).
-    """
-    have = getattr(_buffers, "pair", None)
-    if have is None or have[0].shape[1] != width or have[0].shape[0] < rows:
-        have = _buffers.pair = (np.empty((rows, width), np.float32), np.empty((rows, width), np.float32))
-    return have
-
-
-def _patch_index(y: Any, x: Any, h: int, w: int) -> tuple[Any, Any]:
-    """(M, 3, 1) rows and (M, 1, 3) columns of the 3×3 neighbourhoods of (x, y), edge-clamped."""
-    d = np.arange(-1, 2) if isinstance(y, np.ndarray) else torch.arange(-1, 2, device=y.device)
-    return (y[:, None] + d).clip(0, h - 1)[:, :, None], (x[:, None] + d).clip(0, w - 1)[:, None, :]
-
-
-def _reduce_blurred(blurred: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum, maximum and the 3×3 values around (x, y) of (c, H, W) blurred maps (a strided view)."""
-    c, h, w = blurred.shape
-    # each map's H·W values are contiguous: reduce them as one row per map (numpy's SIMD min/max;
-    # torch's CPU reductions over these strided views are several times slower)
-    rows = np.lib.stride_tricks.as_strided(blurred, (c, h * w), (blurred.strides[0], blurred.itemsize), writeable=False)
-    ys, xs = _patch_index(y, x, h, w)
-    return rows.min(axis=1), rows.max(axis=1), blurred[np.arange(c)[:, None, None], ys, xs]
-
-
-def _blur_stats(
-    maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, impl: BlurImpl
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Minimum, maximum and the 3×3 values around (x, y) (edge-clamped) of every blurred map."""
-    m, h, w = maps.shape
-    if _check_impl(maps, impl) == "torch":
-        b = gaussian_blur7(maps, "torch")
-        ys, xs = _patch_index(y, x, h, w)
-        return b.amin(dim=(1, 2)), b.amax(dim=(1, 2)), b[torch.arange(m, device=maps.device)[:, None, None], ys, xs]
-    stats = _opencv_blur_stats(maps.detach().contiguous().numpy(), y.numpy(), x.numpy())
-    return tuple(torch.from_numpy(a) for a in stats)  # type: ignore[return-value]
-
-
-def _opencv_blur_stats(maps: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_blur_stats` of (M, H, W) float32 numpy maps through OpenCV, ``_CPU_CHUNK`` maps per call,
-    through the thread's two kept buffers (:func:`_blur_buffers`)."""
-    m, h, w = maps.shape
-    tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
-    lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
-    for s in range(0, m, _CPU_CHUNK):
-        e = min(s + _CPU_CHUNK, m)
-        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(maps[s:e], tall, out), y[s:e], x[s:e])
-    return lo, hi, patch
-
-
 def _cpu_stip_pass(
     maps: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -319,7 +154,7 @@ def _cpu_stip_pass(
 
     The first maximum and its value, the "all finite" flag, then the OpenCV blur's minimum, maximum
     and 3×3 values around the argmax (at (0, 0) where the maximum is ≤ 0, as :func:`argmax_coords`).
-    The same values as :func:`first_max_index`, :func:`finite_per_crop` and :func:`_blur_stats` one
+    The same values as :func:`first_max_index`, :func:`finite_per_crop` and :func:`~stip_rt.pose.blur.blur_stats` one
     after the other, without their torch steps in between (index arithmetic, gathers) and their
     conversions.
 
@@ -337,7 +172,7 @@ def _cpu_stip_pass(
     peak = flat[np.arange(m), idx]
     finite = np.isfinite(flat).all(axis=1)
     at = peak > 0  # NaN: False, as argmax_coords
-    stats = _opencv_blur_stats(mp, np.where(at, idx // w, 0), np.where(at, idx % w, 0))
+    stats = opencv_blur_stats(mp, np.where(at, idx // w, 0), np.where(at, idx % w, 0))
     return tuple(torch.from_numpy(a) for a in (idx, peak, finite, *stats))  # type: ignore[return-value]
 
 
@@ -372,7 +207,7 @@ def refine_offsets(
         heatmaps: (N, K, H, W) float32 (not modified).
         coords: (N, K, 2) float32 integer argmax coordinates from :func:`argmax_coords`.
         maxvals: (N, K) float32 map maxima from :func:`argmax_coords` (computed when None).
-        blur: which blur implementation (:func:`gaussian_blur7`).
+        blur: which blur implementation (:func:`~stip_rt.pose.blur.gaussian_blur7`).
 
     Returns:
         (N, K, 2) float64 offsets to add to ``coords`` (0 where the Hessian is singular;
@@ -385,7 +220,7 @@ def refine_offsets(
     peak = maps.amax(dim=(1, 2)) if maxvals is None else maxvals.reshape(-1)
     x = coords[..., 0].reshape(-1).long()
     y = coords[..., 1].reshape(-1).long()
-    bmin, bmax, patch = _blur_stats(maps, x, y, blur)  # patch: (M, 3, 3), edge-padded as official
+    bmin, bmax, patch = blur_stats(maps, x, y, blur)  # patch: (M, 3, 3), edge-padded as official
     return _newton_offsets(patch, bmin, bmax, peak).reshape(n, k, 2)
 
 
@@ -424,7 +259,7 @@ def decode_heatmaps(
         center: (N, 2) crop centres, frame pixels.
         scale: (N, 2) crop sizes / 200 (only ``scale[:, 0]`` is used, as official).
         kind: ``hrnet`` or ``stip``.
-        blur: the blur implementation for ``stip`` (:func:`gaussian_blur7`).
+        blur: the blur implementation for ``stip`` (:func:`~stip_rt.pose.blur.gaussian_blur7`).
 
     Returns:
         :class:`Decoded` on the heatmaps' device.
@@ -455,7 +290,7 @@ def decode_with_matrices(
         matrices: (N, 2, 3) float64 heatmap → frame affine maps
             (``affine_matrices(center, scale, (W, H), inverse=True)``) on the heatmaps' device.
         kind: ``hrnet`` or ``stip``.
-        blur: the blur implementation for ``stip`` (:func:`gaussian_blur7`).
+        blur: the blur implementation for ``stip`` (:func:`~stip_rt.pose.blur.gaussian_blur7`).
 
     Returns:
         :class:`Decoded` on the heatmaps' device.
@@ -469,7 +304,7 @@ def decode_with_matrices(
     if kind not in ("hrnet", "stip"):
         raise ValueError(f"unknown decode kind '{kind}' (use 'hrnet' or 'stip')")
     n, k, h, w = hm.shape
-    if kind == "stip" and n * k * h * w > 0 and _check_impl(hm, blur) == "opencv":
+    if kind == "stip" and n * k * h * w > 0 and blur_impl(hm, blur) == "opencv":
         idx, peak, finite, bmin, bmax, patch = _cpu_stip_pass(hm.reshape(n * k, h, w))
         coords, maxvals = _coords_at(idx, peak, w).reshape(n, k, 2), peak.reshape(n, k)
         hm_coords = coords.double() + _newton_offsets(patch, bmin, bmax, peak).reshape(n, k, 2)

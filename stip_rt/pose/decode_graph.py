@@ -27,7 +27,8 @@ import torch
 
 from ..runtime.config import DEFAULT_BUCKETS
 from ..runtime.cuda_fast import bucket_for, capture_graph, warm_up_on_side_stream
-from .decode import BlurImpl, DecodeKind, decode_with_matrices
+from .blur import BlurImpl
+from .decode import DecodeKind, decode_with_matrices
 from .flip import flip_average
 from .postprocess import rescore
 
@@ -57,7 +58,7 @@ def pack_poses(
         kind: ``hrnet`` or ``stip`` decoding.
         score_from: ``keypoints`` (official rescoring) or ``box`` (the box score alone).
         in_vis_thre: keypoint scores above this count in the person score.
-        blur: the STIP blur implementation (:func:`~stip_rt.pose.decode.gaussian_blur7`).
+        blur: the STIP blur implementation (:func:`~stip_rt.pose.blur.gaussian_blur7`).
 
     Returns:
         (N, 3·K + 2) float64 on ``raw``'s device: x, y, score per joint, then the person score and

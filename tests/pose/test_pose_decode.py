@@ -12,15 +12,14 @@ import reference_decode as ref
 import torch
 from load_script import load_script
 
+from stip_rt.pose.blur import gaussian_blur7, reflect101_index
 from stip_rt.pose.decode import (
     argmax_coords,
     decode_heatmaps,
     finite_per_crop,
     first_max_index,
-    gaussian_blur7,
     quarter_offset,
     refine_offsets,
-    reflect101_index,
 )
 
 check_decode = load_script("check_decode")
