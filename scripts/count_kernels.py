@@ -2,13 +2,16 @@
 
 Usage:
     python scripts/count_kernels.py [--model stip-w32-coco-256x192,hrnet-w32-coco-256x192]
-        [--device cpu|cuda] [--batch 1] [--compile]
+        [--device cpu|cuda] [--batch 1] [--compile] [--times-batch 1,64]
 
 CPU (or any device): the ATen ops of one eager forward of the served graph, unfolded vs folded
 (:func:`stip_rt.runtime.profile.count_aten_ops`). CUDA: also the kernels of one ``cuda-fast``
 ``infer`` call (one graph replay, FP16) unfolded, folded, folded with cuDNN's conv+ReLU fusion,
-and folded + ``torch.compile`` with ``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`).
-Random weights. The last line per model is ``kernels: model=<name> device=<d> <variant>=<count> ...``.
+and folded + ``torch.compile`` with ``--compile`` (:func:`stip_rt.runtime.profile.count_cuda_kernels`);
+with ``--times-batch 1,64`` also the GPU time of one default ``cuda-fast`` replay at those batch
+sizes, by kernel kind (:func:`stip_rt.runtime.profile.cuda_kernel_times`): where the time goes, and
+with two models what one costs more than the other. Random weights. The last line per model is
+``kernels: model=<name> device=<d> <variant>=<count> ...``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 
 from stip_rt.models import build_model
 from stip_rt.nn.fold import prepare_inference
-from stip_rt.runtime.profile import count_aten_ops, count_cuda_kernels, summary_line
+from stip_rt.runtime.profile import count_aten_ops, count_cuda_kernels, cuda_kernel_times, summary_line, time_line
 
 
 def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> dict[str, object]:
@@ -49,13 +52,31 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
     return out
 
 
+def _cuda_times(model: torch.nn.Module, batches: list[int]) -> None:
+    """GPU time by kernel kind of one default cuda-fast replay per batch size."""
+    from stip_rt.runtime.cuda_fast import CudaFastBackend
+
+    backend = CudaFastBackend(model, device="cuda")
+    h, w = model.spec.input_size
+    for b in batches:
+        x = torch.randn(b, 3, h, w, device="cuda")
+        print("  " + time_line(f"replay_cudnn_fused batch {b}", cuda_kernel_times(backend.infer, x)))
+    del backend
+    torch.cuda.empty_cache()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="stip-w32-coco-256x192", help="zoo names, comma-separated")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--compile", action="store_true", help="CUDA: also count the torch.compile variant")
+    ap.add_argument("--times-batch", default="", help="CUDA: GPU time by kernel kind of a replay at these batches")
     args = ap.parse_args(argv)
+    try:
+        times_batches = [int(b) for b in args.times_batch.split(",") if b.strip()]
+    except ValueError:
+        ap.error(f"--times-batch '{args.times_batch}': comma-separated batch sizes")
     logging.basicConfig(level=logging.WARNING)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but PyTorch sees no CUDA GPU", file=sys.stderr)
@@ -74,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name} batch {args.batch} on {args.device}")
         for label, c in counts.items():
             print("  " + summary_line(label, c))
+        if args.device == "cuda" and times_batches:
+            _cuda_times(model, times_batches)
         totals = " ".join(f"{label}={sum(c.values())}" for label, c in counts.items())
         print(f"kernels: model={name} device={args.device} batch={args.batch} {totals}")
     return 0

@@ -83,6 +83,7 @@ if [ "$DEVICE" = cuda ]; then
   BENCH_BACKENDS="${GPU_CHECK_BACKENDS:-torch,torch+unfolded,torch+fp16,cuda-fast,cuda-fast+unfused,cuda-fast+branches}"
   BENCH_BATCHES="${GPU_CHECK_BATCHES:-1,8,32,64}"
   PEOPLE="1,8,32"
+  KERNEL_TIMES="--times-batch 1,64"  # where a replay's GPU time goes, STIP beside HRNet
   POSE_BACKEND="--backend cuda-fast --precision fp16 --repeats 30 --profile"  # the backend the goals name
   FRAMES=300
 else
@@ -90,19 +91,20 @@ else
   BENCH_BATCHES="1,4"
   SECS=0.3
   PEOPLE="1,8"
+  KERNEL_TIMES=""
   POSE_BACKEND=""
   FRAMES=20
 fi
 # the likeliest to run long last (the gpu tests compile Triton kernels cold, inductor compiles two HRNets), so
 # a slow one costs no other figure
 STEPS=(info kernels bench pose_stage pipeline_gt pipeline_rtmdet parity bench_cudnn train_amp gpu_tests bench_compile)
-declare -A LIMIT=([gpu_tests]=150 [info]=15 [bench]=100 [bench_cudnn]=60 [bench_compile]=240 [kernels]=35 [pose_stage]=40
+declare -A LIMIT=([gpu_tests]=150 [info]=15 [bench]=100 [bench_cudnn]=60 [bench_compile]=240 [kernels]=50 [pose_stage]=40
                   [pipeline_gt]=45 [pipeline_rtmdet]=60 [parity]=20 [train_amp]=40)
 declare -A CUDA_ONLY=([gpu_tests]=1 [bench_compile]=1 [train_amp]=1 [bench_cudnn]=1)
 # run only when named in --steps: inductor compiling STIP-W32 for one batch size took over 60 s on an
 # H200, so this step would take most of a device call on its own; AMP training is measured (docs/training.md)
-# and not among issue 13's figures
-declare -A ASKED_ONLY=([bench_compile]=1 [train_amp]=1)
+# and not among issue 13's figures; parity: the gpu tests run check_parity --backend cuda-fast too
+declare -A ASKED_ONLY=([bench_compile]=1 [train_amp]=1 [parity]=1)
 if [ "$DEVICE" = cpu ]; then  # the smoke test: a 2-core box exports STIP/HRNet to ONNX once (~1 min)
   LIMIT[bench]=300; LIMIT[kernels]=60; LIMIT[pose_stage]=120; LIMIT[pipeline_gt]=120; LIMIT[pipeline_rtmdet]=120
   LIMIT[parity]=120
@@ -115,7 +117,7 @@ cmd_for() {
     # a step of its own: timing cuDNN's engines adds start-up per bucket, and a timeout here costs no other figure
     bench_cudnn) echo "$PY -m stip_rt.cli bench --device cuda --backends cuda-fast,cuda-fast+cudnn-benchmark --model $STIP --model $HRNET --batch 1,64 --seconds $SECS" ;;
     bench_compile) echo "$PY -m stip_rt.cli bench --device cuda --backends cuda-fast,cuda-fast+compile --model $STIP --batch 64 --seconds $SECS" ;;
-    kernels) echo "$PY scripts/count_kernels.py --device $DEVICE --model $STIP,$HRNET --batch 1" ;;
+    kernels) echo "$PY scripts/count_kernels.py --device $DEVICE --model $STIP,$HRNET --batch 1 $KERNEL_TIMES" ;;
     pose_stage) echo "$PY scripts/bench_pose_stage.py --device $DEVICE --video $VIDEO --people $PEOPLE $POSE_BACKEND" ;;
     train_amp) echo "$PY scripts/bench_train.py --device cuda --batch 32 --steps 10" ;;
     pipeline_gt) echo "$PY scripts/bench_pipeline.py --device $DEVICE --video $VIDEO --detections $GT --frames $FRAMES --live-fps 0" ;;
@@ -126,7 +128,7 @@ cmd_for() {
   esac
 }
 # lines worth repeating in the summary (the rest stays in the logs)
-KEEP='^(ratio |time |kernels:|pose_stage:|train:|.*images/s|bench_pipeline:|RATIO |FAILED|passed|[0-9]+ (passed|failed)|=+ .*(passed|failed)|pipeline|fps|frames/s|  served:|.*crops/s|model |.*overhead)'
+KEEP='^(ratio |time |kernels:|  replay_cudnn_fused batch|pose_stage:|train:|.*images/s|bench_pipeline:|RATIO |FAILED|passed|[0-9]+ (passed|failed)|=+ .*(passed|failed)|pipeline|fps|frames/s|  served:|.*crops/s|model |.*overhead)'
 NOISE='autotun|AUTOTUNE|select_algorithm|benchmark_kernel|Precompil|SingleProcess|triton_(poi|per|red|tem)|TRITON_DEFAULT_FP_FUSION|warn_once|^\s*$'
 
 declare -A STATUS DURATION

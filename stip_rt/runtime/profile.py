@@ -7,7 +7,8 @@ microseconds, whatever its size), so the kernel count is the figure to bring dow
   below autograd: one entry per kernel-launching op), on the CPU as on CUDA. Folding BatchNorm
   removes its ``_native_batch_norm_legit_no_training`` ops.
 * :func:`count_cuda_kernels` — the kernels the GPU runs during one ``backend.infer`` call
-  (``torch.profiler`` with CUDA activity; CUDA-graph replays are traced kernel by kernel).
+  (``torch.profiler`` with CUDA activity; CUDA-graph replays are traced kernel by kernel), and
+  :func:`cuda_kernel_times` — their GPU time (where a replay's time goes; :func:`time_line`).
 
 and :func:`peak_bytes` — the peak memory one call allocates (the benchmarks' memory figures) —
 and :func:`synchronize`, which every benchmark calls before reading its clock.
@@ -101,6 +102,23 @@ def count_aten_ops(fn: Callable[[torch.Tensor], object], x: torch.Tensor) -> Cou
     return Counter(rec.ops)
 
 
+def _cuda_kernels(infer: Callable[[torch.Tensor], object], x: torch.Tensor, warmup: int) -> list[tuple[str, float]]:
+    """(name, GPU microseconds) of every kernel (and device memcpy/memset) one call ``infer(x)`` runs."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("profiling CUDA kernels needs a CUDA GPU")
+    for _ in range(warmup):
+        infer(x)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        infer(x)
+        torch.cuda.synchronize()
+    return [
+        (evt.name, evt.time_range.elapsed_us())
+        for evt in prof.events()
+        if evt.device_type == torch.autograd.DeviceType.CUDA
+    ]
+
+
 def count_cuda_kernels(infer: Callable[[torch.Tensor], object], x: torch.Tensor, warmup: int = 2) -> Counter[str]:
     """CUDA kernels (and device memcpy/memset) run by one call ``infer(x)``, e.g. ``backend.infer``.
 
@@ -115,21 +133,27 @@ def count_cuda_kernels(infer: Callable[[torch.Tensor], object], x: torch.Tensor,
     Raises:
         RuntimeError: no CUDA GPU.
     """
-    if not torch.cuda.is_available():
-        raise RuntimeError("count_cuda_kernels needs a CUDA GPU")
-    from torch.profiler import ProfilerActivity, profile
+    return Counter(name for name, _ in _cuda_kernels(infer, x, warmup))
 
-    for _ in range(warmup):
-        infer(x)
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        infer(x)
-        torch.cuda.synchronize()
-    names: Counter[str] = Counter()
-    for evt in prof.events():
-        if evt.device_type == torch.autograd.DeviceType.CUDA:
-            names[evt.name] += 1
-    return names
+
+def cuda_kernel_times(infer: Callable[[torch.Tensor], object], x: torch.Tensor, warmup: int = 2) -> dict[str, float]:
+    """GPU time of the kernels one call ``infer(x)`` runs, per kernel name (where a replay's time goes).
+
+    Args:
+        infer: the call to profile.
+        x: its input.
+        warmup: untimed calls before the profiled one.
+
+    Returns:
+        kernel name → microseconds summed over its launches in the call.
+
+    Raises:
+        RuntimeError: no CUDA GPU.
+    """
+    times: dict[str, float] = {}
+    for name, us in _cuda_kernels(infer, x, warmup):
+        times[name] = times.get(name, 0.0) + us
+    return times
 
 
 def by_kind(counter: Counter[str]) -> Counter[str]:
@@ -145,6 +169,16 @@ def summary_line(label: str, counter: Counter[str]) -> str:
     kinds = by_kind(counter)
     parts = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     return f"{label}: {sum(counter.values())} ({parts})"
+
+
+def time_line(label: str, times: dict[str, float]) -> str:
+    """``<label>: <total> ms GPU (conv/matmul 5.10 ms, add 1.02 ms, ...)``, kinds by decreasing time
+    (``times``: kernel name → microseconds, :func:`cuda_kernel_times`)."""
+    kinds: dict[str, float] = {}
+    for name, us in times.items():
+        kinds[kind_of(name)] = kinds.get(kind_of(name), 0.0) + us
+    parts = ", ".join(f"{k} {us / 1e3:.2f} ms" for k, us in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return f"{label}: {sum(times.values()) / 1e3:.2f} ms GPU ({parts})"
 
 
 def synchronize(device: str | torch.device) -> None:

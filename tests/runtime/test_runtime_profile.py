@@ -10,7 +10,16 @@ import torch
 
 from stip_rt.models import build_model
 from stip_rt.nn.fold import count_batchnorm, prepare_inference
-from stip_rt.runtime.profile import by_kind, count_aten_ops, count_cuda_kernels, kind_of, peak_bytes, summary_line
+from stip_rt.runtime.profile import (
+    by_kind,
+    count_aten_ops,
+    count_cuda_kernels,
+    cuda_kernel_times,
+    kind_of,
+    peak_bytes,
+    summary_line,
+    time_line,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from tiny_specs import TINY_STIP
@@ -55,10 +64,17 @@ def test_summary_line() -> None:
     assert line == "x: 5 (conv/matmul 3, relu 2)"
 
 
+def test_time_line_sums_kernel_times_by_kind() -> None:
+    times = {"sm90_xmma_fprop_implicit_gemm": 5100.0, "vectorized_elementwise_kernel<add>": 700.0, "cudnn_conv": 40.0}
+    assert time_line("b64", times) == "b64: 5.84 ms GPU (conv/matmul 5.14 ms, add 0.70 ms)"
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_kernel_count_needs_a_gpu() -> None:
     with pytest.raises(RuntimeError, match="CUDA GPU"):
         count_cuda_kernels(lambda x: x, torch.zeros(1))
+    with pytest.raises(RuntimeError, match="CUDA GPU"):
+        cuda_kernel_times(lambda x: x, torch.zeros(1))
 
 
 @pytest.mark.gpu
@@ -75,6 +91,8 @@ def test_cuda_replay_kernels_drop_with_folding() -> None:
         counts[fold] = by_kind(count_cuda_kernels(backend.infer, x))
     assert counts[True]["batch_norm"] == 0 < counts[False]["batch_norm"]
     assert sum(counts[True].values()) < sum(counts[False].values())
+    times = cuda_kernel_times(backend.infer, x)  # the folded replay's kernels, with their GPU time
+    assert set(times) == set(count_cuda_kernels(backend.infer, x)) and sum(times.values()) > 0
 
 
 def test_peak_bytes_counts_what_a_call_allocates_at_once_on_the_cpu() -> None:
