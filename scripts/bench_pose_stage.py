@@ -3,7 +3,9 @@
 For each people count, on frames of ``vtest.avi`` (768×576) with N synthetic person boxes, times
 per frame (median of ``--repeats``; synchronised wall time on CUDA):
 
-* ``crop``: boxes → normalised crop batch (OpenCV on the CPU, one ``grid_sample`` on CUDA);
+* ``crop``: boxes → normalised crop batch (OpenCV on the CPU, one ``grid_sample`` on CUDA); on
+  CUDA also ``crop(h)``, the host's part of it (until ``crop`` returns, before the sync): close to
+  ``crop`` means the host is the cost (uploads, launches), far below it the GPU;
 * ``network``: ``backend.infer`` on the crops and their mirrors (flip test, one batch);
 * ``decode``: flip average + decode + person scores + finite flags on the heatmaps' device (the
   stage's own :func:`~stip_rt.pose.decode_graph.pack_poses`);
@@ -77,6 +79,16 @@ def _timed(device: str, fn: Callable[..., object], *args: object) -> tuple[float
     return time.perf_counter() - t0, out
 
 
+def _timed_host(device: str, fn: Callable[..., object], *args: object) -> tuple[float, float, object]:
+    """(host seconds until ``fn`` returns, seconds until the device is done, result), synchronised before."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    out = fn(*args)
+    host = time.perf_counter() - t0
+    synchronize(device)
+    return host, time.perf_counter() - t0, out
+
+
 def _device_decode(est: PoseEstimator, raw: torch.Tensor, crops, scores: np.ndarray) -> torch.Tensor:
     """The stage's post-processing before its download: :func:`pack_poses` with the estimator's settings
     (flip average, decode, person scores and finite flags on the heatmaps' device)."""
@@ -125,12 +137,13 @@ def bench(
     est(frames[0], dets[0])  # warm-up (CUDA graphs, allocator) for this batch size
     if est_g is not None:
         est_g(frames[0], dets[0])  # captures the decode graph of this bucket
-    names = ("crop", "network", "decode", "download", "stage", "old", "new", "graph", "stage_g")
+    names = ("crop", "crop_host", "network", "decode", "download", "stage", "old", "new", "graph", "stage_g")
     parts: dict[str, list[float]] = {k: [] for k in names}
     for r in range(repeats):
         frame, det = frames[r % len(frames)], dets[r % len(frames)]
-        t, crops = _timed(dev, est.crop, frame, det.boxes)
+        host, t, crops = _timed_host(dev, est.crop, frame, det.boxes)
         parts["crop"].append(t)
+        parts["crop_host"].append(host)
         batch = torch.cat([crops.batch, crops.batch.flip(3)]) if est.flip_test else crops.batch
         t, raw = _timed(dev, est.backend.infer, batch)
         parts["network"].append(t)
@@ -169,6 +182,11 @@ def profile_stage(est: PoseEstimator, frame: np.ndarray, det: Detections) -> Non
     ops = sum(e.count for e in events if e.key.startswith("aten::"))
     print(f"profile of one stage, 8 people: {ops} aten op calls")
     print(events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+    with profile(activities=activities) as prof:  # the crop alone (uploads, grid_sample): the part to explain
+        est.crop(frame, det.boxes)
+        synchronize(str(est.backend.device))
+    print("profile of one crop, 8 people:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
 
 
 def light(spec):
@@ -224,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'people':>6} {'crop':>8} {'network':>8} {'decode':>8} {'download':>8} {'stage':>8} {'stage/net':>9} "
         f"{'old dec':>8} {'new dec':>8} {'old/new':>7} {'(min)':>6}"
-        + (f" {'graph dec':>9} {'stage(g)':>8} {'(g)/net':>7}" if cuda else "")
+        + (f" {'graph dec':>9} {'stage(g)':>8} {'(g)/net':>7} {'crop(h)':>7}" if cuda else "")
     )
     results = {}
     for n in people:
@@ -233,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{n:>6} {r['crop']:>8.2f} {r['network']:>8.2f} {r['decode']:>8.2f} {r['download']:>8.2f} "
             f"{r['stage']:>8.2f} {r['stage'] / r['network']:>8.2f}x {r['old']:>8.2f} {r['new']:>8.2f} "
             f"{r['old'] / r['new']:>6.1f}x {r['old_min'] / r['new_min']:>5.1f}x"
-            + (f" {r['graph']:>9.2f} {r['stage_g']:>8.2f} {r['stage_g'] / r['network']:>6.2f}x" if cuda else "")
+            + (
+                f" {r['graph']:>9.2f} {r['stage_g']:>8.2f} {r['stage_g'] / r['network']:>6.2f}x {r['crop_host']:>7.2f}"
+                if cuda
+                else ""
+            )
         )
         sys.stdout.flush()
     print(
