@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -65,6 +66,29 @@ def letterbox_batch(frames: Sequence[np.ndarray], size: int) -> tuple[np.ndarray
         canvas[i, :nh, :nw] = img if (nh, nw) == (h, w) else cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         geometry[i] = (nw, nh, sx, sy)
     return canvas, geometry
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResults:
+    """The detector's post-processing before its copy to the host (:meth:`RTMDetDetector.on_device`).
+
+    Attributes:
+        rows: (N, 5·M + 3) float32, M = ``max_per_image``: per frame the first M kept boxes and scores
+            (x1, y1, x2, y2 in letterbox pixels, score; zeros past the count), their count, 1.0 where
+            the frame's network output is finite, 1.0 where its NMS has settled.
+        boxes: (N, k, 4) candidate boxes, clipped to the resized frame, by decreasing score.
+        scores: (N, k) their person scores.
+        over: (N, k, k) bool suppression matrix (:func:`~stip_rt.detect.nms.suppression`).
+        keep: (N, k) bool after the fixed NMS steps.
+        valid: (N, k) bool, the candidates above the score threshold.
+    """
+
+    rows: torch.Tensor
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    over: torch.Tensor
+    keep: torch.Tensor
+    valid: torch.Tensor
 
 
 def fixed_shapes(device: torch.device) -> bool:
@@ -122,13 +146,12 @@ class RTMDetDetector:
         n = out.shape[0]
         if n == 0:
             return []
-        rows, unsettled = self.device_results(out, geometry)
-        host = rows.cpu().numpy()  # the one device → host copy
+        dev = self.on_device(out, geometry)
+        host = dev.rows.cpu().numpy()  # the one device → host copy
         if not (host[:, -2] > 0.5).all():
             raise self._non_finite(host[:, -2] > 0.5)
         if not (host[:, -1] > 0.5).all():  # a chain of suppressions longer than KEEP_STEPS (rare): finish it
-            boxes, top, over, keep, valid = unsettled
-            host = self._pack(boxes, top, settle(over, keep, valid)).cpu().numpy()
+            host = self._pack(dev.boxes, dev.scores, settle(dev.over, dev.keep, dev.valid)).cpu().numpy()
         m = self.config.max_per_image
         result = []
         for i in range(n):
@@ -137,7 +160,7 @@ class RTMDetDetector:
             result.append(Detections(b.astype(np.float32), kept[:, 4].astype(np.float32)))
         return result
 
-    def device_results(self, out: torch.Tensor, geometry: np.ndarray) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def on_device(self, out: torch.Tensor, geometry: np.ndarray) -> DeviceResults:
         """Everything :meth:`postprocess` computes before its copy to the host, on ``out``'s device,
         with shapes fixed by the config (no host synchronisation on a GPU).
 
@@ -150,10 +173,7 @@ class RTMDetDetector:
             geometry: (N, 4) letterbox geometry from :func:`letterbox_batch`.
 
         Returns:
-            (N, 5·M + 3) rows, M = ``max_per_image``: the kept boxes and scores (x1, y1, x2, y2,
-            score; zeros past the count), their count, 1.0 where the frame's output is finite, 1.0
-            where its NMS has settled; and (boxes, scores, suppression, keep, valid), what
-            :func:`~stip_rt.detect.nms.settle` needs for a frame that has not.
+            :class:`DeviceResults`, on ``out``'s device.
         """
         cfg = self.config
         n = out.shape[0]
@@ -175,7 +195,7 @@ class RTMDetDetector:
         else:
             keep, settled = greedy_keep(over, valid)
         flags = torch.stack((finite, settled), dim=1).to(boxes.dtype)
-        return torch.cat((self._pack(boxes, top, keep), flags), dim=1), (boxes, top, over, keep, valid)
+        return DeviceResults(torch.cat((self._pack(boxes, top, keep), flags), dim=1), boxes, top, over, keep, valid)
 
     def _pack(self, boxes: torch.Tensor, top: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """(N, 5·M + 1): the first M kept (box, score) of each frame in their order, then their count."""

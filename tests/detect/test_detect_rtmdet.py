@@ -213,7 +213,7 @@ def test_postprocess_never_waits_for_the_gpu_before_its_copy():
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        rows, _ = det.device_results(gpu, geometry)
+        rows = det.on_device(gpu, geometry).rows
     finally:
         torch.cuda.set_sync_debug_mode("default")
     got = det.postprocess(gpu, geometry)
