@@ -27,7 +27,10 @@ from stip_rt.nn.fold import prepare_inference
 from stip_rt.runtime.profile import count_aten_ops, count_cuda_kernels, cuda_kernel_times, summary_line, time_line
 
 
-def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> dict[str, object]:
+def _cuda_counts(
+    model: torch.nn.Module, x: torch.Tensor, compile_too: bool, times_batches: list[int]
+) -> tuple[dict[str, object], list[str]]:
+    """Kernels of one replay per variant, and the default variant's GPU time by kernel kind at ``times_batches``."""
     from stip_rt.runtime.config import CudaFastConfig
     from stip_rt.runtime.cuda_fast import CudaFastBackend
 
@@ -38,31 +41,22 @@ def _cuda_counts(model: torch.nn.Module, x: torch.Tensor, compile_too: bool) -> 
     }
     if compile_too:
         variants["replay_compiled"] = CudaFastConfig(compile=True, cudnn_fusion=False)
-    out = {}
+    out: dict[str, object] = {}
+    times: list[str] = []
     for name, cfg in variants.items():
         backend = CudaFastBackend(model, device="cuda", config=cfg)
         out[name] = count_cuda_kernels(backend.infer, x)
-        if cfg.cudnn_fusion:
+        if cfg.cudnn_fusion:  # the default variant
             from stip_rt.nn.fuse import fusion_sites
 
             sites, refused = fusion_sites(backend.model)
             print(f"  cudnn fusion: {sites} sites, {len(refused)} refused by cuDNN {sorted(set(refused))}")
+            for b in times_batches:  # the same backend: one more graph per batch size
+                xb = torch.randn(b, *x.shape[1:], device="cuda")
+                times.append(time_line(f"{name} batch {b}", cuda_kernel_times(backend.infer, xb)))
         del backend
         torch.cuda.empty_cache()
-    return out
-
-
-def _cuda_times(model: torch.nn.Module, batches: list[int]) -> None:
-    """GPU time by kernel kind of one default cuda-fast replay per batch size."""
-    from stip_rt.runtime.cuda_fast import CudaFastBackend
-
-    backend = CudaFastBackend(model, device="cuda")
-    h, w = model.spec.input_size
-    for b in batches:
-        x = torch.randn(b, 3, h, w, device="cuda")
-        print("  " + time_line(f"replay_cudnn_fused batch {b}", cuda_kernel_times(backend.infer, x)))
-    del backend
-    torch.cuda.empty_cache()
+    return out, times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         for fold in (False, True):
             net = prepare_inference(model, fold=fold).to(args.device)
             counts[f"aten_{'folded' if fold else 'unfolded'}"] = count_aten_ops(net, x)
+        times: list[str] = []
         if args.device == "cuda":
-            counts.update(_cuda_counts(model, x, args.compile))
+            replays, times = _cuda_counts(model, x, args.compile, times_batches)
+            counts.update(replays)
         print(f"{name} batch {args.batch} on {args.device}")
         for label, c in counts.items():
             print("  " + summary_line(label, c))
-        if args.device == "cuda" and times_batches:
-            _cuda_times(model, times_batches)
+        for line in times:
+            print("  " + line)
         totals = " ".join(f"{label}={sum(c.values())}" for label, c in counts.items())
         print(f"kernels: model={name} device={args.device} batch={args.batch} {totals}")
     return 0
