@@ -22,6 +22,7 @@ exact variant). Optionally the network is wrapped in ``torch.compile`` before ca
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -155,20 +156,8 @@ def on_fresh_thread(fn: Callable[[], T], name: str = "stip-rt-cudnn-find") -> T:
     chosen while benchmarking there cannot be ones the calling thread cached earlier from the
     heuristics (another backend variant with the same shapes, an eager call).
     """
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as e:  # handed to the caller as it is
-            box["error"] = e
-
-    thread = threading.Thread(target=run, name=name)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        return pool.submit(fn).result()
 
 
 class _Graph:
