@@ -36,6 +36,7 @@ from typing import Any
 from .batch_marker import DONE
 from .batch_video import _STOP, ERROR, FORMATS, VideoResult, process_video, request_stop, with_device, with_source
 from .errors import ConfigError, SourceError
+from .io.formats import OUTPUT_FORMATS
 from .io.source_config import INPUT_VIDEO_EXTENSIONS
 from .run_config import RunConfig
 
@@ -44,6 +45,7 @@ __all__ = [  # one video's work lives in batch_video
     "ERROR",
     "FORMATS",
     "VideoResult",
+    "batch_formats",
     "batch_tasks",
     "find_videos",
     "format_table",
@@ -163,9 +165,7 @@ def run_batch(
     """
     from .errors import SinkError
 
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ConfigError(f"batch: unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})")
+    formats = batch_formats(formats, config, annotate)
     if jobs < 1:
         raise ConfigError(f"batch: jobs must be >= 1, got {jobs}")
     root = Path(out_dir)
@@ -208,6 +208,27 @@ def run_batch(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [results[i] for i in range(len(tasks))]
+
+
+def batch_formats(formats: Sequence[str], config: RunConfig, annotate: bool) -> tuple[str, ...]:
+    """``formats`` without repeats, checked before any video is touched.
+
+    Raises:
+        ConfigError: an unknown format; none at all (and no annotated video); a keypoint format
+            (COCO, OpenPose) for a box-only run (``pose.model: none``).
+    """
+    chosen = tuple(dict.fromkeys(formats))
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad:
+        raise ConfigError(f"batch: unknown format '{bad[0]}' (choose from {', '.join(FORMATS)})")
+    if not chosen and not annotate:
+        raise ConfigError(f"batch: no output format given (choose from {', '.join(FORMATS)}, or an annotated video)")
+    if config.pose.model == "none":
+        for f in chosen:
+            if OUTPUT_FORMATS[f].needs_keypoints:
+                raise ConfigError(f"batch: format '{f}' ({OUTPUT_FORMATS[f].description}) needs keypoints, "
+                                  "but the pose model is none (boxes only)")
+    return chosen
 
 
 def batch_tasks(videos: Sequence[str | Path], root: Path) -> list[tuple[str, str]]:

@@ -54,21 +54,29 @@ class PipelineParts:
 
 
 def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
-    """Check ``parts`` for detect-every-``every`` and open every sink for ``parts.run``.
+    """Check ``parts`` for detect-every-``every``, claim every sink for ``parts.run``, then open them.
+
+    Every sink that can refuse a run (another run writes its file, its format needs keypoints)
+    does so while it is claimed, before any sink creates or truncates a file: a refused run
+    leaves every earlier output as it was.
 
     Raises:
-        StipError: a sink cannot be opened (the sinks opened before it and the source are closed;
-            their failures to close are appended to the message).
+        StipError: a sink refuses the run or cannot be opened (the sinks claimed before it and the
+            source are closed; their failures to close are appended to the message).
     """
-    opened: list[Sink] = []
+    claimed: list[Sink] = []
     try:
         if every > 1 and parts.boxes_from_tracks is None:
             raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
         for sink in sinks:
+            claimed.append(sink)  # closed on failure: a half-claimed sink drops what it took
+            claim = getattr(sink, "claim", None)
+            if claim is not None:
+                claim(parts.run)
+        for sink in sinks:
             sink.open(parts.run)
-            opened.append(sink)
     except BaseException as e:
-        closing = close_run(parts, opened)
+        closing = close_run(parts, claimed)
         if isinstance(e, StipError):
             with_later_errors(e, closing)
         raise

@@ -8,6 +8,7 @@ that given files exist (a ``stat``, nothing is opened), and rules between branch
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 
 from .detect.config import DETECTORS
 from .errors import ConfigError, StipError, did_you_mean
+from .io.formats import OUTPUT_FORMATS
+from .io.sinks import sink_kind
 from .paths import zoo_names
 from .run_config import RunConfig
 from .runtime.config import BACKENDS, DEVICES, PRECISIONS
@@ -197,6 +200,32 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
     if (s.camera_width is None) != (s.camera_height is None):
         fail("source.camera_width", "give source.camera_width and source.camera_height together",
              "source.camera_height")
+    problem = _outputs_problem(config)
+    if problem:
+        fail(problem[0], problem[1], "outputs.files", "outputs.video")
+
+
+def _outputs_problem(config: RunConfig) -> tuple[str, str] | None:
+    """(key, problem) when two outputs are one file, an output's format is unknown, or a box-only run
+    is asked for a keypoint format.
+
+    Checked before any output is opened, so such a run touches no file."""
+    out = config.outputs
+    named = [("outputs.files", f) for f in out.files] + ([("outputs.video", out.video)] if out.video else [])
+    seen: set[str] = set()
+    for key, name in named:
+        same = os.path.normcase(os.path.abspath(os.path.expanduser(name)))
+        if same in seen:
+            return key, f"'{name}' is named twice; each output needs a file of its own"
+        seen.add(same)
+    for name in out.files:
+        try:
+            fmt = OUTPUT_FORMATS[sink_kind(name)]
+        except StipError as e:
+            return "outputs.files", str(e)
+        if fmt.needs_keypoints and config.pose.model == "none":
+            return "outputs.files", f"{name}: {fmt.description} need keypoints, but pose.model is none (boxes only)"
+    return None
 
 
 __all__ = ["CHECKS", "SCORE_FROM", "check_run_config", "get"]

@@ -105,6 +105,12 @@ def test_set_keeps_strings_as_written() -> None:
         (["source.reconnect_backoff_max_s=0.1"], r"'source.reconnect_backoff_max_s' = 0.1: below"),
         (["runtime.cuda_fast.buckets=[4, 2]"], r"'runtime.cuda_fast.buckets' = \(4, 2\): expected ascending"),
         (["novalue"], r"--set novalue: expected KEY=VALUE"),
+        (["outputs.files=[a.jsonl, ./a.jsonl]"], r"'outputs.files' = .*'./a.jsonl' is named twice"),
+        (["outputs.files=[a.mp4]", "outputs.video=a.mp4"], r"'outputs.video' = a.mp4: 'a.mp4' is named twice"),
+        (["pose.model=none", "outputs.files=[a.jsonl, a.coco.json]"],
+         r"a.coco.json: COCO keypoint results need keypoints, but pose.model is none"),
+        (["pose.model=none", "outputs.files=[poses/]"], r"poses/: OpenPose .* need keypoints"),
+        (["outputs.files=[a.xyz]"], r"a.xyz: cannot tell the output format"),
     ],
 )
 def test_bad_key_or_value_names_key_value_and_origin(overrides: list[str], expected: str) -> None:

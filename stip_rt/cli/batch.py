@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..batch import FORMATS, VideoResult, find_videos, format_table, run_batch
+from ..batch import FORMATS, VideoResult, batch_formats, find_videos, format_table, run_batch
 from ..errors import ConfigError
 from ..run_config import RunConfig
 from .progress import Progress, add_progress_option, format_seconds, print_outputs
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.progress_every < 0:
         raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
     videos = find_videos(args.inputs)
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    formats = list(batch_formats([f.strip() for f in args.format.split(",") if f.strip()], config, args.video))
     print(f"{len(videos)} videos → {args.out_dir}", file=sys.stderr)
     with Progress(len(videos), "videos", args.progress_every) as bar, _heartbeat(bar):
         results = _run(args, videos, config, formats, bar)

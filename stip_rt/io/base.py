@@ -38,7 +38,12 @@ class Sink(Protocol):
 
     needs_image: bool
 
-    def open(self, run: RunInfo) -> None: ...
+    def open(self, run: RunInfo) -> None:
+        """Create the output for ``run``. A sink whose output can be refused (another run writes
+        it, the format needs keypoints) may also have ``claim(run)``: the same checks and locks,
+        creating and changing nothing. The pipeline claims every sink before it opens any, so a
+        refused run leaves every output as it was; ``open`` claims first when nobody did."""
+        ...
 
     def write(self, result: FrameResult) -> None: ...
 

@@ -35,10 +35,14 @@ class CocoSink:
         self._results: list[dict[str, Any]] | None = None
         self._lock: OutputLock | None = None
 
-    def open(self, run: RunInfo) -> None:
+    def claim(self, run: RunInfo) -> None:
         if run.schema is None:
             raise SinkError(f"{self.path}: COCO keypoint results need keypoints, but this run tracks boxes only")
-        self._lock = lock_output(self.path)
+        if self._lock is None:
+            self._lock = lock_output(self.path)
+
+    def open(self, run: RunInfo) -> None:
+        self.claim(run)
         self._results = []
 
     def write(self, result: FrameResult) -> None:
@@ -58,5 +62,6 @@ class CocoSink:
             if results is not None:
                 write_coco_results(self.path, results)
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()

@@ -35,6 +35,9 @@ class CsvSink:
         self._writer: Writer | None = None
         self._keypoints = False
 
+    def claim(self, run: RunInfo) -> None:
+        self._out.claim()
+
     def open(self, run: RunInfo) -> None:
         self._keypoints = run.schema is not None
         columns = csv_columns(run.schema.keypoints if run.schema is not None else None)

@@ -22,6 +22,8 @@ class OutputFormat:
         name_suffix: what is appended to a stem to name an output of this kind (``batch``).
         sink: ``module:Class`` of its writer inside ``stip_rt.io``.
         description: what it writes (messages, docs).
+        needs_keypoints: it holds keypoints only, so a box-only run (``pose.model: none``) cannot
+            write it.
     """
 
     kind: str
@@ -29,6 +31,7 @@ class OutputFormat:
     name_suffix: str
     sink: str
     description: str
+    needs_keypoints: bool = False
 
     @property
     def is_folder(self) -> bool:
@@ -40,9 +43,11 @@ _TABLE = (
     OutputFormat("json", (".json",), ".json", "json_sink:JsonSink", "stip-rt.tracks JSON document"),
     OutputFormat("jsonl", (".jsonl",), ".jsonl", "json_sink:JsonlSink", "stip-rt.tracks JSON Lines"),
     OutputFormat("csv", (".csv",), ".csv", "csv_sink:CsvSink", "one row per person per frame"),
-    OutputFormat("coco", (".coco.json",), ".coco.json", "coco_sink:CocoSink", "COCO keypoint results"),
+    OutputFormat("coco", (".coco.json",), ".coco.json", "coco_sink:CocoSink", "COCO keypoint results", True),
     OutputFormat("mot", (".txt",), ".txt", "mot:MotSink", "MOT challenge text"),
-    OutputFormat("openpose", (), "_openpose", "openpose_sink:OpenPoseSink", "OpenPose per-frame JSON files (a folder)"),
+    OutputFormat(
+        "openpose", (), "_openpose", "openpose_sink:OpenPoseSink", "OpenPose per-frame JSON files (a folder)", True
+    ),
     OutputFormat("video", (".mp4", ".mkv", ".mov", ".avi"), ".mp4", "video_sink:VideoSink", "annotated video"),
 )
 

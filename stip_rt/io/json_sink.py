@@ -43,25 +43,30 @@ class JsonSink:
         self._closed = False
         self._lock: OutputLock | None = None
 
+    def claim(self, run: RunInfo) -> None:
+        _dump(self.path, header_record(run), None)
+        if self._lock is None:
+            self._lock = lock_output(self.path)
+
     def open(self, run: RunInfo) -> None:
-        header = _dump(self.path, header_record(run), None)
-        self._lock = lock_output(self.path)
-        self._header = header
+        self.claim(run)
+        self._header = _dump(self.path, header_record(run), None)
 
     def write(self, result: FrameResult) -> None:
         self._frames.append(_dump(self.path, frame_record(result), result.index))
 
     def close(self) -> None:
-        if self._closed or self._header is None:
-            return
-        self._closed = True
+        """Write the document (when the sink was opened) and drop the lock; idempotent."""
         try:
-            body = ",\n".join(self._frames)
-            atomic_write_text(self.path, f'{self._header[:-1]},"frames":[\n{body}\n]}}\n')
-            self._frames = []
+            if not self._closed and self._header is not None:
+                self._closed = True
+                body = ",\n".join(self._frames)
+                atomic_write_text(self.path, f'{self._header[:-1]},"frames":[\n{body}\n]}}\n')
+                self._frames = []
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()
 
 
 class JsonlSink:
@@ -82,6 +87,10 @@ class JsonlSink:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._out = FrameFile(self.path)
+
+    def claim(self, run: RunInfo) -> None:
+        _dump(self.path, header_record(run), None)
+        self._out.claim()
 
     def open(self, run: RunInfo) -> None:
         header = _dump(self.path, header_record(run), None)

@@ -163,11 +163,16 @@ class MotSink:
         self._file: TextIO | None = None
         self._lock: OutputLock | None = None
 
-    def open(self, run: RunInfo) -> None:
-        """Create (truncate) the file. Raises SinkError if it cannot be opened or another run writes it."""
+    def claim(self, run: RunInfo) -> None:
+        """Take the file's lock; nothing is created or changed. Raises SinkError if another run writes it."""
         from .sink_files import lock_output
 
-        self._lock = lock_output(self.path)
+        if self._lock is None:
+            self._lock = lock_output(self.path)
+
+    def open(self, run: RunInfo) -> None:
+        """Create (truncate) the file. Raises SinkError if it cannot be opened or another run writes it."""
+        self.claim(run)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8")
@@ -193,5 +198,6 @@ class MotSink:
                 f, self._file = self._file, None
                 f.close()
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()

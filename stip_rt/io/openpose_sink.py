@@ -63,10 +63,14 @@ class OpenPoseSink:
         self.stem = stem
         self._lock: OutputLock | None = None
 
-    def open(self, run: RunInfo) -> None:
+    def claim(self, run: RunInfo) -> None:
         if run.schema is None:
             raise SinkError(f"{self.folder}: OpenPose output needs keypoints, but this run tracks boxes only")
-        self._lock = lock_output(self.folder)
+        if self._lock is None:
+            self._lock = lock_output(self.folder)
+
+    def open(self, run: RunInfo) -> None:
+        self.claim(run)
         try:
             make_dir(self.folder)
         except BaseException:
@@ -89,5 +93,6 @@ class OpenPoseSink:
 
     def close(self) -> None:
         """Nothing is buffered: every frame's file is complete when ``write`` returns; drops the lock."""
-        if self._lock is not None:
-            self._lock.release()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()

@@ -202,9 +202,10 @@ class FrameFile:
     """An output written as the run goes, flushed after every frame, under its :class:`OutputLock`:
     the shared shape of the CSV and JSONL sinks.
 
-    ``open`` takes the lock, creates the file and writes its first lines; ``write`` appends and
-    flushes; ``close`` closes the file and releases the lock (also after a failure, and when
-    ``open`` failed half-way). Every ``OSError`` becomes one :class:`SinkError` naming the file.
+    ``claim`` takes the lock and touches nothing else; ``open`` (claiming first if needed) creates
+    the file and writes its first lines; ``write`` appends and flushes; ``close`` closes the file
+    and releases the lock (also after a failure, after a claim alone, and when ``open`` failed
+    half-way). Every ``OSError`` becomes one :class:`SinkError` naming the file.
 
     Args:
         path: the output file (its folder is checked for writing now, and created at ``open``).
@@ -219,13 +220,22 @@ class FrameFile:
         self.file: TextIO | None = None
         self._lock: OutputLock | None = None
 
+    def claim(self) -> None:
+        """Take the output's lock (idempotent); the file is not created or changed.
+
+        Raises:
+            SinkError: another run writes the file.
+        """
+        if self._lock is None:
+            self._lock = lock_output(self.path)
+
     def open(self, start: Callable[[TextIO], object]) -> None:
-        """Lock, create, and ``start(file)`` (the header), flushed.
+        """Claim, create, and ``start(file)`` (the header), flushed.
 
         Raises:
             SinkError: another run writes the file, or it cannot be created or written.
         """
-        self._lock = lock_output(self.path)
+        self.claim()
         try:
             self.file = open_text(self.path)
             self.write(start)
@@ -261,5 +271,6 @@ class FrameFile:
         except OSError as e:
             raise write_error(self.path, e) from e
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.release()

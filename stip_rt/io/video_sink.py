@@ -84,13 +84,18 @@ class VideoSink:
         self.trails: Trails | None = None
         self.partial_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
 
+    def claim(self, run: RunInfo) -> None:
+        """Take the video's lock; nothing is written (the video goes to its partial file at ``open``)."""
+        if self._lock is None:
+            self._lock = lock_output(self.path)
+
     def open(self, run: RunInfo) -> None:
         src = run.source
         self._schema = run.schema
         self._rate = Fraction(src.fps if src.fps and src.fps > 0 else 30.0).limit_denominator(1001)
         self._size = (max(2, src.width // 2 * 2), max(2, src.height // 2 * 2))
         make_parent(self.path)
-        self._lock = lock_output(self.path)
+        self.claim(run)
         try:
             self._container = av.open(str(self.partial_path), "w")
             stream = self._container.add_stream(self.codec, rate=self._rate)
@@ -142,6 +147,7 @@ class VideoSink:
 
     def close(self) -> None:
         if self._container is None:
+            self._release()
             return
         try:
             if self._stream is not None:
@@ -169,5 +175,9 @@ class VideoSink:
             else:
                 self.partial_path.unlink(missing_ok=True)
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()

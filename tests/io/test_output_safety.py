@@ -139,3 +139,56 @@ def test_frame_file_names_the_file_and_frees_its_lock_after_a_failure(tmp_path: 
     second.close()
     second.close()
     assert not (tmp_path / "out.csv.lock").exists()
+
+
+def _claimed_run(run: object) -> object:
+    """The least :class:`~stip_rt.pipeline_config.PipelineParts` :func:`open_run` reads: the run and a source."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(run=run, source=SimpleNamespace(close=lambda: None), boxes_from_tracks=None)
+
+
+@pytest.mark.parametrize("refusal", ["coco", "openpose", "locked"])
+def test_a_refused_run_leaves_every_earlier_output_as_it_was(tmp_path: Path, refusal: str) -> None:
+    """The sinks are all claimed (locks, format checks) before any creates or truncates a file: a
+    run refused by its last output leaves the results of an earlier run untouched."""
+    from stip_rt.pipeline_config import open_run
+
+    names = ["t.jsonl", "t.json", "t.csv", "t.txt", "t.mp4"]
+    for name in names:
+        (tmp_path / name).write_text(f"earlier results of {name}\n")
+    last = {"coco": "t.coco.json", "openpose": "poses/", "locked": "busy.jsonl"}[refusal]
+    holder = _holder(tmp_path / last) if refusal == "locked" else None
+    try:
+        sinks = [open_sink(tmp_path / n) for n in names] + [open_sink(f"{tmp_path}/{last}")]
+        with pytest.raises(SinkError, match=r"needs? keypoints|another run"):
+            open_run(_claimed_run(make_run(keypoints=False)), sinks, 1)  # type: ignore[arg-type]
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    for name in names:
+        assert (tmp_path / name).read_text() == f"earlier results of {name}\n"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(names + (["busy.jsonl.lock"] if holder else []))  # no lock, temp or partial file of ours
+
+
+def test_claimed_sinks_open_and_write_as_before(tmp_path: Path) -> None:
+    """Claiming, then opening, then writing gives the same files as opening alone."""
+    from stip_rt.pipeline_config import open_run
+
+    for sub in ("claimed", "opened"):
+        (tmp_path / sub).mkdir()
+    results = make_results(4)
+    claimed = [open_sink(tmp_path / "claimed" / n) for n in ("t.jsonl", "t.json", "t.csv", "t.txt", "t.coco.json")]
+    open_run(_claimed_run(make_run()), claimed, 1)  # type: ignore[arg-type]
+    opened = [open_sink(tmp_path / "opened" / n) for n in ("t.jsonl", "t.json", "t.csv", "t.txt", "t.coco.json")]
+    for sink in opened:
+        sink.open(make_run())
+    for sink in claimed + opened:
+        for r in results:
+            sink.write(r)
+        sink.close()
+    for n in ("t.jsonl", "t.json", "t.csv", "t.txt", "t.coco.json"):
+        assert (tmp_path / "claimed" / n).read_bytes() == (tmp_path / "opened" / n).read_bytes()
+    assert not list(tmp_path.rglob("*.lock"))

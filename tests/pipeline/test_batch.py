@@ -100,3 +100,30 @@ def test_inputs_and_names(tmp_path: Path) -> None:
     assert sorted(names.values()) == ["a_clip", "b_clip", "other"]
     with pytest.raises(ConfigError, match="unknown format 'jsn'"):
         run_batch([], tmp_path, RunConfig(), ["jsn"])
+
+
+def test_formats_are_checked_once_before_any_video(tmp_path: Path, data_dir: Path) -> None:
+    """A format list the run cannot write is refused before any video is touched: a finished
+    video keeps its outputs and its done marker."""
+    from stip_rt.batch import batch_formats
+
+    box_only = load_run_config(pose="none")
+    assert batch_formats(["jsonl", "csv", "jsonl"], box_only, False) == ("jsonl", "csv")
+    assert batch_formats([], box_only, True) == ()  # the annotated video alone
+    with pytest.raises(ConfigError, match="no output format given"):
+        batch_formats([], box_only, False)
+    with pytest.raises(ConfigError, match=r"format 'openpose' .* needs keypoints, but the pose model is none"):
+        batch_formats(["jsonl", "openpose"], box_only, False)
+    assert batch_formats(["coco"], RunConfig(), False) == ("coco",)
+
+    folder = tmp_path / "v"
+    folder.mkdir()
+    (folder / "x.avi").symlink_to(data_dir / "opencv_samples" / "vtest.avi")
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    config = load_run_config(pose="none", detections=str(gt), max_frames=5)
+    out = tmp_path / "out"
+    assert [r.status for r in run_batch(find_videos(folder), out, config, ["jsonl"])] == ["done"]
+    before = {p.name: p.read_bytes() for p in (out / "x").iterdir()}
+    with pytest.raises(ConfigError, match="format 'coco'"):
+        run_batch(find_videos(folder), out, config, ["jsonl", "coco"])
+    assert {p.name: p.read_bytes() for p in (out / "x").iterdir()} == before
