@@ -104,7 +104,9 @@ def _timed(recorder: Recorder, item: FrameItem, stage: str, seconds: float) -> N
 
 
 class TrackFeedback:
-    """The track step's latest output, which the pose step waits for on frames without detection."""
+    """What the pose step waits for on frames without detection: the tracks of the frame before
+    (with detect-every-N, the tracker's :meth:`~stip_rt.track.tracker.Tracker.guide`: every person
+    matched there, tentative ones too, at their predicted boxes)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -268,13 +270,22 @@ class TrackStep:
         feedback: where the undelayed tracks are published (the pose step must not wait for the delay).
         recorder: gets ``track`` times.
         delay: frames to hold: None = the tracker's ``backfill_frames`` (files); 0 = none (live sources).
+        guide: publish the tracker's ``guide(next frame)`` (detect every N: the boxes of frames
+            without detection), when it has one, instead of its output.
     """
 
     def __init__(
-        self, tracker: Any, feedback: TrackFeedback, recorder: Recorder | None = None, *, delay: int | None = None
+        self,
+        tracker: Any,
+        feedback: TrackFeedback,
+        recorder: Recorder | None = None,
+        *,
+        delay: int | None = None,
+        guide: bool = False,
     ) -> None:
         self.tracker = tracker
         self.feedback = feedback
+        self._guide = getattr(tracker, "guide", None) if guide else None
         self.recorder = recorder or NullRecorder()
         backfills = hasattr(tracker, "backfill") and hasattr(tracker, "backfill_frames")
         self._out: DelayedOutput[FrameItem] | None = DelayedOutput(tracker, delay) if backfills else None
@@ -295,6 +306,8 @@ class TrackStep:
         else:
             released = self._out.update(item.poses, item.frame.index, payload=item)
             tracks = self._out.latest
+        if self._guide is not None:  # for the next frame (a live source that drops frames may skip some)
+            tracks = self._guide(item.frame.index + 1)
         _timed(self.recorder, item, "track", time.perf_counter() - t0)
         self.feedback.publish(item.seq, tracks)
         return _with_tracks(released)
@@ -370,7 +383,9 @@ def make_steps(
         DetectStep(every, recorder),
         FrameBatcher(batch_limit(config.pose.batch_frames, parts.run.source.live), _needs_tracks),
         PoseStep(parts.estimator, every, feedback, recorder),
-        TrackStep(parts.tracker, feedback, recorder, delay=0 if parts.run.source.live else None),
+        TrackStep(
+            parts.tracker, feedback, recorder, delay=0 if parts.run.source.live else None, guide=every.needs_tracks
+        ),
         SinkStep(sinks, needs_image, recorder),
     )
 

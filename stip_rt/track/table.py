@@ -24,6 +24,7 @@ class TrackTable:
         state: (N,) int64 ``TrackState`` values.
         hits: (N,) int64 matched frames so far (including the first).
         last: (N,) int64 frame index of the last match.
+        box_score: (N,) float64 box score of the last match.
         has_kpts: (N,) bool, True once the track was matched with keypoints.
         num_keypoints: K, or None while unknown (the keypoint columns then have K = 0).
         kpts: (N, K, 3) float64 last matched keypoints (x, y, score px).
@@ -34,8 +35,8 @@ class TrackTable:
     """
 
     __slots__ = (
-        "euro_dx", "euro_t", "euro_x", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "num_keypoints", "p", "state",
-        "x",
+        "box_score", "euro_dx", "euro_t", "euro_x", "has_kpts", "hits", "ids", "kbox", "kpts", "last", "num_keypoints",
+        "p", "state", "x",
     )  # fmt: skip
 
     def __init__(self, num_keypoints: int | None = None) -> None:
@@ -45,6 +46,7 @@ class TrackTable:
         self.state = np.zeros(0, np.int64)
         self.hits = np.zeros(0, np.int64)
         self.last = np.zeros(0, np.int64)
+        self.box_score = np.zeros(0)
         self.has_kpts = np.zeros(0, bool)
         self.kbox = np.zeros((0, 4))
         self.num_keypoints: int | None = None
@@ -77,6 +79,7 @@ class TrackTable:
         self.state = self.state[mask]
         self.hits = self.hits[mask]
         self.last = self.last[mask]
+        self.box_score = self.box_score[mask]
         self.has_kpts = self.has_kpts[mask]
         self.kbox = self.kbox[mask]
         self.kpts = self.kpts[mask]
@@ -93,6 +96,7 @@ class TrackTable:
         frame: int,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
+        box_scores: np.ndarray,
     ) -> None:
         """Add new tracks (births), one row each.
 
@@ -103,6 +107,7 @@ class TrackTable:
             frame: frame index of their first match.
             boxes: (B, 4) float64 xyxy boxes they started from.
             kpts: (B, K, 3) float64 keypoints they started from, or None.
+            box_scores: (B,) their detections' box scores.
         """
         b = len(ids)
         self.x = np.concatenate([self.x, x])
@@ -111,6 +116,7 @@ class TrackTable:
         self.state = np.concatenate([self.state, np.full(b, state, np.int64)])
         self.hits = np.concatenate([self.hits, np.ones(b, np.int64)])
         self.last = np.concatenate([self.last, np.full(b, frame, np.int64)])
+        self.box_score = np.concatenate([self.box_score, np.asarray(box_scores, np.float64).reshape(b)])
         self.has_kpts = np.concatenate([self.has_kpts, np.full(b, kpts is not None)])
         self.kbox = np.concatenate([self.kbox, boxes])
         k = self.kpts.shape[1]

@@ -119,7 +119,7 @@ class Tracker:
             )
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
-                matches, x_pred, p_pred, boxes, kpts, frame_index
+                matches, x_pred, p_pred, boxes, kpts, _box_scores(poses), frame_index
             )
             if tent.size:  # still tentative: keep the rows for back-filling
                 self._pending.add(
@@ -178,6 +178,45 @@ class Tracker:
         if next_id is not None:
             self._next_id = int(next_id)
 
+    def guide(self, frame_index: int) -> Tracks:
+        """Where the people matched by the last :meth:`update` will be in frame ``frame_index``: the
+        boxes that frame's pose estimate starts from when no detector runs on it (detect every N).
+
+        Every track matched in the last frame is here, tentative ones too, so that a person found
+        on a detection frame gets boxes on the frames after it and can be confirmed; its box is
+        the Kalman prediction to ``frame_index`` (box-only tracking then follows each person's
+        motion instead of repeating the last box), its keypoints the last matched ones (None when
+        tracking boxes only; a track never matched with keypoints has all joint scores 0).
+
+        Args:
+            frame_index: the frame the boxes are for (after the last updated one).
+
+        Returns:
+            Tracks sorted by id; ``box_scores`` and ``scores`` are the last match's box score,
+            ``det_index`` is -1 (they refer to no detection of that frame).
+        """
+        tab = self._table
+        k = tab.num_keypoints
+        if self._last_frame is None or not len(tab):
+            return Tracks.empty(k)
+        rows = (tab.last == self._last_frame).nonzero()[0]
+        if not rows.size:
+            return Tracks.empty(k)
+        x_pred, _ = predict(tab.x[rows], tab.p[rows], self.config.kalman, max(frame_index - self._last_frame, 1))
+        kpts = None
+        if k is not None:
+            kpts = tab.kpts[rows].astype(np.float32)
+            kpts[~tab.has_kpts[rows]] = 0.0
+        score = tab.box_score[rows].astype(np.float32)
+        return Tracks(
+            ids=tab.ids[rows].copy(),
+            boxes=state_boxes(x_pred).astype(np.float32),
+            box_scores=score,
+            keypoints=kpts,
+            scores=score.copy(),
+            det_index=np.full(rows.size, -1, np.int64),
+        )
+
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
         tab = self._table
@@ -232,6 +271,7 @@ class Tracker:
         p_pred: np.ndarray,
         boxes: np.ndarray,
         kpts: np.ndarray | None,
+        box_scores: np.ndarray,
         frame: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Kalman-correct the matched tracks, store every row's state and advance every lifecycle.
@@ -240,6 +280,7 @@ class Tracker:
             matches: (M, 2) (table row, person) pairs.
             x_pred: (T, 8) predicted states of all rows; p_pred: (T, 8, 8) their covariances.
             boxes: (N, 4) xyxy boxes of the people; kpts: (N, K, 3) or None.
+            box_scores: (N,) their box scores.
             frame: this frame's index.
 
         Returns:
@@ -263,6 +304,7 @@ class Tracker:
         matched[rows] = True
         tab.hits += matched
         tab.last[rows] = frame
+        tab.box_score[rows] = box_scores[dets]
         old = tab.state
         gone = unreachable(x_pred, self.frame_size)  # lost tracks that can never match again end early
         state = advance_states(old, tab.hits, tab.last, matched, frame, cfg, self.max_age, gone)
@@ -295,7 +337,8 @@ class Tracker:
         first = len(tab)
         x_new, p_new = initiate(b, cfg.kalman)
         state = CONFIRMED if confirmed else TENTATIVE
-        tab.append(x_new, p_new, ids, state, frame, b, None if kpts is None else kpts[births])
+        kb = None if kpts is None else kpts[births]
+        tab.append(x_new, p_new, ids, state, frame, b, kb, _box_scores(poses)[births])
         if not confirmed:
             self._pending.add(ids, frame, births, self._out_box(x_new, b), poses, kpts)
             return out_rows, out_dets, out_x
@@ -339,7 +382,7 @@ class Tracker:
         return Tracks(
             ids=self._table.ids[rows],
             boxes=out_boxes.astype(np.float32),
-            box_scores=np.asarray(poses.box_scores, np.float32).reshape(-1)[det_index],
+            box_scores=_box_scores(poses).astype(np.float32)[det_index],
             keypoints=out_kpts,
             scores=np.asarray(poses.scores, np.float32).reshape(-1)[det_index],
             det_index=det_index,
@@ -359,3 +402,8 @@ class Tracker:
         tab.euro_dx[rows] = new.dx
         tab.euro_t[rows] = new.t
         return out
+
+
+def _box_scores(poses: Poses) -> np.ndarray:
+    """(N,) float64 box scores of ``poses``."""
+    return np.asarray(poses.box_scores, np.float64).reshape(-1)

@@ -14,6 +14,8 @@ from stip_rt.errors import ConfigError
 from stip_rt.pipeline import Pipeline
 from stip_rt.run_config import RunConfig
 from stip_rt.run_load import load_run_config
+from stip_rt.track.tracker import Tracker
+from stip_rt.types import Detections
 
 
 def cfg(**kw: object) -> RunConfig:
@@ -279,3 +281,43 @@ def test_soak_short_run_no_growth_no_thread_leak() -> None:
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "leaked: none" in res.stdout
+
+
+
+class _Walkers:
+    """A person standing still from frame 0, and one who enters at frame 7 walking right at 3 px per
+    frame (x1 = 100 + 3·i): the detections of a box-only run."""
+
+    name = "walkers"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @staticmethod
+    def walker_x1(i: int) -> float:
+        return 100.0 + 3.0 * i
+
+    def detect(self, frames: object, indices: list[int]) -> list[Detections]:
+        out = []
+        for i in indices:
+            self.seen.append(i)
+            boxes = [[10.0, 10.0, 40.0, 90.0]]
+            if i >= 7:
+                boxes.append([self.walker_x1(i), 20.0, self.walker_x1(i) + 30, 100.0])
+            out.append(Detections(np.array(boxes, np.float32), np.full(len(boxes), 0.9, np.float32)))
+        return out
+
+
+def test_detect_every_n_confirms_newcomers_and_follows_motion_between_detections() -> None:
+    """With the real tracker, box-only, detect every 5: a person entering at frame 7 is found at
+    detection frame 10 and kept (the frames after a detection frame get boxes for tentative tracks
+    too), and the boxes between detections follow each person's motion (Kalman prediction)."""
+    det = _Walkers()
+    parts = make_parts(FakeSource(30), detector=det, box_only=True, tracker=Tracker(fps=25.0))  # type: ignore[arg-type]
+    results = list(Pipeline(cfg(det_every=5), parts=parts))
+    assert det.seen == [0, 5, 10, 15, 20, 25]  # no fallback detection: someone is always tracked
+    walker = [r.tracks.boxes[r.tracks.ids == 2] for r in results]
+    assert all(len(w) == 0 for w in walker[:10]) and all(len(w) == 1 for w in walker[10:])
+    error = {i: abs(float(w[0, 0]) - _Walkers.walker_x1(i)) for i, w in enumerate(walker) if i >= 10}
+    # the velocity is learnt from the detection frames: a frozen box would be 3, 6, 9, 12 px behind
+    assert max(error[i] for i in range(20, 25)) < 3.0 and max(error[i] for i in range(25, 30)) < 1.0, error

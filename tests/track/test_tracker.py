@@ -249,3 +249,31 @@ def test_recently_seen_track_wins_over_long_lost_one():
     out = tr.update(poses([box(100 + 2 * 31 + 16)]), 31)
     assert out.ids.tolist() == [1]
     assert tr.track_states()[2] == TrackState.LOST
+
+
+def test_guide_holds_tentative_tracks_at_their_predicted_boxes() -> None:
+    """``guide`` (detect every N): every track matched in the last frame, tentative ones too, its box
+    predicted to the asked frame, its last keypoints and box score; nothing before any frame."""
+    t = Tracker(TrackerConfig(min_hits=3), fps=25.0)
+    assert len(t.guide(0)) == 0
+    for f in range(4):  # id 1 walks right 4 px per frame
+        t.update(poses([box(100.0 + 4 * f)], scores=[0.8]), f)
+    t.update(poses([box(100.0 + 4 * 4), box(400.0)], scores=[0.8, 0.95]), 4)  # id 2 is born: tentative
+    assert t.track_states()[2] == TrackState.TENTATIVE
+    g = t.guide(6)
+    assert g.ids.tolist() == [1, 2] and g.keypoints is None and g.det_index.tolist() == [-1, -1]
+    np.testing.assert_allclose(g.box_scores, [0.8, 0.95], rtol=1e-6)
+    assert 116.0 + 4.0 < g.boxes[0, 0] < 124.0 + 1.0  # ahead of its last box (116), towards 124 at the learnt speed
+    np.testing.assert_allclose(g.boxes[1], box(400.0), atol=1e-3)  # one sighting: no speed yet
+    t.update(poses([box(100.0 + 4 * 5)], scores=[0.8]), 5)  # id 2 not seen: not in the guide
+    assert t.guide(6).ids.tolist() == [1]
+
+
+def test_guide_keeps_the_last_keypoints() -> None:
+    k = COCO17.num_keypoints
+    kpts = np.concatenate([np.full((1, k, 2), 150.0), np.full((1, k, 1), 0.9)], axis=2)
+    t = Tracker(fps=25.0)
+    t.update(poses([box(100.0)], kpts=kpts), 0)
+    g = t.guide(1)
+    assert g.keypoints is not None and g.keypoints.shape == (1, k, 3)
+    np.testing.assert_allclose(g.keypoints, kpts)
