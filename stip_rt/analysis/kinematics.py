@@ -79,6 +79,7 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     The filter is linear, so subtracting a least-squares line per joint and coordinate (fitted to its
     good samples) and adding it back after filtering changes nothing in the middle of a track, but
     removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact.
+    A joint the smoother did not interpolate on a filled frame (``missing``) is NaN, whatever ``min_score``.
     """
     kp = np.asarray(kp, np.float64)
     good = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(-1)
@@ -95,7 +96,7 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     out = sm.keypoints.astype(np.float64)
     tg = (sm.frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
     out[..., :2] += tg[:, None, None] * slope + offset
-    out[~(out[..., 2] >= min_score), :2] = np.nan
+    out[sm.missing | ~(out[..., 2] >= min_score), :2] = np.nan
     return out
 
 
