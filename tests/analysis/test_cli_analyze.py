@@ -57,10 +57,16 @@ def test_csv_only_and_homography(tmp_path: Path) -> None:
             [],
             "x.json: line 1: not a stip-rt.tracks",
         ),
-        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--scale", "-0.5"], "scale -0.5"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--scale", "-0.5"], "--scale -0.5: must be a positive number"),
         (lambda d: coco_walk(d / "t.jsonl", n=3), ["--homography", "nohere.yaml"], "nohere.yaml: file not found"),
         (lambda d: write_tracks(d / "nofps.jsonl", [[]], fps=None), [], "nofps.jsonl: no frame rate"),
-        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-threshold", "5"], "kpt_threshold 5"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-threshold", "5"], "--kpt-threshold 5: must be within"),
+        # the header has a frame rate: the value given is what is wrong
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--fps", "0"], "--fps 0: must be a positive frame rate"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--fps", "-2.5"], "--fps -2.5: must be a positive frame rate"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--cutoff", "0"], "--cutoff 0: must be a positive frequency"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-cutoff", "-1"], "--kpt-cutoff -1: must be a positive"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--max-gap", "-1"], "--max-gap -1: must be a number of frames"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, make, extra, needle) -> None:

@@ -167,7 +167,10 @@ def test_empty_file_gives_the_columns(tmp_path: Path) -> None:
         ({"kpt_threshold": 2.0}, "kpt_threshold"),
         ({"cutoff_hz": 0.0}, "cutoff_hz"),
         ({"anchor": "head"}, "anchor"),
-        ({"max_gap": -1}, "max_gap"),
+        ({"max_gap": -1}, "max_gap=-1: must be a number of frames >= 0"),
+        ({"order": 0}, "order=0: must be a Butterworth order"),
+        ({"fps": 0.0}, "fps=0.0: must be a positive frame rate"),  # not "no frame rate in the header"
+        ({"fps": -10.0}, "fps=-10.0: must be a positive frame rate"),
         ({"homography": "missing.yaml"}, "missing.yaml"),
     ],
 )
