@@ -144,6 +144,17 @@ def test_filled_frames_interpolate_only_joints_good_on_both_sides(tmp_path: Path
     assert filled["left_knee_deg_smooth"].to_numpy() == pytest.approx(90, abs=0.01)
 
 
+@pytest.mark.parametrize(("n", "smoothed"), [(15, False), (16, True)])
+def test_runs_within_the_filter_padding_are_not_smoothed(tmp_path: Path, n: int, smoothed: bool) -> None:
+    # filtfilt pads by 3 * (order + 1) = 15 samples: a run that short is left as it is (docs/analysis.md)
+    jitter = np.random.default_rng(0).normal(0, 3, n)
+    frames = [[person(1, (200 + 2 * f + jitter[f], 400), pose(COCO17, 200 + 2 * f + jitter[f]))] for f in range(n)]
+    t = _one(movement(write_tracks(tmp_path / "s.jsonl", frames, fps=FPS, schema=COCO17)))
+    for col in ("x_px", "left_knee_x_px"):
+        same = np.allclose(t[f"{col}_smooth"], t[col], atol=1e-3)
+        assert same != smoothed, col
+
+
 def test_no_smoothing_and_hips_anchor(tmp_path: Path) -> None:
     path = coco_walk(tmp_path / "t.jsonl", n=20)
     df = movement(path, smooth=False, anchor="hips")
