@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Anchor = Literal["box", "hips"]
+
+# movement()'s numeric options: option → (is the value valid, what it must be).
+_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "scale": (lambda v: math.isfinite(v) and v > 0, "must be a positive number of metres per pixel"),
+    "fps": (lambda v: math.isfinite(v) and v > 0, "must be a positive frame rate in frames per second"),
+    "kpt_threshold": (lambda v: 0 <= v <= 1, "must be within [0, 1]"),
+    "cutoff_hz": (lambda v: v > 0, "must be a positive frequency in Hz"),
+    "kpt_cutoff_hz": (lambda v: v > 0, "must be a positive frequency in Hz"),
+    "order": (lambda v: v >= 1, "must be a Butterworth order >= 1"),
+    "max_gap": (lambda v: v >= 0, "must be a number of frames >= 0"),
+}
 
 
 def require_pandas() -> None:
@@ -79,6 +91,7 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     The filter is linear, so subtracting a least-squares line per joint and coordinate (fitted to its
     good samples) and adding it back after filtering changes nothing in the middle of a track, but
     removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact.
+    A joint the smoother did not interpolate on a filled frame (``missing``) is NaN, whatever ``min_score``.
     """
     kp = np.asarray(kp, np.float64)
     good = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(-1)
@@ -95,7 +108,7 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     out = sm.keypoints.astype(np.float64)
     tg = (sm.frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
     out[..., :2] += tg[:, None, None] * slope + offset
-    out[~(out[..., 2] >= min_score), :2] = np.nan
+    out[sm.missing | ~(out[..., 2] >= min_score), :2] = np.nan
     return out
 
 
@@ -192,6 +205,26 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
     return cols
 
 
+def check_options(flags: Mapping[str, str] | None = None, **options: float | None) -> None:
+    """Raise a :class:`ConfigError` for the first numeric option of :func:`movement` out of its range.
+
+    Args:
+        flags: option name → the command-line flag that gave it (``cutoff_hz`` → ``--cutoff``): the
+            message then starts ``--cutoff 0: ...``, else with the keyword, ``cutoff_hz=0.0: ...``.
+        **options: :func:`movement` keywords (``scale``, ``fps``, ``kpt_threshold``, ``cutoff_hz``,
+            ``kpt_cutoff_hz``, ``order``, ``max_gap``); None is not checked (no scale, the header's fps).
+
+    Raises:
+        ConfigError: naming the option (or its flag) and its value, and saying what was expected.
+    """
+    names = flags or {}
+    for name, value in options.items():
+        valid, expected = _RULES[name]
+        if value is not None and not valid(value):
+            shown = f"{names[name]} {value:g}" if name in names else f"{name}={value!r}"
+            raise ConfigError(f"{shown}: {expected}")
+
+
 def _ground(scale: float | None, homography: GroundMap | str | os.PathLike[str] | None) -> GroundMap | None:
     if scale is not None and homography is not None:
         raise ConfigError("give a scale or a homography, not both")
@@ -240,23 +273,19 @@ def movement(
     Raises:
         StipError: pandas is not installed (the message gives the pip command).
         DataError: unreadable tracks file (see :func:`~stip_rt.io.read.read_tracks`).
-        ConfigError: a bad option (negative scale, degenerate homography, no fps, ``hips`` without keypoints).
+        ConfigError: a bad option (a number out of range as :func:`check_options` says, degenerate
+            homography, no fps in the header and none given, ``hips`` without keypoints).
     """
     require_pandas()
     import pandas as pd
 
     tf = tracks if isinstance(tracks, TrackFile) else read_tracks(tracks)
+    check_options(scale=scale, fps=fps, kpt_threshold=kpt_threshold, cutoff_hz=cutoff_hz,
+                  kpt_cutoff_hz=kpt_cutoff_hz, order=order, max_gap=max_gap)  # fmt: skip
     ground = _ground(scale, homography)
     rate = float(fps) if fps is not None else tf.source.fps
     if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"{tf.path}: no frame rate in the header; give fps")
-    if not 0 <= kpt_threshold <= 1:
-        raise ConfigError(f"kpt_threshold {kpt_threshold}: must be within [0, 1]")
-    for name, hz in (("cutoff_hz", cutoff_hz), ("kpt_cutoff_hz", kpt_cutoff_hz)):
-        if not hz > 0:
-            raise ConfigError(f"{name} {hz}: must be a positive frequency in Hz")
-    if max_gap < 0 or order < 1:
-        raise ConfigError(f"max_gap {max_gap} / order {order}: need max_gap >= 0 and order >= 1")
+        raise ConfigError(f"{tf.path}: no frame rate in the header; give the frame rate (fps, or analyze --fps)")
     if anchor not in ("box", "hips"):
         raise ConfigError(f"anchor {anchor!r}: expected 'box' or 'hips'")
     names = tf.skeleton.keypoints if tf.skeleton is not None else None

@@ -5,23 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# movement() keyword → the flag that sets it, so that errors name what the user typed
+FLAGS = {"scale": "--scale", "fps": "--fps", "kpt_threshold": "--kpt-threshold", "cutoff_hz": "--cutoff",
+         "kpt_cutoff_hz": "--kpt-cutoff", "max_gap": "--max-gap"}  # fmt: skip
+
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.kinematics import check_options
     from ..analysis.report import write_analysis
 
+    options = {"scale": args.scale, "fps": args.fps, "kpt_threshold": args.kpt_threshold, "cutoff_hz": args.cutoff,
+               "kpt_cutoff_hz": args.kpt_cutoff, "max_gap": args.max_gap}  # fmt: skip
+    check_options(FLAGS, **options)
     written = write_analysis(
         args.tracks,
         args.out,
         plots=args.plots,
-        scale=args.scale,
         homography=args.homography,
-        kpt_threshold=args.kpt_threshold,
         smooth=args.smooth == "butterworth",
-        cutoff_hz=args.cutoff,
-        kpt_cutoff_hz=args.kpt_cutoff,
-        max_gap=args.max_gap,
         anchor=args.anchor,
-        fps=args.fps,
+        **options,
     )
     angles = [p for k, p in written.items() if k.startswith("angles/")]
     for name, path in written.items():

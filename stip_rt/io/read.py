@@ -118,6 +118,12 @@ def _frame(obj: Any, num_kp: int | None, where: str) -> TrackFrame:
         raise DataError(f"{where}: malformed frame ({type(e).__name__}: {e})") from None
 
 
+def _csv_output(p: Path, first_line: str) -> bool:
+    """True for the CSV output of ``stip-rt track`` (by its header row) or any ``.csv`` file."""
+    columns = csv_columns(None)
+    return p.suffix.lower() == ".csv" or first_line.rstrip("\r").split(",")[: len(columns)] == columns
+
+
 def read_tracks(path: str | os.PathLike[str]) -> TrackFile:
     """Read a ``.json`` or ``.jsonl`` file written by stip-rt.
 
@@ -132,8 +138,9 @@ def read_tracks(path: str | os.PathLike[str]) -> TrackFile:
         The file as a :class:`TrackFile`.
 
     Raises:
-        DataError: missing or unreadable file, not a stip-rt.tracks file, unsupported version, or a
-            malformed record (the message names the file and the line).
+        DataError: missing or unreadable file, not a stip-rt.tracks file (a CSV output is named as
+            such: it cannot be read back), unsupported version, or a malformed record (the message
+            names the file and the line).
     """
     p = Path(path)
     try:
@@ -152,6 +159,12 @@ def read_tracks(path: str | os.PathLike[str]) -> TrackFile:
         try:
             whole = json.loads(text)
         except json.JSONDecodeError as e:
+            if _csv_output(p, first):
+                raise DataError(
+                    f"{p}: CSV tracks files are not read (they have no header with the frame rate, frame size "
+                    "and skeleton); use the .jsonl or .json output of the run, or rerun stip-rt track with "
+                    "--out tracks.jsonl"
+                ) from None
             raise DataError(f"{p}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
     if whole is not None:
         source, skeleton, model = _header(whole, str(p))

@@ -107,13 +107,16 @@ class SmoothedTrack:
 
     Attributes:
         frames: (T',) int64 frame indices: the input frames plus the frames of filled short gaps.
-        keypoints: (T', K, 3) float32 x, y, score in pixels.
+        keypoints: (T', K, 3) float32 x, y, score in pixels; NaN where ``missing``.
         filled: (T', K) bool, True where a joint was interpolated over a gap.
+        missing: (T', K) bool, True where a joint has no value: on a frame of a filled track-level
+            gap, a joint that was not interpolated (not good on both frames around the gap).
     """
 
     frames: np.ndarray
     keypoints: np.ndarray
     filled: np.ndarray
+    missing: np.ndarray
 
 
 def smooth_offline(
@@ -131,8 +134,11 @@ def smooth_offline(
     gaps; gaps of at most ``max_gap`` frames between two good samples are filled linearly (score
     interpolated too); every run of good samples is then filtered forwards and backwards with a
     Butterworth low-pass (``scipy.signal.filtfilt``), so there is no lag. Longer gaps split the
-    run and are left as they were (low-score joints pass through unchanged). Runs too short for
-    the filter are left unfiltered. When ``cutoff_hz`` is at or above the Nyquist rate
+    run and are left as they were (low-score joints pass through unchanged). Interpolation needs
+    a good sample on both sides: on the frames of a filled track-level gap, a joint that is not
+    good on both frames around it is flagged in ``missing`` (x, y and score NaN), never
+    extrapolated. Runs too short for the filter (``3 * (order + 1)`` samples or fewer) are left
+    unfiltered. When ``cutoff_hz`` is at or above the Nyquist rate
     (``fps / 2``), nothing is filtered (only gaps are filled).
 
     Args:
@@ -157,7 +163,8 @@ def smooth_offline(
     if fr.size > 1 and np.any(np.diff(fr) <= 0):
         raise ValueError("frames must be strictly increasing")
     if fr.size == 0:
-        return SmoothedTrack(fr, kp.astype(np.float32), np.zeros((0, kp.shape[1]), bool))
+        none = np.zeros((0, kp.shape[1]), bool)
+        return SmoothedTrack(fr, kp.astype(np.float32), none, none.copy())
     # The output grid: input frames plus frames inside short track-level gaps.
     grid = np.arange(fr[0], fr[-1] + 1)
     gap_after = np.diff(fr) - 1
@@ -197,7 +204,9 @@ def smooth_offline(
             padlen = 3 * max(len(ba[0]), len(ba[1]))
             if e - s > padlen:
                 out[s:e, k, :2] = filtfilt(ba[0], ba[1], out[s:e, k, :2], axis=0, padlen=padlen)
-    # Joints never observed around a filled frame: no position, score 0.
-    missing = ~np.isfinite(out).all(axis=-1)
-    out[missing] = 0.0
-    return SmoothedTrack(grid[keep], out[keep].astype(np.float32), filled[keep])
+    # Frames of a filled gap where a joint was not interpolated: no sample at all (NaN, flagged).
+    missing = np.ones(grid.size, bool)
+    missing[fr - fr[0]] = False
+    missing = missing[:, None] & ~filled
+    out[missing] = np.nan
+    return SmoothedTrack(grid[keep], out[keep].astype(np.float32), filled[keep], missing[keep])

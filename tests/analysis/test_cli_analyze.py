@@ -10,6 +10,8 @@ import pytest
 from analysis_synth import coco_walk, write_tracks
 
 from stip_rt.cli import main
+from stip_rt.io.tracks_format import csv_columns
+from stip_rt.schemas import COCO17
 
 
 def test_analyze_writes_csv_and_plots(tmp_path: Path, capsys) -> None:
@@ -48,6 +50,13 @@ def test_csv_only_and_homography(tmp_path: Path) -> None:
     assert "speed_m_s" in header and not any(c.endswith("_smooth") for c in header)
 
 
+def _csv_tracks(folder: Path) -> Path:
+    """The header row of the CSV that ``stip-rt track --out tracks.csv`` writes."""
+    path = folder / "tracks.csv"
+    path.write_text(",".join(csv_columns(COCO17.keypoints)) + "\n")
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "extra", "needle"),
     [
@@ -57,10 +66,17 @@ def test_csv_only_and_homography(tmp_path: Path) -> None:
             [],
             "x.json: line 1: not a stip-rt.tracks",
         ),
-        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--scale", "-0.5"], "scale -0.5"),
+        (_csv_tracks, [], "tracks.csv: CSV tracks files are not read"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--scale", "-0.5"], "--scale -0.5: must be a positive number"),
         (lambda d: coco_walk(d / "t.jsonl", n=3), ["--homography", "nohere.yaml"], "nohere.yaml: file not found"),
         (lambda d: write_tracks(d / "nofps.jsonl", [[]], fps=None), [], "nofps.jsonl: no frame rate"),
-        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-threshold", "5"], "kpt_threshold 5"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-threshold", "5"], "--kpt-threshold 5: must be within"),
+        # the header has a frame rate: the value given is what is wrong
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--fps", "0"], "--fps 0: must be a positive frame rate"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--fps", "-2.5"], "--fps -2.5: must be a positive frame rate"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--cutoff", "0"], "--cutoff 0: must be a positive frequency"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--kpt-cutoff", "-1"], "--kpt-cutoff -1: must be a positive"),
+        (lambda d: coco_walk(d / "t.jsonl", n=3), ["--max-gap", "-1"], "--max-gap -1: must be a number of frames"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, make, extra, needle) -> None:

@@ -122,6 +122,39 @@ def test_short_gaps_are_filled_long_gaps_split(tmp_path: Path) -> None:
         assert t.loc[t["frame"] == f, "speed_px_s_smooth"].item() == pytest.approx(100.0, abs=3)
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
+def test_filled_frames_interpolate_only_joints_good_on_both_sides(tmp_path: Path, threshold: float) -> None:
+    # Frames 20-24 are missing (filled). The right hip is never good (a random-weight score below 0),
+    # the left wrist is good before the gap only; neither may be invented on the filled frames.
+    hip, wrist = COCO17.keypoints.index("right_hip"), COCO17.keypoints.index("left_wrist")
+    frames = []
+    for f in range(40):
+        kp = pose(COCO17, 100.0 + 2 * f)
+        kp[hip, 2] = -0.02
+        kp[wrist, 2] = 0.9 if f < 20 else -0.02
+        frames.append([] if 20 <= f < 25 else [person(1, (100.0 + 2 * f, 400), kp)])
+    df = movement(write_tracks(tmp_path / "g.jsonl", frames, fps=FPS, schema=COCO17), kpt_threshold=threshold)
+    filled = df[~df["observed"]]
+    assert filled["frame"].tolist() == [20, 21, 22, 23, 24]
+    for col in ("right_hip_x_px_smooth", "right_hip_y_px_smooth", "left_wrist_x_px_smooth", "trunk_lean_deg_smooth",
+                "right_knee_deg_smooth", "right_hip_deg_smooth", "left_elbow_deg_smooth"):  # fmt: skip
+        assert filled[col].isna().all(), col
+    # joints good on both sides are interpolated, and their angles computed
+    assert filled["left_knee_x_px_smooth"].to_numpy() == pytest.approx([90.0 + 2 * f for f in range(20, 25)], abs=0.01)
+    assert filled["left_knee_deg_smooth"].to_numpy() == pytest.approx(90, abs=0.01)
+
+
+@pytest.mark.parametrize(("n", "smoothed"), [(15, False), (16, True)])
+def test_runs_within_the_filter_padding_are_not_smoothed(tmp_path: Path, n: int, smoothed: bool) -> None:
+    # filtfilt pads by 3 * (order + 1) = 15 samples: a run that short is left as it is (docs/analysis.md)
+    jitter = np.random.default_rng(0).normal(0, 3, n)
+    frames = [[person(1, (200 + 2 * f + jitter[f], 400), pose(COCO17, 200 + 2 * f + jitter[f]))] for f in range(n)]
+    t = _one(movement(write_tracks(tmp_path / "s.jsonl", frames, fps=FPS, schema=COCO17)))
+    for col in ("x_px", "left_knee_x_px"):
+        same = np.allclose(t[f"{col}_smooth"], t[col], atol=1e-3)
+        assert same != smoothed, col
+
+
 def test_no_smoothing_and_hips_anchor(tmp_path: Path) -> None:
     path = coco_walk(tmp_path / "t.jsonl", n=20)
     df = movement(path, smooth=False, anchor="hips")
@@ -145,7 +178,10 @@ def test_empty_file_gives_the_columns(tmp_path: Path) -> None:
         ({"kpt_threshold": 2.0}, "kpt_threshold"),
         ({"cutoff_hz": 0.0}, "cutoff_hz"),
         ({"anchor": "head"}, "anchor"),
-        ({"max_gap": -1}, "max_gap"),
+        ({"max_gap": -1}, "max_gap=-1: must be a number of frames >= 0"),
+        ({"order": 0}, "order=0: must be a Butterworth order"),
+        ({"fps": 0.0}, "fps=0.0: must be a positive frame rate"),  # not "no frame rate in the header"
+        ({"fps": -10.0}, "fps=-10.0: must be a positive frame rate"),
         ({"homography": "missing.yaml"}, "missing.yaml"),
     ],
 )

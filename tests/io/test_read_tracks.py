@@ -87,6 +87,15 @@ def test_not_a_tracks_file(tmp_path: Path, content: str, message: str) -> None:
         read_tracks(path)
 
 
+@pytest.mark.parametrize("keypoints", [True, False])
+@pytest.mark.parametrize("name", ["t.csv", "t.dat"])  # found by its header row, whatever the extension
+def test_csv_output_is_refused_with_what_to_read_instead(tmp_path: Path, keypoints: bool, name: str) -> None:
+    path = _write(tmp_path / "t.csv", make_results(3, keypoints=keypoints), make_run(keypoints=keypoints))
+    path = path.rename(tmp_path / name)
+    with pytest.raises(DataError, match=re.escape(f"{path}: CSV tracks files are not read") + ".*frame rate.*\\.jsonl"):
+        read_tracks(path)
+
+
 def test_missing_file_and_malformed_frame(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope\.json: file not found"):
         read_tracks(tmp_path / "nope.json")

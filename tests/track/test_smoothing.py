@@ -59,6 +59,23 @@ def test_offline_long_gaps_are_not_filled():
     assert not res.filled.any()
 
 
+def test_offline_gap_joints_without_both_sides_are_missing_not_zero():
+    # Frames 3-5 are missing. Joint 0 is good around the gap; joint 1 only before it; joint 2 never
+    # (a negative score, as random weights give): even with min_score 0, neither is made up.
+    frames = np.array([0, 1, 2, 6, 7, 8])
+    kp = np.zeros((6, 3, 3))
+    kp[:, :, 0] = frames[:, None] * 10.0
+    kp[:, :, 1] = 5.0
+    kp[:, :, 2] = [[0.9, 0.9, -0.1]] * 3 + [[0.9, -0.1, -0.1]] * 3
+    res = smooth_offline(frames, kp, 30.0, cutoff_hz=20.0, max_gap=5, min_score=0.0)
+    np.testing.assert_array_equal(res.frames, np.arange(9))
+    np.testing.assert_allclose(res.keypoints[3:6, 0, 0], [30.0, 40.0, 50.0])
+    assert res.filled[3:6, 0].all() and not res.missing[:, 0].any()
+    assert res.missing[3:6, 1:].all() and not res.missing[[0, 1, 2, 6, 7, 8]].any()
+    assert np.isnan(res.keypoints[3:6, 1:]).all()
+    np.testing.assert_allclose(res.keypoints[[6, 7, 8], 1], kp[3:, 1])  # observed low scores pass through
+
+
 def test_offline_rejects_bad_frames():
     with pytest.raises(ValueError, match="increasing"):
         smooth_offline(np.array([0, 0]), np.zeros((2, 1, 3)), 30.0)
