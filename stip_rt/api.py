@@ -1,15 +1,16 @@
-"""The Python face of ``stip-rt track``: :func:`track_frames`, and :func:`track_config`, which builds
-the same :class:`~stip_rt.run_config.RunConfig` without running anything; :func:`save_outputs`, the
-default outputs of ``stip-rt track`` (a new folder under ``runs/track/``)."""
+"""The Python face of ``stip-rt track``: :func:`track_frames` (a :class:`TrackRun`), and :func:`track_config`,
+which builds the same :class:`~stip_rt.run_config.RunConfig` without running anything; :func:`save_outputs`,
+the default outputs of ``stip-rt track`` (a new folder under ``runs/track/``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -17,6 +18,9 @@ from .io.base import Sink
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
 from .types import FrameResult
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 ORIGIN = "stip_rt.track_frames()"
 
@@ -150,6 +154,63 @@ def open_outputs(outputs: OutputsConfig) -> list[Sink]:
     return sinks
 
 
+class TrackRun(Iterator[FrameResult]):
+    """The run :func:`track_frames` returns: an iterator of :class:`FrameResult` that starts the
+    run on the first ``next()``, and a context manager that stops it on exit.
+
+    Leaving a ``with`` block, :meth:`close` or dropping the object stops the run: the stages stop,
+    the frames already tracked are written and the sinks closed. A run whose object is kept after
+    the loop stops when the thread that read it ends (at the latest when the script ends).
+
+    Attributes:
+        pipeline: the :class:`~stip_rt.pipeline.Pipeline` behind it (``pipeline.stats()``,
+            ``pipeline.parts.run`` once prepared).
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._results: Iterator[FrameResult] | None = None  # the pipeline's own iterator, from the first next()
+        self._closed = False
+        self._stop = weakref.finalize(self, pipeline.stop)  # dropped unfinished: stop the run
+
+    def __next__(self) -> FrameResult:
+        """The next frame's result (starting the run on the first call).
+
+        Raises:
+            StopIteration: the source has ended, or the run was closed.
+            StipError: the run's error, after everything computed before it was written.
+        """
+        if self._closed:
+            raise StopIteration
+        results = self._results  # a local: close() from another thread may drop the attribute
+        if results is None:
+            results = self._results = iter(self.pipeline)
+        try:
+            return next(results)
+        except ConfigError:
+            if self._closed:  # close() from another thread while this first next() was preparing the run
+                raise StopIteration from None
+            raise
+
+    def close(self) -> None:
+        """Stop the run (the frames already tracked are written, the sinks closed); idempotent, any thread."""
+        self._closed = True
+        self._stop()
+        self._results = None  # its own clean-up (stop() again) runs when it is collected
+
+    def __enter__(self) -> TrackRun:
+        """Prepare the run (models built, sinks opened: their errors surface here) without starting it.
+
+        Raises:
+            StipError: a source, model, detector or sink cannot be opened (nothing is left open).
+        """
+        self.pipeline.prepare()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def track_frames(
     source: str | int | os.PathLike[str] | None = None,
     *,
@@ -157,7 +218,7 @@ def track_frames(
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
     **options: Any,
-) -> Iterator[FrameResult]:
+) -> TrackRun:
     """Track the people in ``source``: the Python face of ``stip-rt track``.
 
     Example::
@@ -165,22 +226,28 @@ def track_frames(
         for result in stip_rt.track_frames("video.mp4", pose="none", detections="gt.txt", sinks=["out.csv"]):
             print(result.index, result.tracks.ids)
 
+        with stip_rt.track_frames("video.mp4", pose="none", detections="gt.txt") as frames:
+            first = next(frames)  # leaving the block stops the run
+
     Args: as :func:`track_config` (``sinks`` may mix paths and sink objects such as
         ``stip_rt.io.sinks.open_sink("out.jsonl")``).
 
-    Yields:
-        One :class:`FrameResult` per frame, in order.
+    Returns:
+        A :class:`TrackRun`: iterating it yields one :class:`FrameResult` per frame, in order (the
+        run starts on the first ``next()``); breaking out of ``for result in track_frames(...)``,
+        ``close()`` or the end of a ``with`` block stops the run (see :class:`TrackRun`).
 
     Raises:
-        ConfigError: an unknown option (with a suggestion), raised on the first ``next()``.
-        StipError: the run's error, after everything computed before it was written.
+        ConfigError: an unknown option (with a suggestion), raised by the call itself (nothing is
+            opened before the first ``next()`` or the ``with``).
+        SinkError: an output whose format cannot be told from its name.
+        StipError: (from ``next()``) the run's error, after everything computed before it was written.
     """
     from .pipeline import Pipeline
 
     config = track_config(source, sinks=sinks, config_file=config_file, overrides=overrides, **options)
     _, objects = _split_sinks(sinks)
-    with Pipeline(config, [*open_outputs(config.outputs), *objects]) as pipeline:
-        yield from pipeline
+    return TrackRun(Pipeline(config, [*open_outputs(config.outputs), *objects]))
 
 
-__all__ = ["new_run_folder", "open_outputs", "save_outputs", "source_stem", "track_config", "track_frames"]
+__all__ = ["TrackRun", "new_run_folder", "open_outputs", "save_outputs", "source_stem", "track_config", "track_frames"]

@@ -86,6 +86,7 @@ class Pipeline(StageThreads):
         self._started = False
         self._stopped = False
         self._attached = False  # an iterator takes the results (else: sinks/callback only)
+        self._reader: threading.Thread | None = None  # the thread iterating; the run stops when it ends
         self._error: StipError | None = None
         self._later: list[StipError] = []  # failures after the first one (e.g. a sink that cannot close)
         self._cancel = [threading.Event() for _ in _NAMES]
@@ -172,9 +173,7 @@ class Pipeline(StageThreads):
                 for e in close_run(self.parts, self.sinks):
                     logger.error("%s", e)
             return
-        self._stopping.set()
-        for ev in self._cancel[:-1]:  # the sink stage ends at the track stage's end marker
-            ev.set()
+        self._halt()
         if threading.current_thread() is self._threads[-1]:  # on_result / on_end stopped the run
             self._cancel[-1].set()  # the sink stage cannot write more while inside its own callback
         timeout = self.config.queues.join_timeout_s
@@ -202,10 +201,15 @@ class Pipeline(StageThreads):
         self.stop()
 
     def __iter__(self) -> Iterator[FrameResult]:
-        """Yield results in frame order until the source ends; then raise the run's error, if any."""
+        """Yield results in frame order until the source ends; then raise the run's error, if any.
+
+        Closing the iterator (or dropping it, as leaving ``for result in pipeline`` does) stops the run;
+        so does the end of the thread that read it last (a script that kept it and reached its end).
+        """
         if self._on_result is not None:
             raise ConfigError("this pipeline delivers its results to on_result; it cannot also be iterated")
         self._attached = True
+        self._reader = threading.current_thread()
         self.start()
         out = self._queues[-1]
         try:
@@ -219,6 +223,7 @@ class Pipeline(StageThreads):
                 if item is _END:
                     break
                 yield item
+                self._reader = threading.current_thread()  # whoever resumed the iterator reads now
             self._sink_done.wait()  # the sinks are closing: let them finish writing (see wait())
         finally:
             self.stop()
@@ -274,6 +279,26 @@ class Pipeline(StageThreads):
     def stats(self) -> PipelineStats:
         """Figures of the run so far (any thread, any time)."""
         return self._stats.snapshot()
+
+    def _halt(self) -> None:
+        """Stop handing results to the iterator and stop the stages before the sinks (those write
+        what was tracked, then close); returns at once, from any thread, the sink thread included."""
+        self._stopping.set()
+        for ev in self._cancel[:-1]:  # the sink stage ends at the track stage's end marker
+            ev.set()
+
+    def _reader_gone(self) -> bool:
+        """True once no one will read the iterator again: stop() was called, or the thread that
+        iterates has ended (a script that kept the iterator, left its loop and reached its end: the
+        interpreter's exit waits for the threads); in the latter case the run stops (:meth:`_halt`)."""
+        if self._stopping.is_set():
+            return True
+        reader = self._reader
+        if reader is None or reader.is_alive():
+            return False
+        logger.info("pipeline: %s, which read the results, has ended: stopping the run", reader.name)
+        self._halt()
+        return True
 
     # ---------------------------------------------------------------- errors
 

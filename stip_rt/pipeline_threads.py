@@ -52,6 +52,8 @@ class StageThreads:
 
         def _fail(self, k: int, exc: BaseException, frame_index: int | None, stage: str | None = None) -> None: ...
 
+        def _reader_gone(self) -> bool: ...
+
     def _get(self, k: int) -> Any:
         """Stage ``k``'s next input (``queues[k - 1]``); _CANCELLED once stage ``k`` was told to stop."""
         q = self._queues[k - 1]
@@ -62,15 +64,19 @@ class StageThreads:
                 continue
         return _CANCELLED
 
-    def _put(self, k: int, item: Any, until: threading.Event | None = None) -> bool:
-        """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to
-        stop (``until``, by default stage ``k``'s cancel flag)."""
-        return _put_until(self._queues[k], item, (until or self._cancel[k]).is_set)
+    def _put(self, k: int, item: Any) -> bool:
+        """Stage ``k`` hands ``item`` on (``queues[k]``, blocking: back-pressure); False once told to stop."""
+        return _put_until(self._queues[k], item, self._cancel[k].is_set)
 
     def _to_sinks(self, item: Any) -> bool:
         """The track stage hands ``item`` to the sink stage (blocking: back-pressure), also after
         stop(); False once the sink stage has ended or was told to stop."""
         return _put_until(self._queues[2], item, lambda: self._sink_done.is_set() or self._cancel[3].is_set())
+
+    def _to_reader(self, item: Any) -> bool:
+        """The sink stage hands ``item`` to the caller's iterator (blocking: back-pressure); False once
+        no one will read it again (stop(), or the reading thread has ended: the run then stops)."""
+        return _put_until(self._queues[3], item, self._reader_gone)
 
     def _stream(self, stage: object) -> contextlib.AbstractContextManager[object]:
         """The CUDA stream of a stage's thread (``runtime.stage_streams``, a stage whose backend is on a
@@ -186,7 +192,7 @@ class StageThreads:
                 if self._on_result is not None:
                     self._on_result(result)
                 elif self._attached:
-                    self._put(3, result, until=self._stopping)  # the caller may have stopped reading
+                    self._to_reader(result)
         except Exception as e:
             self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None)
         finally:
@@ -195,7 +201,7 @@ class StageThreads:
                     self._fail(3, err, None)
                 self._stats.finish()
                 if self._attached:
-                    self._put(3, _END, until=self._stopping)
+                    self._to_reader(_END)
                 if self._on_end is not None:
                     self._on_end(self.error)
             finally:

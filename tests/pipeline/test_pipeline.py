@@ -162,6 +162,32 @@ def test_stop_midway_keeps_what_was_written_and_leaves_no_threads() -> None:
     assert stip_threads() == []
 
 
+def test_run_stops_when_the_thread_reading_it_ends_with_the_iterator_kept() -> None:
+    # a script that keeps the iterator, leaves its loop and ends: the interpreter's exit waits for
+    # the (non-daemon) stage threads, so they must stop once the reader's thread is gone
+    sink = ListSink()
+    parts = make_parts(FakeSource(1000, delay=0.002))
+    p = Pipeline(cfg(), [sink], parts=parts)
+    kept: list[object] = []
+
+    def reader() -> None:
+        it = iter(p)
+        kept.extend([it, *(next(it) for _ in range(4))])
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t.join()
+    try:
+        ended = p.wait(timeout=10)
+    finally:
+        p.stop()
+    assert ended
+    assert sink.closed == 1 and parts.source.closed >= 1  # type: ignore[attr-defined]
+    assert 4 <= len(sink.results) < 1000
+    assert [r.index for r in sink.results] == list(range(len(sink.results)))
+    assert stip_threads() == []
+
+
 def test_keyboard_interrupt_while_iterating_closes_sinks() -> None:
     sink = ListSink()
     p = Pipeline(cfg(), [sink], parts=make_parts(FakeSource(1000, delay=0.002)))

@@ -1,0 +1,112 @@
+"""``track_frames``'s run object: breaking out of the loop, ``close()`` and ``with`` stop the run, the
+outputs written so far are complete, and a script that keeps the object after its loop still ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from fake_stages import stip_threads
+
+import stip_rt
+from stip_rt.api import TrackRun
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _frames(jsonl: Path) -> list[int]:
+    """The frame indices of a complete JSONL output (every line parses; the first is the header)."""
+    return [json.loads(x)["frame"] for x in jsonl.read_text().splitlines()[1:]]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".lock", ".tmp")))
+
+
+def _run(script: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with the repository (and ``paths``) importable; a hang fails after 60 s."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (REPO, *paths))}
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=script.parent, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "it = track_frames(*args, **kw)\nfor r in it:\n    if r.index == 3:\n        break",
+        "with track_frames(*args, **kw) as it:\n    for r in it:\n        if r.index == 3:\n            break",
+    ],
+    ids=["kept-iterator", "with-block"],
+)
+def test_a_script_that_breaks_out_of_the_loop_ends(tmp_path: Path, vtest: Path, pets_gt: Path, loop: str) -> None:
+    # the kept iterator (the audit's script) used to keep the stage threads alive, and the
+    # interpreter's exit waited for them forever
+    out = tmp_path / "v.jsonl"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from stip_rt import track_frames\n"
+        f"args, kw = [{str(vtest)!r}], {{'detections': {str(pets_gt)!r}, 'pose': 'none', 'sinks': [{str(out)!r}]}}\n"
+        f"{loop}\n"
+        "print('script ends now', r.index, flush=True)\n"
+    )
+    res = _run(script)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "script ends now 3\n"
+    frames = _frames(out)
+    assert len(frames) >= 4 and frames == list(range(len(frames))) and len(frames) < 795
+    assert _leftovers(tmp_path) == []
+
+
+def test_close_stops_the_run_at_once_and_with_prepares_it(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    out = tmp_path / "v.jsonl"
+    frames = stip_rt.track_frames(str(vtest), detections=str(pets_gt), pose="none", sinks=[out])
+    assert isinstance(frames, TrackRun) and iter(frames) is frames
+    assert not out.exists() and stip_threads() == []  # nothing opened or started before the first next()
+    got = [next(frames).index for _ in range(3)]
+    frames.close()  # the object is still referenced: close() alone stops the run
+    assert got == [0, 1, 2] and stip_threads() == [] and not frames.pipeline.running
+    assert list(frames) == [] and _leftovers(tmp_path) == []
+    written = _frames(out)
+    assert len(written) >= 3 and written == list(range(len(written)))
+    frames.close()  # idempotent
+
+    with stip_rt.track_frames(str(vtest), detections=str(pets_gt), pose="none", sinks=[out]) as frames:
+        assert frames.pipeline.parts is not None
+        assert frames.pipeline.parts.run.source.width == 768 and stip_threads() == []  # prepared, not started
+        assert next(frames).index == 0
+    assert stip_threads() == [] and _leftovers(tmp_path) == [] and _frames(out)[0] == 0
+
+
+def test_a_dropped_run_that_never_started_closes_what_with_opened(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    out = tmp_path / "v.jsonl"
+    frames = stip_rt.track_frames(str(vtest), detections=str(pets_gt), pose="none", sinks=[out])
+    frames.__enter__()  # opened (a .lock next to the output), then forgotten
+    assert _leftovers(tmp_path) == ["v.jsonl.lock"]
+    del frames
+    assert _leftovers(tmp_path) == [] and stip_threads() == []
+
+
+def test_a_script_that_ends_while_the_pipeline_is_held_ends(tmp_path: Path) -> None:
+    # the same for a Pipeline iterated directly (fake stages: no data needed)
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from fake_stages import FakeSource, ListSink, make_parts
+            from stip_rt.pipeline import Pipeline
+
+            sink = ListSink()
+            it = iter(Pipeline(sinks=[sink], parts=make_parts(FakeSource(100000))))
+            print([next(it).index for _ in range(3)], flush=True)
+            """
+        )
+    )
+    res = _run(script, REPO / "tests")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "[0, 1, 2]\n"
