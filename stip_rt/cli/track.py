@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StipError
 from ..pipeline import Pipeline
 from ..pipeline_build import describe_run
 from ..pipeline_stats import format_stats
@@ -32,13 +34,19 @@ from .run_options import RUN_DESTS, TRACK_DESTS, add_run_options, add_track_opti
 from .window import WindowSink
 
 log = logging.getLogger(__name__)
+_MTIME_SLACK_S = 2.0  # file systems that keep modification times in coarse steps (FAT: 2 s)
 
 __all__ = ["add_parser", "add_run_options", "config_from_args", "run"]
 
 
-def output_paths(config: RunConfig) -> list[str]:
-    """Every file (or OpenPose folder) ``config.outputs`` writes, in order."""
-    return [*config.outputs.files, *([config.outputs.video] if config.outputs.video else [])]
+def output_paths(config: RunConfig, since: float | None = None) -> list[str]:
+    """Every file (or OpenPose folder) ``config.outputs`` names, in order; with ``since`` (a
+    ``time.time()``), only those written since then (a video of no frame is never written, and an
+    older file of that name is not this run's)."""
+    paths = [*config.outputs.files, *([config.outputs.video] if config.outputs.video else [])]
+    if since is None:
+        return paths
+    return [p for p in paths if os.path.exists(p) and os.stat(p).st_mtime >= since - _MTIME_SLACK_S]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,17 +60,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
     window = WindowSink() if args.show else None  # no window support: one error before anything is made
     config, folder = save_outputs(config)
+    started = time.time()
     try:
-        _track(args, config, window, folder)
-    except BaseException:
+        _track(args, config, window, folder, started)
+    except BaseException as e:
         if folder is not None and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # nothing was written: leave no empty run folder behind
+        if isinstance(e, StipError):  # what was computed before the error is in these
+            print_outputs(output_paths(config, started), sys.stderr)
         raise
-    print_outputs(output_paths(config))
+    print_outputs(output_paths(config, started))
     return 0
 
 
-def _track(args: argparse.Namespace, config: RunConfig, window: WindowSink | None, folder: Path | None) -> None:
+def _track(
+    args: argparse.Namespace, config: RunConfig, window: WindowSink | None, folder: Path | None, started: float
+) -> None:
     from ..api import open_outputs
 
     sinks: list[Any] = [*open_outputs(config.outputs), *([window] if window is not None else [])]
@@ -84,7 +97,7 @@ def _track(args: argparse.Namespace, config: RunConfig, window: WindowSink | Non
         except KeyboardInterrupt:  # say what was done: the outputs hold every frame counted here
             pipeline.stop()
             print(format_stats(pipeline.stats(), live=run_info.source.live), file=sys.stderr)
-            print_outputs(output_paths(config), sys.stderr)
+            print_outputs(output_paths(config, started), sys.stderr)
             raise
     print(format_stats(pipeline.stats(), live=run_info.source.live))
 

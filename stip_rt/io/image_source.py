@@ -108,7 +108,12 @@ class ImageFolderSource(ThreadedSource):
             if not self.paths:
                 raise SourceError("image list: empty")
         self.start = start
-        first = _read(self.paths[min(start, len(self.paths) - 1)])
+        if start >= len(self.paths):
+            raise SourceError(
+                f"{uri}: the start frame {start} is past the last image ({len(self.paths)} images, the last is "
+                f"{len(self.paths) - 1})"
+            )
+        first = _read(self.paths[start])
         info = SourceInfo(
             uri=uri,
             width=int(first.shape[1]),

@@ -123,6 +123,12 @@ class VideoSource(ThreadedSource):
             frame_count=int(stream.frames) if stream.frames and not live else None,
             live=bool(live),
         )
+        if info.frame_count is not None and start >= info.frame_count:  # known now: refused before any output opens
+            self._release()
+            raise SourceError(
+                f"{uri}: the start frame {start} is past the end of the video ({info.frame_count} frames, the last "
+                f"is {info.frame_count - 1})"
+            )
         super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
 
     def _open(self) -> Any:
@@ -192,6 +198,11 @@ class VideoSource(ThreadedSource):
                 raise SourceError(
                     f"{self.uri}: the video ends after frame {index - 1} but its container declares {count} "
                     f"frames; the file is truncated or damaged"
+                )
+            if self.start > 0 and index <= self.start:
+                raise SourceError(
+                    f"{self.uri}: the start frame {self.start} is past the end of the video ({index} frames, "
+                    f"the last is {index - 1})"
                 )
         finally:
             container.close()

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from stip_rt.errors import SourceError
 from stip_rt.io import video_source
 from stip_rt.io.base import Source
 from stip_rt.io.camera import CameraSource
@@ -279,3 +280,31 @@ def test_stream_reconnects_then_continues(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(frames) + src.dropped == 5
     assert np.all(np.diff([f.index for f in frames]) > 0) and np.all(np.diff([f.time for f in frames]) > 0)
     assert all(c.closed for c in opened)
+
+
+def _five_frame_ts(path: Path) -> Path:
+    """Five frames in MPEG-TS, a container that declares no frame count."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="bgr24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_a_start_past_the_end_is_an_error_naming_the_source(tmp_path: Path, data_dir: Path) -> None:
+    """Not a silent run of no frames: refused at open where the frame count is known (before any
+    output is opened), else once the video has been read to its end."""
+    vtest = data_dir / "opencv_samples" / "vtest.avi"
+    assert [f.index for f in _decode_all(vtest, start=794)[0]] == [794]
+    with pytest.raises(SourceError, match=r"vtest.avi: the start frame 795 is past the end of the video \(795 frames"):
+        open_source(vtest, start=795)
+    ts = _five_frame_ts(tmp_path / "five.ts")
+    assert [f.index for f in _decode_all(ts, start=4)[0]] == [4]
+    with pytest.raises(SourceError, match=r"five.ts: the start frame 7 is past the end of the video \(5 frames"):
+        _decode_all(ts, start=7)
+    folder = data_dir / "posetrack18" / "videos" / "000001_mpiinew_test"
+    count = len(list(folder.glob("*.jpg")))
+    with pytest.raises(SourceError, match=rf"the start frame {count} is past the last image \({count} images"):
+        open_source(f"{folder}/*.jpg", start=count)

@@ -350,3 +350,22 @@ def test_malformed_mot_detections_name_the_line(
     line = capsys.readouterr().err.splitlines()[-1]
     assert line.startswith("stip-rt track: error: ") and f"MOT file {dets}: " in line and where in line
     assert "usecols" not in line and "numpy" not in line
+
+
+def test_output_lines_name_only_what_this_run_wrote(tmp_path: Path) -> None:
+    """``output: PATH`` lines: never a file that does not exist (a video of no frame is not written)
+    or an older file of that name."""
+    import os
+    import time
+
+    from stip_rt.cli.track import output_paths
+    from stip_rt.run_load import load_run_config
+
+    config = load_run_config(overrides=[f"outputs.files=[{tmp_path}/a.jsonl, {tmp_path}/b.csv]",
+                                        f"outputs.video={tmp_path}/v.mp4"])  # fmt: skip
+    (tmp_path / "b.csv").write_text("an older run's\n")
+    os.utime(tmp_path / "b.csv", (time.time() - 3600,) * 2)
+    started = time.time()
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    assert output_paths(config) == [f"{tmp_path}/a.jsonl", f"{tmp_path}/b.csv", f"{tmp_path}/v.mp4"]
+    assert output_paths(config, started) == [f"{tmp_path}/a.jsonl"]
