@@ -37,7 +37,11 @@ class WindowSink:
         self._schema: KeypointSchema | None = None
         self._open = False
 
-    def open(self, run: RunInfo) -> None:
+    def claim(self, run: RunInfo) -> None:
+        """Open the window: an OpenCV build without window support refuses the run before any
+        output file is created."""
+        if self._open:
+            return
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
@@ -45,8 +49,11 @@ class WindowSink:
                 f"--show: this OpenCV build ({cv2.__version__}) has no window support (headless); "
                 "install opencv-python instead of opencv-python-headless, or use stip-viewer"
             ) from None
-        self._schema = run.schema
         self._open = True
+
+    def open(self, run: RunInfo) -> None:
+        self.claim(run)
+        self._schema = run.schema
 
     def write(self, result: FrameResult) -> None:
         from ..io.draw import draw_tracks

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from stip_rt.errors import SourceError
 from stip_rt.io import video_source
 from stip_rt.io.video_source import VideoSource
 
@@ -69,6 +70,10 @@ def _assert_same(got: Decoded, expected: Decoded) -> None:
 
 def _check_targets(path: Path, full: Decoded, targets: list[int], n: int = 12) -> None:
     for start in targets:
+        if start > full[-1][0]:  # past the last frame: one error, not a run of no frames
+            with pytest.raises(SourceError, match=rf"the start frame {start} is past the end of the video"):
+                _decode(path, start, max_frames=n)
+            continue
         _assert_same(_decode(path, start, max_frames=n), full[start : start + n])
 
 
@@ -174,11 +179,14 @@ def test_made_video_seek_lands_on_the_keyframe_before(
     assert _keyframes(path) == list(range(0, 95, 10))
     full = _decode(path)
     assert [i for i, _, _ in full] == list(range(95))
-    for start in [1, 9, 10, 11, 55, 89, 90, 94, 95, 200]:
+    for start in [95, 200]:  # past the last frame: one error (at open, or after the seek for TS)
+        with pytest.raises(SourceError, match=rf"{name}: the start frame {start} is past the end of the video"):
+            _decode(path, start, max_frames=12)
+    for start in [1, 9, 10, 11, 55, 89, 90, 94]:
         caplog.clear()
         with caplog.at_level(logging.DEBUG, logger="stip_rt.io.video_seek"):
             _assert_same(_decode(path, start, max_frames=12), full[start : start + 12])
-        key = min(start, 94) // 10 * 10
+        key = start // 10 * 10
         landed = re.search(rf"sought to the keyframe (\d+) to reach frame {start}\n", caplog.text)
         assert landed, start
         if name.endswith(".ts"):  # its seek lands near a time, not on a keyframe: earlier keyframes are fine
