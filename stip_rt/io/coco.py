@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SinkError
 from ..types import Detections, Poses
 from .sink_files import atomic_write_text
 
@@ -255,8 +255,13 @@ def write_coco_results(path: str | Path, results: Sequence[Mapping[str, Any]]) -
     """Write COCO results atomically (temp file in the same folder, then rename; usual file mode).
 
     Raises:
-        SinkError: the folder does not exist or is not writable.
+        SinkError: the folder does not exist or is not writable; a NaN or infinity in the results
+            (not representable in JSON).
     """
     p = Path(path)
-    atomic_write_text(p, json.dumps(list(results)))
+    try:
+        text = json.dumps(list(results), allow_nan=False)
+    except ValueError as e:
+        raise SinkError(f"{p}: cannot write a non-finite number (NaN or infinity) as JSON") from e
+    atomic_write_text(p, text)
     return p

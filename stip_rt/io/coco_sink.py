@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import SinkError
 from ..types import FrameResult, Poses, RunInfo
 from .coco import poses_to_coco, write_coco_results
 from .sink_files import OutputLock, check_writable, lock_output
+from .tracks_format import PX_DECIMALS, SCORE_DECIMALS
 
 
 class CocoSink:
@@ -51,7 +54,13 @@ class CocoSink:
         t = result.tracks
         if not len(t):
             return
-        entries = poses_to_coco(result.index, Poses(t.boxes, t.box_scores, t.keypoints, t.scores))
+        kps = None if t.keypoints is None else np.asarray(t.keypoints, np.float64)
+        if kps is not None:  # rounded as every tracks output (docs/formats.md)
+            kps = np.concatenate([np.round(kps[..., :2], PX_DECIMALS), np.round(kps[..., 2:3], SCORE_DECIMALS)], -1)
+        boxes = np.round(np.asarray(t.boxes, np.float64), PX_DECIMALS)
+        entries = poses_to_coco(
+            result.index, Poses(boxes, t.box_scores, kps, np.round(np.asarray(t.scores, np.float64), SCORE_DECIMALS))
+        )
         for entry, tid in zip(entries, t.ids.tolist()):
             entry["track_id"] = int(tid)
         self._results.extend(entries)
