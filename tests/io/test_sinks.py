@@ -158,9 +158,9 @@ def test_coco_results(tmp_path: Path) -> None:
     assert {d["image_id"] for d in data} == {1, 2, 3}
     assert all(d["category_id"] == 1 and len(d["keypoints"]) == 51 for d in data)
     assert data[-1]["track_id"] == 3
-    assert data[-1]["keypoints"][:3] == pytest.approx(results[3].tracks.keypoints[2, 0].tolist(), abs=1e-4)
+    assert data[-1]["keypoints"][:3] == pytest.approx(results[3].tracks.keypoints[2, 0].tolist(), abs=5e-3)
     x1, y1, x2, y2 = results[3].tracks.boxes[2].tolist()
-    assert data[-1]["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=1e-4)  # the track's box, xywh
+    assert data[-1]["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=5e-3)  # the track's box, xywh
 
 
 def test_openpose_folder(tmp_path: Path) -> None:
