@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .io.base import Sink
+from .io.source_config import source_stem
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
 from .types import FrameResult
@@ -37,29 +36,6 @@ def _split_sinks(sinks: Sequence[Sink | str | os.PathLike[str]]) -> tuple[list[s
                 "(a path such as 'tracks.csv', or stip_rt.io.sinks.open_sink(path))"
             )
     return paths, objects
-
-
-def source_stem(uri: str) -> str:
-    """A folder name for a source: ``vtest`` for ``clips/vtest.avi``, ``camera0`` for ``0`` or
-    ``/dev/video0``, ``imgs`` for an image folder or ``imgs/*.jpg``, the last part of a stream URL
-    (``cam1`` for ``rtsp://host/live/cam1``, the host when the path is empty)."""
-    text = uri.strip()
-    if text.isdigit():
-        name = f"camera{int(text)}"
-    elif re.fullmatch(r"/dev/video\d+", text):
-        name = "camera" + text.removeprefix("/dev/video")
-    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
-        parts = urlsplit(text)
-        last = [p for p in parts.path.split("/") if p]
-        name = Path(last[-1]).stem if last else (parts.hostname or parts.scheme)
-    else:
-        path = Path(text)
-        while any(c in path.name for c in "*?[") and path.name:
-            path = path.parent
-        name = path.stem if path.suffix and not path.is_dir() else path.name
-        name = name or Path(os.path.abspath(text)).name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "source"
-    return name
 
 
 def new_run_folder(root: str | os.PathLike[str], name: str) -> Path:

@@ -17,17 +17,11 @@ import numpy as np
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
 from .sink_files import OutputLock, check_writable, lock_output, make_dir, write_error
+from .source_config import source_stem
 from .tracks_format import PX_DECIMALS, SCORE_DECIMALS
 
 _EMPTY = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
           "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")  # fmt: skip
-
-
-def openpose_stem(uri: str) -> str:
-    """File-name stem for a source: the video's stem, or a safe form of a URL / camera id."""
-    base = uri.rstrip("/").split("://")[-1]
-    stem = Path(base).stem if not base.isdigit() else f"camera{base}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "frames"
 
 
 def openpose_record(keypoints: np.ndarray, ids: np.ndarray) -> dict[str, Any]:
@@ -47,9 +41,14 @@ class OpenPoseSink:
     """Per-frame OpenPose JSON files: ``people[].pose_keypoints_2d`` = ``[x0, y0, c0, x1, ...]`` in frame
     pixels and ``people[].person_id = [track_id]``.
 
+    Like every other output, a run replaces what an earlier run wrote there: ``open`` removes the
+    folder's files named as this sink names its own (``<stem>_<12 digits>_keypoints.json``), so
+    that the folder holds this run's frames only; other files are left alone.
+
     Args:
         folder: output folder (created if missing).
-        stem: file-name prefix; None: the source's file stem (``camera0`` for camera 0).
+        stem: file-name prefix; None: the source's stem (:func:`~stip_rt.io.source_config.source_stem`:
+            ``camera0`` for camera 0, ``imgs`` for ``imgs/*.jpg``).
 
     Raises:
         SinkError: the folder cannot be written; at ``open`` when the run has no keypoints (``--pose none``).
@@ -71,12 +70,19 @@ class OpenPoseSink:
 
     def open(self, run: RunInfo) -> None:
         self.claim(run)
+        self.stem = self.stem or source_stem(run.source.uri)
+        frame_file = re.compile(rf"{re.escape(self.stem)}_\d{{12}}_keypoints\.json")
         try:
             make_dir(self.folder)
+            for old in self.folder.iterdir():
+                if frame_file.fullmatch(old.name) and old.is_file():
+                    old.unlink()
+        except OSError as e:
+            self.close()
+            raise write_error(self.folder, e) from e
         except BaseException:
             self.close()
             raise
-        self.stem = self.stem or openpose_stem(run.source.uri)
 
     def write(self, result: FrameResult) -> None:
         t = result.tracks

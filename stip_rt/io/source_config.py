@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 #: Files an image-folder source reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -53,3 +57,26 @@ class SourceConfig:
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before reconnect attempt ``attempt`` (1-based)."""
         return min(self.reconnect_backoff_s * 2 ** (attempt - 1), self.reconnect_backoff_max_s)
+
+
+def source_stem(uri: str) -> str:
+    """A folder name for a source: ``vtest`` for ``clips/vtest.avi``, ``camera0`` for ``0`` or
+    ``/dev/video0``, ``imgs`` for an image folder or ``imgs/*.jpg``, the last part of a stream URL
+    (``cam1`` for ``rtsp://host/live/cam1``, the host when the path is empty)."""
+    text = uri.strip()
+    if text.isdigit():
+        name = f"camera{int(text)}"
+    elif re.fullmatch(r"/dev/video\d+", text):
+        name = "camera" + text.removeprefix("/dev/video")
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        parts = urlsplit(text)
+        last = [p for p in parts.path.split("/") if p]
+        name = Path(last[-1]).stem if last else (parts.hostname or parts.scheme)
+    else:
+        path = Path(text)
+        while any(c in path.name for c in "*?[") and path.name:
+            path = path.parent
+        name = path.stem if path.suffix and not path.is_dir() else path.name
+        name = name or Path(os.path.abspath(text)).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "source"
+    return name
