@@ -5,6 +5,7 @@ the default outputs of ``stip-rt track`` (a new folder under ``runs/track/``).""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import weakref
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,8 @@ from .io.source_config import source_stem
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
 from .types import FrameResult
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -127,6 +130,9 @@ def open_outputs(outputs: OutputsConfig) -> list[Sink]:
         if outputs.trails and isinstance(video, VideoSink):
             video.trails = Trails(outputs.trails)
         sinks.append(video)
+    elif outputs.trails:
+        log.warning("trails (%d frames) are drawn on the annotated video, and this run writes none (--video)",
+                    outputs.trails)  # fmt: skip
     return sinks
 
 

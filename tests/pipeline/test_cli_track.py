@@ -369,3 +369,16 @@ def test_output_lines_name_only_what_this_run_wrote(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text("{}\n")
     assert output_paths(config) == [f"{tmp_path}/a.jsonl", f"{tmp_path}/b.csv", f"{tmp_path}/v.mp4"]
     assert output_paths(config, started) == [f"{tmp_path}/a.jsonl"]
+
+
+def test_trails_without_a_video_are_not_silently_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from stip_rt.api import open_outputs
+    from stip_rt.run_config import OutputsConfig
+
+    with caplog.at_level("WARNING", logger="stip_rt.api"):
+        open_outputs(OutputsConfig(files=(str(tmp_path / "a.jsonl"),), trails=30))
+    assert "trails (30 frames) are drawn on the annotated video, and this run writes none" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stip_rt.api"):
+        open_outputs(OutputsConfig(video=str(tmp_path / "v.mp4"), trails=30))
+    assert "trails" not in caplog.text
