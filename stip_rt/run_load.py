@@ -101,6 +101,9 @@ def unknown_key_message(origin: str, key: str, canonical: str | None = None) -> 
     """``<origin>: unknown key 'x' (did you mean 'y'?)`` with the closest key of the tree or option."""
     wanted = canonical or key
     pool = sorted(LEAVES) + sorted(BRANCHES) + sorted(OPTIONS) + sorted(BRANCH_ALIASES)
+    branch = wanted.rpartition(".")[0]
+    if branch in BRANCHES:  # a known branch: the keys under it (never the branch itself, or an alias of it)
+        pool = [k for k in pool if k.startswith(branch + ".")]
     close = difflib.get_close_matches(wanted, pool, n=1, cutoff=0.6)
     if not close:  # the right name under a wrong or missing branch: match the last part
         last = wanted.rsplit(".", 1)[-1]

@@ -213,3 +213,12 @@ def test_one_weights_argument_check(tmp_path: Path) -> None:
         checkpoint_arg("nope.pth")
     with pytest.raises(WeightsError, match=r"weights nope\.pth: file not found"):
         PoseEstimator.from_name("hrnet-w32-coco-256x192", "nope.pth")
+
+
+def test_a_suggestion_is_a_key_under_the_branch_given() -> None:
+    """``track.nope`` once suggested 'tracker' (the old name of the branch itself)."""
+    with pytest.raises(ConfigError) as err:
+        load_run_config(overrides=["track.nope=1"])
+    assert "unknown key 'track.nope'" in str(err.value) and "'tracker'" not in str(err.value)
+    hint = re.search(r"did you mean '([^']+)'", str(err.value))
+    assert hint is None or hint[1].startswith("track.")
