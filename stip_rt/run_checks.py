@@ -200,9 +200,9 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
     if (s.camera_width is None) != (s.camera_height is None):
         fail("source.camera_width", "give source.camera_width and source.camera_height together",
              "source.camera_height")
-    problem = _outputs_problem(config)
-    if problem:
-        fail(problem[0], problem[1], "outputs.files", "outputs.video")
+    outputs = _outputs_problem(config)
+    if outputs:
+        fail(outputs[0], outputs[1], "outputs.files", "outputs.video")
 
 
 def _outputs_problem(config: RunConfig) -> tuple[str, str] | None:
