@@ -19,6 +19,29 @@ _NOT_COMPARED: dict[str, tuple[str, ...] | None] = {
     "source": ("uri",),
     "outputs": None,
 }
+#: Keys that may hold a file path: recorded and compared as absolute paths, so that a relative and an
+#: absolute spelling of one file (or a run from another folder) are the same option.
+_PATH_KEYS = (("detect", "detections"), ("detect", "weights"), ("pose", "weights"), ("pose", "model"))
+
+
+def marker_config(config: RunConfig) -> dict[str, Any]:
+    """``config`` as ``done.json`` records it: its tree, with the given files as absolute paths."""
+    tree = to_dict(config)
+    for section, key in _PATH_KEYS:
+        value = tree.get(section, {}).get(key)
+        if isinstance(value, str) and os.path.exists(value):
+            tree[section][key] = os.path.abspath(value)
+    return tree
+
+
+def input_stamp(source: str) -> dict[str, int] | None:
+    """Size and modification time (ns) of a video file, or None (not a file): a replaced or edited
+    input is done again."""
+    try:
+        st = os.stat(source)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def write_done(video_dir: Path, marker: dict[str, Any]) -> None:
@@ -37,18 +60,26 @@ def done_differs(video_dir: Path, config: RunConfig, formats: Sequence[str], ann
     """Why the finished outputs in ``video_dir`` are not what this run asks for; None when they are.
 
     Compares the formats, the annotated video and the configuration recorded in ``done.json``
-    (except keys that do not change the outputs: device, queues, ``source.uri``).
+    (except keys that do not change the outputs: device, queues, ``source.uri``; given files as
+    absolute paths), that every output it lists is still there, and that the input video is the
+    same file (size and modification time).
     """
     try:
         marker = json.loads((video_dir / DONE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "its done.json cannot be read"
+    stamp = marker.get("input")
+    if stamp is not None and stamp != input_stamp(config.source.uri):
+        return "the video changed since (size or modification time)"
+    missing = [name for name in marker.get("outputs", []) if not (video_dir / name).exists()]
+    if missing:
+        return f"an output is missing: {missing[0]}"
     if sorted(marker.get("formats", [])) != sorted(formats):
         return f"formats were {','.join(marker.get('formats', [])) or 'none'}, now {','.join(formats)}"
     had_video = marker.get("video", (video_dir / f"{video_dir.name}.mp4").is_file())
     if bool(had_video) != annotate:
         return "the annotated video was " + ("written, now it is not asked for" if had_video else "not written")
-    old, new = _comparable(marker.get("config", {})), _comparable(to_dict(config))
+    old, new = _comparable(marker.get("config", {})), _comparable(marker_config(config))
     changed = sorted(_diff(old, new))
     if changed:
         return f"options changed: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}"

@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from .batch_marker import DONE, done_differs, done_figures, is_done, write_done
-from .config import to_dict
+from .batch_marker import DONE, done_differs, done_figures, input_stamp, is_done, marker_config, write_done
 from .errors import StipError
 from .interrupt import wait_for_threads
 from .io.formats import OUTPUT_FORMATS
@@ -114,6 +113,7 @@ def process_video(
             source, "interrupted", out_dir=str(out), device=device, error="interrupted before it started"
         )
     t0 = time.perf_counter()
+    outputs = [(f"{out.name}{FORMATS[f]}", f) for f in formats] + ([(f"{out.name}.mp4", "video")] if annotate else [])
     pipeline: Pipeline | None = None
     finished = threading.Event()
 
@@ -129,9 +129,7 @@ def process_video(
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ERROR).unlink(missing_ok=True)
-        sinks = [open_sink(out / f"{out.name}{FORMATS[f]}", kind=f) for f in formats]
-        if annotate:
-            sinks.append(open_sink(out / f"{out.name}.mp4"))
+        sinks = [open_sink(out / name, kind=kind) for name, kind in outputs]
         pipeline = Pipeline(config, sinks)
         threading.Thread(target=_stop_when_asked, args=(pipeline, finished), daemon=True).start()
         stats = pipeline.run()
@@ -157,7 +155,9 @@ def process_video(
         "device": device,
         "formats": list(formats),
         "video": annotate,
-        "config": to_dict(config),
+        "outputs": [name for name, _ in outputs],
+        "input": input_stamp(source),
+        "config": marker_config(config),
     }
     write_done(out, marker)  # last and atomic: a done.json always means complete outputs
     return VideoResult(

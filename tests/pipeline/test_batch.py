@@ -127,3 +127,37 @@ def test_formats_are_checked_once_before_any_video(tmp_path: Path, data_dir: Pat
     with pytest.raises(ConfigError, match="format 'coco'"):
         run_batch(find_videos(folder), out, config, ["jsonl", "coco"])
     assert {p.name: p.read_bytes() for p in (out / "x").iterdir()} == before
+
+
+def test_resume_redoes_a_video_whose_input_or_outputs_changed(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A finished video is skipped only while its input is the same file and its outputs are all
+    there; the same detections file given by a relative or an absolute path is the same option."""
+    import os
+    import shutil
+
+    folder = tmp_path / "v"
+    folder.mkdir()
+    shutil.copy(data_dir / "opencv_samples" / "vtest.avi", folder / "x.avi")
+    shutil.copy(data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt", tmp_path / "gt.txt")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+
+    def run(detections: str) -> str:
+        config = load_run_config(pose="none", detections=detections, max_frames=3)
+        return run_batch(find_videos(folder), out, config, ["jsonl", "csv"])[0].status
+
+    assert run("gt.txt") == "done"
+    assert run(str(tmp_path / "gt.txt")) == "skipped"  # relative then absolute: one file
+    (out / "x" / "x.csv").unlink()
+    with caplog.at_level("WARNING"):
+        assert run("gt.txt") == "done"
+    assert "an output is missing: x.csv" in caplog.text
+    assert run("gt.txt") == "skipped"
+    st = (folder / "x.avi").stat()
+    os.utime(folder / "x.avi", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # replaced or edited
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert run("gt.txt") == "done"
+    assert "the video changed since" in caplog.text
