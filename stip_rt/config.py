@@ -20,11 +20,34 @@ from .errors import ConfigError, did_you_mean
 T = TypeVar("T")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping holding a key twice (YAML lets the last one win
+    silently, so a setting given twice in a file would be lost without a word)."""
+
+
+class _DuplicateKey(yaml.YAMLError):
+    """A key given twice in one mapping (its message says where, in one line)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in first_line:
+            raise _DuplicateKey(f"line {line}: the key '{key}' is given twice (first on line {first_line[key]})")
+        first_line[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping.
+    """Read a YAML mapping (a key given twice in one mapping is an error).
 
     Raises:
-        ConfigError: missing file, invalid YAML, or not a mapping.
+        ConfigError: missing file, invalid YAML, a duplicate key, or not a mapping.
     """
     p = Path(path)
     try:
@@ -34,7 +57,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"config {p}: cannot read ({e.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+    except _DuplicateKey as e:
+        raise ConfigError(f"config {p}: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config {p}: invalid YAML ({e})") from None
     if data is None:

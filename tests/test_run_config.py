@@ -222,3 +222,15 @@ def test_a_suggestion_is_a_key_under_the_branch_given() -> None:
     assert "unknown key 'track.nope'" in str(err.value) and "'tracker'" not in str(err.value)
     hint = re.search(r"did you mean '([^']+)'", str(err.value))
     assert hint is None or hint[1].startswith("track.")
+
+
+def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path: Path) -> None:
+    """YAML would keep the last value silently; one of the two settings would be lost without a word."""
+    f = tmp_path / "run.yaml"
+    f.write_text("track:\n  min_hits: 3\n  high_score: 0.5\n  min_hits: 5\n")
+    with pytest.raises(ConfigError, match=rf"^config {re.escape(str(f))}: line 4: the key 'min_hits' is given "
+                                          r"twice \(first on line 2\)$"):  # fmt: skip
+        load_run_config(f)
+    f.write_text("track:\n  min_hits: 3\ndetect:\n  min_hits: 3\n")  # the same name in two branches is fine
+    with pytest.raises(ConfigError, match=r"unknown key 'detect\.min_hits'"):
+        load_run_config(f)
