@@ -103,9 +103,27 @@ def _start_end_legend(ax: Axes) -> None:
 
 
 def _by_track(df: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(track id, its rows) in id order; the ``track_id`` column holds integers."""
+    """(track id, its rows with :func:`_with_breaks`) in id order; the ``track_id`` column holds integers."""
     for tid, g in df.groupby("track_id", sort=True):
-        yield int(cast(SupportsInt, tid)), g
+        yield int(cast(SupportsInt, tid)), _with_breaks(g)
+
+
+def _with_breaks(g: pd.DataFrame) -> pd.DataFrame:
+    """One track's rows with an all-NaN row inside each gap that was not filled (frames missing), so
+    that a plotted line breaks there instead of joining the two sides with a straight segment."""
+    import pandas as pd
+
+    frames = g["frame"].to_numpy()
+    gaps = np.flatnonzero(np.diff(frames) > 1)
+    if not gaps.size:
+        return g
+    blank = pd.DataFrame(np.nan, index=range(gaps.size), columns=[c for c in g.columns if g[c].dtype.kind in "fiu"])
+    blank["frame"] = frames[gaps] + 0.5
+    if "time" in blank.columns:
+        t = g["time"].to_numpy(np.float64)
+        blank["time"] = (t[gaps] + t[gaps + 1]) / 2
+    rows = pd.concat([g.reset_index(drop=True), blank], ignore_index=True)
+    return rows.sort_values("frame", kind="stable").reset_index(drop=True)
 
 
 def trajectories(df: pd.DataFrame, source: SourceInfo, background: np.ndarray | None = None) -> Figure:
@@ -216,7 +234,7 @@ def speed(df: pd.DataFrame, unit: str | None = None, max_tracks: int = 30) -> Fi
     finite = finite[np.isfinite(finite)]
     top = float(np.percentile(finite, 99.5)) * 1.15 if finite.size else 1.0
     for ax, tid in zip(axes.flat, ids):
-        g = df[df["track_id"] == tid]
+        g = _with_breaks(df[df["track_id"] == tid])
         c = track_color(tid)
         ax.plot(g["time"], g[raw], color=c, lw=0.8, alpha=0.55)
         if sm in g.columns:
@@ -260,7 +278,7 @@ def joint_angles(df: pd.DataFrame, track_id: int) -> Figure:
     """
     if not any(c.endswith("_deg") for c in df.columns):
         raise KeyError("no joint-angle columns: the tracks file has no keypoints")
-    g = df[df["track_id"] == track_id]
+    g = _with_breaks(df[df["track_id"] == track_id])
     joints = list(dict.fromkeys(name.split("_", 1)[1] for name in JOINT_ANGLES))
     fig = Figure(figsize=(10, 10), layout="constrained")
     axes = fig.subplots(len(joints) + 1, 1, sharex=True)

@@ -90,3 +90,15 @@ def test_still_frame(data_dir: Path) -> None:
     assert plots.still_frame(rel, base=data_dir).shape == (576, 768, 3)
     for uri in ("0", "rtsp://example.invalid/stream", "/nonexistent/video.mp4"):  # never opens a camera or stream
         assert plots.still_frame(SourceInfo(uri, 640, 480, 25.0)) is None
+
+
+def test_lines_break_at_gaps_that_were_not_filled(tmp_path: Path) -> None:
+    """A track seen on frames 0–9 and 30–39 (a gap longer than max_gap): its path and speed lines
+    stop at the gap instead of drawing a straight segment across it."""
+    frames = [[person(1, (100.0 + 5 * f, 300))] if f < 10 or f >= 30 else [] for f in range(40)]
+    df = movement(write_tracks(tmp_path / "gap.jsonl", frames), max_gap=5)
+    tf = read_tracks(tmp_path / "gap.jsonl")
+    path = plots.trajectories(df, tf.source).axes[0].lines[1].get_xydata()  # the coloured line (after the outline)
+    assert np.isnan(path[:, 0]).sum() == 1 and np.isnan(path[:, 0]).argmax() == 10
+    speed = next(ax for ax in plots.speed(df).axes if ax.get_visible()).lines[0].get_ydata()
+    assert np.isnan(np.asarray(speed, float)[10])
