@@ -59,18 +59,38 @@ def run(args: argparse.Namespace) -> int:
     if args.progress_every < 0:
         raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
     window = WindowSink() if args.show else None  # no window support: one error before anything is made
+    created = _first_missing(Path(config.outputs.save_dir))
     config, folder = save_outputs(config)
     started = time.time()
     try:
         _track(args, config, window, folder, started)
     except BaseException as e:
-        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()  # nothing was written: leave no empty run folder behind
+        if folder is not None:
+            _remove_if_empty(folder, created)
         if isinstance(e, StipError):  # what was computed before the error is in these
             print_outputs(output_paths(config, started), sys.stderr)
         raise
     print_outputs(output_paths(config, started))
     return 0
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
+    missing, p = None, path.absolute()
+    while not p.exists() and p.parent != p:
+        missing, p = p, p.parent
+    return missing
+
+
+def _remove_if_empty(folder: Path, created: Path | None) -> None:
+    """Remove the run folder when nothing was written into it, and the empty folders above it that
+    this run created (up to ``created``): a run that failed at once leaves no empty ``runs/track/``."""
+    p = folder.absolute()
+    while p.is_dir() and not any(p.iterdir()):
+        p.rmdir()
+        if created is None or p == created or not p.is_relative_to(created):
+            break
+        p = p.parent
 
 
 def _track(

@@ -382,3 +382,14 @@ def test_trails_without_a_video_are_not_silently_ignored(tmp_path: Path, caplog:
     with caplog.at_level("WARNING", logger="stip_rt.api"):
         open_outputs(OutputsConfig(video=str(tmp_path / "v.mp4"), trails=30))
     assert "trails" not in caplog.text
+
+
+def test_a_run_that_fails_at_once_leaves_no_empty_run_folders(
+    tmp_path: Path, pets_gt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["track", "missing.mp4", "--pose", "none", "--detections", str(pets_gt)]) == 2
+    assert list(tmp_path.iterdir()) == []  # not even runs/track/
+    (tmp_path / "runs" / "track" / "earlier").mkdir(parents=True)
+    assert main(["track", "missing.mp4", "--pose", "none", "--detections", str(pets_gt)]) == 2
+    assert [p.name for p in (tmp_path / "runs" / "track").iterdir()] == ["earlier"]  # what existed stays
