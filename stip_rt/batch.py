@@ -185,7 +185,13 @@ def run_batch(
     if jobs == 1:
         cfg = with_device(config, devices[0]) if devices else config
         for i, (src, vdir) in enumerate(tasks):
-            done(i, process_video(src, vdir, cfg, formats, annotate, force))
+            try:
+                result = process_video(src, vdir, cfg, formats, annotate, force)
+            except KeyboardInterrupt:  # the video closed its outputs; say so, as the worker processes do
+                done(i, VideoResult(src, "interrupted", out_dir=vdir, device=cfg.runtime.device,
+                                    error="interrupted: outputs are complete up to the last frame written; not done"))
+                raise
+            done(i, result)
         return [results[i] for i in range(len(tasks))]
     ctx = mp.get_context("spawn")  # fork after torch/threads started is unsafe
     queue: mp.Queue = ctx.Queue()

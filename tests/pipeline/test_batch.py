@@ -161,3 +161,19 @@ def test_resume_redoes_a_video_whose_input_or_outputs_changed(
     with caplog.at_level("WARNING"):
         assert run("gt.txt") == "done"
     assert "the video changed since" in caplog.text
+
+
+def test_ctrl_c_in_process_reports_the_interrupted_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one job, Ctrl-C during a video reports it as interrupted (as the worker processes do)."""
+    import stip_rt.batch as batch
+
+    def interrupted(*args: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "process_video", interrupted)
+    (tmp_path / "x.avi").write_bytes(b"")
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([tmp_path / "x.avi"], tmp_path / "out", RunConfig(), ["jsonl"], on_result=seen.append)
+    assert [(r.status, Path(r.source).name) for r in seen] == [("interrupted", "x.avi")]
+    assert "not done" in (seen[0].error or "")
