@@ -98,9 +98,20 @@ def output_names(videos: Sequence[Path]) -> dict[Path, str]:
 _worker_device: str | None = None
 
 
-def _init_worker(devices: mp.Queue, threads: int, stop: Any) -> None:
+def _logging_setup() -> tuple[int, str | None]:
+    """This process's root logging level and the format of its first handler (for the workers)."""
+    root = logging.getLogger()
+    fmt = root.handlers[0].formatter._fmt if root.handlers and root.handlers[0].formatter else None
+    return root.level, fmt
+
+
+def _init_worker(
+    devices: mp.Queue, threads: int, stop: Any, logs: tuple[int, str | None] = (logging.WARNING, None)
+) -> None:
     global _worker_device
     _worker_device = devices.get()
+    level, fmt = logs  # a spawned worker starts with no logging set up: log as the parent does
+    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
     # Ctrl-C reaches every process of the terminal's group, SIGTERM may reach the workers too
     # (systemd, Slurm): the worker then stops its video cleanly; the parent coordinates the rest
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
@@ -199,7 +210,7 @@ def run_batch(
         queue.put(devices[w % len(devices)] if devices else config.runtime.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     stop = ctx.Event()
-    initargs = (queue, threads, stop)
+    initargs = (queue, threads, stop, _logging_setup())
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
         futures = {
             pool.submit(_process_in_worker, src, vdir, config, tuple(formats), annotate, force): i

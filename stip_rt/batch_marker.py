@@ -34,9 +34,11 @@ def marker_config(config: RunConfig) -> dict[str, Any]:
     return tree
 
 
-def input_stamp(source: str) -> dict[str, int] | None:
+def input_stamp(source: str | None) -> dict[str, int] | None:
     """Size and modification time (ns) of a video file, or None (not a file): a replaced or edited
     input is done again."""
+    if source is None:
+        return None
     try:
         st = os.stat(source)
     except OSError:
