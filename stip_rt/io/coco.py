@@ -234,8 +234,11 @@ def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1, bbox: bool 
             keypoints' extent; :func:`stip_rt.eval.keypoints.evaluate_keypoints` ignores it.
 
     Returns:
-        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score", "bbox"}]``, one per person.
+        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score", "bbox"}]``, one per
+        person; an image without people gives ``[]``.
     """
+    if len(poses) == 0:
+        return []
     if poses.keypoints is None:
         raise DataError(f"image {image_id}: poses have no keypoints, cannot write COCO keypoint results")
     kps = poses.keypoints.astype(np.float64).reshape(len(poses), -1)

@@ -208,3 +208,44 @@ def test_missing_weights_file(data_dir: Path, tiny_models, tmp_path: Path, capsy
     ]
     assert main(argv) == 2
     assert "w.pth: file not found" in capsys.readouterr().err
+
+
+def _predict_argv(images: Path, dets: Path, out: Path, model: Path, *extra: str) -> list[str]:
+    return ["predict", str(images), "--detections", str(dets), "--out", str(out), "--model", str(model),
+            "--weights", "random", "--device", "cpu", "--backend", "torch", "--no-flip", *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "keep,extra,people",
+    [
+        pytest.param({785}, [], 1, id="boxes-of-one-image"),
+        pytest.param(set(), [], 0, id="empty-file"),
+        pytest.param({785, 40083}, ["--image-thre", "2"], 0, id="all-under-image-thre"),
+    ],
+)
+def test_predict_images_without_boxes_get_no_results(
+    data_dir: Path, tiny_models, tmp_path: Path, capsys, keep: set[int], extra: list[str], people: int
+) -> None:
+    gt, images, _ = _coco(data_dir)
+    anns = json.loads(gt.read_text())["annotations"]
+    boxes = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 1.0} for a in anns]
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([b for b in boxes if b["image_id"] in keep]))
+    out = tmp_path / "res.json"
+    assert main(_predict_argv(images, dets, out, tiny_models["coco"], *extra)) == 0
+    res = read_coco_results(out, 17)
+    assert {r["image_id"] for r in res} == ({785} if people else set())
+    assert "on 3 image(s)" in capsys.readouterr().out
+
+
+def test_full_protocol_with_boxes_for_one_image(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    gt, images, all_dets = _coco(data_dir)
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([d for d in json.loads(all_dets.read_text()) if d["image_id"] == 785][:3]))
+    out = tmp_path / "res.json"
+    argv = ["eval", "--gt", str(gt), "--images", str(images), "--detections", str(dets), "--model",
+            str(tiny_models["coco"]), "--weights", "random", "--device", "cpu", "--backend", "torch",
+            "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert "AP" in json.loads(capsys.readouterr().out)
+    assert {r["image_id"] for r in read_coco_results(out, 17)} == {785}

@@ -151,3 +151,8 @@ def test_results_carry_the_box_and_pycocotools_evaluates_them(data_dir: Path) ->
     no_box = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
     assert evaluate_keypoints(gt_path, results).values == evaluate_keypoints(gt_path, no_box).values
     assert "bbox" not in poses_to_coco(1, poses, bbox=False)[0]
+
+
+@pytest.mark.parametrize("num_keypoints", [17, None])
+def test_no_people_give_no_results(num_keypoints: int | None) -> None:
+    assert poses_to_coco(7, Poses.empty(num_keypoints)) == []
