@@ -69,6 +69,38 @@ def _check_dataset(dataset: str) -> None:
         raise DataError(f"unknown dataset '{dataset}' (use 'coco' or 'crowdpose')")
 
 
+def check_dataset_keys(gt: Mapping[str, Any], dataset: Dataset, gt_name: str = "ground truth") -> None:
+    """Check that a ground truth has what ``dataset``'s metric needs besides the common keys.
+
+    COCO needs each annotation's ``area``; CrowdPose each image's ``crowdIndex``. The full
+    protocol calls this before any inference, :func:`evaluate_keypoints` before scoring.
+
+    Args:
+        gt: the dataset dict (as :func:`~stip_rt.io.coco.read_coco_gt` returns it).
+        dataset: ``coco`` or ``crowdpose``.
+        gt_name: the file's name, for the message.
+
+    Raises:
+        DataError: the first annotation without ``area`` / image without ``crowdIndex``, or an
+            unknown dataset.
+    """
+    _check_dataset(dataset)
+    if dataset == "coco":
+        missing = next((i for i, a in enumerate(gt["annotations"]) if "area" not in a), None)
+        if missing is not None:
+            raise DataError(
+                f"{gt_name}: annotations[{missing}] has no 'area' (COCO evaluation needs it; "
+                "CrowdPose files: use --dataset crowdpose)"
+            )
+    else:
+        missing = next((i for i, im in enumerate(gt["images"]) if "crowdIndex" not in im), None)
+        if missing is not None:
+            raise DataError(
+                f"{gt_name}: images[{missing}] has no 'crowdIndex' (needed for CrowdPose AP easy/medium/"
+                "hard; COCO files: use --dataset coco)"
+            )
+
+
 def evaluate_keypoints(
     gt: str | Path | Mapping[str, Any],
     results: str | Path | Sequence[Mapping[str, Any]],
@@ -106,21 +138,10 @@ def evaluate_keypoints(
     # The evaluators add keys to the entries. A result's `bbox` would become its `area` (the official
     # keypoint protocol takes it from the keypoints' extent): evaluated without it.
     entries = [{k: v for k, v in dict(r).items() if k != "bbox"} for r in copy.deepcopy(res)]
+    check_dataset_keys(gt_data, dataset, gt_name)
     if dataset == "coco":
-        missing = next((i for i, a in enumerate(gt_data["annotations"]) if "area" not in a), None)
-        if missing is not None:
-            raise DataError(
-                f"{gt_name}: annotations[{missing}] has no 'area' (COCO evaluation needs it; "
-                "CrowdPose files: use --dataset crowdpose)"
-            )
         stats = _coco_stats(gt_data, entries, schema.sigmas if schema is not None else None)
     else:
-        missing = next((i for i, im in enumerate(gt_data["images"]) if "crowdIndex" not in im), None)
-        if missing is not None:
-            raise DataError(
-                f"{gt_name}: images[{missing}] has no 'crowdIndex' (needed for CrowdPose AP easy/medium/"
-                "hard; COCO files: use --dataset coco)"
-            )
         stats = _crowdpose_stats(gt_data, entries)
     return KeypointMetrics(dataset, names, tuple(float(v) for v in stats), len(ids), len(res))
 

@@ -28,7 +28,7 @@ from ..pose.estimator import PoseEstimator
 from ..pose.postprocess import OKS_THRE, oks_nms
 from ..schemas import BUILTIN_SCHEMAS
 from ..types import Detections, Poses
-from .keypoints import DATASET_SCHEMA, Dataset, KeypointMetrics, evaluate_keypoints
+from .keypoints import DATASET_SCHEMA, Dataset, KeypointMetrics, check_dataset_keys, evaluate_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ def run_protocol(
             f"'{dataset}' needs {want}"
         )
     gt = read_coco_gt(gt_path, estimator.num_keypoints)
+    check_dataset_keys(gt, dataset, str(gt_path))  # before any inference, not after it
     sizes = {img["id"]: (img.get("width", np.inf), img.get("height", np.inf)) for img in gt["images"]}
     dets = read_coco_detections(detections_path, sizes, score_threshold=config.image_thre)
     images = _gt_images(gt, Path(images_dir), str(gt_path))

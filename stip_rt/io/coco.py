@@ -81,6 +81,11 @@ def _num(value: Any, where: str, field: str) -> float:
 def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str, Any]:
     """Read and validate a COCO-format person-keypoint ground-truth file (COCO or CrowdPose).
 
+    Every annotation needs ``image_id``, ``keypoints``, ``bbox``, ``num_keypoints`` (an integer
+    ≥ 0) and ``iscrowd`` (0 or 1), as in the official files: pycocotools and xtcocotools fail on
+    a missing ``num_keypoints`` or ``iscrowd``, and faster-coco-eval silently ignores every
+    person without ``num_keypoints``, so neither is derived here.
+
     Args:
         path: the annotation JSON.
         num_keypoints: expected K (17 COCO, 14 CrowdPose), or None to accept the file's.
@@ -90,7 +95,8 @@ def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str
 
     Raises:
         DataError: unreadable file, missing keys, duplicate image ids, annotations of unknown
-            images, wrong keypoint counts, NaN values. The message names the file and entry.
+            images, wrong keypoint counts, NaN values, a ``num_keypoints`` or ``iscrowd`` that
+            is not an integer ≥ 0 / 0 or 1. The message names the file and entry.
     """
     p = Path(path)
     data = _read_json(p, "ground truth")
@@ -104,7 +110,11 @@ def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str
         ids.add(img["id"])
     for i, ann in enumerate(data["annotations"]):
         where = f"ground truth {p}: annotations[{i}]"
-        _need_keys(ann, ("image_id", "keypoints", "bbox"), where)
+        _need_keys(ann, ("image_id", "keypoints", "bbox", "num_keypoints", "iscrowd"), where)
+        if type(ann["num_keypoints"]) is not int or ann["num_keypoints"] < 0:
+            raise DataError(f"{where}: 'num_keypoints' must be an integer >= 0, got {ann['num_keypoints']!r}")
+        if ann["iscrowd"] not in (0, 1):
+            raise DataError(f"{where}: 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r}")
         if ann["image_id"] not in ids:
             raise DataError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
         kp = _finite_numbers(ann["keypoints"], None, where, "keypoints")

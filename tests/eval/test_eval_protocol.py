@@ -249,3 +249,30 @@ def test_full_protocol_with_boxes_for_one_image(data_dir: Path, tiny_models, tmp
     assert main(argv) == 0
     assert "AP" in json.loads(capsys.readouterr().out)
     assert {r["image_id"] for r in read_coco_results(out, 17)} == {785}
+
+
+@pytest.mark.parametrize("key", ["num_keypoints", "iscrowd"])
+def test_eval_gt_without_a_required_key(data_dir: Path, tmp_path: Path, capsys, key: str) -> None:
+    gt, _, _ = _coco(data_dir)
+    data = json.loads(gt.read_text())
+    del data["annotations"][1][key]
+    bad = tmp_path / "gt.json"
+    bad.write_text(json.dumps(data))
+    results = data_dir / "coco_val2017_keypoints" / "annotations" / "keypoint_results_sample.json"
+    assert main(["eval", "--gt", str(bad), "--results", str(results), "--dataset", "coco"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: annotations[1]: missing key(s) '{key}'" in err and "Traceback" not in err
+
+
+def test_full_protocol_checks_the_metric_keys_before_the_images(
+    data_dir: Path, tiny_models, tmp_path: Path, capsys
+) -> None:
+    gt, _, dets = _coco(data_dir)
+    data = json.loads(gt.read_text())
+    del data["annotations"][0]["area"]
+    bad = tmp_path / "gt.json"
+    bad.write_text(json.dumps(data))
+    argv = ["eval", "--gt", str(bad), "--images", str(tmp_path / "no-images"), "--detections", str(dets),
+            "--model", str(tiny_models["coco"]), "--weights", "random", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    assert f"{bad}: annotations[0] has no 'area'" in capsys.readouterr().err

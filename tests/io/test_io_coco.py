@@ -66,14 +66,28 @@ def test_missing_file(tmp_path: Path) -> None:
         read_coco_gt(tmp_path / "nope.json")
 
 
+def _gt(**ann) -> dict:
+    """One image (id 1) with one annotation: a valid one, with ``ann``'s keys changed (None: removed)."""
+    a = {"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1], "num_keypoints": 0, "iscrowd": 0} | ann
+    return {"images": [{"id": 1}], "annotations": [{k: v for k, v in a.items() if v is not None}], "categories": []}
+
+
 BAD_GT = [
     ({"images": [], "annotations": []}, "missing key"),
     ({"images": [{"id": 1}, {"id": 1}], "annotations": [], "categories": []}, r"images\[1\]: duplicate image id 1"),
-    ({"images": [{"id": 1}], "annotations": [{"image_id": 2, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1]}],
-      "categories": []}, r"annotations\[0\]: image_id 2 is not in 'images'"),
-    ({"images": [{"id": 1}], "annotations": [{"image_id": 1, "keypoints": [0] * 42, "bbox": [0, 0, 1, 1]}],
-      "categories": []}, r"annotations\[0\]: 'keypoints' has 14 joints, expected 17"),
-]  # fmt: skip
+    (_gt(image_id=2), r"annotations\[0\]: image_id 2 is not in 'images'"),
+    (_gt(keypoints=[0] * 42), r"annotations\[0\]: 'keypoints' has 14 joints, expected 17"),
+    # pycocotools / xtcocotools need both (KeyError), faster-coco-eval ignores people without num_keypoints
+    (_gt(num_keypoints=None), r"annotations\[0\]: missing key\(s\) 'num_keypoints'"),
+    (_gt(iscrowd=None), r"annotations\[0\]: missing key\(s\) 'iscrowd'"),
+    (_gt(num_keypoints=-1), r"annotations\[0\]: 'num_keypoints' must be an integer >= 0, got -1"),
+    (_gt(num_keypoints="3"), r"'num_keypoints' must be an integer >= 0, got '3'"),
+    (_gt(iscrowd=2), r"annotations\[0\]: 'iscrowd' must be 0 or 1, got 2"),
+]
+
+
+def test_valid_gt_fixture(tmp_path: Path) -> None:
+    assert read_coco_gt(_write(tmp_path, _gt(), "gt.json"), 17)["annotations"][0]["iscrowd"] == 0
 
 
 @pytest.mark.parametrize("data,match", BAD_GT)
