@@ -10,14 +10,52 @@ People are rescored and OKS-NMS'ed as in the official protocol (``--no-nms`` to 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from ..errors import ConfigError
 from .run_options import MODEL_DESTS, add_config_options, add_model_options, config_from_args
+
+log = logging.getLogger(__name__)
 
 
 def _image_id(path: Path) -> int | str:
     return int(path.stem) if path.stem.isdigit() else path.stem
+
+
+def _check_outputs(images: Sequence[Path], out: Path, draw_dir: Path | None) -> None:
+    """Refuse, before any work, an --out or a drawing that would replace one of the input images."""
+    inputs = {p.resolve(): p for p in images}
+    if out.resolve() in inputs:
+        raise ConfigError(f"predict: --out {out} is one of the input images; give another file")
+    if draw_dir is None:
+        return
+    for path in images:
+        drawn = draw_dir / path.name
+        if drawn.resolve() in inputs:
+            raise ConfigError(
+                f"predict: --draw {draw_dir} would write {drawn} over the input image "
+                f"{inputs[drawn.resolve()]}; give another folder"
+            )
+
+
+def _warn_unused(detections: Mapping[Any, Any], images: Sequence[tuple[Any, Path]], path: str) -> None:
+    """One warning for the boxes of image ids that are not among the inputs (they are not used)."""
+    ids = {i for i, _ in images}
+    unused = [i for i in detections if i not in ids]  # in file order
+    if unused:
+        boxes = sum(len(detections[i]) for i in unused)
+        shown = ", ".join(str(i) for i in unused[:5]) + (", ..." if len(unused) > 5 else "")
+        log.warning(
+            "detections %s: %d box(es) of %d image id(s) not among the input images are not used (%s)",
+            path,
+            boxes,
+            len(unused),
+            shown,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(config), end="")
         return 0
     images = [(_image_id(p), p) for p in find_images(args.input)]
-    dets = read_coco_detections(args.detections, score_threshold=args.image_thre)
-    est = _estimator(config)
     draw_dir = Path(args.draw) if args.draw else None
+    _check_outputs([p for _, p in images], Path(args.out), draw_dir)
+    dets = read_coco_detections(args.detections, score_threshold=args.image_thre)
+    _warn_unused(dets, images, args.detections)
+    est = _estimator(config)
     if draw_dir is not None:
         draw_dir.mkdir(parents=True, exist_ok=True)
     protocol = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)

@@ -117,7 +117,7 @@ def test_full_protocol_crowdpose(data_dir: Path, tiny_models, capsys) -> None:
     assert table.startswith("crowdpose keypoints:") and "AP(H)" in table
 
 
-def test_predict_writes_results_and_drawings(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+def test_predict_writes_results_and_drawings(data_dir: Path, tiny_models, tmp_path: Path, capsys, caplog) -> None:
     _, images, dets = _coco(data_dir)
     image = images / "000000000785.jpg"
     out, draw = tmp_path / "pred.json", tmp_path / "drawn"
@@ -151,6 +151,11 @@ def test_predict_writes_results_and_drawings(data_dir: Path, tiny_models, tmp_pa
     src = cv2.imread(str(image))
     assert drawn.shape == src.shape and not np.array_equal(drawn, src)
     assert "people on 1 image(s)" in capsys.readouterr().out
+    # the boxes of the two other images are not used: one warning says so
+    others = [d for d in json.loads(dets.read_text()) if d["image_id"] != 785 and d["score"] >= 0.2]
+    unused = [r.getMessage() for r in caplog.records if "not among the input images" in r.getMessage()]
+    assert unused == [f"detections {dets}: {len(others)} box(es) of 2 image id(s) not among the input images "
+                      "are not used (40083, 196141)"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -276,3 +281,28 @@ def test_full_protocol_checks_the_metric_keys_before_the_images(
             "--model", str(tiny_models["coco"]), "--weights", "random", "--device", "cpu"]  # fmt: skip
     assert main(argv) == 2
     assert f"{bad}: annotations[0] has no 'area'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "draw,out",
+    [
+        pytest.param("images", "res.json", id="draw-into-the-images-folder"),
+        pytest.param("images/sub/..", "res.json", id="the-same-folder-by-another-path"),
+        pytest.param(None, "images/000000000785.jpg", id="out-is-an-input-image"),
+    ],
+)
+def test_predict_refuses_to_write_over_an_input_image(
+    data_dir: Path, tiny_models, tmp_path: Path, capsys, draw: str | None, out: str
+) -> None:
+    _, images, dets = _coco(data_dir)
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    image = folder / "000000000785.jpg"
+    image.write_bytes((images / image.name).read_bytes())
+    before = image.read_bytes()
+    extra = ["--draw", str(tmp_path / draw)] if draw is not None else []
+    assert main(_predict_argv(folder, dets, tmp_path / out, tiny_models["coco"], *extra)) == 2
+    err = capsys.readouterr().err
+    assert ("over the input image" if draw else "is one of the input images") in err and str(image) in err
+    assert image.read_bytes() == before and not (tmp_path / "res.json").exists()
+
