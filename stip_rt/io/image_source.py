@@ -25,7 +25,7 @@ def find_images(spec: str | Path) -> list[Path]:
     """The images of a folder, a glob pattern or a single image file, in natural order.
 
     Raises:
-        SourceError: nothing matches, or the folder holds no images.
+        SourceError: the path does not exist, nothing matches, or the folder holds no images.
     """
     text = str(spec)
     if any(c in text for c in "*?["):
@@ -34,9 +34,12 @@ def find_images(spec: str | Path) -> list[Path]:
     elif Path(text).is_dir():
         paths = list(Path(text).iterdir())
         where = f"{text}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"
+    elif not Path(text).exists():
+        paths = []
+        where = f"{text}: not found (expected an image, a folder of images or a glob)"
     else:
         paths = [Path(text)]
-        where = f"{text}: not an image file"
+        where = f"{text}: not an image file ({', '.join(IMAGE_EXTENSIONS)})"
     images = sorted((p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()), key=_natural_key)
     if not images:
         raise SourceError(where)

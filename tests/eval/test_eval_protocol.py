@@ -306,3 +306,9 @@ def test_predict_refuses_to_write_over_an_input_image(
     assert ("over the input image" if draw else "is one of the input images") in err and str(image) in err
     assert image.read_bytes() == before and not (tmp_path / "res.json").exists()
 
+
+def test_predict_missing_input_is_not_found(data_dir: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    _, _, dets = _coco(data_dir)
+    missing = tmp_path / "nope.jpg"
+    assert main(_predict_argv(missing, dets, tmp_path / "r.json", tiny_models["coco"])) == 2
+    assert f"{missing}: not found" in capsys.readouterr().err
