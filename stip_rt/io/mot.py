@@ -59,13 +59,18 @@ class MotSequence:
 def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
     """Read a MOTChallenge ``gt.txt`` / ``det.txt`` / results file.
 
+    Blank lines are skipped. MOTChallenge files have no comments, and neither py-motmetrics nor
+    TrackEval reads ``#`` as one: a line starting with ``#`` is refused like any other text.
+    Errors give the line of the file (1-based, every line counted).
+
     Args:
         path: the text file (comma separated; at least 6 columns).
         min_score: drop rows whose 7th column is below this (e.g. 1 for ground truth, which drops
             the rows marked 0 = ignore, as py-motmetrics and TrackEval do for MOT15).
 
     Raises:
-        DataError: missing file, unparsable rows, fewer than 6 columns, frames < 1 or negative sizes.
+        DataError: missing file, unparsable rows or comment lines, fewer than 6 columns, frames < 1
+            or negative sizes.
     """
     p = Path(path)
     try:
@@ -78,17 +83,19 @@ def read_mot(path: str | Path, min_score: float | None = None) -> MotSequence:
     if not numbered:
         return _empty()
     rows = [ln for _, ln in numbered]
-    try:
-        data = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
+    try:  # comments=None: numpy would otherwise drop '#' lines and text after a '#'
+        data = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64, comments=None)
     except ValueError:
         raise DataError(f"MOT file {p}: {_first_bad_line(numbered)}") from None
     if data.shape[1] < 6:
         raise DataError(f"MOT file {p}: expected at least 6 columns (frame,id,x,y,w,h), got {data.shape[1]}")
-    if np.any(data[:, 0] < 1) or np.any(data[:, 0] != np.round(data[:, 0])):
-        line = int(np.flatnonzero((data[:, 0] < 1) | (data[:, 0] != np.round(data[:, 0])))[0]) + 1
+    bad_frame = (data[:, 0] < 1) | (data[:, 0] != np.round(data[:, 0]))
+    if np.any(bad_frame):
+        line = numbered[int(np.flatnonzero(bad_frame)[0])][0]
         raise DataError(f"MOT file {p}: line {line}: frame numbers must be integers >= 1 (1-based)")
-    if np.any(data[:, 4:6] < 0) or not np.isfinite(data[:, :6]).all():
-        line = int(np.flatnonzero((data[:, 4:6] < 0).any(1) | ~np.isfinite(data[:, :6]).all(1))[0]) + 1
+    bad_box = (data[:, 4:6] < 0).any(1) | ~np.isfinite(data[:, :6]).all(1)
+    if np.any(bad_box):
+        line = numbered[int(np.flatnonzero(bad_box)[0])][0]
         raise DataError(f"MOT file {p}: line {line}: box width/height must be finite and >= 0")
     scores = data[:, 6] if data.shape[1] > 6 else np.ones(len(data))
     seq = MotSequence(data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2:6].copy(), scores)
@@ -102,6 +109,8 @@ def _first_bad_line(numbered: list[tuple[int, str]]) -> str:
     """Where and why comma-separated numbers do not parse: ``line 7: ...`` (1-based file lines)."""
     width = None
     for n, line in numbered:
+        if line.lstrip().startswith("#"):
+            return f"line {n}: {line.strip()!r}: MOTChallenge files have no comment lines (remove it)"
         cells = line.split(",")
         for c, cell in enumerate(cells, 1):
             try:

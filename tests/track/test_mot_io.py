@@ -46,6 +46,36 @@ def test_bad_files_name_the_file(tmp_path, text, msg):
     assert "bad.txt" in str(e.value)
 
 
+ROW = "1,1,1,1,5,5,1\n"
+
+
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        pytest.param("\n\n\n" + ROW * 2 + "x,1,1,1,5,5,1\n", r"line 6, column 1: 'x'", id="text-after-blank-lines"),
+        pytest.param("\n\n\n" + ROW * 2 + "0,1,1,1,5,5,1\n", "line 6: frame numbers", id="frame-after-blank-lines"),
+        pytest.param(ROW + "\n  \n" + "1,1,1,1,-5,5,1\n", "line 4: box width/height", id="box-after-blank-lines"),
+        pytest.param(ROW + "\n" + ROW + "1,1,1\n", "line 4: 3 columns", id="columns-after-a-blank-line"),
+        # MOTChallenge files have no comments: a '#' line is refused where it is, whatever follows
+        pytest.param("# header\n" + ROW + "x\n", r"line 1: '# header': MOTChallenge files have no", id="header"),
+        pytest.param(ROW + "#\n" + ROW, "line 2: '#': MOTChallenge files have no comment", id="lone-hash"),
+        pytest.param(ROW + "1,1,1,1,5,5,1 # note\n", r"line 2, column 7: '1 # note'", id="trailing-comment"),
+    ],
+)
+def test_errors_give_the_line_of_the_file(tmp_path, text, msg):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    with pytest.raises(DataError, match=msg) as e:
+        read_mot(p)
+    assert "bad.txt" in str(e.value)
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    p = tmp_path / "ok.txt"
+    p.write_text("\n" + ROW + "\n\n" + "2,1,1,1,5,5,1\n\n")
+    assert read_mot(p).frames.tolist() == [1, 2]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"nope\.txt: not found"):
         read_mot(tmp_path / "nope.txt")

@@ -162,3 +162,11 @@ def test_cli_eval_track_folders(tmp_path, data_dir, capsys):
 def test_cli_eval_track_missing(tmp_path, capsys):
     assert main(["eval-track", "--gt", str(tmp_path / "none"), "--results", str(tmp_path)]) == 2
     assert "none: not found" in capsys.readouterr().err
+
+
+def test_cli_eval_track_names_the_file_line(tmp_path, data_dir, capsys):
+    res = tmp_path / "res.txt"
+    res.write_text("\n\n\n1,1,1,1,5,5,1\n2,1,1,1,5,5,1\n0,1,1,1,5,5,1\n")  # the 3rd row is file line 6
+    gt = data_dir / "mot15/TUD-Campus/gt/gt.txt"
+    assert main(["eval-track", "--gt", str(gt), "--results", str(res)]) == 2
+    assert f"MOT file {res}: line 6: frame numbers must be integers >= 1" in capsys.readouterr().err
