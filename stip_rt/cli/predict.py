@@ -37,7 +37,7 @@ def _check_outputs(images: Sequence[Path], out: Path, draw_dir: Path | None) -> 
         drawn = draw_dir / path.name
         if drawn.resolve() in inputs:
             raise ConfigError(
-                f"predict: --draw {draw_dir} would write {drawn} over the input image "
+                f"predict: --draw {draw_dir}: drawing {path.name} would write over the input image "
                 f"{inputs[drawn.resolve()]}; give another folder"
             )
 
