@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import random
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import to_dict
 from ..data.keypoints_dataset import KeypointsDataset, load_instances
@@ -48,7 +49,7 @@ from .losses import hrnet_loss, stip_loss
 from .state import FORMAT, load_training_checkpoint, model_record, rng_state, save_atomic, set_rng_state
 from .validate import metric_names, validate
 
-__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train"]  # the settings live in .config
+__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,29 @@ def _float_outputs(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_float_outputs(v) for v in obj]
     return obj
+
+
+#: Signals a job scheduler or terminal sends to the whole process group; the main process alone acts on them.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM/SIGINT/SIGHUP, so that a signal to the process group (Slurm's
+    ``scancel``, pre-emption, Ctrl-C) leaves the main process to act: it finishes the step and writes the
+    checkpoint. Workers still end when the loader shuts them down or the main process dies (their watchdog)."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def train_loader(dataset: Dataset, batch_sampler: Sampler, workers: int, pin_memory: bool,
+                 generator: torch.Generator) -> DataLoader:
+    """The training DataLoader: ``workers`` processes that ignore the stop signals (:func:`_ignore_stop_signals`).
+
+    Workers are not persistent: each epoch's get a fresh copy of the dataset with its current epoch.
+    Samples seed their own augmentation (from seed, epoch and index), so workers need no other seeding.
+    """
+    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=pin_memory,
+                      generator=generator, worker_init_fn=_ignore_stop_signals if workers else None)
 
 
 def train(config: TrainConfig, progress: Progress | None = None, stop: threading.Event | None = None) -> TrainResult:
@@ -112,9 +136,8 @@ class _Run:
         self.sampler = StepBatchSampler(len(self.dataset), config.batch_size, info.world_size, info.rank,
                                         config.accumulate, config.seed)
         self.loader_gen = torch.Generator()
-        # not persistent: each epoch's workers get a fresh copy of the dataset with its current epoch
-        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=config.workers,
-                                 pin_memory=device.startswith("cuda"), generator=self.loader_gen)
+        self.loader = train_loader(self.dataset, self.sampler, config.workers, device.startswith("cuda"),
+                                   self.loader_gen)
         torch.manual_seed(config.seed)  # the same initialisation on every rank
         self.model = build_model(self.spec).to(device).train()
         if isinstance(self.model, STIPNet):  # spec.arch "stip"
