@@ -42,7 +42,7 @@ class TrainConfig:
         sigma: target σ in heatmap pixels; 0 = official (STIP 3, HRNet 2 × heatmap/64).
         pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
         weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
-        resume: continue from ``out_dir/checkpoint.pth`` when it exists.
+        resume: continue from ``out_dir/checkpoint.pth`` when it exists (it must be of the same model).
         device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
         seed: seed of the initialisation, the data order and the augmentation.
         max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests).

@@ -14,7 +14,7 @@ checkpoint onto another keypoint set (:mod:`.finetune`).
 Files in ``out_dir`` (rank 0): ``checkpoint.pth`` (resume state, every epoch and on stop),
 ``best.pth`` (best validation metric), ``model.pth`` (final weights + model config + keypoint set:
 give it to ``stip-rt eval`` / ``export``), ``final_state.pth`` (a bare state_dict, the official
-release format), ``log.csv``, ``tb/``.
+release format), ``log.csv``, ``tb/``. A resumed run checks that ``checkpoint.pth`` is of its model.
 """
 
 from __future__ import annotations
@@ -46,7 +46,16 @@ from .config import Progress, TrainConfig, TrainResult, check_config, official_s
 from .finetune import load_finetune_weights, load_pretrained
 from .logs import RunLog, TrainEvent
 from .losses import hrnet_loss, stip_loss
-from .state import FORMAT, load_training_checkpoint, model_record, rng_state, save_atomic, set_rng_state
+from .state import (
+    FORMAT,
+    check_same_model,
+    load_resume_state,
+    load_training_checkpoint,
+    model_record,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from .validate import metric_names, validate
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
@@ -188,11 +197,12 @@ class _Run:
 
     def _resume(self) -> bool:
         state = load_training_checkpoint(self.ckpt)
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        check_same_model(state, self.spec, self.ckpt)
+        load_resume_state(self.model, state["state_dict"], "model", self.ckpt)
+        load_resume_state(self.optimizer, state["optimizer"], "optimizer", self.ckpt)
+        load_resume_state(self.scheduler, state["scheduler"], "scheduler", self.ckpt)
         if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+            load_resume_state(self.scaler, state["scaler"], "gradient scaler", self.ckpt)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.epoch_step = int(state.get("epoch_step", 0))
         self.sums = dict(state.get("epoch_sums", {}))

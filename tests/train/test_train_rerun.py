@@ -1,0 +1,45 @@
+"""Running again into an existing ``--out``: the checkpoint's model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import make_config, tiny_spec
+
+from stip_rt.errors import WeightsError
+from stip_rt.train.trainer import train
+
+
+def _spec_file(tmp_path: Path, stem: str, **fields) -> Path:
+    path = tmp_path / f"{stem}.json"
+    path.write_text(json.dumps({**tiny_spec(), **fields}))
+    return path
+
+
+@pytest.mark.parametrize("other", [
+    {"arch": "hrnet", "net": tiny_spec(arch="hrnet")["net"]},  # other tensor names: a state_dict traceback before
+    {"input_size": [64, 32]},  # the same tensors at another input size: resumed silently before
+], ids=["other-arch", "other-input-size"])
+def test_resume_refuses_a_checkpoint_of_another_model(coco, tmp_path, tiny_coco_yaml, other):
+    out = tmp_path / "run"
+    train(make_config(tiny_coco_yaml, coco, out, max_steps=1))
+    changed = _spec_file(tmp_path, "changed", **other)
+    with pytest.raises(WeightsError, match=r"checkpoint\.pth is a checkpoint of model tiny-stip-coco17 \(stip, "
+                                           r"input 32x32, heatmap 16x16, 17 keypoints coco17\).*--no-resume") as e:
+        train(make_config(changed, coco, out, max_steps=2))
+    assert "\n" not in str(e.value) and str(out) in str(e.value)
+
+
+def test_resume_without_a_model_record_fails_in_one_line(coco, tmp_path, tiny_coco_yaml):
+    out = tmp_path / "run"
+    train(make_config(tiny_coco_yaml, coco, out, max_steps=1))
+    state = torch.load(out / "checkpoint.pth", weights_only=True)
+    del state["model"]  # as an older checkpoint
+    torch.save(state, out / "checkpoint.pth")
+    hrnet = _spec_file(tmp_path, "hrnet", **tiny_spec(arch="hrnet"))
+    with pytest.raises(WeightsError, match=r"checkpoint\.pth: its model state does not fit this run") as e:
+        train(make_config(hrnet, coco, out, max_steps=2))
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
