@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped:
         print(f"stopped: wrote {result.checkpoint}; run the same command again to resume", file=sys.stderr)
         return STOPPED_EXIT
-    print(result.model)
+    if result.model is not None:
+        print(result.model)
     return 0
 
 
@@ -141,7 +142,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--val-images", help="their image folder")
     g.add_argument("--val-detections", help="person boxes (COCO results); default: the ground-truth boxes")
     g.add_argument("--val-every", type=int, help="validate every N epochs (default 10, and after the last)")
-    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total (smoke tests)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pth exists")
     p.add_argument("--log-every", type=int, default=20, help="print the loss every N steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -45,7 +45,8 @@ class TrainConfig:
         resume: continue from ``out_dir/checkpoint.pth`` when it exists (it must be of the same model).
         device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
         seed: seed of the initialisation, the data order and the augmentation.
-        max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests).
+        max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests); a rerun
+            that already reached it does nothing.
         amp: ``off`` (fp32), ``bf16`` (autocast, CPU or GPU) or ``fp16`` (autocast + gradient scaler, CUDA only).
         channels_last: NHWC memory format for the network and its inputs.
         fused_iap: STIP's IaP through the fused op and its backward (no N×K×C×H×W kernels tensor).

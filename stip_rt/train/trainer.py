@@ -245,6 +245,8 @@ class _Run:
     # -- loop ------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         c = self.config
+        if c.max_steps and self.step >= c.max_steps:
+            return self._already_done()
         while self.epoch < c.epochs:
             self.sampler.set_epoch(self.epoch, self.epoch_step)
             self.dataset.epoch = self.epoch
@@ -340,6 +342,13 @@ class _Run:
             model = self._save_model("model.pth", {"epoch": self.epoch, "step": self.step})
         dist_util.barrier(self.info)
         return self._result(final=final, model=model)
+
+    def _already_done(self) -> TrainResult:
+        """A rerun of a run that reached ``max_steps``: nothing to train, nothing rewritten."""
+        log.warning("max_steps %d already reached (%s is at step %d): nothing to do; raise --max-steps to go on",
+                    self.config.max_steps, self.ckpt, self.step)
+        final, model = self.out / "final_state.pth", self.out / "model.pth"
+        return self._result(final if final.exists() else None, model if model.exists() else None)
 
     def _result(self, final: Path | None = None, model: Path | None = None, stopped: bool = False) -> TrainResult:
         if self.runlog is not None:

@@ -1,4 +1,4 @@
-"""Running again into an existing ``--out``: the checkpoint's model."""
+"""Running again into an existing ``--out``: the checkpoint's model, ``max_steps``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def _spec_file(tmp_path: Path, stem: str, **fields) -> Path:
     path = tmp_path / f"{stem}.json"
     path.write_text(json.dumps({**tiny_spec(), **fields}))
     return path
+
+
+def _steps(config) -> tuple[list[int], object]:
+    steps: list[int] = []
+    result = train(config, lambda e: steps.append(e.step) if e.kind == "step" else None)
+    return steps, result
 
 
 @pytest.mark.parametrize("other", [
@@ -43,3 +49,14 @@ def test_resume_without_a_model_record_fails_in_one_line(coco, tmp_path, tiny_co
     with pytest.raises(WeightsError, match=r"checkpoint\.pth: its model state does not fit this run") as e:
         train(make_config(hrnet, coco, out, max_steps=2))
     assert "\n" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_rerun_at_max_steps_does_nothing(coco, tmp_path, tiny_coco_yaml, caplog):
+    config = make_config(tiny_coco_yaml, coco, tmp_path / "run", max_steps=1)
+    assert _steps(config)[0] == [1]
+    model = (tmp_path / "run/model.pth").stat().st_mtime_ns
+    steps, result = _steps(config)
+    assert steps == [] and result.steps == 1 and result.model == tmp_path / "run/model.pth"
+    assert "max_steps 1 already reached" in caplog.text
+    assert (tmp_path / "run/model.pth").stat().st_mtime_ns == model  # nothing rewritten
+    assert _steps(make_config(tiny_coco_yaml, coco, tmp_path / "run", max_steps=2))[0] == [2]
