@@ -143,7 +143,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--val-detections", help="person boxes (COCO results); default: the ground-truth boxes")
     g.add_argument("--val-every", type=int, help="validate every N epochs (default 10, and after the last)")
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total (smoke tests)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pth exists")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if OUT/checkpoint.pth exists (an earlier run's files move to OUT/previous-N)")
     p.add_argument("--log-every", type=int, default=20, help="print the loss every N steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any TrainConfig field, e.g. --set augment.flip_prob=0 --set milestones=[90,120]")

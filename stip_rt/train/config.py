@@ -43,6 +43,7 @@ class TrainConfig:
         pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
         weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
         resume: continue from ``out_dir/checkpoint.pth`` when it exists (it must be of the same model).
+            A run that does not resume moves an earlier run's files to ``out_dir/previous-N``.
         device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
         seed: seed of the initialisation, the data order and the augmentation.
         max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests); a rerun

@@ -8,6 +8,10 @@ it), ``step`` (total), ``rng`` (python, numpy, torch and CUDA states of every ra
 (the keypoint set's fields), so that ``stip-rt eval`` / ``export`` / :func:`stip_rt.models.load_spec`
 can rebuild the network from the file alone. Everything is plain data and tensors, so the files
 load with ``torch.load(weights_only=True)``.
+
+A run that does not resume moves the files of an earlier run in the same folder (:data:`RUN_OUTPUTS`)
+into ``previous-N/`` first (:func:`set_aside_outputs`), so that its log, TensorBoard events and
+``best.pth`` are its own and nothing is lost.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from ..models import ModelSpec
 from ..schemas import get_schema, schema_to_dict
 
 FORMAT = "stip-rt-train/1"
+
+#: What a run writes in its folder (``train.log`` is the CLI's: it keeps the lines of every invocation).
+RUN_OUTPUTS = ("checkpoint.pth", "best.pth", "model.pth", "final_state.pth", "log.csv", "tb")
 
 
 def rng_state() -> dict[str, Any]:
@@ -122,6 +129,26 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     torch.save(obj, tmp)
     os.replace(tmp, p)
     return p
+
+
+def set_aside_outputs(out_dir: str | Path) -> Path | None:
+    """Move the :data:`RUN_OUTPUTS` of an earlier run in ``out_dir`` into ``out_dir/previous-N`` (first free N).
+
+    Returns:
+        The folder they were moved to, or None when there was nothing to move.
+    """
+    out = Path(out_dir)
+    found = [out / name for name in RUN_OUTPUTS if (out / name).exists()]
+    if not found:
+        return None
+    n = 1
+    while (out / f"previous-{n}").exists():
+        n += 1
+    target = out / f"previous-{n}"
+    target.mkdir()
+    for path in found:
+        os.replace(path, target / path.name)
+    return target
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -14,7 +14,8 @@ checkpoint onto another keypoint set (:mod:`.finetune`).
 Files in ``out_dir`` (rank 0): ``checkpoint.pth`` (resume state, every epoch and on stop),
 ``best.pth`` (best validation metric), ``model.pth`` (final weights + model config + keypoint set:
 give it to ``stip-rt eval`` / ``export``), ``final_state.pth`` (a bare state_dict, the official
-release format), ``log.csv``, ``tb/``. A resumed run checks that ``checkpoint.pth`` is of its model.
+release format), ``log.csv``, ``tb/``. A run that starts over moves those of an earlier run into
+``previous-N/``; a resumed run checks that ``checkpoint.pth`` is of its model.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from .state import (
     model_record,
     rng_state,
     save_atomic,
+    set_aside_outputs,
     set_rng_state,
 )
 from .validate import metric_names, validate
@@ -162,7 +164,8 @@ class _Run:
         self.epoch, self.epoch_step, self.step = 0, 0, 0
         self.sums: dict[str, float] = {}  # loss sums of the current epoch (for its CSV row)
         self.best: dict[str, Any] = {"value": -math.inf, "epoch": -1}
-        if not (config.resume and self.ckpt.exists() and self._resume()):
+        resumed = config.resume and self.ckpt.exists() and self._resume()
+        if not resumed:
             self._start_weights()
         if self.spec.arch == "stip":
             self.loss_fn: Callable = lambda o, t: stip_loss(o, t, config.loss)
@@ -177,6 +180,8 @@ class _Run:
         self.val_names = metric_names(self.spec) if config.val.ann else ()
         self.runlog = None
         if info.is_main:
+            if not resumed:
+                self._set_aside()
             terms = ("pose", "sp_pose", "mask", "semantics", "kernel") if self.spec.arch == "stip" else ("pose",)
             self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard)
         log.info("training %s (%s, %d keypoints) on %d people: global batch %d = %d per micro-batch × %d "
@@ -194,6 +199,12 @@ class _Run:
             load_pretrained(self.model, self.config.pretrained)
         if self.config.weights:
             load_finetune_weights(self.model, self.config.weights, self.spec.num_joints)
+
+    def _set_aside(self) -> None:
+        """A fresh run in a folder with another run's files: move them to ``previous-N/`` (rank 0)."""
+        moved = set_aside_outputs(self.out)
+        if moved is not None:
+            log.warning("%s holds an earlier run and this one starts over: moved its files to %s", self.out, moved)
 
     def _resume(self) -> bool:
         state = load_training_checkpoint(self.ckpt)

@@ -1,7 +1,8 @@
-"""Running again into an existing ``--out``: the checkpoint's model, ``max_steps``."""
+"""Running again into an existing ``--out``: the checkpoint's model, ``max_steps``, a fresh log."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from train_helpers import make_config, tiny_spec
 
 from stip_rt.errors import WeightsError
+from stip_rt.train.logs import RunLog, TrainEvent
 from stip_rt.train.trainer import train
 
 
@@ -60,3 +62,39 @@ def test_rerun_at_max_steps_does_nothing(coco, tmp_path, tiny_coco_yaml, caplog)
     assert "max_steps 1 already reached" in caplog.text
     assert (tmp_path / "run/model.pth").stat().st_mtime_ns == model  # nothing rewritten
     assert _steps(make_config(tiny_coco_yaml, coco, tmp_path / "run", max_steps=2))[0] == [2]
+
+
+def test_a_fresh_run_sets_the_earlier_run_aside(coco, tmp_path, tiny_coco_yaml):
+    out = tmp_path / "run"
+    train(make_config(tiny_coco_yaml, coco, out))
+    (out / "best.pth").write_bytes(b"an earlier run's best")
+    (out / "tb").mkdir()
+    (out / "tb/events.out.tfevents.1").write_bytes(b"")
+    result = train(make_config(tiny_coco_yaml, coco, out, resume=False))
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1"]  # not the earlier run's row and then this one's
+    assert result.best is None and not (out / "best.pth").exists() and not (out / "tb").exists()
+    old = out / "previous-1"
+    assert (old / "best.pth").read_bytes() == b"an earlier run's best"
+    assert {p.name for p in old.iterdir()} == {"checkpoint.pth", "best.pth", "model.pth", "final_state.pth",
+                                               "log.csv", "tb"}
+    train(make_config(tiny_coco_yaml, coco, out, resume=False))
+    assert (out / "previous-2/log.csv").exists() and (old / "best.pth").exists()
+
+
+def test_log_csv_takes_the_columns_of_a_resumed_run_that_validates(tmp_path):
+    def row(epoch: int) -> TrainEvent:
+        return TrainEvent("epoch", epoch, 3 * (epoch + 1), loss=0.5, terms={"pose": 0.1}, lr=1e-3)
+
+    first = RunLog(tmp_path, ("pose",), (), tensorboard=False)
+    first.epoch(row(0))
+    first.close()
+    resumed = RunLog(tmp_path, ("pose",), ("AP", "AR"), tensorboard=False)
+    resumed.epoch(row(1), {"AP": 0.25, "AR": 0.5})
+    resumed.close()
+    lines = list(csv.reader((tmp_path / "log.csv").open()))
+    assert lines[0] == ["epoch", "step", "lr", "loss", "pose", "val_AP", "val_AR"]
+    assert all(len(line) == len(lines[0]) for line in lines)
+    assert lines[1][:5] == ["1", "3", "0.001", "0.5", "0.1"] and lines[1][5:] == ["", ""]
+    assert lines[2][5:] == ["0.25", "0.5"]
+
