@@ -125,7 +125,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/train", help="output folder (checkpoint.pth, best.pth, model.pth, log.csv)")
     p.add_argument("--schema", help="keypoint set: coco17, crowdpose14 or a keypoint-set YAML (default: the model's)")
     p.add_argument("--weights", help="checkpoint to fine-tune from (heads re-initialised when the keypoints differ)")
-    p.add_argument("--pretrained", help="ImageNet HRNet checkpoint for the backbone")
+    p.add_argument("--pretrained", help="ImageNet checkpoint for the backbone (HRNet; ResNet for SimpleBaseline)")
     p.add_argument("--epochs", type=int, help="epochs (default 210)")
     p.add_argument("--batch-size", type=int, help="samples per micro-batch per process (default 32)")
     p.add_argument("--accumulate", type=int, help="micro-batches per optimiser step (default 1)")

@@ -40,7 +40,8 @@ class TrainConfig:
         accumulate: micro-batches per optimiser step (one GPU reproduces several; BatchNorm per micro-batch).
         workers: data-loading processes per training process.
         sigma: target σ in heatmap pixels; 0 = official (STIP 3, HRNet 2 × heatmap/64).
-        pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
+        pretrained: ImageNet checkpoint, loaded into the backbone only (HRNet; ResNet for SimpleBaseline)
+            over the official initialisation (:func:`stip_rt.nn.init.official_init`).
         weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
         resume: continue from ``out_dir/checkpoint.pth`` when it exists (it must be of the same model).
             A run that does not resume moves an earlier run's files to ``out_dir/previous-N``.

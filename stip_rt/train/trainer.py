@@ -16,6 +16,9 @@ Files in ``out_dir`` (rank 0): ``checkpoint.pth`` (resume state, every epoch and
 give it to ``stip-rt eval`` / ``export``), ``final_state.pth`` (a bare state_dict, the official
 release format), ``log.csv``, ``tb/``. A run that starts over moves those of an earlier run into
 ``previous-N/``; a resumed run checks that ``checkpoint.pth`` is of its model.
+
+A fresh run starts from the official initialisation (:func:`stip_rt.nn.init.official_init`), with
+``pretrained`` (ImageNet backbone) and ``weights`` loaded over it.
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ from ..data.sampler import StepBatchSampler
 from ..errors import ConfigError
 from ..models import build_model
 from ..nn.iap import get_iap_impl, set_iap_impl
+from ..nn.init import official_init
 from ..nn.stip import STIPNet
 from ..schemas import get_schema
 from . import distributed as dist_util
 from .config import Progress, TrainConfig, TrainResult, check_config, official_sigma, resolve_spec
-from .finetune import load_finetune_weights, load_pretrained
+from .finetune import BACKBONE_PREFIXES, RESNET_BACKBONE_PREFIXES, load_finetune_weights, load_pretrained
 from .logs import RunLog, TrainEvent
 from .losses import hrnet_loss, stip_loss
 from .state import (
@@ -192,11 +196,16 @@ class _Run:
 
     # -- state -----------------------------------------------------------------------------------
     def _start_weights(self) -> None:
+        """Official initialisation (the same on every rank), then ``pretrained`` and ``weights`` over it."""
+        torch.manual_seed(self.config.seed)
+        official_init(self.model)
         torch.manual_seed(self.config.seed + self.info.rank)  # per-rank seeding of whatever draws at random
         random.seed(self.config.seed + self.info.rank)
         np.random.seed(self.config.seed + self.info.rank)
         if self.config.pretrained:
-            load_pretrained(self.model, self.config.pretrained)
+            resnet = self.spec.arch == "simplebaseline"
+            load_pretrained(self.model, self.config.pretrained,
+                            RESNET_BACKBONE_PREFIXES if resnet else BACKBONE_PREFIXES)
         if self.config.weights:
             load_finetune_weights(self.model, self.config.weights, self.spec.num_joints)
 
