@@ -74,7 +74,8 @@ def _logging(out: str, rank: int) -> logging.Handler | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.trainer import TrainConfig, train
+    from ..train.config import check_config
+    from ..train.trainer import TrainConfig, resolve_spec, train
 
     fields = {"model": args.model, "train_ann": args.train_ann, "train_images": args.train_images,
               "out_dir": args.out, "resume": not args.no_resume}
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_dict(config), sort_keys=False))
         return 0
+    check_config(config, config.device)  # before OUT and train.log exist: a bad input creates nothing
+    resolve_spec(config)
     handler = _logging(config.out_dir, int(os.environ.get("RANK", "0")))
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,4 +1,4 @@
-"""Running again into an existing ``--out``: the checkpoint's model, ``max_steps``, a fresh log."""
+"""Running again into an existing ``--out``: the checkpoint's model, ``max_steps``, a fresh log, bad paths."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 from train_helpers import make_config, tiny_spec
 
-from stip_rt.errors import WeightsError
+from stip_rt.cli import main
+from stip_rt.errors import StipError, WeightsError
 from stip_rt.train.logs import RunLog, TrainEvent
 from stip_rt.train.trainer import train
 
@@ -98,3 +99,33 @@ def test_log_csv_takes_the_columns_of_a_resumed_run_that_validates(tmp_path):
     assert lines[1][:5] == ["1", "3", "0.001", "0.5", "0.1"] and lines[1][5:] == ["", ""]
     assert lines[2][5:] == ["0.25", "0.5"]
 
+
+def _cli(coco, out: Path, model: str, images: str | None = None) -> list[str]:
+    ann, default_images = coco
+    return ["train", "--model", model, "--train-ann", str(ann), "--train-images", images or str(default_images),
+            "--out", str(out), "--device", "cpu", "--workers", "0", "--batch-size", "2", "--max-steps", "1"]
+
+
+@pytest.mark.parametrize("case", ["out-is-a-file", "unknown-model", "no-images-folder", "images-is-a-file"])
+def test_cli_bad_inputs_fail_in_one_line_and_create_nothing(coco, tmp_path, tiny_coco_yaml, capsys, case):
+    out, model, images = tmp_path / "run", str(tiny_coco_yaml), None
+    if case == "out-is-a-file":
+        out.write_text("not a folder")
+        named = str(out)
+    elif case == "unknown-model":
+        model = named = "hrnet-w32-coco-265x192"
+    else:
+        images = named = str(tmp_path / "no-images")
+        if case == "images-is-a-file":
+            Path(images).write_text("")
+    assert main(_cli(coco, out, model, images)) == 2
+    err = capsys.readouterr().err.strip()
+    assert named in err and "\n" not in err and "Traceback" not in err
+    assert out.is_file() if case == "out-is-a-file" else not out.exists()
+
+
+def test_library_checks_the_image_folder_up_front(coco, tmp_path, tiny_coco_yaml):
+    with pytest.raises(StipError, match=r"train_images .*no-images: no such folder"):
+        train(make_config(tiny_coco_yaml, coco, tmp_path / "run", train_images=str(tmp_path / "no-images"),
+                          workers=2))
+    assert not (tmp_path / "run").exists()
