@@ -74,7 +74,8 @@ def _logging(out: str, rank: int) -> logging.Handler | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.trainer import TrainConfig, train
+    from ..train.config import check_config
+    from ..train.trainer import TrainConfig, resolve_spec, train
 
     fields = {"model": args.model, "train_ann": args.train_ann, "train_images": args.train_images,
               "out_dir": args.out, "resume": not args.no_resume}
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_dict(config), sort_keys=False))
         return 0
+    check_config(config, config.device)  # before OUT and train.log exist: a bad input creates nothing
+    resolve_spec(config)
     handler = _logging(config.out_dir, int(os.environ.get("RANK", "0")))
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped:
         print(f"stopped: wrote {result.checkpoint}; run the same command again to resume", file=sys.stderr)
         return STOPPED_EXIT
-    print(result.model)
+    if result.model is not None:
+        print(result.model)
     return 0
 
 
@@ -124,7 +128,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/train", help="output folder (checkpoint.pth, best.pth, model.pth, log.csv)")
     p.add_argument("--schema", help="keypoint set: coco17, crowdpose14 or a keypoint-set YAML (default: the model's)")
     p.add_argument("--weights", help="checkpoint to fine-tune from (heads re-initialised when the keypoints differ)")
-    p.add_argument("--pretrained", help="ImageNet HRNet checkpoint for the backbone")
+    p.add_argument("--pretrained", help="ImageNet checkpoint for the backbone (HRNet; ResNet for SimpleBaseline)")
     p.add_argument("--epochs", type=int, help="epochs (default 210)")
     p.add_argument("--batch-size", type=int, help="samples per micro-batch per process (default 32)")
     p.add_argument("--accumulate", type=int, help="micro-batches per optimiser step (default 1)")
@@ -141,8 +145,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--val-images", help="their image folder")
     g.add_argument("--val-detections", help="person boxes (COCO results); default: the ground-truth boxes")
     g.add_argument("--val-every", type=int, help="validate every N epochs (default 10, and after the last)")
-    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pth exists")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps in total (smoke tests)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if OUT/checkpoint.pth exists (an earlier run's files move to OUT/previous-N)")
     p.add_argument("--log-every", type=int, default=20, help="print the loss every N steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any TrainConfig field, e.g. --set augment.flip_prob=0 --set milestones=[90,120]")

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from ..data.keypoints_dataset import AugmentConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, SourceError
 from ..models import ModelSpec, load_spec
 from ..schemas import get_schema
 from .logs import TrainEvent
@@ -40,12 +40,15 @@ class TrainConfig:
         accumulate: micro-batches per optimiser step (one GPU reproduces several; BatchNorm per micro-batch).
         workers: data-loading processes per training process.
         sigma: target σ in heatmap pixels; 0 = official (STIP 3, HRNet 2 × heatmap/64).
-        pretrained: ImageNet HRNet checkpoint, loaded into the backbone only.
+        pretrained: ImageNet checkpoint, loaded into the backbone only (HRNet; ResNet for SimpleBaseline)
+            over the official initialisation (:func:`stip_rt.nn.init.official_init`).
         weights: checkpoint to fine-tune from (strict where shapes match; heads re-initialised when K differs).
-        resume: continue from ``out_dir/checkpoint.pth`` when it exists.
+        resume: continue from ``out_dir/checkpoint.pth`` when it exists (it must be of the same model).
+            A run that does not resume moves an earlier run's files to ``out_dir/previous-N``.
         device: ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun) ...
         seed: seed of the initialisation, the data order and the augmentation.
-        max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests).
+        max_steps: stop after this many optimiser steps in total (0 = no limit; smoke tests); a rerun
+            that already reached it does nothing.
         amp: ``off`` (fp32), ``bf16`` (autocast, CPU or GPU) or ``fp16`` (autocast + gradient scaler, CUDA only).
         channels_last: NHWC memory format for the network and its inputs.
         fused_iap: STIP's IaP through the fused op and its backward (no N×K×C×H×W kernels tensor).
@@ -116,6 +119,13 @@ def official_sigma(spec: ModelSpec) -> float:
 
 
 def check_config(config: TrainConfig, device: str) -> None:
+    """Check the settings and paths of a run before anything is created (one error naming the input).
+
+    Raises:
+        ConfigError: an invalid setting, or ``out_dir`` is an existing file.
+        DataError: ``train_ann`` is not a file.
+        SourceError: ``train_images`` (or ``val.images``) is not a folder.
+    """
     if config.amp not in ("off", "bf16", "fp16"):
         raise ConfigError(f"train config: 'amp' must be off, bf16 or fp16, got {config.amp!r}")
     if config.amp == "fp16" and not device.startswith("cuda"):
@@ -124,6 +134,18 @@ def check_config(config: TrainConfig, device: str) -> None:
         raise ConfigError("train config: give both val.ann and val.images (or neither)")
     if config.val.every < 1:
         raise ConfigError(f"train config: 'val.every' must be >= 1 epoch, got {config.val.every}")
+    _check_paths(config)
+
+
+def _check_paths(config: TrainConfig) -> None:
+    out = Path(config.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir {out}: exists and is not a folder; name a folder (new or of an earlier run)")
+    if not Path(config.train_ann).is_file():
+        raise DataError(f"train_ann {config.train_ann}: no such file")
+    for key, folder in (("train_images", config.train_images), ("val.images", config.val.images)):
+        if folder is not None and not Path(folder).is_dir():
+            raise SourceError(f"{key} {folder}: no such folder")
 
 
 def resolve_spec(config: TrainConfig) -> ModelSpec:

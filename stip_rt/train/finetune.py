@@ -22,10 +22,18 @@ log = logging.getLogger(__name__)
 
 BACKBONE_PREFIXES = ("conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
                      "transition3", "stage4")
+#: SimpleBaseline's ResNet (torchvision's ImageNet checkpoints use these names; their ``fc`` is left out).
+RESNET_BACKBONE_PREFIXES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
 
-def load_pretrained(model: nn.Module, path: str) -> int:
-    """Load the HRNet backbone tensors of an ImageNet checkpoint (non-strictly, backbone only).
+def load_pretrained(model: nn.Module, path: str, prefixes: tuple[str, ...] = BACKBONE_PREFIXES) -> int:
+    """Load the backbone tensors of an ImageNet checkpoint (non-strictly, backbone only).
+
+    Args:
+        model: the network, already initialised (its heads keep that initialisation).
+        path: the ImageNet checkpoint.
+        prefixes: first components of the backbone keys: :data:`BACKBONE_PREFIXES` (HRNet, the official
+            PRETRAINED_LAYERS) or :data:`RESNET_BACKBONE_PREFIXES` (SimpleBaseline).
 
     Returns:
         Number of tensors loaded.
@@ -35,10 +43,10 @@ def load_pretrained(model: nn.Module, path: str) -> int:
     """
     state = read_state_dict(path)
     own = model.state_dict()
-    picked = {k: v for k, v in state.items() if k.split(".")[0] in BACKBONE_PREFIXES and k in own
+    picked = {k: v for k, v in state.items() if k.split(".")[0] in prefixes and k in own
               and own[k].shape == v.shape}
     if not picked:
-        raise WeightsError(f"pretrained {path}: no HRNet backbone key matches the model")
+        raise WeightsError(f"pretrained {path}: no backbone key ({', '.join(prefixes)}) matches the model")
     model.load_state_dict(picked, strict=False)
     log.info("pretrained %s: loaded %d backbone tensors", path, len(picked))
     return len(picked)

@@ -47,8 +47,33 @@ class TrainEvent:
     path: str = ""
 
 
+def _widen_csv(path: Path, columns: list[str]) -> list[str]:
+    """The columns of ``path`` followed by those of ``columns`` it lacks; rewrites the file when it lacked any.
+
+    A resumed run that validates when the first part did not (or the reverse) keeps one parseable table:
+    earlier rows get empty cells in the new columns.
+    """
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        old = list(reader.fieldnames or [])
+        rows = list(reader)
+    union = old + [c for c in columns if c not in old]
+    if union != old:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, union, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(path)
+        log.info("%s: added the columns %s", path, [c for c in union if c not in old])
+    return union
+
+
 class RunLog:
     """CSV and TensorBoard output of rank 0 (appends on resume).
+
+    A resumed run whose columns differ (validation added or removed) rewrites ``log.csv`` with the
+    union of both sets of columns, so every row matches the header.
 
     Args:
         out_dir: the run folder.
@@ -61,6 +86,8 @@ class RunLog:
         self.path = Path(out_dir) / "log.csv"
         self.columns = ["epoch", "step", "lr", "loss", *terms, *(f"val_{m}" for m in metrics)]
         new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            self.columns = _widen_csv(self.path, self.columns)
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._csv = csv.DictWriter(self._file, self.columns, restval="", extrasaction="ignore")
         if new:

@@ -8,6 +8,10 @@ it), ``step`` (total), ``rng`` (python, numpy, torch and CUDA states of every ra
 (the keypoint set's fields), so that ``stip-rt eval`` / ``export`` / :func:`stip_rt.models.load_spec`
 can rebuild the network from the file alone. Everything is plain data and tensors, so the files
 load with ``torch.load(weights_only=True)``.
+
+A run that does not resume moves the files of an earlier run in the same folder (:data:`RUN_OUTPUTS`)
+into ``previous-N/`` first (:func:`set_aside_outputs`), so that its log, TensorBoard events and
+``best.pth`` are its own and nothing is lost.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from ..models import ModelSpec
 from ..schemas import get_schema, schema_to_dict
 
 FORMAT = "stip-rt-train/1"
+
+#: What a run writes in its folder (``train.log`` is the CLI's: it keeps the lines of every invocation).
+RUN_OUTPUTS = ("checkpoint.pth", "best.pth", "model.pth", "final_state.pth", "log.csv", "tb")
 
 
 def rng_state() -> dict[str, Any]:
@@ -57,6 +64,64 @@ def model_record(spec: ModelSpec) -> dict[str, Any]:
     return {"model": {**spec.to_dict(), "schema": schema.name}, "schema": schema_to_dict(schema)}
 
 
+def _describe(record: Mapping[str, Any]) -> str:
+    """``name (arch, input 256x192, heatmap 64x48, 17 keypoints coco17)`` of a recorded model."""
+    net = record.get("net") or {}
+    size = [int(v) for v in record.get("input_size") or (0, 0)]
+    up = int(net.get("up_scale", 1))
+    k = (net.get("hrnet") or net).get("num_joints", "?")
+    return (f"{record.get('name', '?')} ({record.get('arch', '?')}, input {size[0]}x{size[1]}, heatmap "
+            f"{size[0] // 4 * up}x{size[1] // 4 * up}, {k} keypoints {record.get('schema', '?')})")
+
+
+#: Fields of the model record that must match for a run to resume from a checkpoint.
+_SAME_MODEL = ("name", "arch", "schema", "input_size", "net")
+
+
+def check_same_model(state: Mapping[str, Any], spec: ModelSpec, path: str | Path) -> None:
+    """Check that a training checkpoint was written for the model ``spec`` (name, sizes, keypoints, network).
+
+    A checkpoint that records no model (older format) passes; its tensors are checked on loading.
+
+    Raises:
+        WeightsError: the checkpoint records another model (one line naming both and ``path``).
+    """
+    old, new = state.get("model"), model_record(spec)["model"]
+    if not isinstance(old, Mapping):
+        return
+    if any(_plain(old.get(k)) != _plain(new.get(k)) for k in _SAME_MODEL):
+        raise WeightsError(f"{path} is a checkpoint of model {_describe(old)}, not of {_describe(new)}; "
+                           "use --no-resume or another --out")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (a record compares equal whether it was saved or built)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_resume_state(module: Any, saved: Mapping[str, Any], what: str, path: str | Path) -> None:
+    """``module.load_state_dict(saved)`` with a failure as one :class:`WeightsError` naming ``path``.
+
+    Args:
+        module: the model, optimiser, scheduler or gradient scaler.
+        saved: its state in the checkpoint.
+        what: its name in the message (``model``, ``optimizer`` ...).
+        path: the checkpoint.
+    """
+    try:
+        module.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError) as e:
+        lines = str(e).split("\n")  # torch: "Error(s) in loading state_dict for X:" then one line per kind
+        detail = " ".join(" ".join(lines[1:] if len(lines) > 1 else lines).split())
+        detail = detail if len(detail) <= 200 else detail[:200] + "..."
+        raise WeightsError(f"{path}: its {what} state does not fit this run ({detail}); "
+                           "use --no-resume or another --out") from None
+
+
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename (no half-written checkpoint)."""
     p = Path(path)
@@ -64,6 +129,26 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     torch.save(obj, tmp)
     os.replace(tmp, p)
     return p
+
+
+def set_aside_outputs(out_dir: str | Path) -> Path | None:
+    """Move the :data:`RUN_OUTPUTS` of an earlier run in ``out_dir`` into ``out_dir/previous-N`` (first free N).
+
+    Returns:
+        The folder they were moved to, or None when there was nothing to move.
+    """
+    out = Path(out_dir)
+    found = [out / name for name in RUN_OUTPUTS if (out / name).exists()]
+    if not found:
+        return None
+    n = 1
+    while (out / f"previous-{n}").exists():
+        n += 1
+    target = out / f"previous-{n}"
+    target.mkdir()
+    for path in found:
+        os.replace(path, target / path.name)
+    return target
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -14,7 +14,11 @@ checkpoint onto another keypoint set (:mod:`.finetune`).
 Files in ``out_dir`` (rank 0): ``checkpoint.pth`` (resume state, every epoch and on stop),
 ``best.pth`` (best validation metric), ``model.pth`` (final weights + model config + keypoint set:
 give it to ``stip-rt eval`` / ``export``), ``final_state.pth`` (a bare state_dict, the official
-release format), ``log.csv``, ``tb/``.
+release format), ``log.csv``, ``tb/``. A run that starts over moves those of an earlier run into
+``previous-N/``; a resumed run checks that ``checkpoint.pth`` is of its model.
+
+A fresh run starts from the official initialisation (:func:`stip_rt.nn.init.official_init`), with
+``pretrained`` (ImageNet backbone) and ``weights`` loaded over it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextlib
 import logging
 import math
 import random
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import to_dict
 from ..data.keypoints_dataset import KeypointsDataset, load_instances
@@ -38,17 +43,28 @@ from ..data.sampler import StepBatchSampler
 from ..errors import ConfigError
 from ..models import build_model
 from ..nn.iap import get_iap_impl, set_iap_impl
+from ..nn.init import official_init
 from ..nn.stip import STIPNet
 from ..schemas import get_schema
 from . import distributed as dist_util
 from .config import Progress, TrainConfig, TrainResult, check_config, official_sigma, resolve_spec
-from .finetune import load_finetune_weights, load_pretrained
+from .finetune import BACKBONE_PREFIXES, RESNET_BACKBONE_PREFIXES, load_finetune_weights, load_pretrained
 from .logs import RunLog, TrainEvent
 from .losses import hrnet_loss, stip_loss
-from .state import FORMAT, load_training_checkpoint, model_record, rng_state, save_atomic, set_rng_state
+from .state import (
+    FORMAT,
+    check_same_model,
+    load_resume_state,
+    load_training_checkpoint,
+    model_record,
+    rng_state,
+    save_atomic,
+    set_aside_outputs,
+    set_rng_state,
+)
 from .validate import metric_names, validate
 
-__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train"]  # the settings live in .config
+__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +81,29 @@ def _float_outputs(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_float_outputs(v) for v in obj]
     return obj
+
+
+#: Signals a job scheduler or terminal sends to the whole process group; the main process alone acts on them.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM/SIGINT/SIGHUP, so that a signal to the process group (Slurm's
+    ``scancel``, pre-emption, Ctrl-C) leaves the main process to act: it finishes the step and writes the
+    checkpoint. Workers still end when the loader shuts them down or the main process dies (their watchdog)."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def train_loader(dataset: Dataset, batch_sampler: Sampler, workers: int, pin_memory: bool,
+                 generator: torch.Generator) -> DataLoader:
+    """The training DataLoader: ``workers`` processes that ignore the stop signals (:func:`_ignore_stop_signals`).
+
+    Workers are not persistent: each epoch's get a fresh copy of the dataset with its current epoch.
+    Samples seed their own augmentation (from seed, epoch and index), so workers need no other seeding.
+    """
+    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=pin_memory,
+                      generator=generator, worker_init_fn=_ignore_stop_signals if workers else None)
 
 
 def train(config: TrainConfig, progress: Progress | None = None, stop: threading.Event | None = None) -> TrainResult:
@@ -112,9 +151,8 @@ class _Run:
         self.sampler = StepBatchSampler(len(self.dataset), config.batch_size, info.world_size, info.rank,
                                         config.accumulate, config.seed)
         self.loader_gen = torch.Generator()
-        # not persistent: each epoch's workers get a fresh copy of the dataset with its current epoch
-        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=config.workers,
-                                 pin_memory=device.startswith("cuda"), generator=self.loader_gen)
+        self.loader = train_loader(self.dataset, self.sampler, config.workers, device.startswith("cuda"),
+                                   self.loader_gen)
         torch.manual_seed(config.seed)  # the same initialisation on every rank
         self.model = build_model(self.spec).to(device).train()
         if isinstance(self.model, STIPNet):  # spec.arch "stip"
@@ -130,7 +168,8 @@ class _Run:
         self.epoch, self.epoch_step, self.step = 0, 0, 0
         self.sums: dict[str, float] = {}  # loss sums of the current epoch (for its CSV row)
         self.best: dict[str, Any] = {"value": -math.inf, "epoch": -1}
-        if not (config.resume and self.ckpt.exists() and self._resume()):
+        resumed = config.resume and self.ckpt.exists() and self._resume()
+        if not resumed:
             self._start_weights()
         if self.spec.arch == "stip":
             self.loss_fn: Callable = lambda o, t: stip_loss(o, t, config.loss)
@@ -145,6 +184,8 @@ class _Run:
         self.val_names = metric_names(self.spec) if config.val.ann else ()
         self.runlog = None
         if info.is_main:
+            if not resumed:
+                self._set_aside()
             terms = ("pose", "sp_pose", "mask", "semantics", "kernel") if self.spec.arch == "stip" else ("pose",)
             self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard)
         log.info("training %s (%s, %d keypoints) on %d people: global batch %d = %d per micro-batch × %d "
@@ -155,21 +196,33 @@ class _Run:
 
     # -- state -----------------------------------------------------------------------------------
     def _start_weights(self) -> None:
+        """Official initialisation (the same on every rank), then ``pretrained`` and ``weights`` over it."""
+        torch.manual_seed(self.config.seed)
+        official_init(self.model)
         torch.manual_seed(self.config.seed + self.info.rank)  # per-rank seeding of whatever draws at random
         random.seed(self.config.seed + self.info.rank)
         np.random.seed(self.config.seed + self.info.rank)
         if self.config.pretrained:
-            load_pretrained(self.model, self.config.pretrained)
+            resnet = self.spec.arch == "simplebaseline"
+            load_pretrained(self.model, self.config.pretrained,
+                            RESNET_BACKBONE_PREFIXES if resnet else BACKBONE_PREFIXES)
         if self.config.weights:
             load_finetune_weights(self.model, self.config.weights, self.spec.num_joints)
 
+    def _set_aside(self) -> None:
+        """A fresh run in a folder with another run's files: move them to ``previous-N/`` (rank 0)."""
+        moved = set_aside_outputs(self.out)
+        if moved is not None:
+            log.warning("%s holds an earlier run and this one starts over: moved its files to %s", self.out, moved)
+
     def _resume(self) -> bool:
         state = load_training_checkpoint(self.ckpt)
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        check_same_model(state, self.spec, self.ckpt)
+        load_resume_state(self.model, state["state_dict"], "model", self.ckpt)
+        load_resume_state(self.optimizer, state["optimizer"], "optimizer", self.ckpt)
+        load_resume_state(self.scheduler, state["scheduler"], "scheduler", self.ckpt)
         if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+            load_resume_state(self.scaler, state["scaler"], "gradient scaler", self.ckpt)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.epoch_step = int(state.get("epoch_step", 0))
         self.sums = dict(state.get("epoch_sums", {}))
@@ -212,6 +265,8 @@ class _Run:
     # -- loop ------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         c = self.config
+        if c.max_steps and self.step >= c.max_steps:
+            return self._already_done()
         while self.epoch < c.epochs:
             self.sampler.set_epoch(self.epoch, self.epoch_step)
             self.dataset.epoch = self.epoch
@@ -307,6 +362,13 @@ class _Run:
             model = self._save_model("model.pth", {"epoch": self.epoch, "step": self.step})
         dist_util.barrier(self.info)
         return self._result(final=final, model=model)
+
+    def _already_done(self) -> TrainResult:
+        """A rerun of a run that reached ``max_steps``: nothing to train, nothing rewritten."""
+        log.warning("max_steps %d already reached (%s is at step %d): nothing to do; raise --max-steps to go on",
+                    self.config.max_steps, self.ckpt, self.step)
+        final, model = self.out / "final_state.pth", self.out / "model.pth"
+        return self._result(final if final.exists() else None, model if model.exists() else None)
 
     def _result(self, final: Path | None = None, model: Path | None = None, stopped: bool = False) -> TrainResult:
         if self.runlog is not None:

@@ -14,7 +14,7 @@ from train_helpers import make_config
 
 from stip_rt.data.sampler import StepBatchSampler
 from stip_rt.train.state import rng_state, set_rng_state
-from stip_rt.train.trainer import train
+from stip_rt.train.trainer import train, train_loader
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,3 +96,47 @@ def test_sigterm_writes_a_checkpoint_and_exits(coco, tmp_path, tiny_coco_yaml):
     state = torch.load(out / "checkpoint.pth", weights_only=True)
     assert state["step"] >= 1 and "stopped: wrote" in err
     assert (out / "train.log").read_text().count("step 1/3") == 1
+
+
+class _SignalledDataset(torch.utils.data.Dataset):
+    """Sample 0 sends SIGTERM to the worker process loading it, as a signal to the whole process group does."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return torch.tensor(index)
+
+
+def test_loader_workers_ignore_sigterm():
+    # the main process alone decides (finish the step, write the checkpoint); workers killed by the signal made
+    # the step fail with "DataLoader worker (pid ...) is killed by signal: Terminated"
+    loader = train_loader(_SignalledDataset(), [[0], [1]], workers=1, pin_memory=False, generator=torch.Generator())
+    assert [int(b) for b in loader] == [0, 1]
+
+
+# a subprocess importing torch and 2 loader workers: ~3 s
+def test_sigterm_to_the_process_group_writes_a_checkpoint(coco, tmp_path, tiny_coco_yaml):
+    ann, images = coco
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "stip_rt.cli", "train", "--model", str(tiny_coco_yaml), "--train-ann", str(ann),
+           "--train-images", str(images), "--out", str(out), "--epochs", "1000", "--batch-size", "2",
+           "--workers", "2", "--device", "cpu", "--log-every", "1", "--set", "tensorboard=false"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # its own session: the signal goes to the trainer and its loader workers, as Slurm's scancel does
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        for line in proc.stderr:  # wait for the first optimiser step: the workers are running
+            if "step 1/3" in line:
+                break
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err[-2000:]
+    assert "stopped: wrote" in err and "killed by signal" not in err
+    assert torch.load(out / "checkpoint.pth", weights_only=True)["step"] >= 1
