@@ -71,3 +71,16 @@ def test_download_bar_draws_on_a_terminal_only():
             progress(1024 * 1024, 2 * 1024 * 1024)
     assert "good" in term.getvalue() and "1.00M" in term.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_path_verify_and_list_in_a_read_only_cache(zoo, capsys, read_only):
+    path = weights.fetch("good", timeout=5)
+    (path.parent / "good.bin.sha256").unlink()
+    read_only(path.parent)
+    assert main(["weights", "path", "good"]) == 0
+    assert main(["weights", "verify", "good"]) == 0
+    assert main(["weights", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}\ngood ")
+    assert main(["weights", "fetch", "good-prefix", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"weights cache {path.parent}" in err and "not writable" in err
