@@ -269,15 +269,15 @@ def weights_path(name: str, fetch: bool = True, *, progress: Progress | None = N
     path = weights_dir() / entry.file
     res = check_cached(entry, path, full=False)
     if res.status == "corrupt":
-        raise WeightsError(
-            f"cached weights of '{name}' at {path} are corrupt ({res.message}); "
-            f"run `stip-rt weights fetch {name} --force` to download them again"
+        repair = (
+            f"get the file again from {entry.url} and run `{import_command(name)}`"
+            if entry.manual
+            else f"run `stip-rt weights fetch {name} --force` to download them again"
         )
+        raise WeightsError(f"cached weights of '{name}' at {path} are corrupt ({res.message}); {repair}")
     if res.status == "ok":
         return path
     if not fetch:
-        raise WeightsError(
-            f"weights of '{name}' are not in the cache ({path}); run `stip-rt weights fetch {name}`"
-            + ("" if not entry.manual else f" or `{import_command(name)}`")
-        )
+        get = f"`{import_command(name)}` (from {entry.url})" if entry.manual else f"`stip-rt weights fetch {name}`"
+        raise WeightsError(f"weights of '{name}' are not in the cache ({path}); run {get}")
     return _fetch(entry, progress=progress)

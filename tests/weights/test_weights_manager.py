@@ -349,3 +349,19 @@ def test_concurrent_fetch_waits_for_the_running_download(zoo):
     threads[0].join(10)
     assert other == [path] and path.read_bytes() == PAYLOAD
     assert weights.verify("good")[0].status == "ok"
+
+
+def test_corrupt_manual_model_points_to_import_not_fetch(zoo, tmp_path):
+    src = tmp_path / "stip.pth"
+    src.write_bytes(b"anything")
+    dest = weights.import_file(src, "by-hand", check=lambda e, p: None)
+    dest.write_bytes(b"something else")
+    for fetch in (True, False):
+        with pytest.raises(WeightsError) as e:
+            weights.weights_path("by-hand", fetch=fetch)
+        assert "corrupt" in str(e.value) and "stip-rt weights import FILE --name by-hand" in str(e.value)
+        assert "weights fetch" not in str(e.value)
+    dest.unlink()
+    with pytest.raises(WeightsError) as e:
+        weights.weights_path("by-hand", fetch=False)
+    assert "stip-rt weights import FILE --name by-hand" in str(e.value) and "weights fetch" not in str(e.value)
