@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import math
 import os
 import urllib.error
 import urllib.request
@@ -177,10 +178,13 @@ def fetch(
         Path of the verified file in the cache.
 
     Raises:
-        WeightsError: unknown or manual model; network failure, HTTP error or timeout (one message
-            naming the model, the URL and the import command); checksum mismatch (expected vs got;
-            the partial file is deleted).
+        WeightsError: unknown or manual model; a timeout that is not a positive number; a malformed
+            mirror URL; a cache folder that is not writable; network failure, HTTP error or timeout
+            (one message naming the model, the URL and the import command); checksum mismatch
+            (expected vs got; the partial file is deleted).
     """
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise WeightsError(f"download timeout {timeout:g}: expected a positive, finite number of seconds")
     return _fetch(get_entry(name), timeout=timeout, retries=retries, progress=progress, force=force)
 
 

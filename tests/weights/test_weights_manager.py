@@ -365,3 +365,10 @@ def test_corrupt_manual_model_points_to_import_not_fetch(zoo, tmp_path):
     with pytest.raises(WeightsError) as e:
         weights.weights_path("by-hand", fetch=False)
     assert "stip-rt weights import FILE --name by-hand" in str(e.value) and "weights fetch" not in str(e.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_timeout_must_be_positive_and_finite(zoo, timeout):
+    with pytest.raises(WeightsError, match="timeout"):
+        weights.fetch("good", timeout=timeout)
+    assert zoo.state.requests == []
