@@ -252,7 +252,9 @@ def _download_with_retries(
             why = e.reason if isinstance(e.reason, str) else getattr(e.reason, "strerror", None) or str(e.reason)
             if isinstance(e.reason, TimeoutError):
                 why = f"no answer within {timeout:g} s"
-            raise WeightsError(_offline_message(entry, url, f"network unreachable: {why}")) from None
+            elif not url.startswith("file:"):
+                why = f"network unreachable: {why}"
+            raise WeightsError(_offline_message(entry, url, why)) from None
         except OSError as e:
             raise WeightsError(_offline_message(entry, url, f"{type(e).__name__}: {e}")) from None
 

@@ -372,3 +372,22 @@ def test_timeout_must_be_positive_and_finite(zoo, timeout):
     with pytest.raises(WeightsError, match="timeout"):
         weights.fetch("good", timeout=timeout)
     assert zoo.state.requests == []
+
+
+@pytest.mark.parametrize("mirror", ["/srv/mirror", "mirror.example.org/stip", "htp://mirror.example.org"])
+def test_mirror_without_a_known_scheme_is_one_clear_error(zoo, monkeypatch, mirror):
+    monkeypatch.setenv(weights.MIRROR_ENV, mirror)
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("good", timeout=5)
+    assert f"STIP_RT_WEIGHTS_URL={mirror!r}" in str(e.value) and "file://" in str(e.value)
+
+
+def test_mirror_folder_as_file_url(zoo, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "offline.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv(weights.MIRROR_ENV, mirror.as_uri())
+    assert weights.fetch("offline", timeout=5).read_bytes() == PAYLOAD
+    monkeypatch.setenv(weights.MIRROR_ENV, (tmp_path / "nowhere").as_uri())
+    with pytest.raises(WeightsError, match=r"nowhere/good\.bin"):
+        weights.fetch("good", timeout=5)
