@@ -109,6 +109,29 @@ def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cached", ["corrupt", "missing"])
+def test_export_of_a_zoo_model_with_a_corrupt_or_missing_cached_checkpoint(
+    tiny_yaml, tmp_path, monkeypatch, caplog, capsys, cached: str
+) -> None:
+    from stip_rt import weights
+    from stip_rt.runtime import onnx_export
+
+    exported: list[object] = []
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda model, path, config: exported.append(path) or path)
+    name = "hrnet-w32-coco-256x192"
+    if cached == "corrupt":
+        weights.weights_dir().mkdir(parents=True)
+        (weights.weights_dir() / weights.get_entry(name).file).write_bytes(b"truncated download")
+    code = main(["export", "--model", name, "--out", str(tmp_path / "x.onnx")])
+    err = capsys.readouterr().err
+    if cached == "corrupt":  # as `stip-rt track` says it: never random weights instead
+        assert code == 2 and exported == [] and "no cached weights" not in caplog.text
+        assert f"cached weights of '{name}'" in err and "corrupt" in err and f"weights fetch {name} --force" in err
+    else:
+        assert code == 0 and len(exported) == 1
+        assert "no --weights and no cached weights" in caplog.text and "RANDOM" in caplog.text
+
+
 def test_fold_and_fusion_ratio_lines() -> None:
     from stip_rt.runtime.bench import BenchResult, fold_ratio_lines
 
