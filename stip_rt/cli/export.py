@@ -64,10 +64,13 @@ def export_weights(model: str, weights: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..models import build_model
-    from ..runtime.onnx_export import ExportConfig, export_onnx
+    from ..runtime.onnx_export import ExportConfig, export_onnx, supported_opsets
 
     if args.model is None and args.weights is None:
         raise ConfigError("export: give --model (zoo name, YAML, or a stip-rt train checkpoint) or --weights")
+    opsets = supported_opsets()
+    if args.opset not in opsets:
+        raise ConfigError(f"--opset {args.opset}: expected {opsets[0]} to {opsets[-1]} (the opsets it writes)")
     # a `stip-rt train` checkpoint records its model config: --model may be left out
     model_arg = args.model or args.weights
     weights = export_weights(args.model, args.weights) if args.model else args.weights
@@ -137,7 +140,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="float16 graph with float32 inputs/outputs (ONNX only; engines are always built from an fp16 graph)",
     )
-    p.add_argument("--opset", type=int, default=20)
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18 to the newest the installed onnx knows")
     p.add_argument("--profile", default="1,8,64", help="engine batch profile min,opt,max")
     p.add_argument(
         "--out",

@@ -109,6 +109,24 @@ def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("opset", ["13", "17", "99"])
+def test_export_refuses_an_opset_it_cannot_write(tiny_yaml, tmp_path, capsys, opset: str) -> None:
+    out = tmp_path / "x.onnx"
+    assert main(["export", "--model", str(tiny_yaml), "--opset", opset, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--opset {opset}" in err and "18" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_export_onnx_refuses_an_opset_it_cannot_write(tmp_path) -> None:
+    from stip_rt.errors import BackendError
+    from stip_rt.runtime.onnx_export import ExportConfig, export_onnx
+
+    with pytest.raises(BackendError, match="opset 13"):
+        export_onnx(torch.nn.Conv2d(3, 3, 1), tmp_path / "x.onnx", ExportConfig(opset=13), input_size=(8, 8))
+    assert not (tmp_path / "x.onnx").exists()
+
+
 @pytest.mark.parametrize("cached", ["corrupt", "missing"])
 def test_export_of_a_zoo_model_with_a_corrupt_or_missing_cached_checkpoint(
     tiny_yaml, tmp_path, monkeypatch, caplog, capsys, cached: str
