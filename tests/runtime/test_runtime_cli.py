@@ -102,11 +102,26 @@ def test_bench_variants_models_and_ratio_lines(tiny_yaml, tmp_path, capsys) -> N
         (["--backends", "torch,onnxrt"], "unknown backend 'onnxrt' (did you mean 'onnxruntime'?)"),
         (["--batch", "1,x"], "--batch '1,x'"),
         (["--batch", "0"], "positive"),
+        (["--backends", ","], "--backends ',': expected at least one backend"),
+        (["--threads", "-1"], "--threads -1"),
+        (["--ort-threads", "-1"], "--ort-threads -1"),
+        (["--seconds", "-1"], "--seconds -1"),
+        (["--seconds", "0"], "--seconds 0"),
+        (["--seconds", "nan"], "--seconds nan"),
+        (["--device", "gpu0"], "--device 'gpu0'"),
+        (["--weights", "nowhere.pth"], "nowhere.pth: file not found"),
     ],
 )
 def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -> None:
     assert main(["bench", "--model", str(tiny_yaml), *argv]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_random_weights(tiny_yaml, capsys) -> None:
+    argv = ["bench", "--model", str(tiny_yaml), "--backends", "torch", "--batch", "1", "--seconds", "0.01"]
+    assert main([*argv, "--weights", "random"]) == 0
+    assert "torch        batch   1:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("opset", ["13", "17", "99"])
