@@ -170,6 +170,40 @@ def test_cli_bad_limit_variable(
     assert "STIP_RT_CACHE_MAX_GB='-1'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300", "-1", "4 gigs"])
+def test_limit_must_be_a_finite_size(home: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from stip_rt.errors import ConfigError
+
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, value)
+    with pytest.raises(ConfigError, match=f"STIP_RT_CACHE_MAX_GB={value!r}: expected a size in GB"):
+        ec.cache_limit_bytes()
+
+
+@pytest.mark.parametrize("value", ["none", "unlimited", " 0 ", "2.5"])
+def test_limit_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, value)
+    assert ec.cache_limit_bytes() == {"none": None, "unlimited": None, " 0 ": 0, "2.5": 2_500_000_000}[value]
+
+
+def test_cli_list_with_a_malformed_limit_still_lists(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _entry(home / "onnx", "hrnet-a.onnx", 3_000_000, 3)
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, "inf")
+    assert main(["cache", "list"]) == 2
+    captured = capsys.readouterr()
+    assert "hrnet-a.onnx" in captured.out and "1 entries, 3.0 MB" in captured.out
+    assert len(captured.err.strip().splitlines()) == 1 and "STIP_RT_CACHE_MAX_GB='inf'" in captured.err
+
+
+def test_parse_size_refuses_an_infinite_size() -> None:
+    from stip_rt.cli.cache import parse_size
+    from stip_rt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--max-size"):
+        parse_size("9" * 400)
+
+
 @pytest.mark.parametrize(
     "bad",
     [

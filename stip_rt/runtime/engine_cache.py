@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -256,7 +257,8 @@ def cache_limit_bytes() -> int | None:
     :data:`DEFAULT_CACHE_MAX_GB`; None when the variable is ``none`` (no limit).
 
     Raises:
-        ConfigError: the variable is not a number ≥ 0 nor ``none``.
+        ConfigError: the variable is not a finite number ≥ 0 nor ``none`` (``inf`` too: no limit is
+            spelt ``none``).
     """
     text = os.environ.get(CACHE_MAX_ENV, "").strip()
     if not text:
@@ -267,8 +269,8 @@ def cache_limit_bytes() -> int | None:
         gb = float(text)
     except ValueError:
         gb = -1.0
-    if not gb >= 0:  # also NaN
-        raise ConfigError(f"{CACHE_MAX_ENV}={text!r}: expected a size in GB (a number >= 0) or 'none'")
+    if not (gb >= 0 and math.isfinite(gb * 1e9)):  # also NaN, inf, and 1e300 (inf bytes)
+        raise ConfigError(f"{CACHE_MAX_ENV}={text!r}: expected a size in GB (a finite number >= 0) or 'none'")
     return int(gb * 1e9)
 
 
