@@ -24,6 +24,7 @@ TINY = {
     "net": {"widths": [8, 16, 24, 32], "num_modules": [1, 1, 1], "num_blocks": 1, "stem_blocks": 1},
 }
 DAY = 86400.0
+DIGEST = "0123456789abcdef01234567"  # an EngineKey.digest(): engine cache files are named by it
 
 
 @pytest.fixture
@@ -81,15 +82,15 @@ def test_random_detector_is_seeded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_prune_evicts_least_recently_used_first_and_keeps_what_is_in_use(home: Path) -> None:
     onnx, engines = home / "onnx", home / "engines"
     old = _entry(onnx, "hrnet-old.onnx", 400, 3)
-    mid = _entry(engines, "abc.engine", 300, 2)
-    mid_meta = _entry(engines, "abc.json", 10, 2)
+    mid = _entry(engines, f"{DIGEST}.engine", 300, 2)
+    mid_meta = _entry(engines, f"{DIGEST}.json", 10, 2)
     new = _entry(onnx, "hrnet-new.onnx", 400, 1)
     in_use = _entry(onnx, "hrnet-in-use.onnx", 50, 5)
     stale = _entry(onnx, "x.123.tmp.onnx", 999, 1)  # a killed export
     fresh_tmp = _entry(onnx, "y.456.tmp.onnx", 999, 0)  # an export running now
     weights = _entry(home / "weights", "rtmdet.pth", 5000, 9)  # never part of this cache
     removed = ec.prune_cache(500, keep=[in_use])
-    assert [e.name for e in removed] == ["x.123.tmp.onnx", "hrnet-old.onnx", "abc.engine"]
+    assert [e.name for e in removed] == ["x.123.tmp.onnx", "hrnet-old.onnx", f"{DIGEST}.engine"]
     assert not old.exists() and not mid.exists() and not mid_meta.exists() and not stale.exists()
     assert new.exists() and in_use.exists() and fresh_tmp.exists() and weights.exists()
 
@@ -202,6 +203,18 @@ def test_parse_size_refuses_an_infinite_size() -> None:
 
     with pytest.raises(ConfigError, match="--max-size"):
         parse_size("9" * 400)
+
+
+def test_files_the_cache_did_not_write_are_left_alone(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = _entry(home / "onnx", "README.txt", 100, 30)
+    notes = _entry(home / "engines", "notes.tmp.txt", 100, 30)
+    settings = _entry(home / "engines", "settings.json", 100, 30)
+    export = _entry(home / "onnx", "hrnet-a.onnx", 1000, 1)
+    plan = _entry(home / "engines", f"{DIGEST}.engine", 1000, 2)
+    assert [e.name for e in ec.cache_entries()] == [f"{DIGEST}.engine", "hrnet-a.onnx"]
+    assert main(["cache", "prune", "--all"]) == 0
+    assert "README" not in capsys.readouterr().out
+    assert readme.exists() and notes.exists() and settings.exists() and not export.exists() and not plan.exists()
 
 
 @pytest.mark.parametrize(
