@@ -307,9 +307,9 @@ def cache_entries() -> list[CacheEntry]:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            key = _entry_key(kind, p)
-            if key is not None and p.is_file():
-                groups.setdefault(key, []).append(p)
+            group = _entry_key(kind, p)
+            if group is not None and p.is_file():
+                groups.setdefault(group, []).append(p)
     for (kind, key), paths in groups.items():
         stats = []
         for p in paths:
