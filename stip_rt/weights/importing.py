@@ -52,24 +52,25 @@ def import_file(path: str | Path, name: str, *, check: Callable[[ZooEntry, Path]
     src = Path(path).expanduser()
     if not src.is_file():
         raise WeightsError(f"weights import {src}: file not found")
-    digest = sha256_file(src)
-    if not entry.matches(digest):
-        raise WeightsError(
-            f"weights import {src}: this is not '{name}': expected sha256 {entry.expected()}, got {digest}"
-        )
-    (check or _default_check)(entry, src)
     dest = writable_weights_dir() / entry.file
-    try:  # a temp file of this process only: concurrent imports of one model do not collide
-        fd, tmp = create_temp(dest)
+    try:  # before the (slow) checks, so a read-only cache fails at once; a temp file of this process only,
+        fd, tmp = create_temp(dest)  # so concurrent imports of one model do not collide
     except OSError as e:
         raise not_writable(dest.parent, e) from e
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-            shutil.copyfileobj(f, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"weights import {src}: cannot copy it into {dest.parent} ({e.strerror or e})") from e
-    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = sha256_file(src)
+            if not entry.matches(digest):
+                raise WeightsError(
+                    f"weights import {src}: this is not '{name}': expected sha256 {entry.expected()}, got {digest}"
+                )
+            (check or _default_check)(entry, src)
+            try:
+                with open(src, "rb") as f:
+                    shutil.copyfileobj(f, out)
+            except OSError as e:
+                why = e.strerror or e
+                raise WeightsError(f"weights import {src}: cannot copy it into {dest.parent} ({why})") from e
         if sha256_file(tmp) != digest:
             raise WeightsError(f"weights import {src}: the copy in {dest.parent} differs from the source (disk full?)")
         install(tmp, dest, digest)

@@ -296,8 +296,10 @@ def test_cache_folder_that_cannot_be_created_is_one_clear_error(zoo, tmp_path, m
         weights.fetch("good", timeout=5)
     src = tmp_path / "good.bin"
     src.write_bytes(PAYLOAD)
+    checked: list[str] = []
     with pytest.raises(WeightsError, match=f"weights cache {re.escape(str(folder))}: .*not writable"):
-        weights.import_file(src, "good", check=lambda e, p: None)
+        weights.import_file(src, "good", check=lambda e, p: checked.append(e.name))
+    assert checked == []  # fails before the (slow) load check
 
 
 def test_partial_file_that_cannot_be_written_is_not_a_download_failure(zoo):
