@@ -24,6 +24,7 @@ TINY = {
     "net": {"widths": [8, 16, 24, 32], "num_modules": [1, 1, 1], "num_blocks": 1, "stem_blocks": 1},
 }
 DAY = 86400.0
+DIGEST = "0123456789abcdef01234567"  # an EngineKey.digest(): engine cache files are named by it
 
 
 @pytest.fixture
@@ -81,15 +82,15 @@ def test_random_detector_is_seeded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_prune_evicts_least_recently_used_first_and_keeps_what_is_in_use(home: Path) -> None:
     onnx, engines = home / "onnx", home / "engines"
     old = _entry(onnx, "hrnet-old.onnx", 400, 3)
-    mid = _entry(engines, "abc.engine", 300, 2)
-    mid_meta = _entry(engines, "abc.json", 10, 2)
+    mid = _entry(engines, f"{DIGEST}.engine", 300, 2)
+    mid_meta = _entry(engines, f"{DIGEST}.json", 10, 2)
     new = _entry(onnx, "hrnet-new.onnx", 400, 1)
     in_use = _entry(onnx, "hrnet-in-use.onnx", 50, 5)
     stale = _entry(onnx, "x.123.tmp.onnx", 999, 1)  # a killed export
     fresh_tmp = _entry(onnx, "y.456.tmp.onnx", 999, 0)  # an export running now
     weights = _entry(home / "weights", "rtmdet.pth", 5000, 9)  # never part of this cache
     removed = ec.prune_cache(500, keep=[in_use])
-    assert [e.name for e in removed] == ["x.123.tmp.onnx", "hrnet-old.onnx", "abc.engine"]
+    assert [e.name for e in removed] == ["x.123.tmp.onnx", "hrnet-old.onnx", f"{DIGEST}.engine"]
     assert not old.exists() and not mid.exists() and not mid_meta.exists() and not stale.exists()
     assert new.exists() and in_use.exists() and fresh_tmp.exists() and weights.exists()
 
@@ -168,6 +169,52 @@ def test_cli_bad_limit_variable(
     monkeypatch.setenv(ec.CACHE_MAX_ENV, "-1")
     assert main(["cache", "prune"]) == 2
     assert "STIP_RT_CACHE_MAX_GB='-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300", "-1", "4 gigs"])
+def test_limit_must_be_a_finite_size(home: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from stip_rt.errors import ConfigError
+
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, value)
+    with pytest.raises(ConfigError, match=f"STIP_RT_CACHE_MAX_GB={value!r}: expected a size in GB"):
+        ec.cache_limit_bytes()
+
+
+@pytest.mark.parametrize("value", ["none", "unlimited", " 0 ", "2.5"])
+def test_limit_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, value)
+    assert ec.cache_limit_bytes() == {"none": None, "unlimited": None, " 0 ": 0, "2.5": 2_500_000_000}[value]
+
+
+def test_cli_list_with_a_malformed_limit_still_lists(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _entry(home / "onnx", "hrnet-a.onnx", 3_000_000, 3)
+    monkeypatch.setenv(ec.CACHE_MAX_ENV, "inf")
+    assert main(["cache", "list"]) == 2
+    captured = capsys.readouterr()
+    assert "hrnet-a.onnx" in captured.out and "1 entries, 3.0 MB" in captured.out
+    assert len(captured.err.strip().splitlines()) == 1 and "STIP_RT_CACHE_MAX_GB='inf'" in captured.err
+
+
+def test_parse_size_refuses_an_infinite_size() -> None:
+    from stip_rt.cli.cache import parse_size
+    from stip_rt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--max-size"):
+        parse_size("9" * 400)
+
+
+def test_files_the_cache_did_not_write_are_left_alone(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = _entry(home / "onnx", "README.txt", 100, 30)
+    notes = _entry(home / "engines", "notes.tmp.txt", 100, 30)
+    settings = _entry(home / "engines", "settings.json", 100, 30)
+    export = _entry(home / "onnx", "hrnet-a.onnx", 1000, 1)
+    plan = _entry(home / "engines", f"{DIGEST}.engine", 1000, 2)
+    assert [e.name for e in ec.cache_entries()] == [f"{DIGEST}.engine", "hrnet-a.onnx"]
+    assert main(["cache", "prune", "--all"]) == 0
+    assert "README" not in capsys.readouterr().out
+    assert readme.exists() and notes.exists() and settings.exists() and not export.exists() and not plan.exists()
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
+from ..runtime.config import DEVICES
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -24,17 +27,33 @@ def _models(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse thread counts, time budgets and devices that cannot be meant, before any work."""
+    for flag, value in (("--threads", args.threads), ("--ort-threads", args.ort_threads)):
+        if value < 0:
+            raise ConfigError(f"{flag} {value}: expected 0 (the default) or a positive number of threads")
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ConfigError(f"--seconds {args.seconds:g}: expected a positive number of seconds")
+    if args.device not in DEVICES and not re.fullmatch(r"cuda:\d+", args.device):
+        raise ConfigError(
+            f"--device {args.device!r}: use {', '.join(DEVICES)} or cuda:N{did_you_mean(args.device, DEVICES)}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import platform
 
     import torch
 
-    from ..errors import BackendError, did_you_mean
+    from ..errors import BackendError
     from ..models import build_model, load_spec
     from ..runtime.bench import bench_backends, fold_ratio_lines, model_ratio_lines, parse_variant, ratio_lines
     from ..runtime.factory import BACKENDS
+    from ..weights import checkpoint_arg
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not names:
+        raise ConfigError(f"--backends {args.backends!r}: expected at least one backend, e.g. torch,onnxruntime")
     for b in names:
         try:
             v = parse_variant(b)
@@ -43,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if v.backend not in BACKENDS or v.backend == "auto":
             raise ConfigError(f"--backends: unknown backend '{v.backend}'{did_you_mean(v.backend, BACKENDS[1:])}")
     batches = _ints(args.batch, "--batch")
+    _check_numbers(args)
+    _, checkpoint = checkpoint_arg(args.weights)  # None: random weights (also for 'random')
     if args.threads:
         torch.set_num_threads(args.threads)
     from ..runtime.onnxruntime_backend import OrtConfig
@@ -54,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for name in _models(args.model):
         torch.manual_seed(0)  # fixed random weights: the ONNX export cache is reused across runs
         spec = load_spec(name)
-        model = build_model(spec, weights=args.weights).eval()
+        model = build_model(spec, weights=checkpoint).eval()
         print(
             f"model {spec.name}, input {spec.input_size}, torch {torch.__version__}, "
             f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, {gpu}"
@@ -98,10 +119,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(time ratio lines: first model / each other; default stip-w32-coco-256x192)",
     )
     p.add_argument(
-        "-w", "--weights", default=None, help="checkpoint (default: random weights; speed does not depend on them)"
+        "-w",
+        "--weights",
+        default=None,
+        help="checkpoint, or 'random' (default: random weights; speed does not depend on them)",
     )
-    p.add_argument("--device", default="auto", help="device for torch/cuda-fast/tensorrt (auto, cpu, cuda)")
-    p.add_argument("--seconds", type=float, default=2.0, help="time budget per backend and batch")
+    p.add_argument("--device", default="auto", help="device for torch/cuda-fast/tensorrt (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--seconds", type=float, default=2.0, help="time budget per backend and batch (> 0)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
     p.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
     p.add_argument(

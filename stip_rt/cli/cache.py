@@ -7,6 +7,7 @@ entry is ``$STIP_RT_CACHE_MAX_GB`` (:mod:`stip_rt.runtime.engine_cache`).
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import time
 
@@ -25,9 +26,10 @@ def parse_size(text: str) -> int:
     """
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", text)
     unit = m.group(2).lower() if m else ""
-    if m is None or unit not in _UNITS:
+    size = float(m.group(1)) * _UNITS[unit] if m is not None and unit in _UNITS else math.inf
+    if not math.isfinite(size):  # also 400 digits: an infinite float
         raise ConfigError(f"--max-size {text!r}: expected a size such as 2GB, 500MB or 1.5 (GB)")
-    return int(float(m.group(1)) * _UNITS[unit])
+    return int(size)
 
 
 def _mb(n: int) -> str:
@@ -45,8 +47,13 @@ def _list(args: argparse.Namespace) -> int:
     for e in reversed(entries):  # most recently used first
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
         print(f"{e.kind:<8}{_mb(e.size):>12}  {used:<18}{e.name}")
-    total = sum(e.size for e in entries)
-    print(f"{len(entries)} entries, {_mb(total)} in {cache_root()} (onnx/, engines/); {_limit_text()}")
+    where = f"{len(entries)} entries, {_mb(sum(e.size for e in entries))} in {cache_root()} (onnx/, engines/)"
+    try:
+        limit = _limit_text()
+    except ConfigError:  # the listing above is shown; the malformed variable is the error line
+        print(f"{where}; limit: ${ec.CACHE_MAX_ENV} is malformed")
+        raise
+    print(f"{where}; {limit}")
     return 0
 
 

@@ -7,8 +7,8 @@ Examples::
     stip-rt export --model stip-w32-coco-256x192 --format engine --flavour plugin
 
 The weights are --weights, else the model's checkpoint in the weights cache (`stip-rt weights
-fetch NAME` or `stip-rt weights import FILE --name NAME` puts it there), else random weights,
-with a warning: such a file runs, but its keypoints are meaningless.
+fetch NAME` or `stip-rt weights import FILE --name NAME` puts it there; a corrupt one is an error),
+else random weights, with a warning: such a file runs, but its keypoints are meaningless.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ def default_out(model: str, fmt: str, flavour: str, fp16: bool) -> Path:
 
 
 def export_weights(model: str, weights: str | None) -> str | None:
-    """The checkpoint to export: ``weights``, else the model's cached checkpoint, else None (random, with a warning)."""
-    from ..errors import WeightsError
-    from ..weights import RANDOM, weights_path
+    """The checkpoint to export: ``weights``, else the model's cached checkpoint, else None (random, with a warning).
+
+    Raises:
+        WeightsError: the cached checkpoint is corrupt.
+    """
+    from ..weights import RANDOM, weights_dir, weights_path
     from ..weights.manifest import import_command, load_zoo
 
     if weights == RANDOM:
@@ -41,11 +44,8 @@ def export_weights(model: str, weights: str | None) -> str | None:
         return weights
     zoo = load_zoo()
     if model in zoo:
-        try:
+        if (weights_dir() / zoo[model].file).is_file():  # a corrupt file is an error (as for track), never random
             path = str(weights_path(model, fetch=False))
-        except WeightsError:  # not cached (or corrupt): say how, below
-            pass
-        else:
             log.info("weights: %s (the weights cache)", path)
             return path
         get = f"`{import_command(model)}`" if zoo[model].manual else f"`stip-rt weights fetch {model}`"
@@ -64,10 +64,13 @@ def export_weights(model: str, weights: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..models import build_model
-    from ..runtime.onnx_export import ExportConfig, export_onnx
+    from ..runtime.onnx_export import ExportConfig, export_onnx, supported_opsets
 
     if args.model is None and args.weights is None:
         raise ConfigError("export: give --model (zoo name, YAML, or a stip-rt train checkpoint) or --weights")
+    opsets = supported_opsets()
+    if args.opset not in opsets:
+        raise ConfigError(f"--opset {args.opset}: expected {opsets[0]} to {opsets[-1]} (the opsets it writes)")
     # a `stip-rt train` checkpoint records its model config: --model may be left out
     model_arg = args.model or args.weights
     weights = export_weights(args.model, args.weights) if args.model else args.weights
@@ -137,7 +140,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="float16 graph with float32 inputs/outputs (ONNX only; engines are always built from an fp16 graph)",
     )
-    p.add_argument("--opset", type=int, default=20)
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18 to the newest the installed onnx knows")
     p.add_argument("--profile", default="1,8,64", help="engine batch profile min,opt,max")
     p.add_argument(
         "--out",

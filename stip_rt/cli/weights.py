@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Iterator
 from typing import TextIO
 
 from .. import weights
+from ..errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -47,20 +49,26 @@ def download_bar(name: str, stream: TextIO | None = None) -> Iterator[weights.Pr
 
 def _list(args: argparse.Namespace) -> int:
     entries = weights.list_models()
+    # a file is re-hashed only when it changed since its stamp was written (as loading does)
+    status = {e.name: weights.check_cached(e, weights.weights_dir() / e.file, full=False).status for e in entries}
     if args.json:
-        rows = [{**weights.entry_as_dict(e), "cached": (weights.weights_dir() / e.file).is_file()} for e in entries]
+        rows = [
+            {**weights.entry_as_dict(e), "cached": status[e.name] == "ok", "status": status[e.name]} for e in entries
+        ]
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'name':<30}{'kind':<10}{'size':>8}  {'cached':<8}{'licence':<14}note")
     for e in entries:
         size = f"{e.size_mb:.0f} MB" if e.size_mb else "-"
-        cached = "yes" if (weights.weights_dir() / e.file).is_file() else "manual" if e.manual else "no"
+        cached = {"ok": "yes", "corrupt": "corrupt"}.get(status[e.name], "manual" if e.manual else "no")
         print(f"{e.name:<30}{e.kind:<10}{size:>8}  {cached:<8}{e.license[:13]:<14}{e.note}")
     print(f"cache: {weights.weights_dir()}")
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ConfigError(f"--timeout {args.timeout:g}: expected a positive, finite number of seconds")
     for name in args.names:
         with download_bar(name) as progress:
             path = weights.fetch(name, timeout=args.timeout, force=args.force, progress=progress)
@@ -95,14 +103,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="list, download, verify and import model weights")
     verbs = p.add_subparsers(dest="weights_verb", metavar="ACTION", required=True)
 
-    q = verbs.add_parser("list", help="every model of the zoo, with size, licence and whether it is cached")
+    q = verbs.add_parser(
+        "list", help="every model of the zoo, with size, licence and whether it is cached (yes, no, corrupt)"
+    )
     q.add_argument("--json", action="store_true", help="print as JSON")
     q.set_defaults(func=_list)
 
     q = verbs.add_parser("fetch", help="download weights into the cache (SHA-256 checked)")
     q.add_argument("names", nargs="+", metavar="NAME", help="zoo name(s), see `stip-rt weights list`")
     q.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
-    q.add_argument("--timeout", type=float, default=weights.DEFAULT_TIMEOUT_S, help="network timeout in seconds")
+    q.add_argument("--timeout", type=float, default=weights.DEFAULT_TIMEOUT_S, help="network timeout in seconds (> 0)")
     q.set_defaults(func=_fetch)
 
     q = verbs.add_parser("verify", help="re-hash cached weights (exit 2 when one is corrupt)")

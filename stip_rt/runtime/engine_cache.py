@@ -26,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +47,8 @@ T = TypeVar("T")
 CACHE_MAX_ENV = "STIP_RT_CACHE_MAX_GB"
 DEFAULT_CACHE_MAX_GB = 4.0
 _STALE_TMP_S = 3600.0  # a temp file this old is the leftover of a killed export or build
+# EngineCache files: ``<EngineKey.digest()>.engine|json``, and ``_atomic_write``'s ``<that name><random>.tmp``
+_ENGINE_FILE = re.compile(r"[0-9a-f]{24}\.(engine|json)(\w+\.tmp)?")
 
 
 def engine_cache_dir() -> Path:
@@ -256,7 +260,8 @@ def cache_limit_bytes() -> int | None:
     :data:`DEFAULT_CACHE_MAX_GB`; None when the variable is ``none`` (no limit).
 
     Raises:
-        ConfigError: the variable is not a number ≥ 0 nor ``none``.
+        ConfigError: the variable is not a finite number ≥ 0 nor ``none`` (``inf`` too: no limit is
+            spelt ``none``).
     """
     text = os.environ.get(CACHE_MAX_ENV, "").strip()
     if not text:
@@ -267,8 +272,8 @@ def cache_limit_bytes() -> int | None:
         gb = float(text)
     except ValueError:
         gb = -1.0
-    if not gb >= 0:  # also NaN
-        raise ConfigError(f"{CACHE_MAX_ENV}={text!r}: expected a size in GB (a number >= 0) or 'none'")
+    if not (gb >= 0 and math.isfinite(gb * 1e9)):  # also NaN, inf, and 1e300 (inf bytes)
+        raise ConfigError(f"{CACHE_MAX_ENV}={text!r}: expected a size in GB (a finite number >= 0) or 'none'")
     return int(gb * 1e9)
 
 
@@ -281,22 +286,30 @@ def touch(*paths: Path) -> None:
             log.debug("cannot touch %s", p)
 
 
+def _entry_key(kind: str, p: Path) -> tuple[str, str] | None:
+    """(kind, group) of a file the cache wrote, or None for anything else in its folders (left alone)."""
+    if kind == "onnx" and p.suffix == ".onnx":  # exports, and ``<stem>.<pid>.<thread>.tmp.onnx`` while exporting
+        return ("partial" if p.name.endswith(".tmp.onnx") else "onnx", p.name)
+    if kind == "engine" and _ENGINE_FILE.fullmatch(p.name):  # plans, sidecars and their _atomic_write temp files
+        return ("partial", p.name) if p.name.endswith(".tmp") else ("engine", p.stem)
+    return None
+
+
 def cache_entries() -> list[CacheEntry]:
-    """Every entry of the ONNX and engine caches, least recently used first."""
+    """Every entry of the ONNX and engine caches, least recently used first.
+
+    Only files the cache writes count (``*.onnx`` in ``onnx/``; ``<digest>.engine``, ``<digest>.json``
+    and their temp files in ``engines/``); anything else put there is neither listed nor pruned.
+    """
     entries: list[CacheEntry] = []
     groups: dict[tuple[str, str], list[Path]] = {}
     for kind, folder in (("onnx", onnx_cache_dir()), ("engine", engine_cache_dir())):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if not p.is_file():
-                continue
-            if ".tmp" in p.name:
-                groups.setdefault(("partial", p.name), []).append(p)
-            elif kind == "engine" and p.suffix in (".engine", ".json"):
-                groups.setdefault((kind, p.stem), []).append(p)
-            elif kind == "onnx":
-                groups.setdefault((kind, p.name), []).append(p)
+            group = _entry_key(kind, p)
+            if group is not None and p.is_file():
+                groups.setdefault(group, []).append(p)
     for (kind, key), paths in groups.items():
         stats = []
         for p in paths:

@@ -33,6 +33,9 @@ from .engine_cache import cache_limit_bytes, enforce_cache_limit, onnx_cache_dir
 log = logging.getLogger(__name__)
 
 FLAVOURS = ("standard", "plugin")
+#: Lowest opset :func:`export_onnx` writes: the dynamo exporter builds opset-18 graphs and converts them
+#: to the opset asked for; converting down fails on these networks (and used to leave opset 18 silently).
+MIN_OPSET = 18
 _REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
 
 
@@ -77,6 +80,13 @@ class _HalfIO(nn.Module):
         if isinstance(out, torch.Tensor):
             return out.float()
         return tuple(o.float() for o in out)
+
+
+def supported_opsets() -> range:
+    """The opsets :func:`export_onnx` writes: :data:`MIN_OPSET` to the newest one the installed onnx knows."""
+    import onnx
+
+    return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
 
 
 def iap_op() -> torch._ops.OpOverload | None:
@@ -126,8 +136,8 @@ def export_onnx(
         ``path`` as a Path.
 
     Raises:
-        BackendError: unknown flavour, input size unknown, the exporter or the checker failed,
-            or ``path`` cannot be written.
+        BackendError: unknown flavour, an opset outside :func:`supported_opsets`, input size unknown,
+            the exporter or the checker failed, or ``path`` cannot be written.
     """
     import onnx
 
@@ -135,6 +145,9 @@ def export_onnx(
 
     if config.flavour not in FLAVOURS:
         raise BackendError(f"ONNX export: unknown flavour '{config.flavour}' (use {' or '.join(FLAVOURS)})")
+    opsets = supported_opsets()
+    if config.opset not in opsets:
+        raise BackendError(f"ONNX export: opset {config.opset} is not supported (use {opsets[0]} to {opsets[-1]})")
     path = Path(path)
     shape = model_input_shape(model, input_size)
     net: nn.Module = prepare_inference(model, fold=config.fold).float().cpu()
@@ -178,6 +191,10 @@ def export_onnx(
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
         raise BackendError(f"ONNX export: {path} fails onnx.checker: {_first_line(e)}") from e
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != config.opset:  # the exporter falls back to its own opset with only a logged warning
+        path.unlink(missing_ok=True)
+        raise BackendError(f"ONNX export: opset {config.opset} was asked for, the exporter wrote {written}")
     n_iap = sum(1 for node in proto.graph.node if node.op_type == "IaP")
     log.info(
         "exported %s to %s (%s flavour%s, opset %d, %d IaP plugin node%s)",

@@ -2,10 +2,11 @@
 
 A download goes to ``<file>.part`` in the cache folder (resumed with an HTTP ``Range`` request when a
 partial file is there), is checked against the manifest's SHA-256 and only then renamed into place.
-The library draws nothing: it reports ``progress(done_bytes, total_bytes_or_None)`` to a callback,
-either the one passed to :func:`fetch` / :func:`weights_path` or, for downloads started deeper in
-the library (building a pipeline), the factory installed with :func:`progress_reporter` — the CLI
-installs one that draws a bar on a terminal.
+One process at a time downloads a file: the others wait on ``<file>.lock`` (``flock``) and then
+find it cached. The library draws nothing: it reports ``progress(done_bytes, total_bytes_or_None)``
+to a callback, either the one passed to :func:`fetch` / :func:`weights_path` or, for downloads
+started deeper in the library (building a pipeline), the factory installed with
+:func:`progress_reporter` — the CLI installs one that draws a bar on a terminal.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import math
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import WeightsError
-from .cache import check_cached, install, sha256_file, weights_dir
+from .cache import cannot_write, check_cached, install, not_writable, sha256_file, weights_dir, writable_weights_dir
 from .manifest import ZooEntry, get_entry, import_command
+
+try:
+    import fcntl
+except ImportError:  # Windows: concurrent downloads are not coordinated
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +94,57 @@ def _download_once(url: str, part: Path, timeout: float, report: Progress | None
         done = have
         if report is not None:
             report(done, total)
-        with open(part, "ab" if resumed else "wb") as f:
-            while chunk := resp.read(_CHUNK):
-                f.write(chunk)
+        with _open_part(part, append=bool(resumed)) as f:
+            while chunk := resp.read(_CHUNK):  # network errors go up to the caller
+                _write(f, chunk, part)
                 done += len(chunk)
                 if report is not None:
                     report(done, total)
         if length and length.isdigit() and part.stat().st_size != have + int(length):
             raise http.client.IncompleteRead(b"", have + int(length) - part.stat().st_size)
+
+
+def _open_part(part: Path, append: bool) -> BinaryIO:
+    """Open the partial file; a local failure is a WeightsError (not a download failure)."""
+    try:
+        return open(part, "ab" if append else "wb")
+    except OSError as e:
+        raise cannot_write(part, e) from e
+
+
+def _write(f: BinaryIO, chunk: bytes, part: Path) -> None:
+    """Append a chunk to the partial file; a local failure (disk full) is a WeightsError."""
+    try:
+        f.write(chunk)
+    except OSError as e:
+        raise cannot_write(part, e) from e
+
+
+@contextlib.contextmanager
+def _download_lock(dest: Path) -> Iterator[None]:
+    """Hold ``<file>.lock`` beside ``dest`` so that one process at a time downloads it; the others wait.
+
+    The lock file stays (removing it would race with a process about to lock it); the kernel drops
+    the lock when its process ends. Where ``fcntl`` is missing (Windows) nothing is locked.
+
+    Raises:
+        WeightsError: the lock file cannot be created (the cache is not writable).
+    """
+    lock = dest.with_name(dest.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise not_writable(dest.parent, e) from e
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("another stip-rt process is downloading %s; waiting for it", dest)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _reporter(name: str, progress: Progress | None) -> AbstractContextManager[Progress | None]:
@@ -126,10 +178,13 @@ def fetch(
         Path of the verified file in the cache.
 
     Raises:
-        WeightsError: unknown or manual model; network failure, HTTP error or timeout (one message
-            naming the model, the URL and the import command); checksum mismatch (expected vs got;
-            the partial file is deleted).
+        WeightsError: unknown or manual model; a timeout that is not a positive number; a malformed
+            mirror URL; a cache folder that is not writable; network failure, HTTP error or timeout
+            (one message naming the model, the URL and the import command); checksum mismatch
+            (expected vs got; the partial file is deleted).
     """
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise WeightsError(f"download timeout {timeout:g}: expected a positive, finite number of seconds")
     return _fetch(get_entry(name), timeout=timeout, retries=retries, progress=progress, force=force)
 
 
@@ -151,19 +206,22 @@ def _fetch(
             f"Get the file from {entry.url} and run `{import_command(name)}`"
         )
     url = entry.download_url()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    log.info("downloading %s from %s", name, url)
-    with _reporter(name, progress) as report:
-        _download_with_retries(entry, url, part, timeout, retries, report)
-    digest = sha256_file(part)
-    if not entry.matches(digest):
-        part.unlink(missing_ok=True)
-        raise WeightsError(
-            f"checksum mismatch for model '{name}' downloaded from {url}: expected sha256 "
-            f"{entry.expected()}, got {digest}; the download was deleted"
-        )
-    install(part, dest, digest)
+    writable_weights_dir()
+    with _download_lock(dest):
+        if not force and check_cached(entry, dest, full=False).status == "ok":
+            return dest  # another process downloaded it while this one waited
+        part = dest.with_name(dest.name + ".part")
+        log.info("downloading %s from %s", name, url)
+        with _reporter(name, progress) as report:
+            _download_with_retries(entry, url, part, timeout, retries, report)
+        digest = sha256_file(part)
+        if not entry.matches(digest):
+            part.unlink(missing_ok=True)
+            raise WeightsError(
+                f"checksum mismatch for model '{name}' downloaded from {url}: expected sha256 "
+                f"{entry.expected()}, got {digest}; the download was deleted"
+            )
+        install(part, dest, digest)
     log.info("saved %s to %s", name, dest)
     return dest
 
@@ -194,7 +252,9 @@ def _download_with_retries(
             why = e.reason if isinstance(e.reason, str) else getattr(e.reason, "strerror", None) or str(e.reason)
             if isinstance(e.reason, TimeoutError):
                 why = f"no answer within {timeout:g} s"
-            raise WeightsError(_offline_message(entry, url, f"network unreachable: {why}")) from None
+            elif not url.startswith("file:"):
+                why = f"network unreachable: {why}"
+            raise WeightsError(_offline_message(entry, url, why)) from None
         except OSError as e:
             raise WeightsError(_offline_message(entry, url, f"{type(e).__name__}: {e}")) from None
 
@@ -215,15 +275,15 @@ def weights_path(name: str, fetch: bool = True, *, progress: Progress | None = N
     path = weights_dir() / entry.file
     res = check_cached(entry, path, full=False)
     if res.status == "corrupt":
-        raise WeightsError(
-            f"cached weights of '{name}' at {path} are corrupt ({res.message}); "
-            f"run `stip-rt weights fetch {name} --force` to download them again"
+        repair = (
+            f"get the file again from {entry.url} and run `{import_command(name)}`"
+            if entry.manual
+            else f"run `stip-rt weights fetch {name} --force` to download them again"
         )
+        raise WeightsError(f"cached weights of '{name}' at {path} are corrupt ({res.message}); {repair}")
     if res.status == "ok":
         return path
     if not fetch:
-        raise WeightsError(
-            f"weights of '{name}' are not in the cache ({path}); run `stip-rt weights fetch {name}`"
-            + ("" if not entry.manual else f" or `{import_command(name)}`")
-        )
+        get = f"`{import_command(name)}` (from {entry.url})" if entry.manual else f"`stip-rt weights fetch {name}`"
+        raise WeightsError(f"weights of '{name}' are not in the cache ({path}); run {get}")
     return _fetch(entry, progress=progress)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import WeightsError
-from .cache import install, sha256_file, weights_dir
+from ..io.sink_files import create_temp
+from .cache import install, not_writable, sha256_file, writable_weights_dir
 from .manifest import ZooEntry, get_entry
 
 log = logging.getLogger(__name__)
@@ -43,25 +45,36 @@ def import_file(path: str | Path, name: str, *, check: Callable[[ZooEntry, Path]
         The cache path.
 
     Raises:
-        WeightsError: unknown name, missing file, checksum mismatch, or a file that does not load.
+        WeightsError: unknown name, missing file, checksum mismatch, a file that does not load, or a
+            cache folder that is not writable.
     """
     entry = get_entry(name)
     src = Path(path).expanduser()
     if not src.is_file():
         raise WeightsError(f"weights import {src}: file not found")
-    digest = sha256_file(src)
-    if not entry.matches(digest):
-        raise WeightsError(
-            f"weights import {src}: this is not '{name}': expected sha256 {entry.expected()}, got {digest}"
-        )
-    (check or _default_check)(entry, src)
-    dest = weights_dir() / entry.file
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(src, part)
-    if sha256_file(part) != digest:
-        part.unlink(missing_ok=True)
-        raise WeightsError(f"weights import {src}: the copy in {dest.parent} differs from the source (disk full?)")
-    install(part, dest, digest)
+    dest = writable_weights_dir() / entry.file
+    try:  # before the (slow) checks, so a read-only cache fails at once; a temp file of this process only,
+        fd, tmp = create_temp(dest)  # so concurrent imports of one model do not collide
+    except OSError as e:
+        raise not_writable(dest.parent, e) from e
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = sha256_file(src)
+            if not entry.matches(digest):
+                raise WeightsError(
+                    f"weights import {src}: this is not '{name}': expected sha256 {entry.expected()}, got {digest}"
+                )
+            (check or _default_check)(entry, src)
+            try:
+                with open(src, "rb") as f:
+                    shutil.copyfileobj(f, out)
+            except OSError as e:
+                why = e.strerror or e
+                raise WeightsError(f"weights import {src}: cannot copy it into {dest.parent} ({why})") from e
+        if sha256_file(tmp) != digest:
+            raise WeightsError(f"weights import {src}: the copy in {dest.parent} differs from the source (disk full?)")
+        install(tmp, dest, digest)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.info("imported %s as '%s' into %s", src, name, dest)
     return dest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +14,8 @@ from ..errors import ConfigError, WeightsError, did_you_mean
 from ..paths import models_dir
 
 MIRROR_ENV = "STIP_RT_WEIGHTS_URL"
+#: URL schemes the mirror may use (``file://`` for a local folder).
+MIRROR_SCHEMES = ("http", "https", "file")
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,20 @@ class ZooEntry:
         return self.sha256 is not None and len(self.sha256) < 64
 
     def download_url(self) -> str:
-        """The URL to fetch: the manifest URL, or ``$STIP_RT_WEIGHTS_URL/<file>`` when set."""
+        """The URL to fetch: the manifest URL, or ``$STIP_RT_WEIGHTS_URL/<file>`` when set.
+
+        Raises:
+            WeightsError: the mirror is not an ``http://``, ``https://`` or ``file://`` URL.
+        """
         mirror = os.environ.get(MIRROR_ENV, "").strip()
-        return f"{mirror.rstrip('/')}/{self.file}" if mirror else self.url
+        if not mirror:
+            return self.url
+        if urllib.parse.urlsplit(mirror).scheme.lower() not in MIRROR_SCHEMES:
+            folder = f" (a local folder: {Path(mirror).absolute().as_uri()})" if Path(mirror).is_absolute() else ""
+            raise WeightsError(
+                f"{MIRROR_ENV}={mirror!r}: expected a URL starting with http://, https:// or file://{folder}"
+            )
+        return f"{mirror.rstrip('/')}/{self.file}"
 
     def matches(self, digest: str) -> bool:
         """Whether a full hex SHA-256 fits this entry (a published prefix is checked as a prefix)."""

@@ -102,11 +102,67 @@ def test_bench_variants_models_and_ratio_lines(tiny_yaml, tmp_path, capsys) -> N
         (["--backends", "torch,onnxrt"], "unknown backend 'onnxrt' (did you mean 'onnxruntime'?)"),
         (["--batch", "1,x"], "--batch '1,x'"),
         (["--batch", "0"], "positive"),
+        (["--backends", ","], "--backends ',': expected at least one backend"),
+        (["--threads", "-1"], "--threads -1"),
+        (["--ort-threads", "-1"], "--ort-threads -1"),
+        (["--seconds", "-1"], "--seconds -1"),
+        (["--seconds", "0"], "--seconds 0"),
+        (["--seconds", "nan"], "--seconds nan"),
+        (["--device", "gpu0"], "--device 'gpu0'"),
+        (["--weights", "nowhere.pth"], "nowhere.pth: file not found"),
     ],
 )
 def test_bench_bad_arguments(tiny_yaml, capsys, argv: list[str], message: str) -> None:
     assert main(["bench", "--model", str(tiny_yaml), *argv]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_random_weights(tiny_yaml, capsys) -> None:
+    argv = ["bench", "--model", str(tiny_yaml), "--backends", "torch", "--batch", "1", "--seconds", "0.01"]
+    assert main([*argv, "--weights", "random"]) == 0
+    assert "torch        batch   1:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("opset", ["13", "17", "99"])
+def test_export_refuses_an_opset_it_cannot_write(tiny_yaml, tmp_path, capsys, opset: str) -> None:
+    out = tmp_path / "x.onnx"
+    assert main(["export", "--model", str(tiny_yaml), "--opset", opset, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--opset {opset}" in err and "18" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_export_onnx_refuses_an_opset_it_cannot_write(tmp_path) -> None:
+    from stip_rt.errors import BackendError
+    from stip_rt.runtime.onnx_export import ExportConfig, export_onnx
+
+    with pytest.raises(BackendError, match="opset 13"):
+        export_onnx(torch.nn.Conv2d(3, 3, 1), tmp_path / "x.onnx", ExportConfig(opset=13), input_size=(8, 8))
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("cached", ["corrupt", "missing"])
+def test_export_of_a_zoo_model_with_a_corrupt_or_missing_cached_checkpoint(
+    tiny_yaml, tmp_path, monkeypatch, caplog, capsys, cached: str
+) -> None:
+    from stip_rt import weights
+    from stip_rt.runtime import onnx_export
+
+    exported: list[object] = []
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda model, path, config: exported.append(path) or path)
+    name = "hrnet-w32-coco-256x192"
+    if cached == "corrupt":
+        weights.weights_dir().mkdir(parents=True)
+        (weights.weights_dir() / weights.get_entry(name).file).write_bytes(b"truncated download")
+    code = main(["export", "--model", name, "--out", str(tmp_path / "x.onnx")])
+    err = capsys.readouterr().err
+    if cached == "corrupt":  # as `stip-rt track` says it: never random weights instead
+        assert code == 2 and exported == [] and "no cached weights" not in caplog.text
+        assert f"cached weights of '{name}'" in err and "corrupt" in err and f"weights fetch {name} --force" in err
+    else:
+        assert code == 0 and len(exported) == 1
+        assert "no --weights and no cached weights" in caplog.text and "RANDOM" in caplog.text
 
 
 def test_fold_and_fusion_ratio_lines() -> None:

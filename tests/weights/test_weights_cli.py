@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import torch
 from weights_http import PAYLOAD, SHA
 
@@ -71,3 +72,36 @@ def test_download_bar_draws_on_a_terminal_only():
             progress(1024 * 1024, 2 * 1024 * 1024)
     assert "good" in term.getvalue() and "1.00M" in term.getvalue()
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_fetch_refuses_a_timeout_that_is_not_positive_and_finite(zoo, capsys, timeout):
+    assert main(["weights", "fetch", "good", "--timeout", timeout]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--timeout {timeout}" in err
+    assert zoo.state.requests == []
+
+
+def test_list_says_corrupt_for_a_file_that_changed(zoo, capsys):
+    path = weights.fetch("good", timeout=5)
+    path.write_bytes(PAYLOAD[:100])
+    assert main(["weights", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("good "))
+    assert "corrupt" in row and "yes" not in row
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["good"]["cached"] is False and rows["good"]["status"] == "corrupt"
+    assert rows["good-prefix"]["status"] == "missing"
+
+
+def test_path_verify_and_list_in_a_read_only_cache(zoo, capsys, read_only):
+    path = weights.fetch("good", timeout=5)
+    (path.parent / "good.bin.sha256").unlink()
+    read_only(path.parent)
+    assert main(["weights", "path", "good"]) == 0
+    assert main(["weights", "verify", "good"]) == 0
+    assert main(["weights", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}\ngood ")
+    assert main(["weights", "fetch", "good-prefix", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"weights cache {path.parent}" in err and "not writable" in err

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from weights_http import PAYLOAD, SHA
 
 from stip_rt import weights
 from stip_rt.errors import WeightsError
+from stip_rt.weights import cache as weights_cache
+from stip_rt.weights import importing
 
 
 def _no_leftovers(home: Path, file: str) -> None:
@@ -237,3 +242,154 @@ def test_import_of_a_pose_checkpoint_builds_its_architecture(tmp_path, monkeypat
         weights.import_file(wrong, "hrnet-w32-crowdpose-256x192")
     dest = weights.import_file(good, "hrnet-w32-crowdpose-256x192")
     assert weights.weights_path("hrnet-w32-crowdpose-256x192", fetch=False) == dest
+
+
+# ---------------------------------------------------------------- read-only caches, concurrency, bad input
+
+
+def _refuse_stamp(path: Path, digest: str) -> None:
+    raise PermissionError(13, "Permission denied", str(path) + ".sha256")
+
+
+@pytest.mark.parametrize("stamp", ["missing", "stale"])
+def test_unwritable_stamp_still_loads_a_verified_file(zoo, monkeypatch, caplog, stamp):
+    path = weights.fetch("good", timeout=5)
+    stamp_file = path.parent / "good.bin.sha256"
+    if stamp == "missing":
+        stamp_file.unlink()
+    else:
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # same bytes, new mtime
+    monkeypatch.setattr(weights_cache, "write_stamp", _refuse_stamp)
+    assert weights.weights_path("good", fetch=False) == path
+    assert weights.verify("good")[0].status == "ok"
+    assert "cannot record" in caplog.text and "good.bin.sha256" in caplog.text
+
+
+def test_read_only_cache_loads_fetches_and_imports_with_one_clear_error(zoo, tmp_path, read_only):
+    path = weights.fetch("good", timeout=5)
+    (path.parent / "good.bin.sha256").unlink()
+    read_only(path.parent)
+    assert weights.weights_path("good", fetch=False) == path  # verified, the stamp cannot be written: fine
+    src = tmp_path / "good2.bin"
+    src.write_bytes(PAYLOAD)
+    for write in (
+        lambda: weights.fetch("good-prefix", timeout=5),
+        lambda: weights.import_file(src, "good-prefix", check=lambda e, p: None),
+    ):
+        with pytest.raises(WeightsError) as e:
+            write()
+        assert f"weights cache {path.parent}" in str(e.value) and "not writable" in str(e.value)
+        assert "by hand" not in str(e.value)
+
+
+def _blocked_home(zoo, monkeypatch) -> Path:
+    """A cache root below a plain file: creating the cache folder fails, even for root."""
+    blocker = zoo.home.parent / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(weights.HOME_ENV, str(blocker / "home"))
+    return blocker / "home" / "cache" / "weights"
+
+
+def test_cache_folder_that_cannot_be_created_is_one_clear_error(zoo, tmp_path, monkeypatch):
+    folder = _blocked_home(zoo, monkeypatch)
+    with pytest.raises(WeightsError, match=f"weights cache {re.escape(str(folder))}: .*not writable"):
+        weights.fetch("good", timeout=5)
+    src = tmp_path / "good.bin"
+    src.write_bytes(PAYLOAD)
+    checked: list[str] = []
+    with pytest.raises(WeightsError, match=f"weights cache {re.escape(str(folder))}: .*not writable"):
+        weights.import_file(src, "good", check=lambda e, p: checked.append(e.name))
+    assert checked == []  # fails before the (slow) load check
+
+
+def test_partial_file_that_cannot_be_written_is_not_a_download_failure(zoo):
+    (weights.weights_dir() / "good.bin.part").mkdir(parents=True)  # open() fails here, even for root
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("good", timeout=5)
+    msg = str(e.value)
+    assert "good.bin.part" in msg and "by hand" not in msg and "weights import" not in msg
+
+
+def test_concurrent_imports_of_one_file_both_succeed(zoo, tmp_path, monkeypatch):
+    src = tmp_path / "downloaded.bin"
+    src.write_bytes(PAYLOAD)
+    real = importing.sha256_file
+    nested: list[Path] = []
+    started: list[bool] = []
+
+    def hash_and_interleave(p: Path) -> str:
+        # the first import hashes its copy: a second import of the same file runs to its end right now
+        if Path(p) != src and not started:
+            started.append(True)
+            nested.append(weights.import_file(src, "good", check=lambda e, q: None))
+        return real(p)
+
+    monkeypatch.setattr(importing, "sha256_file", hash_and_interleave)
+    dest = weights.import_file(src, "good", check=lambda e, p: None)
+    assert nested == [dest] and dest.read_bytes() == PAYLOAD
+    assert weights.verify("good")[0].status == "ok"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["good.bin", "good.bin.sha256"]  # no temp files left
+
+
+def test_concurrent_fetch_waits_for_the_running_download(zoo):
+    other: list[Path | BaseException] = []
+    threads: list[threading.Thread] = []
+
+    def run_other() -> None:
+        try:
+            other.append(weights.fetch("good", timeout=5))
+        except BaseException as e:
+            other.append(e)
+
+    def progress(done: int, total: int | None) -> None:
+        if done == total and not threads:  # the first download has every byte, not yet installed
+            threads.append(threading.Thread(target=run_other))
+            threads[0].start()
+            threads[0].join(0.5)  # uncoordinated, the second one would finish (or fail) now
+
+    path = weights.fetch("good", timeout=5, progress=progress)
+    threads[0].join(10)
+    assert other == [path] and path.read_bytes() == PAYLOAD
+    assert weights.verify("good")[0].status == "ok"
+
+
+def test_corrupt_manual_model_points_to_import_not_fetch(zoo, tmp_path):
+    src = tmp_path / "stip.pth"
+    src.write_bytes(b"anything")
+    dest = weights.import_file(src, "by-hand", check=lambda e, p: None)
+    dest.write_bytes(b"something else")
+    for fetch in (True, False):
+        with pytest.raises(WeightsError) as e:
+            weights.weights_path("by-hand", fetch=fetch)
+        assert "corrupt" in str(e.value) and "stip-rt weights import FILE --name by-hand" in str(e.value)
+        assert "weights fetch" not in str(e.value)
+    dest.unlink()
+    with pytest.raises(WeightsError) as e:
+        weights.weights_path("by-hand", fetch=False)
+    assert "stip-rt weights import FILE --name by-hand" in str(e.value) and "weights fetch" not in str(e.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_timeout_must_be_positive_and_finite(zoo, timeout):
+    with pytest.raises(WeightsError, match="timeout"):
+        weights.fetch("good", timeout=timeout)
+    assert zoo.state.requests == []
+
+
+@pytest.mark.parametrize("mirror", ["/srv/mirror", "mirror.example.org/stip", "htp://mirror.example.org"])
+def test_mirror_without_a_known_scheme_is_one_clear_error(zoo, monkeypatch, mirror):
+    monkeypatch.setenv(weights.MIRROR_ENV, mirror)
+    with pytest.raises(WeightsError) as e:
+        weights.fetch("good", timeout=5)
+    assert f"STIP_RT_WEIGHTS_URL={mirror!r}" in str(e.value) and "file://" in str(e.value)
+
+
+def test_mirror_folder_as_file_url(zoo, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "offline.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv(weights.MIRROR_ENV, mirror.as_uri())
+    assert weights.fetch("offline", timeout=5).read_bytes() == PAYLOAD
+    monkeypatch.setenv(weights.MIRROR_ENV, (tmp_path / "nowhere").as_uri())
+    with pytest.raises(WeightsError, match=r"nowhere/good\.bin"):
+        weights.fetch("good", timeout=5)
