@@ -259,9 +259,12 @@ def test_export_of_a_zoo_model_says_how_to_get_its_weights(
     assert "`stip-rt weights import FILE --name stip-w32-coco-256x192`" in warnings[1] and "fetch" not in warnings[1]
     assert export_weights("stip-w32-coco-256x192", "my.pth") == "my.pth"
     import stip_rt.weights
+    from stip_rt.weights.manifest import load_zoo
 
-    cached = tmp_path / "cached.pth"
-    monkeypatch.setattr(stip_rt.weights, "weights_path", lambda name, fetch=True: cached)
+    cached = stip_rt.weights.weights_dir() / load_zoo()["stip-w32-coco-256x192"].file  # imported earlier
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"a checkpoint")
+    monkeypatch.setattr(stip_rt.weights, "weights_path", lambda name, fetch=True: cached)  # (its check passed)
     caplog.clear()
     assert export_weights("stip-w32-coco-256x192", None) == str(cached) and not caplog.records  # the cache, quietly
     assert default_out("stip-w32-coco-256x192", "onnx", "standard", False) == Path("stip-w32-coco-256x192.onnx")
