@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{line}  [{spec.name}]")
     for line in model_ratio_lines(by_model):
         print(line)
+    if not any(r.crops_per_s is not None for results in by_model.values() for r in results):
+        raise BackendError(f"nothing was measured: every backend was skipped on device {args.device} (reasons above)")
     return 0
 
 

@@ -208,3 +208,12 @@ def test_cudnn_benchmark_variant_turns_it_on_for_cuda_fast_only(monkeypatch) -> 
     assert config.cudnn_benchmark and config.parallel_branches and config.cudnn_fusion
     with pytest.raises(BackendError, match=r"\+cudnn-benchmark apply to cuda-fast only"):
         bench._build(torch.nn.Conv2d(3, 3, 1), bench.parse_variant("onnxruntime+cudnn-benchmark"), "cpu", None)
+
+
+def test_bench_that_measures_nothing_is_an_error(tiny_yaml, capsys) -> None:
+    """Every backend skipped (e.g. --device cuda without a GPU, or only GPU backends on a CPU): exit 2, not 0."""
+    code = main(["bench", "--model", str(tiny_yaml), "--backends", "cuda-fast+unfused", "--batch", "1",
+                 "--seconds", "0.05", "--device", "cpu"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2 and "skipped" in captured.out
+    assert "nothing was measured: every backend was skipped on device cpu" in captured.err
