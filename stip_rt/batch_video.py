@@ -117,13 +117,18 @@ def process_video(
     pipeline: Pipeline | None = None
     finished = threading.Event()
 
+    def used_device() -> str:
+        """The device the run resolved ``runtime.device`` to (``cpu`` for ``auto`` without a GPU)."""
+        parts = pipeline.parts if pipeline is not None else None
+        return parts.run.device if parts is not None and parts.run.device else device
+
     def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
         if out.is_dir():
             (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
         s = pipeline.stats() if pipeline is not None else None
         return VideoResult(
             source, status, s.frames if s else 0, s.people if s else 0, s.tracks if s else 0,
-            time.perf_counter() - t0, s.fps if s else 0.0, str(out), device, message,
+            time.perf_counter() - t0, s.fps if s else 0.0, str(out), used_device(), message,
         )  # fmt: skip
 
     try:
@@ -146,6 +151,7 @@ def process_video(
     if _STOP.is_set():
         return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
     seconds = time.perf_counter() - t0
+    device = used_device()
     figures = {"frames": stats.frames, "people": stats.people, "tracks": stats.tracks}
     marker = {
         "source": source,

@@ -53,7 +53,7 @@ def build_parts(config: RunConfig) -> PipelineParts:
         detector = _build_detector(config, device, source)
         estimator, pose_name, schema, backend_desc = build_estimator(config, device, pose=pose)
         tracker = _build_tracker(config, source.info, schema)
-        run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc)
+        run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc, device)
         info = source.info
         every = config.detect.interval.every
         boxes = _boxes_from_tracks(config.detect, info.width, info.height) if every > 1 else None

@@ -162,6 +162,8 @@ class RunInfo:
         pose_model: pose model name (e.g. ``stip-w32-coco-256x192``) or ``none``.
         detector: detector name (e.g. ``rtmdet-tiny`` or ``file:dets.json``).
         backend: backend description (e.g. ``torch cpu fp32``).
+        device: the device the run's networks use (``runtime.device`` resolved: ``cpu``, ``cuda``,
+            ``cuda:1``); empty when unknown.
     """
 
     source: SourceInfo
@@ -169,3 +171,4 @@ class RunInfo:
     pose_model: str = "none"
     detector: str = "none"
     backend: str = "none"
+    device: str = ""

@@ -122,7 +122,9 @@ def test_formats_are_checked_once_before_any_video(tmp_path: Path, data_dir: Pat
     gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
     config = load_run_config(pose="none", detections=str(gt), max_frames=5)
     out = tmp_path / "out"
-    assert [r.status for r in run_batch(find_videos(folder), out, config, ["jsonl"])] == ["done"]
+    results = run_batch(find_videos(folder), out, config, ["jsonl"])
+    assert [r.status for r in results] == ["done"]
+    assert config.runtime.device == "auto" and results[0].device in ("cpu", "cuda")  # the device used, not 'auto'
     before = {p.name: p.read_bytes() for p in (out / "x").iterdir()}
     with pytest.raises(ConfigError, match="format 'coco'"):
         run_batch(find_videos(folder), out, config, ["jsonl", "coco"])
