@@ -6,6 +6,7 @@ See docs/tracking.md for the algorithm and the meaning of every setting.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -57,12 +58,14 @@ class Tracker:
         schema: KeypointSchema | None = None,
         frame_size: tuple[int, int] | None = None,
     ) -> None:
-        if not fps > 0:
-            raise ConfigError(f"tracker: fps must be > 0, got {fps!r}")
+        if isinstance(fps, bool) or not isinstance(fps, int | float | np.integer | np.floating) or not (
+            math.isfinite(fps) and fps > 0
+        ):
+            raise ConfigError(f"tracker: fps must be a finite number > 0, got {fps!r}")
         self.config = config or TrackerConfig()
         self.fps = float(fps)
         self.schema = schema
-        self.frame_size = frame_size
+        self.frame_size = _frame_size(frame_size)
         self.max_age = self.config.max_age_frames(self.fps)
         self.backfill_frames = (self.config.min_hits - 1) * (self.config.tentative_max_misses + 1)
         self._sigmas = None if schema is None else schema.sigmas_array()
@@ -94,9 +97,10 @@ class Tracker:
         """
         cfg = self.config
         first_frame = self._last_frame is None
-        dt = self._check_frame(frame_index)
+        dt = self._frame_step(frame_index)
+        boxes, scores, kpts = self._check_poses(poses, frame_index)  # a rejected frame changes nothing
+        self._prev_frame, self._last_frame = self._last_frame, int(frame_index)
         self._late = {}
-        boxes, scores, kpts = self._check_poses(poses, frame_index)
         valid = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
         valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not valid.all():
@@ -223,14 +227,15 @@ class Tracker:
         return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
-    def _check_frame(self, frame_index: int) -> int:
+    def _frame_step(self, frame_index: int) -> int:
+        """Frames since the last update (1 for the first); the state is not changed here."""
+        if isinstance(frame_index, bool) or not isinstance(frame_index, int | np.integer):
+            raise DataError(f"tracker: frame index {frame_index!r} is not an integer")
         if self._last_frame is not None and frame_index <= self._last_frame:
             raise DataError(
                 f"tracker: frame index {frame_index} after {self._last_frame}; frames must be given in increasing order"
             )
-        dt = 1 if self._last_frame is None else frame_index - self._last_frame
-        self._prev_frame, self._last_frame = self._last_frame, frame_index
-        return dt
+        return 1 if self._last_frame is None else int(frame_index) - self._last_frame
 
     def _check_poses(self, poses: Poses, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         raw = np.asarray(poses.boxes)
@@ -241,6 +246,9 @@ class Tracker:
         n = boxes.shape[0]
         if scores.shape[0] != n:
             raise DataError(f"frame {frame}: {n} boxes but {scores.shape[0]} scores")
+        box_scores = _box_scores(poses)
+        if box_scores.shape[0] != n:
+            raise DataError(f"frame {frame}: {n} boxes but {box_scores.shape[0]} box scores")
         if poses.keypoints is None:
             return boxes, scores, None
         kpts = np.array(poses.keypoints, np.float64)  # a copy: tracks keep rows of it
@@ -407,3 +415,21 @@ class Tracker:
 def _box_scores(poses: Poses) -> np.ndarray:
     """(N,) float64 box scores of ``poses``."""
     return np.asarray(poses.box_scores, np.float64).reshape(-1)
+
+
+def _frame_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``frame_size`` checked: None, or (width, height) as two numbers > 0.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if size is None:
+        return None
+    try:
+        w, h = size
+        ok = all(not isinstance(v, bool) and isinstance(v, int | float | np.integer | np.floating) for v in (w, h))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise ConfigError(f"tracker: frame_size must be (width, height) in pixels, both > 0, got {size!r}")
+    return (int(w), int(h))

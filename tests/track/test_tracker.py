@@ -277,3 +277,27 @@ def test_guide_keeps_the_last_keypoints() -> None:
     g = t.guide(1)
     assert g.keypoints is not None and g.keypoints.shape == (1, k, 3)
     np.testing.assert_allclose(g.keypoints, kpts)
+
+
+def test_a_rejected_frame_changes_nothing_and_can_be_given_again() -> None:
+    """A frame refused for its input (wrong shapes, counts, index type) leaves the tracker as it was."""
+    t = Tracker(fps=25.0)
+    t.update(poses([box(10.0)]), 0)
+    t.update(poses([box(12.0)]), 1)
+    bad = Poses(np.float32(box(14.0)), np.float32([0.9]), None, np.float32([0.9]))  # (4,), not (1, 4)
+    with pytest.raises(DataError, match=r"boxes must be \(N, 4\)"):
+        t.update(bad, 2)
+    two = np.float32([box(14.0), box(300.0)])
+    with pytest.raises(DataError, match="2 boxes but 1 box scores"):
+        t.update(Poses(two, np.float32([0.9]), None, np.float32([0.9, 0.9])), 2)
+    with pytest.raises(DataError, match=r"frame index 2\.5 is not an integer"):
+        t.update(poses([box(14.0)]), 2.5)  # type: ignore[arg-type]
+    out = t.update(poses([box(14.0)]), 2)  # the same frame again: accepted, one step after frame 1
+    assert out.ids.tolist() == [1]
+
+
+@pytest.mark.parametrize("kw", [{"fps": "30"}, {"fps": float("inf")}, {"fps": 0}, {"frame_size": (640,)},
+                                {"frame_size": ("640", "480")}, {"frame_size": (0, 0)}])  # fmt: skip
+def test_bad_tracker_arguments_are_one_config_error(kw: dict) -> None:
+    with pytest.raises(ConfigError, match=r"tracker: (fps|frame_size) must be"):
+        Tracker(**kw)
