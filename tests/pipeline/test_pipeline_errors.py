@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from fake_stages import (
     FakeDetector,
     FakeSource,
@@ -17,6 +19,7 @@ from fake_stages import (
     stip_threads,
 )
 
+import stip_rt
 from stip_rt.errors import BackendError, SinkError, SourceError, StipError
 from stip_rt.pipeline import Pipeline
 from stip_rt.run_load import load_run_config
@@ -294,6 +297,24 @@ def test_nan_weights_fail_naming_the_checkpoint_and_frame_and_keep_earlier_frame
     lines = _jsonl_valid(jsonl)
     assert [x["frame"] for x in lines[1:]] == [0, 1, 2, 3, 4]  # every frame before the fault, nothing made up
     assert [f["frame"] for f in json.loads(json_out.read_text())["frames"]] == [0, 1, 2, 3, 4]
+    assert stip_threads() == []
+
+
+def test_an_empty_box_in_a_detections_file_gets_no_pose_and_the_run_goes_on(tmp_path: Path, data_dir: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(TINY_POSE))
+    dets = tmp_path / "det.txt"  # frame 2 (1-based) holds a legal MOT row with w = h = 0 between two people
+    dets.write_text("1,-1,50,60,40,90,1,-1,-1,-1\n2,-1,52,60,40,90,1,-1,-1,-1\n2,-1,100,100,0,0,1,-1,-1,-1\n"
+                    "2,-1,300,80,40,90,0.8,-1,-1,-1\n3,-1,54,60,40,90,1,-1,-1,-1\n")  # fmt: skip
+    results = list(stip_rt.track_frames(str(data_dir / "opencv_samples" / "vtest.avi"), pose=str(spec),
+                                        weights="random", detections=str(dets), max_frames=3,
+                                        tracker={"min_hits": 1}))  # fmt: skip
+    assert [r.index for r in results] == [0, 1, 2]
+    tracks = results[1].tracks
+    assert len(tracks) == 2 and tracks.keypoints is not None and np.isfinite(tracks.keypoints).all()
+    np.testing.assert_allclose(tracks.boxes[:, 0], [52, 300], atol=1)
+    np.testing.assert_allclose(tracks.box_scores, [1, 0.8])  # det_index points at the pose rows: the right people
+    assert sorted(tracks.det_index.tolist()) == [0, 1]
     assert stip_threads() == []
 
 
