@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stip_rt.errors import ConfigError
+from stip_rt.errors import ConfigError, DataError
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
 from stip_rt.pose.decode import decode_heatmaps
@@ -103,6 +103,16 @@ def test_estimate_frames_leaves_out_bad_boxes_per_frame() -> None:
     np.testing.assert_array_equal(out[1].boxes, DETS2.boxes)
     np.testing.assert_allclose(out[1].keypoints, est(FRAME2, DETS2).keypoints)
     np.testing.assert_allclose(out[2].keypoints, est(FRAME, DETS).keypoints)
+
+
+def test_detections_given_as_lists_work_and_bad_shapes_are_one_data_error() -> None:
+    est = PoseEstimator(PeakBackend(17, SPEC.heatmap_size), SPEC)
+    poses = est(FRAME, Detections(DETS.boxes.tolist(), DETS.scores.tolist()))  # type: ignore[arg-type]
+    np.testing.assert_allclose(poses.keypoints, est(FRAME, DETS).keypoints)
+    with pytest.raises(DataError, match=r"boxes must be \(N, 4\), got \(4,\)"):
+        est(FRAME, Detections(DETS.boxes[0], DETS.scores[:1]))
+    with pytest.raises(DataError, match=r"for 2 boxes, got \(3,\)"):
+        est(FRAME, Detections(DETS.boxes, np.ones(3, np.float32)))
 
 
 def test_torch_crop_path_gives_same_result_on_cpu() -> None:
