@@ -8,12 +8,12 @@ import dataclasses
 import logging
 import os
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .io.base import Sink
+from .io.base import Sink, missing_sink_attributes
 from .io.source_config import source_stem
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
@@ -26,18 +26,32 @@ if TYPE_CHECKING:
 
 ORIGIN = "stip_rt.track_frames()"
 
+#: What ``sinks=`` takes: output paths (format from the suffix) and/or sink objects, or one of them.
+SinksArg = Sink | str | os.PathLike[str] | Sequence[Sink | str | os.PathLike[str]]
 
-def _split_sinks(sinks: Sequence[Sink | str | os.PathLike[str]]) -> tuple[list[str], list[Sink]]:
-    if isinstance(sinks, str | os.PathLike):
-        sinks = [sinks]
-    paths = [str(s) for s in sinks if isinstance(s, str | os.PathLike)]
-    objects = [s for s in sinks if not isinstance(s, str | os.PathLike)]
-    for i, s in enumerate(sinks):
-        if not isinstance(s, str | os.PathLike) and not all(hasattr(s, a) for a in ("needs_image", "write", "close")):
+
+def _split_sinks(sinks: SinksArg) -> tuple[list[str], list[Sink]]:
+    """(output paths, sink objects) of ``sinks``: a sink or a path, or an iterable of them."""
+    if isinstance(sinks, str | os.PathLike) or not missing_sink_attributes(sinks):
+        items: list[Any] = [sinks]
+    elif isinstance(sinks, Iterable):
+        items = list(sinks)
+    else:
+        raise ConfigError(f"{ORIGIN} sinks = {sinks!r}: expected output paths and/or sinks, or a list of them")
+    paths: list[str] = []
+    objects: list[Sink] = []
+    for i, s in enumerate(items):
+        if isinstance(s, str | os.PathLike):
+            paths.append(str(s))
+            continue
+        missing = missing_sink_attributes(s)
+        if missing:
             raise ConfigError(
-                f"{ORIGIN} sinks[{i}] = {s!r}: not an output path or a sink "
-                "(a path such as 'tracks.csv', or stip_rt.io.sinks.open_sink(path))"
+                f"{ORIGIN} sinks[{i}] = {s!r}: not an output path or a sink: it lacks {', '.join(missing)} "
+                "(a path such as 'tracks.csv', stip_rt.io.sinks.open_sink(path), or an object with "
+                "needs_image, open(run), write(result) and close())"
             )
+        objects.append(s)
     return paths, objects
 
 
@@ -85,7 +99,7 @@ def save_outputs(config: RunConfig) -> tuple[RunConfig, Path | None]:
 def track_config(
     source: str | int | os.PathLike[str] | None = None,
     *,
-    sinks: Sequence[Sink | str | os.PathLike[str]] = (),
+    sinks: SinksArg = (),
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
     **options: Any,
@@ -196,7 +210,7 @@ class TrackRun(Iterator[FrameResult]):
 def track_frames(
     source: str | int | os.PathLike[str] | None = None,
     *,
-    sinks: Sequence[Sink | str | os.PathLike[str]] = (),
+    sinks: SinksArg = (),
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
     **options: Any,

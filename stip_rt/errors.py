@@ -38,6 +38,11 @@ class SinkError(StipError, OSError):
     """An output file cannot be written."""
 
 
+class CallbackError(StipError):
+    """A caller's callback (a pipeline's ``on_result`` or ``on_end``) raised; its exception is the
+    ``__cause__``. Not an ``OSError``: the caller's own code failed, not a disk."""
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest option, or an empty string."""
     close = difflib.get_close_matches(word, list(options), n=1)

@@ -61,6 +61,14 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
+def valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) xyxy → (N,) bool: True where the box is finite with a positive width and height (a
+    box a pose crop can be cut from; the tracker skips the others by the same rule)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+
+
 def boxes_to_center_scale(
     boxes: np.ndarray, aspect_ratio: float = 0.75, padding: float = 1.25
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -13,19 +13,20 @@ tracked and closes the sinks.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import BackendError, ConfigError, SinkError, SourceError, StipError
+from .errors import BackendError, CallbackError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
 from .live_pacing import LivePacer
-from .pipeline_config import PipelineParts, close_run, open_run, with_later_errors
+from .pipeline_config import PipelineParts, as_sinks, close_run, open_run, with_later_errors
 from .pipeline_stats import PipelineStats, StatsRecorder
 from .pipeline_threads import _END, _NAMES, _POLL, StageThreads
 from .run_config import RunConfig
-from .stages import make_steps
+from .stages import SinkWriteError, make_steps
 from .types import FrameResult
 
 __all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config
@@ -38,6 +39,8 @@ _ERROR_TYPES: dict[str, type[StipError]] = {
     "pose": BackendError,
     "track": StipError,
     "sink": SinkError,
+    "on_result": CallbackError,  # the caller's own code: not disguised as a disk error
+    "on_end": CallbackError,
 }
 
 
@@ -60,23 +63,35 @@ class Pipeline(StageThreads):
     Args:
         config: the run's settings (default: :class:`RunConfig` defaults; with given ``parts``
             only ``detect.interval.every``, ``queues`` and ``outputs.with_images`` matter).
-        sinks: writers; opened in :meth:`prepare`, closed (flushed) when the run ends, fails or stops.
+        sinks: writers (a list of sinks and/or output paths, or one of them; a path gets the writer
+            :func:`stip_rt.io.sinks.open_sink` picks by its suffix); opened in :meth:`prepare`, closed
+            (flushed) when the run ends, fails or stops.
         parts: pre-built stages; by default built from ``config`` in :meth:`prepare`.
         on_result: called on the sink thread with each result; the pipeline is then not iterable.
         on_end: called once on the sink thread when the run ends, with the error or None.
+
+    Raises:
+        ConfigError: a sink that is neither a path nor a sink object (naming what it lacks).
+        SinkError: an output path whose format cannot be told from its name.
+
+    An exception raised by ``on_result`` or ``on_end`` is the run's error: a :class:`CallbackError`
+    naming the frame, with the exception as its ``__cause__``. A ``SystemExit`` or
+    ``KeyboardInterrupt`` from a callback (or a stage) stops the run too: the sinks are closed, the
+    run's error says what happened, and :meth:`run`, :meth:`wait` or the iteration re-raise that
+    exception itself.
     """
 
     def __init__(
         self,
         config: RunConfig | None = None,
-        sinks: Sequence[Sink] = (),
+        sinks: Sink | str | os.PathLike[str] | Sequence[Sink | str | os.PathLike[str]] = (),
         *,
         parts: PipelineParts | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
         on_end: Callable[[StipError | None], None] | None = None,
     ) -> None:
         self.config = config = config if config is not None else RunConfig()
-        self.sinks = tuple(sinks)
+        self.sinks = as_sinks(sinks, "Pipeline")
         self.parts = parts
         self._on_result = on_result
         self._on_end = on_end
@@ -89,6 +104,7 @@ class Pipeline(StageThreads):
         self._reader: threading.Thread | None = None  # the thread iterating; the run stops when it ends
         self._error: StipError | None = None
         self._later: list[StipError] = []  # failures after the first one (e.g. a sink that cannot close)
+        self._fatal: BaseException | None = None  # SystemExit / KeyboardInterrupt on a thread: re-raised
         self._cancel = [threading.Event() for _ in _NAMES]
         self._stopping = threading.Event()  # stop() was called: results are no longer handed to the iterator
         self._sink_done = threading.Event()  # the sink thread has ended (sinks closed, on_end called)
@@ -227,14 +243,15 @@ class Pipeline(StageThreads):
             self._sink_done.wait()  # the sinks are closing: let them finish writing (see wait())
         finally:
             self.stop()
-        if self.error is not None:
-            raise self.error
+        self._raise_error()
 
     def run(self) -> PipelineStats:
         """Process the whole source into the sinks (and ``on_result``) and return the figures.
 
         Raises:
             StipError: the run's error, after everything computed before it was written.
+            BaseException: a ``SystemExit`` or ``KeyboardInterrupt`` raised on a pipeline thread
+                (e.g. ``sys.exit()`` in ``on_result``), itself, after the sinks were closed.
         """
         self.start()
         self.wait()
@@ -245,6 +262,7 @@ class Pipeline(StageThreads):
 
         Raises:
             StipError: the run's error.
+            BaseException: a ``SystemExit`` or ``KeyboardInterrupt`` raised on a pipeline thread, itself.
         """
         if not self._started:
             raise ConfigError("wait(): the pipeline was not started")
@@ -259,9 +277,17 @@ class Pipeline(StageThreads):
         if not ended:
             return False
         self.stop()
-        if self.error is not None:
-            raise self.error
+        self._raise_error()
         return True
+
+    def _raise_error(self) -> None:
+        """Raise a thread's ``SystemExit`` / ``KeyboardInterrupt`` itself (the run's error, :attr:`error`,
+        says where it happened), else the run's error, if any."""
+        error = self.error
+        if self._fatal is not None:
+            raise self._fatal
+        if error is not None:
+            raise error
 
     @property
     def error(self) -> StipError | None:
@@ -310,11 +336,18 @@ class Pipeline(StageThreads):
         where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
         err = exc if isinstance(exc, StipError) else None
         if err is None:
-            logger.debug("%s stage failed", stage, exc_info=exc)
-            err = _ERROR_TYPES[stage](f"{where}: {stage} stage failed: {type(exc).__name__}: {exc}")
+            logger.debug("%s failed", stage, exc_info=exc)
+            what = stage if stage.startswith("on_") else f"{stage} stage"
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            err = _ERROR_TYPES[stage](f"{where}: {what} failed: {detail}")
+            err.__cause__ = exc  # raised later on another thread: keep the original and its traceback
         elif isinstance(err, BackendError) and stage in ("detect", "pose") and frame_index is not None:
             err.args = (f"{where}: {stage} stage: {err}",)  # a network's own error (e.g. NaN output): add the frame
+        elif isinstance(err, SinkWriteError) and frame_index is not None:
+            err.args = (f"{where}: sink stage failed: {err}",)  # it names the sink: add the source and frame
         with self._lock:
+            if not isinstance(exc, Exception) and self._fatal is None:
+                self._fatal = exc  # SystemExit, KeyboardInterrupt: the caller gets it back, not a StipError
             if self._error is None:
                 self._error = err
             else:

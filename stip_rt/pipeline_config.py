@@ -4,15 +4,16 @@ protocols the pose and track stages satisfy. The settings are a :class:`~stip_rt
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from .detect.base import Detector
 from .errors import ConfigError, SinkError, StipError
-from .io.base import Sink, Source
+from .io.base import Sink, Source, missing_sink_attributes, sink_label
 from .types import Detections, Poses, RunInfo, Tracks
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
 
     Raises:
         StipError: a sink refuses the run or cannot be opened (the sinks claimed before it and the
-            source are closed; their failures to close are appended to the message).
+            source are closed; their failures to close are appended to the message). A sink's error
+            that is not a :class:`StipError` (a user-written sink's ``PermissionError``) becomes a
+            :class:`SinkError` naming the sink, with the error as its cause.
     """
     claimed: list[Sink] = []
     try:
@@ -72,14 +75,56 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
             claimed.append(sink)  # closed on failure: a half-claimed sink drops what it took
             claim = getattr(sink, "claim", None)
             if claim is not None:
-                claim(parts.run)
+                _sink_call(sink, "claim", claim, parts.run)
         for sink in sinks:
-            sink.open(parts.run)
+            _sink_call(sink, "open", sink.open, parts.run)
     except BaseException as e:
         closing = close_run(parts, claimed)
         if isinstance(e, StipError):
             with_later_errors(e, closing)
         raise
+
+
+def _sink_call(sink: Sink, verb: str, method: Callable[[RunInfo], None], run: RunInfo) -> None:
+    """``method(run)``; an error that is not a StipError becomes a SinkError naming the sink (chained)."""
+    try:
+        method(run)
+    except StipError:
+        raise
+    except Exception as e:
+        raise SinkError(f"{sink_label(sink)}: cannot {verb}: {type(e).__name__}: {e}") from e
+
+
+def as_sinks(sinks: Any, origin: str = "Pipeline") -> tuple[Sink, ...]:
+    """The sinks of a run from what a caller gave: a sink or an output path, or a sequence of them
+    (a path gets the writer :func:`stip_rt.io.sinks.open_sink` picks by its suffix).
+
+    Raises:
+        ConfigError: an item that is neither a path nor a sink, naming it and what it lacks.
+        SinkError: an output whose format cannot be told from its name.
+    """
+    from .io.sinks import open_sink
+
+    if isinstance(sinks, str | os.PathLike) or not missing_sink_attributes(sinks):
+        sinks = [sinks]
+    elif not isinstance(sinks, Iterable):
+        raise ConfigError(
+            f"{origin} sinks = {sinks!r}: expected a sink, an output path or a list of them "
+            f"(it lacks {', '.join(missing_sink_attributes(sinks))})"
+        )
+    out: list[Sink] = []
+    for i, s in enumerate(sinks):
+        if isinstance(s, str | os.PathLike):
+            out.append(open_sink(s))
+            continue
+        missing = missing_sink_attributes(s)
+        if missing:
+            raise ConfigError(
+                f"{origin} sinks[{i}] = {s!r}: not an output path or a sink: it lacks {', '.join(missing)} "
+                "(a sink has needs_image, open(run), write(result) and close(); or give a path such as 'tracks.csv')"
+            )
+        out.append(s)
+    return tuple(out)
 
 
 def close_run(parts: PipelineParts, sinks: Sequence[Sink]) -> list[StipError]:
@@ -103,8 +148,11 @@ def close_sinks(sinks: Sequence[Sink]) -> list[StipError]:
             sink.close()
         except Exception as e:
             logger.debug("closing %r failed", sink, exc_info=True)
-            name = getattr(sink, "path", None) or type(sink).__name__
-            err = e if isinstance(e, StipError) else SinkError(f"{name}: cannot close: {type(e).__name__}: {e}")
+            if isinstance(e, StipError):
+                errors.append(e)
+                continue
+            err = SinkError(f"{sink_label(sink)}: cannot close: {type(e).__name__}: {e}")
+            err.__cause__ = e
             errors.append(err)
     return errors
 

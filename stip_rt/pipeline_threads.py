@@ -114,7 +114,7 @@ class StageThreads:
                 self._pacer.detected(item.timings.get("detect", 0.0))
                 if not self._put(0, item):
                     break
-        except Exception as e:
+        except BaseException as e:  # SystemExit / KeyboardInterrupt too: they stop the run, never end it quietly
             self._fail(0, e, item.frame.index if item is not None else None)
         finally:
             try:
@@ -157,7 +157,7 @@ class StageThreads:
                 self._pacer.pose_busy()
                 if not pose(batch, self._cancel[1]) or not all(self._put(1, it) for it in batch):
                     break
-        except Exception as e:  # an error may name the frame of the batch it concerns (NaN output)
+        except BaseException as e:  # an error may name the frame of the batch it concerns (NaN output)
             at = min(getattr(e, "frame_offset", 0), len(batch) - 1)
             self._fail(1, e, batch[at].frame.index if batch else None)
         self._put(1, _END)
@@ -174,7 +174,7 @@ class StageThreads:
                 for done in track(item):
                     if not self._to_sinks(done):
                         return
-        except Exception as e:
+        except BaseException as e:
             self._fail(2, e, item.frame.index if isinstance(item, FrameItem) else None)
         finally:
             for done in track.flush():
@@ -184,17 +184,21 @@ class StageThreads:
 
     def _sink_loop(self, steps: Steps) -> None:
         """Stage 3: write every sink, then hand the result to ``on_result`` or the iterator; close the
-        sinks. It ends at the track stage's end marker (after stop() too: what was tracked is written)."""
+        sinks; call ``on_end``. It ends at the track stage's end marker (after stop() too: what was
+        tracked is written). A failing ``on_result`` or ``on_end`` is the run's error, like a stage's."""
         item: Any = None
+        stage = "sink"
         try:
             while (item := self._get(3)) is not _CANCELLED and item is not _END:
+                stage = "sink"
                 result = steps.sink(item)
                 if self._on_result is not None:
+                    stage = "on_result"
                     self._on_result(result)
                 elif self._attached:
                     self._to_reader(result)
-        except Exception as e:
-            self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None)
+        except BaseException as e:  # SystemExit / KeyboardInterrupt too: they stop the run, never end it quietly
+            self._fail(3, e, item.frame.index if isinstance(item, FrameItem) else None, stage)
         finally:
             try:
                 for err in close_sinks(self.sinks):  # every sink is closed; each failure is reported
@@ -203,7 +207,10 @@ class StageThreads:
                 if self._attached:
                     self._to_reader(_END)
                 if self._on_end is not None:
-                    self._on_end(self.error)
+                    try:
+                        self._on_end(self.error)
+                    except BaseException as e:
+                        self._fail(3, e, None, "on_end")
             finally:
                 self._sink_done.set()
 

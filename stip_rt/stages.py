@@ -31,7 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .detect.interval import DetectEveryN, every_n
-from .io.base import Sink
+from .errors import SinkError, StipError
+from .io.base import Sink, sink_label
 from .io.threaded_source import ThreadedSource, frame_feed
 from .pipeline_config import PipelineParts
 from .pose_batching import FrameBatcher, batch_limit
@@ -328,6 +329,11 @@ def _with_tracks(released: Sequence[tuple[FrameItem, Tracks]]) -> list[FrameItem
     return [item for item, _ in released]
 
 
+class SinkWriteError(SinkError):
+    """A sink's ``write`` raised an error that is not a :class:`StipError` (its ``__cause__``); the
+    message names the sink, the pipeline adds the source and the frame."""
+
+
 class SinkStep:
     """Sink stage: the frame's :class:`FrameResult`, written to every sink.
 
@@ -343,6 +349,12 @@ class SinkStep:
         self.recorder = recorder or NullRecorder()
 
     def __call__(self, item: FrameItem) -> FrameResult:
+        """Write ``item``'s result to every sink, in order, and return it.
+
+        Raises:
+            SinkWriteError: a sink's ``write`` raised something that is not a :class:`StipError`
+                (a sink's own :class:`StipError` passes through).
+        """
         if item.tracks is None:
             raise ValueError(f"frame {item.frame.index}: no tracks to write")
         latency = time.perf_counter() - item.t_capture
@@ -351,7 +363,12 @@ class SinkStep:
         result = FrameResult(item.frame.index, item.frame.time, item.tracks, item.timings, image)
         t0 = time.perf_counter()
         for sink in self.sinks:
-            sink.write(result)
+            try:
+                sink.write(result)
+            except StipError:
+                raise
+            except Exception as e:
+                raise SinkWriteError(f"{sink_label(sink)}: cannot write: {type(e).__name__}: {e}") from e
         _timed(self.recorder, item, "sink", time.perf_counter() - t0)
         self.recorder.result(item.tracks.ids, latency)
         return result

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import DataError
+
 if TYPE_CHECKING:
     from .schemas import KeypointSchema
 
@@ -57,10 +59,31 @@ class Detections:
     Attributes:
         boxes: (N, 4) float32 xyxy pixels.
         scores: (N,) float32 in [0, 1].
+
+    Arrays (or nested lists) are converted to float32 with ``np.asarray`` (no copy when they already
+    are); an empty array of any shape is (0, 4).
+    Boxes that cannot be cropped (zero or negative size, not finite) are legal here: the pose
+    estimator and the tracker skip them.
+
+    Raises:
+        DataError: boxes that are not (N, 4) (a single box must be ``[[x1, y1, x2, y2]]``), a score
+            count that differs from the box count, or values that are not numbers.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes, scores = _numeric(self.boxes, "boxes"), _numeric(self.scores, "scores")
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise DataError(f"Detections: boxes must be (N, 4), got {boxes.shape}")
+        if scores.ndim > 1 or scores.size != boxes.shape[0]:
+            n = boxes.shape[0]
+            raise DataError(f"Detections: scores must be (N,) = ({n},) for {n} boxes, got {scores.shape}")
+        object.__setattr__(self, "boxes", boxes.astype(np.float32, copy=False))
+        object.__setattr__(self, "scores", scores.reshape(-1).astype(np.float32, copy=False))
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -68,6 +91,17 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+
+def _numeric(values: object, name: str) -> np.ndarray:
+    """``values`` as a numeric array; DataError naming ``name`` otherwise."""
+    try:
+        arr = np.asarray(values)
+    except ValueError as e:  # ragged nested lists
+        raise DataError(f"Detections: {name} must be a numeric array ({e})") from e
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"Detections: {name} must be a numeric array, got dtype {arr.dtype}")
+    return arr
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import DataError
 from ..types import Detections
 
 
@@ -32,3 +33,25 @@ class Detector(Protocol):
             One :class:`Detections` per frame, person class only, boxes in frame pixels.
         """
         ...
+
+
+def check_frames(frames: Sequence[np.ndarray], name: str) -> None:
+    """Refuse, before any state changes, what :meth:`Detector.detect` cannot take: one image instead of
+    a sequence of them (iterating it would give its rows), or a frame that is not (H, W, 3) with H, W > 0.
+
+    Args:
+        frames: what the caller passed as ``frames``.
+        name: the detector's name, for the message.
+
+    Raises:
+        DataError: naming the detector and the shape it got.
+    """
+    if isinstance(frames, np.ndarray) and frames.ndim != 4:
+        raise DataError(
+            f"detector {name}: detect() takes a sequence of images; got one {frames.shape} array (pass [image])"
+        )
+    for i, frame in enumerate(frames):
+        shape = getattr(frame, "shape", None)
+        if shape is None or len(shape) != 3 or shape[2] != 3 or 0 in shape[:2]:
+            got = type(frame).__name__ if shape is None else f"shape {tuple(shape)}"
+            raise DataError(f"detector {name}: detect() frames[{i}] must be an (H, W, 3) image, H, W > 0; got {got}")

@@ -28,6 +28,7 @@ from ..errors import DataError
 from ..io.coco import read_coco_detections
 from ..io.mot import read_mot
 from ..types import Detections
+from .base import check_frames
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,18 @@ class FileDetector:
         self._calls = 0
 
     def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
-        """Detections of the given frames (``indices``: their 0-based numbers; default a running count)."""
+        """Detections of the given frames (``indices``: their 0-based numbers; default a running count).
+
+        Raises:
+            DataError: one image instead of a sequence, a frame that is not (H, W, 3), or as many
+                indices as frames; nothing changes (the running count included).
+        """
+        check_frames(frames, self.name)
         if indices is None:
             indices = range(self._calls, self._calls + len(frames))
-        self._calls += len(frames)
         if len(indices) != len(frames):
             raise DataError(f"{self.name}: {len(frames)} frames but {len(indices)} indices")
+        self._calls += len(frames)
         return [self._by_frame.get(int(i), Detections.empty()) for i in indices]
 
 

@@ -34,6 +34,7 @@ from ..nn.rtmdet import PAD_VALUE, PIXEL_MEAN, PIXEL_STD
 from ..runtime.base import Backend
 from ..runtime.transfer import to_device
 from ..types import Detections
+from .base import check_frames
 from .config import RTMDetDetectorConfig
 from .nms import greedy_keep, settle, suppression
 
@@ -225,7 +226,12 @@ class RTMDetDetector:
 
         Returns:
             One :class:`Detections` per frame: boxes (K, 4) float32 xyxy frame pixels, scores (K,).
+
+        Raises:
+            DataError: one image instead of a sequence, or a frame that is not (H, W, 3) with H, W > 0.
+            BackendError: the network output is not finite.
         """
+        check_frames(frames, self.name)
         if len(frames) == 0:
             return []
         batch, geometry = self.preprocess(frames)

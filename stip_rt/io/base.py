@@ -50,3 +50,20 @@ class Sink(Protocol):
     def close(self) -> None:
         """Flush and finish; must be safe to call after a failure and more than once."""
         ...
+
+
+#: What the pipeline uses of a :class:`Sink` (``claim`` is optional).
+SINK_ATTRIBUTES = ("needs_image", "open", "write", "close")
+
+
+def missing_sink_attributes(obj: object) -> list[str]:
+    """The attributes of :data:`SINK_ATTRIBUTES` that ``obj`` lacks (or, for the methods, has but
+    cannot call); empty when it can be used as a :class:`Sink`."""
+    missing = [] if hasattr(obj, "needs_image") else ["needs_image"]
+    return missing + [a for a in SINK_ATTRIBUTES[1:] if not callable(getattr(obj, a, None))]
+
+
+def sink_label(sink: object) -> str:
+    """How messages name a sink: its ``path`` (or ``folder``) when it has one, else its class name."""
+    path = getattr(sink, "path", None) or getattr(sink, "folder", None)
+    return str(path) if path else type(sink).__name__

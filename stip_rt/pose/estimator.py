@@ -7,7 +7,9 @@ all on the backend's device → one copy of the (N, K, 3) keypoints, (N,) scores
 finite" flags to the host (the stage's only synchronisation). A person whose heatmaps hold a NaN
 or an infinity (broken weights, an overflow) fails the call with a :class:`BackendError` naming
 the model and its weights, never keypoints made up from them. :meth:`PoseEstimator.estimate_frames` does the same for
-the people of several frames in one network batch.
+the people of several frames in one network batch. A box no crop can be cut from (zero or negative
+width or height, a NaN or an infinity: :func:`~stip_rt.geometry.valid_boxes`) is left out of the
+output, as the tracker leaves it out (logged: a warning the first time, then at debug level).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import BackendError, ConfigError
+from ..geometry import valid_boxes
 from ..models import ModelSpec
 from ..runtime.base import Backend
 from ..runtime.transfer import to_device
@@ -111,6 +114,7 @@ class PoseEstimator:
         self.weights = weights
         self._flip_index = self.schema.flip_index()
         self._flip_index_on: dict[torch.device, torch.Tensor] = {}  # uploaded once per device
+        self._skipped = 0  # boxes left out so far (warned about once)
         dev = str(getattr(backend, "device", "cpu"))
         self.crop_device = crop_device if crop_device is not None else (dev if dev.startswith("cuda") else None)
         self._graphs = (
@@ -321,6 +325,7 @@ class PoseEstimator:
         """
         if len(frames) != len(detections):
             raise ValueError(f"estimate_frames: {len(frames)} frames but {len(detections)} detections")
+        detections = [self._croppable(d) for d in detections]
         counts = [len(d) for d in detections]
         if sum(counts) == 0:
             return [Poses.empty(self.num_keypoints) for _ in counts]
@@ -343,6 +348,24 @@ class PoseEstimator:
             start += n
         return out
 
+    def _croppable(self, dets: Detections) -> Detections:
+        """``dets`` without the boxes no crop can be cut from (their affine matrix is singular, their
+        keypoints would be NaN); logged."""
+        keep = valid_boxes(dets.boxes)
+        if keep.all():
+            return dets
+        bad = int((~keep).sum())
+        first = np.asarray(dets.boxes)[~keep][0].tolist()
+        first_time = self._skipped == 0
+        self._skipped += bad
+        log.log(
+            logging.WARNING if first_time else logging.DEBUG,
+            "pose model %s: skipped %d of %d boxes with a zero or negative width or height or a non-finite "
+            "coordinate (e.g. %s): they get no pose%s",
+            self.spec.name, bad, len(keep), first, " (later ones are logged at debug level)" if first_time else "",
+        )  # fmt: skip
+        return Detections(np.asarray(dets.boxes)[keep], np.asarray(dets.scores)[keep])
+
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
         """Keypoints of every detected person.
 
@@ -351,9 +374,12 @@ class PoseEstimator:
             detections: person boxes (N, 4) xyxy px and scores (N,).
 
         Returns:
-            :class:`Poses`: keypoints (N, K, 3) float32 (x, y, score) in frame pixels; ``scores`` =
-            box score × mean of keypoint scores above 0.2 (0 when none), or the box score when
-            ``score_from`` is ``box``. Zero boxes → ``Poses.empty(K)``.
+            :class:`Poses`, one row per box a crop can be cut from, in the order of ``detections``
+            (boxes with a zero or negative width or height or a non-finite coordinate are left out,
+            logged; ``np.flatnonzero(valid_boxes(detections.boxes))`` maps the rows back):
+            keypoints (N, K, 3) float32 (x, y, score) in frame pixels; ``scores`` = box score × mean
+            of keypoint scores above 0.2 (0 when none), or the box score when ``score_from`` is
+            ``box``. Zero boxes → ``Poses.empty(K)``.
         """
         return self.estimate_frames([frame], [detections])[0]
 

@@ -10,6 +10,7 @@ import pytest
 from stip_rt.detect.factory import create_detector
 from stip_rt.detect.files import FileDetector, read_detections_file
 from stip_rt.errors import ConfigError, DataError
+from stip_rt.types import Detections
 
 FRAME = np.zeros((10, 10, 3), np.uint8)
 
@@ -86,3 +87,23 @@ def test_bad_inputs_name_the_file(tmp_path):
         read_detections_file(other)
     with pytest.raises(ConfigError, match="did you mean 'rtmdet-tiny'"):
         create_detector("rtmdet-tine")
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (np.zeros((576, 768, 3), np.uint8), r"takes a sequence of images; got one \(576, 768, 3\) array"),
+        ([np.zeros((0, 10, 3), np.uint8)], r"frames\[0\] must be an \(H, W, 3\) image.*got shape \(0, 10, 3\)"),
+        ([FRAME, np.zeros((10, 10), np.uint8)], r"frames\[1\] must be .*got shape \(10, 10\)"),
+        ([FRAME, "frame.png"], r"frames\[1\] must be .*got str"),
+    ],
+    ids=["one-image", "empty-image", "grey-image", "a-path"],
+)
+def test_detect_refuses_what_is_not_a_sequence_of_images_and_keeps_its_count(frames: object, message: str) -> None:
+    det = FileDetector({0: Detections(np.float32([[1, 2, 3, 4]]), np.float32([0.9]))}, "file:d.txt")
+    with pytest.raises(DataError, match=r"detector file:d\.txt: detect\(\) " + message):
+        det.detect(frames)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="2 frames but 1 indices"):
+        det.detect([FRAME, FRAME], [0])
+    (d,) = det.detect([FRAME])  # the running count has not moved: this is frame 0
+    assert len(d) == 1

@@ -9,6 +9,7 @@ import torch
 from stip_rt.detect.base import Detector
 from stip_rt.detect.config import RTMDetDetectorConfig
 from stip_rt.detect.rtmdet import RTMDetDetector, letterbox_batch, letterbox_size
+from stip_rt.errors import DataError
 from stip_rt.nn.rtmdet import PIXEL_MEAN, PIXEL_STD, build_rtmdet
 from stip_rt.runtime.torch_backend import TorchBackend
 
@@ -72,6 +73,22 @@ def test_decoding_maps_boxes_back_to_frame_pixels_person_only():
     mean, std = np.array(PIXEL_MEAN), np.array(PIXEL_STD)
     np.testing.assert_allclose(backend.seen[0, :, 600, 10].numpy(), (114 - mean) / std, rtol=1e-5)
     np.testing.assert_allclose(backend.seen[0, :, 10, 10].numpy(), (0 - mean) / std, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (np.zeros((576, 768, 3), np.uint8), r"takes a sequence of images; got one \(576, 768, 3\) array"),
+        ([np.zeros((0, 0, 3), np.uint8)], r"frames\[0\] must be an \(H, W, 3\) image, H, W > 0; got shape \(0, 0, 3\)"),
+    ],
+    ids=["one-image", "empty-image"],
+)
+def test_detect_refuses_one_image_or_an_empty_one(frames: object, message: str) -> None:
+    backend = _Scripted(_out([[]]))
+    det = RTMDetDetector(backend, RTMDetDetectorConfig(), name="rtmdet-tiny")
+    with pytest.raises(DataError, match=r"detector rtmdet-tiny: detect\(\) " + message):
+        det.detect(frames)  # type: ignore[arg-type]
+    assert backend.seen is None
 
 
 def test_max_per_image_keeps_the_best():

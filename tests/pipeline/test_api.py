@@ -15,6 +15,7 @@ from fake_stages import stip_threads
 
 import stip_rt
 from stip_rt.api import TrackRun
+from stip_rt.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,3 +111,32 @@ def test_a_script_that_ends_while_the_pipeline_is_held_ends(tmp_path: Path) -> N
     res = _run(script, REPO / "tests")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "[0, 1, 2]\n"
+
+
+class _Partial:
+    """A sink lacking what ``lacks`` names."""
+
+    def __init__(self, lacks: str) -> None:
+        self.lacks = lacks
+
+    def __getattr__(self, name: str) -> object:
+        if name == self.lacks or name not in ("needs_image", "open", "write", "close"):
+            raise AttributeError(name)
+        return False if name == "needs_image" else (lambda *a: None)
+
+
+@pytest.mark.parametrize("lacks", ["open", "needs_image", "write", "close"])
+def test_a_sink_object_lacking_an_attribute_is_refused_by_the_call_naming_it(vtest: Path, lacks: str) -> None:
+    with pytest.raises(ConfigError, match=rf"track_frames\(\) sinks\[1\] = .*it lacks {lacks} "):
+        stip_rt.track_frames(str(vtest), pose="none", sinks=["t.jsonl", _Partial(lacks)])
+
+
+def test_one_sink_object_not_in_a_list_is_accepted(tmp_path: Path, vtest: Path, pets_gt: Path) -> None:
+    from stip_rt.io.sinks import open_sink
+
+    out = tmp_path / "one.jsonl"
+    with stip_rt.track_frames(
+        str(vtest), detections=str(pets_gt), pose="none", max_frames=2, sinks=open_sink(out)
+    ) as it:
+        assert [r.index for r in it] == [0, 1]
+    assert _frames(out) == [0, 1]

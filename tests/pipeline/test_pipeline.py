@@ -347,3 +347,36 @@ def test_detect_every_n_confirms_newcomers_and_follows_motion_between_detections
     error = {i: abs(float(w[0, 0]) - _Walkers.walker_x1(i)) for i, w in enumerate(walker) if i >= 10}
     # the velocity is learnt from the detection frames: a frozen box would be 3, 6, 9, 12 px behind
     assert max(error[i] for i in range(20, 25)) < 3.0 and max(error[i] for i in range(25, 30)) < 1.0, error
+
+
+def test_sinks_may_be_output_paths_or_one_sink_not_in_a_list(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stip_rt.io.sinks import open_sink
+
+    out, single = tmp_path / "t.jsonl", tmp_path / "one.jsonl"
+    Pipeline(cfg(), [str(out), ListSink()], parts=make_parts(FakeSource(4))).run()
+    Pipeline(cfg(), open_sink(single), parts=make_parts(FakeSource(3))).run()
+    Pipeline(cfg(), tmp_path / "p.csv", parts=make_parts(FakeSource(2))).run()
+    assert len(out.read_text().splitlines()) == 1 + 4 and len(single.read_text().splitlines()) == 1 + 3
+    assert len((tmp_path / "p.csv").read_text().splitlines()) > 1
+
+
+class _NoOpen:
+    needs_image = False
+
+    def write(self, result: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("sinks", "message"),
+    [
+        ([ListSink(), _NoOpen()], r"Pipeline sinks\[1\] = .*_NoOpen.*: not an output path or a sink: it lacks open "),
+        ([object()], r"sinks\[0\] = .*it lacks needs_image, open, write, close "),
+        (42, r"Pipeline sinks = 42: expected a sink, an output path or a list of them"),
+    ],
+    ids=["no-open", "not-a-sink", "a-number"],
+)
+def test_what_is_not_a_sink_is_one_config_error_naming_what_it_lacks(sinks: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Pipeline(cfg(), sinks, parts=make_parts(FakeSource(2)))  # type: ignore[arg-type]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from fake_stages import (
     FakeDetector,
     FakeSource,
@@ -17,10 +19,11 @@ from fake_stages import (
     stip_threads,
 )
 
-from stip_rt.errors import BackendError, SinkError, SourceError, StipError
+import stip_rt
+from stip_rt.errors import BackendError, CallbackError, SinkError, SourceError, StipError
 from stip_rt.pipeline import Pipeline
 from stip_rt.run_load import load_run_config
-from stip_rt.types import RunInfo
+from stip_rt.types import FrameResult, RunInfo
 
 
 def run(parts, sinks=()):  # type: ignore[no-untyped-def]
@@ -68,6 +71,81 @@ def test_sink_error_is_a_sink_error_and_other_sinks_are_closed() -> None:
     assert got == list(range(4))
 
 
+def test_a_user_sink_that_fails_to_write_is_named_with_the_cause_chained() -> None:
+    class Broken(ListSink):
+        def write(self, result: FrameResult) -> None:
+            if result.index == 2:
+                raise ValueError("bad row")
+            super().write(result)
+
+    good, bad = ListSink(), Broken()
+    err, got = run(make_parts(FakeSource(9, uri="cam0")), [good, bad])
+    assert isinstance(err, SinkError)
+    assert str(err) == "cam0: frame 2: sink stage failed: Broken: cannot write: ValueError: bad row"
+    assert isinstance(err.__cause__, ValueError) and got == [0, 1] and bad.closed == good.closed == 1
+
+
+def _callback_run(on_result=None, on_end=None, n: int = 10):  # type: ignore[no-untyped-def]
+    sink = ListSink()
+    p = Pipeline(load_run_config(source="cam0"), [sink], parts=make_parts(FakeSource(n, uri="cam0")),
+                 on_result=on_result, on_end=on_end)  # fmt: skip
+    return p, sink
+
+
+def _raise_at(frame: int, exc: BaseException):  # type: ignore[no-untyped-def]
+    def on_result(result: FrameResult) -> None:
+        if result.index == frame:
+            raise exc
+
+    return on_result
+
+
+def test_an_on_result_error_is_a_callback_error_not_a_disk_error_and_keeps_its_cause() -> None:
+    boom = ValueError("boom")
+    p, sink = _callback_run(on_result=_raise_at(4, boom))
+    with pytest.raises(CallbackError) as ei:
+        p.run()
+    err = ei.value
+    assert str(err) == "cam0: frame 4: on_result failed: ValueError: boom" and not isinstance(err, OSError)
+    assert err.__cause__ is boom and boom.__traceback__ is not None  # the user's own traceback is kept
+    assert sink.closed == 1 and [r.index for r in sink.results] == [0, 1, 2, 3, 4]  # frame 4 was written first
+    assert stip_threads() == []
+
+
+def test_an_on_end_error_is_the_runs_error() -> None:
+    def on_end(error: StipError | None) -> None:
+        raise RuntimeError("cannot notify")
+
+    p, sink = _callback_run(on_result=lambda r: None, on_end=on_end)
+    with pytest.raises(CallbackError, match=r"^cam0: on_end failed: RuntimeError: cannot notify$") as ei:
+        p.run()
+    assert isinstance(ei.value.__cause__, RuntimeError) and len(sink.results) == 10
+    assert stip_threads() == []
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt()], ids=["sys.exit", "KeyboardInterrupt"])
+def test_system_exit_or_ctrl_c_in_on_result_stops_the_run_and_reaches_the_caller(exc: BaseException) -> None:
+    ended: list[StipError | None] = []
+    p, sink = _callback_run(on_result=_raise_at(3, exc), on_end=ended.append, n=40)
+    with pytest.raises(type(exc)) as ei:
+        p.run()
+    assert ei.value is exc
+    assert isinstance(p.error, CallbackError) and f"frame 3: on_result failed: {type(exc).__name__}" in str(p.error)
+    assert len(ended) == 1 and isinstance(ended[0], CallbackError)  # on_end learns why the run ended
+    assert sink.closed == 1 and [r.index for r in sink.results][:4] == [0, 1, 2, 3] and len(sink.results) < 40
+    assert stip_threads() == []
+
+
+def test_system_exit_in_on_end_while_iterating_reaches_the_caller() -> None:
+    def on_end(error: StipError | None) -> None:
+        raise SystemExit(5)
+
+    p, _ = _callback_run(on_end=on_end, n=3)
+    with pytest.raises(SystemExit):
+        list(p)
+    assert stip_threads() == []
+
+
 def test_first_error_wins_with_detect_every_n() -> None:
     # tracker fails while the pose stage waits for its feedback: no deadlock, one error
     parts = make_parts(FakeSource(30), tracker=FakeTracker(fail_at=2))
@@ -86,6 +164,22 @@ def test_sink_that_cannot_open_leaves_nothing_open() -> None:
     first = ListSink()
     with pytest.raises(SinkError, match=r"/ro/out\.jsonl"):
         Pipeline(load_run_config(source="x"), [first, Unwritable()], parts=parts).start()
+    assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]
+    assert stip_threads() == []
+
+
+def test_a_user_sink_that_cannot_open_is_one_sink_error_naming_it() -> None:
+    class Locked(ListSink):
+        path = "/ro/user.out"
+
+        def open(self, run: RunInfo) -> None:
+            raise PermissionError(13, "Permission denied")
+
+    parts = make_parts(FakeSource(5))
+    first = ListSink()
+    with pytest.raises(SinkError, match=r"^/ro/user\.out: cannot open: PermissionError: \[Errno 13\] Permission") as ei:
+        Pipeline(load_run_config(source="x"), [first, Locked()], parts=parts).start()
+    assert isinstance(ei.value.__cause__, PermissionError)
     assert first.closed == 1 and parts.source.closed == 1  # type: ignore[attr-defined]
     assert stip_threads() == []
 
@@ -294,6 +388,24 @@ def test_nan_weights_fail_naming_the_checkpoint_and_frame_and_keep_earlier_frame
     lines = _jsonl_valid(jsonl)
     assert [x["frame"] for x in lines[1:]] == [0, 1, 2, 3, 4]  # every frame before the fault, nothing made up
     assert [f["frame"] for f in json.loads(json_out.read_text())["frames"]] == [0, 1, 2, 3, 4]
+    assert stip_threads() == []
+
+
+def test_an_empty_box_in_a_detections_file_gets_no_pose_and_the_run_goes_on(tmp_path: Path, data_dir: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(TINY_POSE))
+    dets = tmp_path / "det.txt"  # frame 2 (1-based) holds a legal MOT row with w = h = 0 between two people
+    dets.write_text("1,-1,50,60,40,90,1,-1,-1,-1\n2,-1,52,60,40,90,1,-1,-1,-1\n2,-1,100,100,0,0,1,-1,-1,-1\n"
+                    "2,-1,300,80,40,90,0.8,-1,-1,-1\n3,-1,54,60,40,90,1,-1,-1,-1\n")  # fmt: skip
+    results = list(stip_rt.track_frames(str(data_dir / "opencv_samples" / "vtest.avi"), pose=str(spec),
+                                        weights="random", detections=str(dets), max_frames=3,
+                                        tracker={"min_hits": 1}))  # fmt: skip
+    assert [r.index for r in results] == [0, 1, 2]
+    tracks = results[1].tracks
+    assert len(tracks) == 2 and tracks.keypoints is not None and np.isfinite(tracks.keypoints).all()
+    np.testing.assert_allclose(tracks.boxes[:, 0], [52, 300], atol=1)
+    np.testing.assert_allclose(tracks.box_scores, [1, 0.8])  # det_index points at the pose rows: the right people
+    assert sorted(tracks.det_index.tolist()) == [0, 1]
     assert stip_threads() == []
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stip_rt.errors import ConfigError
+from stip_rt.errors import ConfigError, DataError
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
 from stip_rt.pose.decode import decode_heatmaps
@@ -65,6 +65,54 @@ def test_zero_boxes_is_empty_not_error() -> None:
     backend = PeakBackend(17, SPEC.heatmap_size)
     poses = PoseEstimator(backend, SPEC)(FRAME, Detections.empty())
     assert len(poses) == 0 and poses.keypoints.shape == (0, 17, 3) and backend.calls == []
+
+
+#: boxes no crop can be cut from: empty, inverted, NaN, inf
+BAD_BOXES = [[100, 100, 100, 100], [60, 10, 20, 90], [10, 10, np.nan, 50], [0, 0, np.inf, 9]]
+
+
+@pytest.mark.parametrize("crop_device", [None, "cpu"])
+def test_boxes_no_crop_can_be_cut_from_are_left_out_and_logged_once(
+    crop_device: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = PeakBackend(17, SPEC.heatmap_size)
+    est = PoseEstimator(backend, SPEC, flip_test=False, crop_device=crop_device)
+    boxes = np.array([BAD_BOXES[0], DETS.boxes[0], *BAD_BOXES[1:], DETS.boxes[1]], np.float32)
+    dets = Detections(boxes, np.linspace(0.3, 0.9, len(boxes), dtype=np.float32))
+    with caplog.at_level("DEBUG", logger="stip_rt.pose.estimator"):
+        poses = est(FRAME, dets)
+        again = est(FRAME, Detections(boxes[:1], dets.scores[:1]))  # only a bad box: nothing to run
+    assert backend.calls == [2]  # the two good boxes, one batch
+    np.testing.assert_array_equal(poses.boxes, DETS.boxes)
+    np.testing.assert_array_equal(poses.box_scores, dets.scores[[1, 5]])
+    assert np.isfinite(poses.keypoints).all() and np.isfinite(poses.scores).all()
+    np.testing.assert_allclose(poses.keypoints, est(FRAME, DETS).keypoints)
+    assert len(again) == 0 and again.keypoints.shape == (0, 17, 3)
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "skipped 4 of 6 boxes" in warned[0].getMessage()
+    assert any(r.levelname == "DEBUG" and "skipped 1 of 1" in r.getMessage() for r in caplog.records)
+
+
+def test_estimate_frames_leaves_out_bad_boxes_per_frame() -> None:
+    est = PoseEstimator(PeakBackend(17, SPEC.heatmap_size), SPEC)
+    bad = Detections(np.array(BAD_BOXES[:1], np.float32), np.ones(1, np.float32))
+    mixed = Detections(np.concatenate([DETS2.boxes[:1], np.float32(BAD_BOXES), DETS2.boxes[1:]]),
+                       np.concatenate([DETS2.scores[:1], np.ones(4, np.float32), DETS2.scores[1:]]))  # fmt: skip
+    out = est.estimate_frames([FRAME, FRAME2, FRAME2], [bad, mixed, DETS])
+    assert [len(p) for p in out] == [0, 3, 2]
+    np.testing.assert_array_equal(out[1].boxes, DETS2.boxes)
+    np.testing.assert_allclose(out[1].keypoints, est(FRAME2, DETS2).keypoints)
+    np.testing.assert_allclose(out[2].keypoints, est(FRAME, DETS).keypoints)
+
+
+def test_detections_given_as_lists_work_and_bad_shapes_are_one_data_error() -> None:
+    est = PoseEstimator(PeakBackend(17, SPEC.heatmap_size), SPEC)
+    poses = est(FRAME, Detections(DETS.boxes.tolist(), DETS.scores.tolist()))  # type: ignore[arg-type]
+    np.testing.assert_allclose(poses.keypoints, est(FRAME, DETS).keypoints)
+    with pytest.raises(DataError, match=r"boxes must be \(N, 4\), got \(4,\)"):
+        est(FRAME, Detections(DETS.boxes[0], DETS.scores[:1]))
+    with pytest.raises(DataError, match=r"for 2 boxes, got \(3,\)"):
+        est(FRAME, Detections(DETS.boxes, np.ones(3, np.float32)))
 
 
 def test_torch_crop_path_gives_same_result_on_cpu() -> None:
