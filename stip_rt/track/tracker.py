@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..geometry import valid_boxes
 from ..schemas import KeypointSchema, schema_for_joints
 from ..types import Poses, Tracks
 from .association import associate
@@ -101,8 +102,7 @@ class Tracker:
         boxes, scores, kpts = self._check_poses(poses, frame_index)  # a rejected frame changes nothing
         self._prev_frame, self._last_frame = self._last_frame, int(frame_index)
         self._late = {}
-        valid = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-        valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        valid = valid_boxes(boxes) & np.isfinite(scores)
         if not valid.all():
             log.warning("frame %d: skipped %d people with a non-finite or empty box", frame_index, int((~valid).sum()))
         # People who can match: score >= low_score ("high" ones also >= high_score).
