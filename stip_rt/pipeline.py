@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import BackendError, CallbackError, ConfigError, SinkError, SourceError, StipError
 from .io.base import Sink
+from .io.source_config import redact_credentials
 from .live_pacing import LivePacer
 from .pipeline_config import PipelineParts, as_sinks, close_run, open_run, with_later_errors
 from .pipeline_stats import PipelineStats, StatsRecorder
@@ -332,7 +333,7 @@ class Pipeline(StageThreads):
         """Record the first error (as a :class:`StipError` naming the input and frame) and stop the
         stages before ``k``; the ones after it drain."""
         stage = stage or _NAMES[k]
-        uri = self.parts.run.source.uri if self.parts is not None else self.config.source.uri
+        uri = self.parts.run.source.uri if self.parts is not None else redact_credentials(str(self.config.source.uri))
         where = f"{uri}: frame {frame_index}" if frame_index is not None else uri
         err = exc if isinstance(exc, StipError) else None
         if err is None:

@@ -80,3 +80,16 @@ def source_stem(uri: str) -> str:
         name = name or Path(os.path.abspath(text)).name
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "source"
     return name
+
+
+def redact_credentials(uri: str) -> str:
+    """``uri`` without the secret of a URL's user info, for messages, logs and file headers.
+
+    ``rtsp://admin:pw@cam/stream`` → ``rtsp://admin:***@cam/stream``; a user info without ``:`` (often
+    a token) → ``***``. Paths and URLs without user info are returned unchanged.
+    """
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@]*)@", uri)
+    if m is None:
+        return uri
+    user, colon, _ = m.group(2).partition(":")
+    return f"{m.group(1)}{user + ':***' if colon else '***'}@{uri[m.end():]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import av
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
-from .source_config import SourceConfig
+from .source_config import SourceConfig, redact_credentials
 from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
 from .video_seek import Seek, seek_to_keyframe
@@ -33,12 +34,32 @@ def _reason(e: BaseException) -> str:
     return text[0].lower() + text[1:] if text else text
 
 
+class OpenTimeout(TimeoutError):
+    """A network source did not open within ``source.open_timeout_s`` (FFmpeg's probing was cut short)."""
+
+
 def _open_container(uri: str, network: bool, config: SourceConfig) -> Any:
-    """Open ``uri`` for reading with PyAV; network inputs get timeouts (and RTSP its transport)."""
+    """Open ``uri`` for reading with PyAV; network inputs get timeouts (and RTSP its transport).
+
+    When the open timeout interrupts FFmpeg, it may fail with any error (RTSP: "invalid data") or
+    even return a container whose reads then fail at once; both are :class:`OpenTimeout`.
+    """
     if not network:
         return av.open(uri)
     options: dict[str, str] = {"rtsp_transport": config.rtsp_transport} if uri.lower().startswith("rtsp") else {}
-    return av.open(uri, options=options, timeout=(config.open_timeout_s, config.read_timeout_s))
+    limit = config.open_timeout_s
+    timed_out = OpenTimeout(f"no answer within {limit:g} s (source.open_timeout_s; a slow stream needs more)")
+    t0 = time.monotonic()
+    try:
+        container = av.open(uri, options=options, timeout=(limit, config.read_timeout_s))
+    except av.FFmpegError as e:
+        if time.monotonic() - t0 >= limit:
+            raise timed_out from e
+        raise
+    if time.monotonic() - t0 >= limit:  # opened, but only because the timeout cut the probing short
+        container.close()
+        raise timed_out
+    return container
 
 
 def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
@@ -48,6 +69,8 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
         return SourceError(f"{uri}: permission denied")
     if isinstance(e, ConnectionRefusedError):
         return SourceError(f"{uri}: connection refused (is the stream server running and the port right?)")
+    if isinstance(e, OpenTimeout):
+        return SourceError(f"{uri}: {e}")
     if isinstance(e, TimeoutError | av.error.ExitError):
         return SourceError(f"{uri}: no answer (timed out)")
     if isinstance(e, av.error.InvalidDataError) and not network:
@@ -96,7 +119,8 @@ class VideoSource(ThreadedSource):
         config: SourceConfig | None = None,
         keyframe_seek: bool = True,
     ) -> None:
-        self.uri = uri
+        self.uri = redact_credentials(uri)  # for messages and file headers: no password
+        self._url = uri  # what is opened
         self.config = config or SourceConfig()
         self.start = start
         self.keyframe_seek = keyframe_seek
@@ -110,13 +134,13 @@ class VideoSource(ThreadedSource):
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if fps <= 0:
-            log.warning("%s: the stream does not state its frame rate; assuming 30 fps", uri)
+            log.warning("%s: the stream does not state its frame rate; assuming 30 fps", self.uri)
             fps = 30.0
         if live is None:
             scheme = uri.split("://", 1)[0].lower() if self._network else ""
             live = scheme in LIVE_SCHEMES or (self._network and self._container.duration is None)
         info = SourceInfo(
-            uri=uri,
+            uri=self.uri,
             width=int(stream.codec_context.width),
             height=int(stream.codec_context.height),
             fps=fps,
@@ -126,14 +150,14 @@ class VideoSource(ThreadedSource):
         if info.frame_count is not None and start >= info.frame_count:  # known now: refused before any output opens
             self._release()
             raise SourceError(
-                f"{uri}: the start frame {start} is past the end of the video ({info.frame_count} frames, the last "
-                f"is {info.frame_count - 1})"
+                f"{self.uri}: the start frame {start} is past the end of the video ({info.frame_count} frames, "
+                f"the last is {info.frame_count - 1})"
             )
         super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
 
     def _open(self) -> Any:
         try:
-            container = _open_container(self.uri, self._network, self.config)
+            container = _open_container(self._url, self._network, self.config)
         except (av.FFmpegError, OSError) as e:
             raise _open_error(self.uri, e, self._network) from e
         if not container.streams.video:
@@ -245,6 +269,8 @@ class VideoSource(ThreadedSource):
         last = error
         retries = self.config.reconnect_retries
         for attempt in range(1, retries + 1):
+            if self._stop.is_set():  # closed (Ctrl-C) while the last attempt was opening
+                return None
             wait = self.config.backoff(attempt)
             log.warning(
                 "%s: the stream broke after frame %d (%s); reconnecting in %.1f s (attempt %d of %d)",
@@ -253,7 +279,7 @@ class VideoSource(ThreadedSource):
             if self._stop.wait(wait):
                 return None
             try:
-                container = _open_container(self.uri, self._network, self.config)
+                container = _open_container(self._url, self._network, self.config)
             except (av.FFmpegError, OSError) as e:
                 last = e
                 continue
@@ -269,6 +295,8 @@ class VideoSource(ThreadedSource):
         ) from last
 
     def _stream_reason(self, e: BaseException) -> str:
+        if isinstance(e, OpenTimeout):  # a reconnect attempt that did not open in time
+            return str(e)
         if isinstance(e, av.error.ExitError | TimeoutError):
             return f"stalled: no data for {self.config.read_timeout_s:g} s"
         return _reason(e)

@@ -164,11 +164,37 @@ def test_network_stream_drop_or_stall_is_not_a_damaged_file(http_video: str, wha
 
 
 @pytest.mark.parametrize("http_video", ["stall"], indirect=True)
-def test_live_stream_that_stalls_names_the_stall_and_the_settings(http_video: str) -> None:
+def test_live_stream_that_stalls_names_the_stall_and_the_settings(
+    http_video: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stall is named with the read timeout; the reconnect that this (one-connection) server
+    never answers, with the open timeout."""
     cfg = SourceConfig(open_timeout_s=3.0, read_timeout_s=0.5, reconnect_retries=1, reconnect_backoff_s=0.01)
-    with open_source(http_video, live=True, config=cfg) as src, pytest.raises(SourceError) as err:
+    with (
+        caplog.at_level("WARNING"),
+        open_source(http_video, live=True, config=cfg) as src,
+        pytest.raises(SourceError) as err,
+    ):
         for _ in src:
             pass
+    assert "the stream broke after frame" in caplog.text and "(stalled: no data for 0.5 s)" in caplog.text
     msg = str(err.value)
-    assert "reconnect attempts failed" in msg and "stalled: no data for 0.5 s" in msg
+    assert "reconnect attempts failed (last error: no answer within 3 s (source.open_timeout_s" in msg
     assert "source.reconnect_retries=1" in msg and "immediate exit" not in msg
+
+
+@pytest.mark.parametrize("http_video", ["drop"], indirect=True)
+def test_a_password_in_a_stream_url_is_never_shown(http_video: str) -> None:
+    """``http://user:pw@host/...``: the source's name in file headers, logs and errors hides the password."""
+    from stip_rt.io.source_config import redact_credentials
+
+    assert redact_credentials("rtsp://admin:S3cret@cam:554/s1") == "rtsp://admin:***@cam:554/s1"
+    assert redact_credentials("http://token@host/x") == "http://***@host/x"
+    assert redact_credentials("clips/a@b.mp4") == "clips/a@b.mp4" == redact_credentials("clips/a@b.mp4")
+    url = http_video.replace("http://", "http://admin:S3cret@")
+    with open_source(url, config=SourceConfig(open_timeout_s=3.0, read_timeout_s=1.0)) as src:
+        assert src.info.uri == http_video.replace("http://", "http://admin:***@")
+        with pytest.raises(SourceError) as err:
+            for _ in src:
+                pass
+    assert "S3cret" not in str(err.value) and "admin:***@" in str(err.value)
