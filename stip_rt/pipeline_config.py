@@ -67,19 +67,34 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
             that is not a :class:`StipError` (a user-written sink's ``PermissionError``) becomes a
             :class:`SinkError` naming the sink, with the error as its cause.
     """
-    claimed: list[Sink] = []
     try:
         if every > 1 and parts.boxes_from_tracks is None:
             raise ConfigError("detect.interval.every > 1 needs parts.boxes_from_tracks")
+        open_sinks(sinks, parts.run)
+    except BaseException:
+        parts.source.close()
+        raise
+
+
+def open_sinks(sinks: Sequence[Sink], run: RunInfo) -> None:
+    """Claim every sink for ``run``, then open them; on a failure close those claimed, so that
+    nothing is left locked or half-written (a refused run changes no file).
+
+    Raises:
+        StipError: the first failure (a sink's error that is not a StipError as a SinkError naming
+            the sink, chained), with the failures to close appended to its message.
+    """
+    claimed: list[Sink] = []
+    try:
         for sink in sinks:
             claimed.append(sink)  # closed on failure: a half-claimed sink drops what it took
             claim = getattr(sink, "claim", None)
             if claim is not None:
-                _sink_call(sink, "claim", claim, parts.run)
+                _sink_call(sink, "claim", claim, run)
         for sink in sinks:
-            _sink_call(sink, "open", sink.open, parts.run)
+            _sink_call(sink, "open", sink.open, run)
     except BaseException as e:
-        closing = close_run(parts, claimed)
+        closing = close_sinks(claimed)
         if isinstance(e, StipError):
             with_later_errors(e, closing)
         raise

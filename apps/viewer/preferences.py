@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def overlays_changed(window: MainWindow) -> None:
-    """Take the overlay panel's state: redraw a paused or finished frame; smoothing re-tracks from the next frame."""
+    """Take the overlay panel's state: redraw a paused or finished frame; smoothing re-tracks from the next
+    frame of a running session (a finished one takes it at the next play or seek)."""
     new = window.overlays.apply_to(window.options)
     retrack = new.smoothing != window.options.smoothing
     window.prefs.change(new)
@@ -21,7 +22,7 @@ def overlays_changed(window: MainWindow) -> None:
     if session is None:
         return
     session.sink.set_options(new)
-    if retrack and session.ready:
+    if retrack and session.ready and not session.finished:
         window.history.mark_break()
         session.seek(max(window.last_index + 1, 0), options=new)  # the models stay
     elif session.sink.paused or session.finished:

@@ -48,9 +48,10 @@ def export_tracks(history: SessionHistory, path: Path) -> int:
 
 
 def recording_paths(video: Path, tracks: list[Path] | None = None) -> list[Path]:
-    """The files a recording writes: ``video`` and ``tracks`` (default: ``<video>.jsonl`` and ``<video>.csv``)."""
+    """The files a recording writes: ``video`` and ``tracks`` (default: ``<video>.jsonl`` and ``<video>.csv``),
+    each once (a name given twice, e.g. a tracks file typed as the video, is one file)."""
     tracks = tracks if tracks is not None else [video.with_suffix(".jsonl"), video.with_suffix(".csv")]
-    return [video, *tracks]
+    return list(dict.fromkeys([video, *tracks]))
 
 
 def save_frame_dialog(window: MainWindow) -> None:
@@ -64,11 +65,18 @@ def save_frame_dialog(window: MainWindow) -> None:
 
 
 def save_frame(window: MainWindow, path: Path) -> bool:
-    """Write the frame on screen, with its overlays, as an image (format from the suffix)."""
+    """Write the frame on screen, with its overlays, as an image (format from the suffix; none: PNG)."""
     if window.last_image is None:
         window.show_error("save frame: no frame shown yet")
         return False
-    if not cv2.imwrite(str(path), window.last_image):
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    try:
+        written = cv2.imwrite(str(path), window.last_image)
+    except cv2.error:  # OpenCV raises for a suffix it has no writer for
+        window.show_error(f"save frame: {path}: not an image format OpenCV can write (use .png or .jpg)")
+        return False
+    if not written:
         window.show_error(f"save frame: cannot write {path}")
         return False
     window.status_line.show(f"Saved frame {window.last_index} to {path}")

@@ -29,6 +29,7 @@ from stip_rt.errors import StipError
 from stip_rt.io.draw import Trails, draw_people, draw_trails
 from stip_rt.io.sinks import open_sink
 from stip_rt.pipeline import Pipeline, PipelineParts
+from stip_rt.pipeline_config import open_sinks
 from stip_rt.types import FrameResult, RunInfo
 
 from .options import ViewerOptions, run_config
@@ -95,8 +96,7 @@ class ViewerSink:
         if self.run is None:
             raise StipError("nothing is running to record")
         sinks = [open_sink(p) for p in paths]
-        for s in sinks:
-            s.open(self.run)
+        open_sinks(sinks, self.run)  # all or none: a failed start leaves no file locked or truncated
         with self._lock:
             self._recorders.extend(sinks)
 
@@ -181,16 +181,23 @@ class ViewerSink:
                 if self._step == 0:
                     self._resume.clear()  # show this one frame, then hold
 
+    def set_speed(self, speed: float) -> None:
+        """Play at ``speed`` × real time (0: as fast as possible) from the frame shown now."""
+        self.speed = speed
+        self._t0_wall = None  # pace from the current frame at the new speed, not the whole run so far
+
     def _pace(self, result: FrameResult) -> None:
         live = self.run is not None and self.run.source.live
-        if live or self.speed <= 0:
-            return
-        now = time.perf_counter()
-        if self._t0_wall is None:
-            self._t0_wall, self._t0_media = now, result.time
-            return
-        due = self._t0_wall + (result.time - self._t0_media) / self.speed
-        while not (self._closed.is_set() or self._detached.is_set()) and (delay := due - time.perf_counter()) > 0:
+        while not (live or self._closed.is_set() or self._detached.is_set()):
+            speed = self.speed
+            if speed <= 0:
+                return
+            if self._t0_wall is None:  # the first frame, or the speed changed / playback resumed meanwhile
+                self._t0_wall, self._t0_media = time.perf_counter(), result.time
+                return
+            delay = self._t0_wall + (result.time - self._t0_media) / speed - time.perf_counter()
+            if delay <= 0:
+                return
             time.sleep(min(delay, 0.05))
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QMouseEvent
 from PyQt6.QtWidgets import (
+    QAbstractSlider,
     QComboBox,
     QInputDialog,
     QLabel,
@@ -34,7 +35,9 @@ class SeekSlider(QSlider):
     """A horizontal slider where a click on the groove jumps there (Qt's default only pages).
 
     Signals:
-        jumped(int): the value the user chose, by clicking the groove or releasing the handle.
+        jumped(int): the value the user chose, by clicking the groove, releasing the handle, or with
+            the keys and the wheel (arrows, Page Up/Down, Home/End: once they pause for 250 ms, so
+            that holding a key or turning the wheel seeks once, to where it stopped).
     """
 
     jumped = pyqtSignal(int)
@@ -42,6 +45,17 @@ class SeekSlider(QSlider):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.sliderReleased.connect(lambda: self.jumped.emit(self.value()))
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(250)
+        self._target = 0
+        self._settle.timeout.connect(lambda: self.jumped.emit(self._target))
+        self.actionTriggered.connect(self._moved_by_keys_or_wheel)
+
+    def _moved_by_keys_or_wheel(self, action: int) -> None:
+        if action != QAbstractSlider.SliderAction.SliderMove:  # a drag seeks when the handle is released
+            self._target = self.sliderPosition()  # the new position (playback may move the handle meanwhile)
+            self._settle.start()
 
     def value_at(self, x: float) -> int:
         """The value under widget x coordinate ``x``."""
@@ -164,7 +178,7 @@ def step(window: MainWindow) -> None:
 def set_speed(window: MainWindow, text: str) -> None:
     """Play at speed ``text`` (a key of :data:`SPEEDS`)."""
     if window.session is not None:
-        window.session.sink.speed = SPEEDS[text]
+        window.session.sink.set_speed(SPEEDS[text])
 
 
 def seek_to(window: MainWindow, frame: int) -> None:
