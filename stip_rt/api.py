@@ -8,12 +8,12 @@ import dataclasses
 import logging
 import os
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .io.base import Sink, missing_sink_attributes
+from .io.base import Sink, sink_items
 from .io.source_config import source_stem
 from .run_config import OutputsConfig, RunConfig
 from .run_load import load_run_config
@@ -31,28 +31,9 @@ SinksArg = Sink | str | os.PathLike[str] | Sequence[Sink | str | os.PathLike[str
 
 
 def _split_sinks(sinks: SinksArg) -> tuple[list[str], list[Sink]]:
-    """(output paths, sink objects) of ``sinks``: a sink or a path, or an iterable of them."""
-    if isinstance(sinks, str | os.PathLike) or not missing_sink_attributes(sinks):
-        items: list[Any] = [sinks]
-    elif isinstance(sinks, Iterable):
-        items = list(sinks)
-    else:
-        raise ConfigError(f"{ORIGIN} sinks = {sinks!r}: expected output paths and/or sinks, or a list of them")
-    paths: list[str] = []
-    objects: list[Sink] = []
-    for i, s in enumerate(items):
-        if isinstance(s, str | os.PathLike):
-            paths.append(str(s))
-            continue
-        missing = missing_sink_attributes(s)
-        if missing:
-            raise ConfigError(
-                f"{ORIGIN} sinks[{i}] = {s!r}: not an output path or a sink: it lacks {', '.join(missing)} "
-                "(a path such as 'tracks.csv', stip_rt.io.sinks.open_sink(path), or an object with "
-                "needs_image, open(run), write(result) and close())"
-            )
-        objects.append(s)
-    return paths, objects
+    """(output paths, sink objects) of ``sinks``: a sink or a path, or an iterable of them (:func:`sink_items`)."""
+    items = sink_items(sinks, ORIGIN)
+    return [s for s in items if isinstance(s, str)], [s for s in items if not isinstance(s, str)]
 
 
 def new_run_folder(root: str | os.PathLike[str], name: str) -> Path:

@@ -4,8 +4,7 @@ protocols the pose and track stages satisfy. The settings are a :class:`~stip_rt
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from .detect.base import Detector
 from .errors import ConfigError, SinkError, StipError
-from .io.base import Sink, Source, missing_sink_attributes, sink_label
+from .io.base import Sink, Source, sink_items, sink_label
 from .types import Detections, Poses, RunInfo, Tracks
 
 logger = logging.getLogger(__name__)
@@ -120,26 +119,7 @@ def as_sinks(sinks: Any, origin: str = "Pipeline") -> tuple[Sink, ...]:
     """
     from .io.sinks import open_sink
 
-    if isinstance(sinks, str | os.PathLike) or not missing_sink_attributes(sinks):
-        sinks = [sinks]
-    elif not isinstance(sinks, Iterable):
-        raise ConfigError(
-            f"{origin} sinks = {sinks!r}: expected a sink, an output path or a list of them "
-            f"(it lacks {', '.join(missing_sink_attributes(sinks))})"
-        )
-    out: list[Sink] = []
-    for i, s in enumerate(sinks):
-        if isinstance(s, str | os.PathLike):
-            out.append(open_sink(s))
-            continue
-        missing = missing_sink_attributes(s)
-        if missing:
-            raise ConfigError(
-                f"{origin} sinks[{i}] = {s!r}: not an output path or a sink: it lacks {', '.join(missing)} "
-                "(a sink has needs_image, open(run), write(result) and close(); or give a path such as 'tracks.csv')"
-            )
-        out.append(s)
-    return tuple(out)
+    return tuple(open_sink(s) if isinstance(s, str) else s for s in sink_items(sinks, origin))
 
 
 def close_run(parts: PipelineParts, sinks: Sequence[Sink]) -> list[StipError]:

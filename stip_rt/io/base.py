@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
+from ..errors import ConfigError
 from ..types import Frame, FrameResult, RunInfo, SourceInfo
 
 
@@ -61,6 +63,39 @@ def missing_sink_attributes(obj: object) -> list[str]:
     cannot call); empty when it can be used as a :class:`Sink`."""
     missing = [] if hasattr(obj, "needs_image") else ["needs_image"]
     return missing + [a for a in SINK_ATTRIBUTES[1:] if not callable(getattr(obj, a, None))]
+
+
+def sink_items(sinks: object, origin: str) -> list[Sink | str]:
+    """What a caller gave as a run's sinks, checked: a sink or an output path, or an iterable of
+    them, as a list of sinks and paths (``str``).
+
+    Raises:
+        ConfigError: ``sinks`` or one of its items is neither, naming it (``<origin> sinks[1] = ...``)
+            and the sink attributes it lacks.
+    """
+    if isinstance(sinks, str | os.PathLike) or not missing_sink_attributes(sinks):
+        items: list[object] = [sinks]
+    elif isinstance(sinks, Iterable):
+        items = list(sinks)
+    else:
+        raise ConfigError(
+            f"{origin} sinks = {sinks!r}: expected a sink, an output path or a list of them "
+            f"(it lacks {', '.join(missing_sink_attributes(sinks))})"
+        )
+    out: list[Sink | str] = []
+    for i, s in enumerate(items):
+        if isinstance(s, str | os.PathLike):
+            out.append(str(os.fspath(s)))
+            continue
+        missing = missing_sink_attributes(s)
+        if missing:
+            raise ConfigError(
+                f"{origin} sinks[{i}] = {s!r}: not an output path or a sink: it lacks {', '.join(missing)} "
+                "(a path such as 'tracks.csv', stip_rt.io.sinks.open_sink(path), or an object with "
+                "needs_image, open(run), write(result) and close())"
+            )
+        out.append(s)  # type: ignore[arg-type]
+    return out
 
 
 def sink_label(sink: object) -> str:
