@@ -29,6 +29,9 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(back.boxes, seq.boxes)
 
 
+ROW = "1,1,1,1,5,5,1\n"
+
+
 @pytest.mark.parametrize(
     "text,msg",
     [
@@ -36,22 +39,7 @@ def test_round_trip(tmp_path):
         ("0,1,1,1,5,5,1\n", "line 1: frame numbers must be integers >= 1"),
         ("1,1,1,1,5,5,1\n2,1,1,1,-5,5,1\n", "line 2: box width/height"),
         ("a,b,c,d,e,f\n", "not comma-separated numbers"),
-    ],
-)
-def test_bad_files_name_the_file(tmp_path, text, msg):
-    p = tmp_path / "bad.txt"
-    p.write_text(text)
-    with pytest.raises(DataError, match=msg) as e:
-        read_mot(p)
-    assert "bad.txt" in str(e.value)
-
-
-ROW = "1,1,1,1,5,5,1\n"
-
-
-@pytest.mark.parametrize(
-    "text,msg",
-    [
+        # errors give the line of the file (1-based, every line counted)
         pytest.param("\n\n\n" + ROW * 2 + "x,1,1,1,5,5,1\n", r"line 6, column 1: 'x'", id="text-after-blank-lines"),
         pytest.param("\n\n\n" + ROW * 2 + "0,1,1,1,5,5,1\n", "line 6: frame numbers", id="frame-after-blank-lines"),
         pytest.param(ROW + "\n  \n" + "1,1,1,1,-5,5,1\n", "line 4: box width/height", id="box-after-blank-lines"),
@@ -62,7 +50,7 @@ ROW = "1,1,1,1,5,5,1\n"
         pytest.param(ROW + "1,1,1,1,5,5,1 # note\n", r"line 2, column 7: '1 # note'", id="trailing-comment"),
     ],
 )
-def test_errors_give_the_line_of_the_file(tmp_path, text, msg):
+def test_bad_files_name_the_file(tmp_path, text, msg):
     p = tmp_path / "bad.txt"
     p.write_text(text)
     with pytest.raises(DataError, match=msg) as e:

@@ -74,15 +74,20 @@ def test_sampler_resumes_at_a_step_and_splits_global_batches():
     assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
 
 
+def _long_training(coco, model, out, workers: int, **popen) -> subprocess.Popen[str]:
+    """``stip-rt train`` of ``model`` for 1000 epochs in a subprocess (stopped by the test), logging every step."""
+    ann, images = coco
+    cmd = [sys.executable, "-m", "stip_rt.cli", "train", "--model", str(model), "--train-ann", str(ann),
+           "--train-images", str(images), "--out", str(out), "--epochs", "1000", "--batch-size", "2",
+           "--workers", str(workers), "--device", "cpu", "--log-every", "1", "--set", "tensorboard=false"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, **popen)
+
+
 # a subprocess importing torch: ~9 s; in the fast subset (pre-emption must write a checkpoint)
 def test_sigterm_writes_a_checkpoint_and_exits(coco, tmp_path, tiny_coco_yaml):
-    ann, images = coco
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "stip_rt.cli", "train", "--model", str(tiny_coco_yaml), "--train-ann", str(ann),
-           "--train-images", str(images), "--out", str(out), "--epochs", "1000", "--batch-size", "2",
-           "--workers", "0", "--device", "cpu", "--log-every", "1", "--set", "tensorboard=false"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    proc = _long_training(coco, tiny_coco_yaml, out, workers=0)
     try:
         for line in proc.stderr:  # wait for the first optimiser step
             if "step 1/3" in line:
@@ -119,15 +124,9 @@ def test_loader_workers_ignore_sigterm():
 
 # a subprocess importing torch and 2 loader workers: ~3 s
 def test_sigterm_to_the_process_group_writes_a_checkpoint(coco, tmp_path, tiny_coco_yaml):
-    ann, images = coco
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "stip_rt.cli", "train", "--model", str(tiny_coco_yaml), "--train-ann", str(ann),
-           "--train-images", str(images), "--out", str(out), "--epochs", "1000", "--batch-size", "2",
-           "--workers", "2", "--device", "cpu", "--log-every", "1", "--set", "tensorboard=false"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # its own session: the signal goes to the trainer and its loader workers, as Slurm's scancel does
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = _long_training(coco, tiny_coco_yaml, out, workers=2, start_new_session=True)
     try:
         for line in proc.stderr:  # wait for the first optimiser step: the workers are running
             if "step 1/3" in line:
