@@ -193,22 +193,3 @@ def test_claimed_sinks_open_and_write_as_before(tmp_path: Path) -> None:
         assert (tmp_path / "claimed" / n).read_bytes() == (tmp_path / "opened" / n).read_bytes()
     assert not list(tmp_path.rglob("*.lock"))
 
-
-def test_coco_output_is_rounded_like_every_tracks_output_and_refuses_nan(tmp_path: Path) -> None:
-    import json
-
-    path = tmp_path / "t.coco.json"
-    sink = open_sink(path)
-    sink.open(make_run())
-    for r in make_results(3):
-        sink.write(r)
-    sink.close()
-    entries = json.loads(path.read_text())
-    assert entries
-    for e in entries:
-        xy = [v for i, v in enumerate(e["keypoints"]) if i % 3 != 2]
-        assert all(v == round(v, 2) for v in xy + e["bbox"]), e  # pixels: 2 decimals
-        assert all(v == round(v, 4) for v in [*e["keypoints"][2::3], e["score"]]), e  # scores: 4 decimals
-    with pytest.raises(SinkError, match=r"n.json: cannot write a non-finite number"):
-        write_coco_results(tmp_path / "n.json", [{"image_id": 0, "score": float("nan")}])
-    assert not (tmp_path / "n.json").exists()

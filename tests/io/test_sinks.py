@@ -16,6 +16,7 @@ from io_fakes import make_results, make_run
 
 from stip_rt.errors import SinkError
 from stip_rt.io.base import Sink
+from stip_rt.io.coco import write_coco_results
 from stip_rt.io.formats import OUTPUT_FORMATS
 from stip_rt.io.sinks import open_sink, sink_kind
 from stip_rt.io.tracks_format import csv_columns, validator
@@ -161,6 +162,20 @@ def test_coco_results(tmp_path: Path) -> None:
     assert data[-1]["keypoints"][:3] == pytest.approx(results[3].tracks.keypoints[2, 0].tolist(), abs=5e-3)
     x1, y1, x2, y2 = results[3].tracks.boxes[2].tolist()
     assert data[-1]["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=5e-3)  # the track's box, xywh
+
+
+def test_coco_output_is_rounded_like_every_tracks_output_and_refuses_nan(tmp_path: Path) -> None:
+    path = tmp_path / "t.coco.json"
+    _run_sink(open_sink(path), make_results(3))
+    entries = json.loads(path.read_text())
+    assert entries
+    for e in entries:
+        xy = [v for i, v in enumerate(e["keypoints"]) if i % 3 != 2]
+        assert all(v == round(v, 2) for v in xy + e["bbox"]), e  # pixels: 2 decimals
+        assert all(v == round(v, 4) for v in [*e["keypoints"][2::3], e["score"]]), e  # scores: 4 decimals
+    with pytest.raises(SinkError, match=r"n.json: cannot write a non-finite number"):
+        write_coco_results(tmp_path / "n.json", [{"image_id": 0, "score": float("nan")}])
+    assert not (tmp_path / "n.json").exists()
 
 
 def test_openpose_folder(tmp_path: Path) -> None:
