@@ -78,6 +78,21 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
     return SourceError(f"{uri}: cannot open ({_reason(e)})")
 
 
+# FFmpeg demuxers that turn text files into "video" (its text-art renderers: any .txt is a ``tty`` video).
+TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+
+
+def _not_a_video(container: Any) -> str:
+    """Why an opened container is no video to track (empty: it is one): text, or no video stream."""
+    formats = set((container.format.name or "").split(","))
+    if formats & TEXT_FORMATS:
+        return f"FFmpeg reads it as text, with its '{container.format.name}' format"
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        return "it has no video stream" + (f", only {' and '.join(kinds)}" if kinds else "")
+    return ""
+
+
 class VideoSource(ThreadedSource):
     """Frames of a video file or network stream.
 
@@ -160,9 +175,10 @@ class VideoSource(ThreadedSource):
             container = _open_container(self._url, self._network, self.config)
         except (av.FFmpegError, OSError) as e:
             raise _open_error(self.uri, e, self._network) from e
-        if not container.streams.video:
+        problem = _not_a_video(container)
+        if problem:
             container.close()
-            raise SourceError(f"{self.uri}: has no video stream")
+            raise SourceError(f"{self.uri}: not a video or image ({problem})")
         return container
 
     def _release(self) -> None:

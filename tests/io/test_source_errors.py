@@ -46,6 +46,45 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
         open_source(path)
 
 
+def _wav(path: Path) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 800)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("notes.txt", "FFmpeg reads it as text, with its 'tty' format"), ("beep.wav", "it has no video stream, only audio")],
+)
+def test_text_or_audio_is_not_a_video(tmp_path: Path, name: str, why: str) -> None:
+    """FFmpeg's ``tty`` demuxer opens any .txt as a "video" of rendered text; it is refused at open."""
+    path = tmp_path / name
+    if name.endswith(".wav"):
+        _wav(path)
+    else:
+        path.write_text("these are not the frames you are looking for\n" * 20)
+    with pytest.raises(SourceError) as err:
+        open_source(path)
+    assert str(err.value) == f"{path}: not a video or image ({why})"
+
+
+def test_cli_refuses_a_text_file_in_one_line(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stip_rt.cli import main
+
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the frames you are looking for\n" * 20)
+    out = tmp_path / "out.jsonl"
+    code = main(["track", str(path), "--model", "none", "--detections", str(data_dir / "mot15/PETS09-S2L1/gt/gt.txt"), "-o", str(out)])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert f"{path}: not a video or image" in err[0] and not out.exists()
+
+
 @pytest.mark.parametrize(
     ("rel", "fraction"),
     [("opencv_samples/vtest.avi", 0.3), ("sample_videos/intel_one-by-one-person-detection.mp4", 0.1)],
