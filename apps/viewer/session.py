@@ -35,6 +35,9 @@ from stip_rt.types import FrameResult, RunInfo
 from .options import ViewerOptions, run_config
 
 TRAIL_FRAMES = 50  # how many frames a trajectory trail spans
+#: A longer step between two frames' source times is a cut, not time to wait out: a video recorded across
+#: a seek (Record, then a seek) or from a stream that stalled, whose frames carry their source's times.
+MAX_GAP_S = 1.0
 _SELECTED = (255, 255, 255)  # outline of the selected track (BGR)
 
 
@@ -70,6 +73,9 @@ class ViewerSink:
         self._recorders: list = []
         self._t0_wall: float | None = None
         self._t0_media = 0.0
+        self._last_media: float | None = None  # source time of the last frame paced
+        self._recorded: float | None = None  # time (in the recorded video) of the last frame recorded
+        self._record_shift = 0.0  # recorded video time = source time - this (the seeks recorded across)
 
     # --- controls (UI thread) ---
     def set_options(self, options: ViewerOptions) -> None:
@@ -103,6 +109,7 @@ class ViewerSink:
     def stop_recording(self) -> None:
         with self._lock:
             sinks, self._recorders = self._recorders, []
+            self._recorded, self._record_shift = None, 0.0
         for s in sinks:
             s.close()
 
@@ -141,9 +148,24 @@ class ViewerSink:
         annotated = self.render(result)
         with self._lock:
             recorders = list(self._recorders)
-        for s in recorders:
-            s.write(result if not s.needs_image else dataclasses.replace(result, image=annotated))
+        if recorders:
+            video = dataclasses.replace(result, image=annotated, time=self._record_time(result.time))
+        for s in recorders:  # track files get the source's times, a video plays on without the seek's jump
+            s.write(video if s.needs_image else result)
         self._emit(annotated, result)
+
+    def _record_time(self, t: float) -> float:
+        """The time a frame at source time ``t`` gets in a video being recorded: a cut (a seek) is one frame long."""
+        last = self._recorded
+        if last is not None and not 0 <= t - self._record_shift - last <= MAX_GAP_S:
+            self._record_shift = t - last - self._frame_s()
+        self._recorded = t - self._record_shift
+        return self._recorded
+
+    def _frame_s(self) -> float:
+        """One frame interval of the source (s)."""
+        fps = self.run.source.fps if self.run is not None else 0.0
+        return 1.0 / fps if fps > 0 else 1.0 / 30
 
     def render(self, result: FrameResult) -> np.ndarray:
         """The picture of ``result`` with the current overlays (trails as of the last frame written)."""
@@ -188,6 +210,10 @@ class ViewerSink:
 
     def _pace(self, result: FrameResult) -> None:
         live = self.run is not None and self.run.source.live
+        last, self._last_media = self._last_media, result.time
+        if self._t0_wall is not None and last is not None and not 0 <= result.time - last <= MAX_GAP_S:
+            # the source's times jumped (a cut): show this frame one frame after the last, not when its time comes
+            self._t0_media += result.time - last - self._frame_s()
         while not (live or self._closed.is_set() or self._detached.is_set()):
             speed = self.speed
             if speed <= 0:
