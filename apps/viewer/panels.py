@@ -4,7 +4,7 @@ track's plots; and their docks on the right of the window."""
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QByteArray, QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -35,7 +35,7 @@ try:  # the plot is optional: without pyqtgraph the panel says so
 except ImportError:  # pragma: no cover - pyqtgraph is in the viewer extra
     pg = None
 
-DOCK_WIDTH = 310  # px: at 1180×710 the picture keeps ~840 px
+DOCK_WIDTH = 310  # px, at least (wider when a panel's text needs it): at 1180×710 the picture keeps ~840 px
 
 
 class InfoPanel(QGroupBox):
@@ -141,13 +141,23 @@ class TrackList(QTableWidget):
         super().__init__(0, 4, parent)
         self.setHorizontalHeaderLabels(["id", "first (s)", "last (s)", "on screen (s)"])
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.horizontalHeader()  # every title readable; the table is at least that wide
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.setSortingEnabled(False)
         self._ids: list[int] = []
         self._current: int | None = None
+
+    def minimumSizeHint(self) -> QSize:
+        """Wide enough for every column's title and values (the dock never clips them)."""
+        header = self.horizontalHeader()
+        columns = sum(max(header.sectionSizeHint(i), self.sizeHintForColumn(i)) for i in range(self.columnCount()))
+        width = columns + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        return QSize(width, super().minimumSizeHint().height())
         self.itemSelectionChanged.connect(self._selection_changed)
 
     def refresh(self, history: SessionHistory, fps: float) -> None:
@@ -245,6 +255,12 @@ ANGLE_CURVES = {"left_knee": (80, 180, 255), "right_knee": (255, 140, 60), "left
                 "right_hip": (250, 90, 90), "trunk_lean": (240, 240, 120)}  # fmt: skip
 
 
+def _legend_name(column: str) -> str:
+    """``left_knee`` → ``L knee`` (short, so that the legend fits the panel)."""
+    side, _, joint = column.partition("_")
+    return f"{side[0].upper()} {joint}" if side in ("left", "right") else column.replace("_", " ")
+
+
 class TrackPlots(QWidget):
     """The selected track: speed (px/s, raw and smoothed) and joint angles (degrees) over time.
 
@@ -265,14 +281,14 @@ class TrackPlots(QWidget):
             return
         self.speed_plot = _plot_widget("speed", "px/s")
         self.speed_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.speed_plot.addLegend(offset=(5, 5))
+        self.speed_plot.addLegend(offset=(5, 5), colCount=2)
         self._speed = self.speed_plot.plot(pen=pg.mkPen((150, 150, 160), width=1), name="raw", connect="finite")
         self._speed_s = self.speed_plot.plot(pen=pg.mkPen((90, 200, 250), width=2), name="smoothed",
                                              connect="finite")  # fmt: skip
         self.angle_plot = _plot_widget("angle", "°")
         self.angle_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.angle_plot.addLegend(offset=(5, 5))
-        self._angles = {name: self.angle_plot.plot(pen=pg.mkPen(color, width=2), name=name.replace("_", " "),
+        self.angle_plot.addLegend(offset=(5, 5), colCount=3)  # 3 short rows: the plot stays readable
+        self._angles = {name: self.angle_plot.plot(pen=pg.mkPen(color, width=2), name=_legend_name(name),
                                                     connect="finite")
                         for name, color in ANGLE_CURVES.items()}  # fmt: skip
         self.angle_plot.setXLink(self.speed_plot)
@@ -327,6 +343,9 @@ def dock_panels(window: QMainWindow, view_menu: QMenu, *, info: InfoPanel, overl
     info_scroll.setWidget(info)
     info_scroll.setWidgetResizable(True)
     info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    # the values wrap to the dock's width; the scroll area is never narrower than the panel can be
+    info_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    info_scroll.setMinimumWidth(info.minimumSizeHint().width() + info_scroll.verticalScrollBar().sizeHint().width())
     docks: dict[str, QDockWidget] = {}
     for name, widget in (("Run", info_scroll), ("Overlays", overlays), ("Tracks", tracks),
                          ("Selected track", track_plots), ("People", plot)):  # fmt: skip
@@ -336,10 +355,28 @@ def dock_panels(window: QMainWindow, view_menu: QMenu, *, info: InfoPanel, overl
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         view_menu.addAction(dock.toggleViewAction())
         docks[name] = dock
-    window.tabifyDockWidget(docks["Run"], docks["Overlays"])
-    window.tabifyDockWidget(docks["Tracks"], docks["Selected track"])
-    window.tabifyDockWidget(docks["Tracks"], docks["People"])
+    window.restoreState(_tabbed_layout(list(docks), [["Run", "Overlays"], ["Tracks", "Selected track", "People"]]))
     docks["Run"].raise_()
     docks["Tracks"].raise_()
     window.resizeDocks([docks["Run"]], [DOCK_WIDTH], Qt.Orientation.Horizontal)
     return docks
+
+
+def _tabbed_layout(names: list[str], groups: list[list[str]]) -> QByteArray:
+    """The saved state of a window whose docks ``names`` (object names) are stacked on the right, ``groups``
+    of them tabbed.
+
+    Made on a throwaway window and restored on the real one: tabifying a second group on a window leaves a
+    stale copy of that group's tab bar on screen (Qt 6.11), restoring a state does not.
+    """
+    template = QMainWindow()  # no parent: deleted when this returns
+    template.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+    docks = {}
+    for name in names:
+        docks[name] = QDockWidget(name, template)
+        docks[name].setObjectName(name)
+        template.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, docks[name])
+    for first, *rest in groups:
+        for other in rest:
+            template.tabifyDockWidget(docks[first], docks[other])
+    return template.saveState()

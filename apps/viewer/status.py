@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QLabel, QMainWindow, QProgressBar
 from .video_view import VideoView
 
 ERROR_STYLE = "color: #e05050;"
-ERROR_SECONDS = 8  # an error stays red this long
+ERROR_SECONDS = 8  # an error stays red this long, or until the next message
 REC = "● REC"
 
 
@@ -47,7 +47,14 @@ class StatusLine(QObject):
         self._step = ""
 
     def show(self, message: str) -> None:
+        """``message`` in the normal style (an error shown before is over)."""
+        self._end_error()
         self._bar.showMessage(message)
+
+    @property
+    def showing_error(self) -> bool:
+        """The status bar shows an error (in red)."""
+        return bool(self._bar.styleSheet())
 
     def message(self) -> str:
         """The message shown now."""
@@ -61,7 +68,9 @@ class StatusLine(QObject):
         self._view.set_message(f"⚠ {message}")
 
     def _end_error(self) -> None:
-        self._bar.setStyleSheet("")
+        self._reset.stop()
+        if self._bar.styleSheet():
+            self._bar.setStyleSheet("")
 
     # ---------------------------------------------------------------- starting a run
     @property
@@ -93,7 +102,7 @@ class StatusLine(QObject):
             return
         seconds = time.perf_counter() - self._since
         text = f"Starting ({seconds:.0f} s): {self._step}…"
-        self._bar.showMessage(text)
+        self.show(text)
         self._view.set_message(text)
         self.progress.setVisible(True)
 

@@ -59,7 +59,10 @@ def _wav(path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("notes.txt", "FFmpeg reads it as text, with its 'tty' format"), ("beep.wav", "it has no video stream, only audio")],
+    [
+        ("notes.txt", "FFmpeg reads it as text, with its 'tty' format"),
+        ("beep.wav", "it has no video stream, only audio"),
+    ],
 )
 def test_text_or_audio_is_not_a_video(tmp_path: Path, name: str, why: str) -> None:
     """FFmpeg's ``tty`` demuxer opens any .txt as a "video" of rendered text; it is refused at open."""
@@ -73,13 +76,16 @@ def test_text_or_audio_is_not_a_video(tmp_path: Path, name: str, why: str) -> No
     assert str(err.value) == f"{path}: not a video or image ({why})"
 
 
-def test_cli_refuses_a_text_file_in_one_line(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_a_text_file_in_one_line(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from stip_rt.cli import main
 
     path = tmp_path / "notes.txt"
     path.write_text("these are not the frames you are looking for\n" * 20)
     out = tmp_path / "out.jsonl"
-    code = main(["track", str(path), "--model", "none", "--detections", str(data_dir / "mot15/PETS09-S2L1/gt/gt.txt"), "-o", str(out)])
+    gt = data_dir / "mot15/PETS09-S2L1/gt/gt.txt"
+    code = main(["track", str(path), "--model", "none", "--detections", str(gt), "-o", str(out)])
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert code == 2 and len(err) == 1, err
     assert f"{path}: not a video or image" in err[0] and not out.exists()
