@@ -151,6 +151,7 @@ class TrackList(QTableWidget):
         self.setSortingEnabled(False)
         self._ids: list[int] = []
         self._current: int | None = None
+        self.itemSelectionChanged.connect(self._selection_changed)
 
     def minimumSizeHint(self) -> QSize:
         """Wide enough for every column's title and values (the dock never clips them)."""
@@ -158,7 +159,6 @@ class TrackList(QTableWidget):
         columns = sum(max(header.sectionSizeHint(i), self.sizeHintForColumn(i)) for i in range(self.columnCount()))
         width = columns + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
         return QSize(width, super().minimumSizeHint().height())
-        self.itemSelectionChanged.connect(self._selection_changed)
 
     def refresh(self, history: SessionHistory, fps: float) -> None:
         spans = sorted(history.spans.values(), key=lambda s: s.track_id)
