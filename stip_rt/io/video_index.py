@@ -14,6 +14,7 @@ packet and their demuxers find packets through their own tables; their frames ar
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 from fractions import Fraction
 from typing import Any
@@ -39,7 +40,7 @@ class FrameNumbering:
     def __init__(self, uri: str, container: Any, stream: Any) -> None:
         self.uri = uri
         self._count = 0  # next number when counting
-        self._next_ts: int | None = None  # next expected index timestamp
+        self._next: int | None = None  # rank in the index of the next expected packet
         self._start_ts = 0
         self._positions: list[int] = []
         self._timestamps: list[int] = []
@@ -49,12 +50,16 @@ class FrameNumbering:
         self._pts: tuple[int, Fraction] | None = None  # that rule while the next frame is numbered by its pts
         entries = _index_entries(stream)
         frames = int(stream.frames or 0)
-        if container.format.name == "avi" and entries and len(entries) == frames:
+        if container.format.name == "avi" and entries:
             ordered = sorted(entries, key=lambda e: e.pos)
-            self._positions = [int(e.pos) for e in ordered]
-            self._timestamps = [int(e.timestamp) for e in ordered]
-            self._keyframes = sorted(int(e.timestamp) for e in entries if e.is_keyframe)
-            self._start_ts = min(self._timestamps)
+            stamps = [int(e.timestamp) for e in ordered]
+            # the index covers the declared length: one entry per frame, or (a video written with
+            # gaps in its times, e.g. a live run that dropped frames) fewer entries spanning it
+            if all(a < b for a, b in itertools.pairwise(stamps)) and stamps[-1] - stamps[0] + 1 == frames:
+                self._positions = [int(e.pos) for e in ordered]
+                self._timestamps = stamps
+                self._keyframes = sorted(int(e.timestamp) for e in entries if e.is_keyframe)
+                self._start_ts = stamps[0]
 
     @property
     def indexed(self) -> bool:
@@ -80,7 +85,7 @@ class FrameNumbering:
 
     def restart(self, next_ts: int | None = None) -> None:
         """Forget what was read: the container was sought (to index timestamp ``next_ts`` when indexed)."""
-        self._next_ts = next_ts
+        self._next = None if next_ts is None else bisect.bisect_left(self._timestamps, next_ts)
         self._count = 0
         self._pts = self._pts_rule
 
@@ -99,20 +104,22 @@ class FrameNumbering:
             )  # fmt: skip
             return False
         ts = self._timestamps[i]
-        if self._next_ts is not None and ts < self._next_ts:
+        if self._next is not None and i < self._next:
             log.warning("%s: skipped a repeated packet of frame %d at byte %d", self.uri, ts - self._start_ts, pos)
             return False
-        if self._next_ts is not None and ts > self._next_ts:
-            self._report_gap(self._next_ts, ts, pos)
-        self._next_ts = ts + 1
+        if self._next is not None and i > self._next:
+            self._report_gap(self._next, i, pos)
+        self._next = i + 1
         if packet.dts != ts:
             packet.dts = ts
             packet.pts = ts
         return True
 
-    def _report_gap(self, first: int, after: int, pos: int) -> None:
-        a, b = first - self._start_ts, after - 1 - self._start_ts
-        self.missing += b - a + 1
+    def _report_gap(self, first: int, arrived: int, pos: int) -> None:
+        """Warn that the index entries ``first`` … ``arrived − 1`` (ranks) never came."""
+        a, b = self._timestamps[first] - self._start_ts, self._timestamps[arrived - 1] - self._start_ts
+        after = self._timestamps[arrived]
+        self.missing += arrived - first
         key = bisect.bisect_left(self._keyframes, after)
         if key < len(self._keyframes) and self._keyframes[key] == after:
             tail = ""
