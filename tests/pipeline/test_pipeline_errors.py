@@ -80,9 +80,31 @@ def test_a_user_sink_that_fails_to_write_is_named_with_the_cause_chained() -> No
 
     good, bad = ListSink(), Broken()
     err, got = run(make_parts(FakeSource(9, uri="cam0")), [good, bad])
-    assert isinstance(err, SinkError)
+    assert isinstance(err, CallbackError) and not isinstance(err, OSError)  # the caller's code, not a disk
     assert str(err) == "cam0: frame 2: sink stage failed: Broken: cannot write: ValueError: bad row"
     assert isinstance(err.__cause__, ValueError) and got == [0, 1] and bad.closed == good.closed == 1
+    assert [r.index for r in good.results] == [0, 1, 2]  # nothing written is lost: frame 2 reached the first sink
+
+
+def test_a_user_sink_whose_open_or_close_has_a_bug_is_a_callback_error_an_oserror_a_sink_error() -> None:
+    class BadOpen(ListSink):
+        def open(self, run: RunInfo) -> None:
+            raise KeyError("fps")
+
+    class BadClose(ListSink):
+        def close(self) -> None:
+            super().close()
+            raise TypeError("not a str")
+
+    first = ListSink()
+    with pytest.raises(CallbackError, match=r"^BadOpen: cannot open: KeyError: 'fps'$") as ei:
+        Pipeline(load_run_config(source="x"), [first, BadOpen()], parts=make_parts(FakeSource(5))).start()
+    assert isinstance(ei.value.__cause__, KeyError) and first.closed == 1
+    bad, good = BadClose(), ListSink()
+    err, got = run(make_parts(FakeSource(3)), [bad, good])
+    assert isinstance(err, CallbackError) and str(err) == "BadClose: cannot close: TypeError: not a str"
+    assert got == [0, 1, 2] and bad.closed == good.closed == 1 and len(good.results) == 3
+    assert stip_threads() == []
 
 
 def _callback_run(on_result=None, on_end=None, n: int = 10):  # type: ignore[no-untyped-def]
