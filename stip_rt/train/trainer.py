@@ -187,7 +187,8 @@ class _Run:
             if not resumed:
                 self._set_aside()
             terms = ("pose", "sp_pose", "mask", "semantics", "kernel") if self.spec.arch == "stip" else ("pose",)
-            self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard)
+            self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard,
+                                 epochs_done=self.epoch if resumed else None)
         log.info("training %s (%s, %d keypoints) on %d people: global batch %d = %d per micro-batch × %d "
                  "process(es) × %d accumulation, %d steps per epoch, amp %s, fused IaP %s, %s",
                  self.spec.name, self.spec.arch, schema.num_keypoints, len(self.dataset), self.sampler.global_batch,
