@@ -62,7 +62,7 @@ from .state import (
     set_aside_outputs,
     set_rng_state,
 )
-from .validate import metric_names, validate
+from .validate import metric_names, read_val_gt, validate
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
 
@@ -138,6 +138,8 @@ class _Run:
         self.config, self.info, self.device, self.stop = config, info, device, stop
         self.progress = progress if info.is_main else None
         self.spec = resolve_spec(config)
+        if config.val.ann:  # what the metric needs, now: not after the first epochs of training
+            read_val_gt(config.val, self.spec, f"val.ann {config.val.ann}")
         schema = get_schema(self.spec.schema)
         self.out = Path(config.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
