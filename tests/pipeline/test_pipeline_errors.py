@@ -532,6 +532,34 @@ def test_offline_run_names_every_missing_model_in_one_message(
     assert not (tmp_path / "o.jsonl").exists()  # nothing was opened or written
 
 
+def test_a_missing_source_and_a_missing_weights_file_are_reported_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, weights = tmp_path / "nope.mp4", tmp_path / "nope.pth"
+    code, err = _cli(["track", str(video), "--weights", str(weights), "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and len(err) == 1, err
+    line = err[0]
+    assert line.index(f"{video}: file not found") < line.index(f"also: --weights {weights}: 'pose.weights'"), line
+    assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_missing_source_is_reported_before_the_model_files_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stip_rt.pipeline_build as build
+
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))  # nothing cached
+    monkeypatch.setenv("STIP_RT_WEIGHTS_URL", "http://127.0.0.1:9/")  # offline
+    located: list[object] = []
+    monkeypatch.setattr(build, "fetch_weights", lambda config: located.append(config))  # would download
+    for source in (tmp_path / "nope.mp4", f"{tmp_path}/*.png"):
+        code, err = _cli(["track", str(source), "-o", str(tmp_path / "o.jsonl")], capsys)
+        _assert_one_error(code, err, str(source))
+    with pytest.raises(SourceError, match="nope.mp4: file not found"):  # the library: build_parts, same order
+        Pipeline(load_run_config(source=str(tmp_path / "nope.mp4"))).prepare()
+    assert located == [] and not (tmp_path / "o.jsonl").exists()
+
+
 def test_sink_failing_to_open_and_another_failing_to_close_are_both_reported() -> None:
     class Unwritable(ListSink):
         def open(self, run: RunInfo) -> None:
