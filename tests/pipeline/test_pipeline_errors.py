@@ -555,7 +555,7 @@ def test_a_missing_source_is_reported_before_the_model_files_are_located(
     for source in (tmp_path / "nope.mp4", f"{tmp_path}/*.png"):
         code, err = _cli(["track", str(source), "-o", str(tmp_path / "o.jsonl")], capsys)
         _assert_one_error(code, err, str(source))
-    with pytest.raises(SourceError, match="nope.mp4: file not found"):  # the library: build_parts, same order
+    with pytest.raises(SourceError, match=r"nope\.mp4: file not found"):  # the library: build_parts, same order
         Pipeline(load_run_config(source=str(tmp_path / "nope.mp4"))).prepare()
     assert located == [] and not (tmp_path / "o.jsonl").exists()
 
