@@ -27,7 +27,7 @@ from .pipeline_config import PipelineParts, as_sinks, close_run, open_run, with_
 from .pipeline_stats import PipelineStats, StatsRecorder
 from .pipeline_threads import _END, _NAMES, _POLL, StageThreads
 from .run_config import RunConfig
-from .stages import SinkWriteError, make_steps
+from .stages import SinkCodeError, SinkWriteError, make_steps
 from .types import FrameResult
 
 __all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config
@@ -76,7 +76,8 @@ class Pipeline(StageThreads):
         SinkError: an output path whose format cannot be told from its name.
 
     An exception raised by ``on_result`` or ``on_end`` is the run's error: a :class:`CallbackError`
-    naming the frame, with the exception as its ``__cause__``. A ``SystemExit`` or
+    naming the frame, with the exception as its ``__cause__``; so is a caller's own sink's error
+    that is not an ``OSError`` (its ``OSError`` is a :class:`SinkError`). A ``SystemExit`` or
     ``KeyboardInterrupt`` from a callback (or a stage) stops the run too: the sinks are closed, the
     run's error says what happened, and :meth:`run`, :meth:`wait` or the iteration re-raise that
     exception itself.
@@ -344,7 +345,7 @@ class Pipeline(StageThreads):
             err.__cause__ = exc  # raised later on another thread: keep the original and its traceback
         elif isinstance(err, BackendError) and stage in ("detect", "pose") and frame_index is not None:
             err.args = (f"{where}: {stage} stage: {err}",)  # a network's own error (e.g. NaN output): add the frame
-        elif isinstance(err, SinkWriteError) and frame_index is not None:
+        elif isinstance(err, SinkWriteError | SinkCodeError) and frame_index is not None:
             err.args = (f"{where}: sink stage failed: {err}",)  # it names the sink: add the source and frame
         with self._lock:
             if not isinstance(exc, Exception) and self._fatal is None:

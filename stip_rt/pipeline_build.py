@@ -36,16 +36,20 @@ PoseChoice = tuple[str, str | None, bool]
 def build_parts(config: RunConfig) -> PipelineParts:
     """Open the source and build detector, pose estimator and tracker for ``config``.
 
+    The cheap checks come first: the source's path (:func:`~stip_rt.io.sources.check_source`),
+    then the model files (:func:`fetch_weights`, which may download), then the source is opened.
+
     Raises:
         StipError: the source cannot be opened, a model or its weights are missing, a config is
             invalid. Anything opened before the failure is closed again.
     """
-    from .io.sources import open_source
+    from .io.sources import check_source, open_source
     from .runtime.factory import resolve_device
 
     src = config.source
     if src.uri is None:
         raise ConfigError("source.uri: no source given (a video file, stream URL, camera index or image folder)")
+    check_source(src.uri)  # a wrong path first (a stat): not after locating, or downloading, the weights
     pose = fetch_weights(config)  # every missing checkpoint named in one message, before anything opens
     source = open_source(src.uri, start=src.start, max_frames=src.max_frames, live=src.live, config=src)
     try:

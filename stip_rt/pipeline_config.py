@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .detect.base import Detector
-from .errors import ConfigError, SinkError, StipError
-from .io.base import Sink, Source, sink_items, sink_label
+from .errors import ConfigError, StipError
+from .io.base import Sink, Source, sink_failure, sink_items
 from .types import Detections, Poses, RunInfo, Tracks
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,9 @@ def open_run(parts: PipelineParts, sinks: Sequence[Sink], every: int) -> None:
     Raises:
         StipError: a sink refuses the run or cannot be opened (the sinks claimed before it and the
             source are closed; their failures to close are appended to the message). A sink's error
-            that is not a :class:`StipError` (a user-written sink's ``PermissionError``) becomes a
-            :class:`SinkError` naming the sink, with the error as its cause.
+            that is not a :class:`StipError` names the sink, with the error as its cause: a
+            :class:`SinkError` for an ``OSError`` (a user-written sink's ``PermissionError``), a
+            :class:`CallbackError` for another error of a caller's own sink (:func:`~stip_rt.io.base.sink_failure`).
     """
     try:
         if every > 1 and parts.boxes_from_tracks is None:
@@ -80,8 +81,9 @@ def open_sinks(sinks: Sequence[Sink], run: RunInfo) -> None:
     nothing is left locked or half-written (a refused run changes no file).
 
     Raises:
-        StipError: the first failure (a sink's error that is not a StipError as a SinkError naming
-            the sink, chained), with the failures to close appended to its message.
+        StipError: the first failure (a sink's error that is not a StipError as a SinkError or
+            CallbackError naming the sink, chained: :func:`~stip_rt.io.base.sink_failure`), with the
+            failures to close appended to its message.
     """
     claimed: list[Sink] = []
     try:
@@ -100,13 +102,13 @@ def open_sinks(sinks: Sequence[Sink], run: RunInfo) -> None:
 
 
 def _sink_call(sink: Sink, verb: str, method: Callable[[RunInfo], None], run: RunInfo) -> None:
-    """``method(run)``; an error that is not a StipError becomes a SinkError naming the sink (chained)."""
+    """``method(run)``; an error that is not a StipError becomes one naming the sink (:func:`sink_failure`)."""
     try:
         method(run)
     except StipError:
         raise
     except Exception as e:
-        raise SinkError(f"{sink_label(sink)}: cannot {verb}: {type(e).__name__}: {e}") from e
+        raise sink_failure(sink, verb, e) from e
 
 
 def as_sinks(sinks: Any, origin: str = "Pipeline") -> tuple[Sink, ...]:
@@ -135,7 +137,8 @@ def close_sinks(sinks: Sequence[Sink]) -> list[StipError]:
 
     Returns:
         One :class:`StipError` per sink that failed to close, in sink order: the sink's own
-        :class:`StipError`, or a :class:`SinkError` naming the sink's file (or type) and the cause.
+        :class:`StipError`, or one naming the sink's file (or type) and the cause (a
+        :class:`SinkError`, or a :class:`CallbackError` for a caller's sink's bug: :func:`sink_failure`).
     """
     errors: list[StipError] = []
     for sink in sinks:
@@ -146,9 +149,7 @@ def close_sinks(sinks: Sequence[Sink]) -> list[StipError]:
             if isinstance(e, StipError):
                 errors.append(e)
                 continue
-            err = SinkError(f"{sink_label(sink)}: cannot close: {type(e).__name__}: {e}")
-            err.__cause__ = e
-            errors.append(err)
+            errors.append(sink_failure(sink, "close", e))
     return errors
 
 

@@ -168,27 +168,41 @@ def get(config: Any, key: str) -> Any:
     return config
 
 
-def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None) -> None:
-    """Check ranges, names, files and cross-field rules.
+#: The keys whose check looks at files (a ``stat``): checked after every other rule, and reported
+#: together with each other and with a missing source (:func:`check_run_config` ``check_source``).
+FILE_KEYS = ("detect.weights", "detect.detections", "pose.model", "pose.weights")
+
+
+def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None, check_source: bool = False) -> None:
+    """Check ranges, names and cross-field rules, then the files the config names.
 
     Args:
         config: the tree.
         origins: dotted key → where its value came from (``--set a=b``, ``config FILE``...);
             keys not listed are defaults.
+        check_source: also check that ``source.uri``, when a local path, exists (a ``stat``, or a
+            listing for a folder or glob: :func:`~stip_rt.io.source_paths.check_source`; nothing is
+            opened). A run's inputs are then all checked before any model file is looked for.
 
     Raises:
-        ConfigError: the first problem, naming the key, the value and its origin.
+        ConfigError: the first problem, naming the key, the value and its origin. Files are
+            checked last, all of them: a missing source and missing model files are named in one
+            message (``in.mp4: file not found; also: --weights w.pth: 'pose.weights' = ...``).
+        SourceError: the source is missing (with the missing model files, if any, appended).
     """
     where = dict(origins or {})
 
-    def fail(key: str, problem: str, *others: str) -> None:
+    def problem_of(key: str, problem: str, *others: str) -> ConfigError:
         source = where.get(key) or next((where[k] for k in others if k in where), "defaults")
         value = get(config, key)
         shown = value if isinstance(value, str) else repr(value)
-        raise ConfigError(f"{source}: '{key}' = {shown}: {problem}")
+        return ConfigError(f"{source}: '{key}' = {shown}: {problem}")
+
+    def fail(key: str, problem: str, *others: str) -> None:
+        raise problem_of(key, problem, *others)
 
     for key, check in CHECKS.items():
-        problem = check(get(config, key))
+        problem = check(get(config, key)) if key not in FILE_KEYS else None
         if problem:
             fail(key, problem)
     rt = config.runtime
@@ -203,6 +217,22 @@ def check_run_config(config: RunConfig, origins: Mapping[str, str] | None = None
     outputs = _outputs_problem(config)
     if outputs:
         fail(outputs[0], outputs[1], "outputs.files", "outputs.video")
+    missing: list[StipError] = []
+    if check_source and config.source.uri is not None:
+        from .io.source_paths import check_source as check_path
+
+        try:
+            check_path(config.source.uri)
+        except StipError as e:
+            missing.append(e)
+    for key in FILE_KEYS:
+        problem = CHECKS[key](get(config, key))
+        if problem:
+            missing.append(problem_of(key, problem))
+    if missing:
+        first = missing[0]
+        first.args = ("; also: ".join(str(e) for e in missing),)
+        raise first
 
 
 def _outputs_problem(config: RunConfig) -> tuple[str, str] | None:
@@ -228,4 +258,4 @@ def _outputs_problem(config: RunConfig) -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["CHECKS", "SCORE_FROM", "check_run_config", "get"]
+__all__ = ["CHECKS", "FILE_KEYS", "SCORE_FROM", "check_run_config", "get"]

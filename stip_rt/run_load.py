@@ -236,6 +236,7 @@ def load_run_config(
     *,
     origin: str = "options",
     flags: Mapping[str, str] | None = None,
+    check_source: bool = False,
     **options: Any,
 ) -> RunConfig:
     """The effective run configuration, validated completely (nothing is opened or built).
@@ -250,11 +251,14 @@ def load_run_config(
         origin: how messages name the options (e.g. ``stip_rt.track_frames()``).
         flags: option name → the flag that gave it (e.g. ``det_every`` → ``--det-every``): messages then
             start ``--det-every 0: ...`` (else ``<origin> det_every=0: ...``).
+        check_source: also check that ``source.uri`` exists when it is a local path (a ``stat``;
+            ``stip-rt track``): a missing source and missing model files are then named together.
         **options: settings; a value of None leaves the key alone (so unset CLI flags change nothing).
 
     Raises:
         ConfigError: unknown key (with a suggestion), wrong type, value out of range, or settings
             that contradict each other; one message naming the key, the value and its origin.
+        SourceError: with ``check_source``, a missing source (and the missing model files, if any).
     """
     from .run_checks import check_run_config
 
@@ -274,7 +278,7 @@ def load_run_config(
     values = {k: _convert_leaf(k, v) for k, v in placed.items()}
     origins = {k: v.origin for k, v in placed.items()}
     config = _build(RunConfig(), "", values, origins)
-    check_run_config(config, origins)
+    check_run_config(config, origins, check_source)
     return config
 
 

@@ -31,8 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .detect.interval import DetectEveryN, every_n
-from .errors import SinkError, StipError
-from .io.base import Sink, sink_label
+from .errors import CallbackError, SinkError, StipError
+from .io.base import Sink, sink_failure
 from .io.threaded_source import ThreadedSource, frame_feed
 from .pipeline_config import PipelineParts
 from .pose_batching import FrameBatcher, batch_limit
@@ -330,8 +330,13 @@ def _with_tracks(released: Sequence[tuple[FrameItem, Tracks]]) -> list[FrameItem
 
 
 class SinkWriteError(SinkError):
-    """A sink's ``write`` raised an error that is not a :class:`StipError` (its ``__cause__``); the
-    message names the sink, the pipeline adds the source and the frame."""
+    """A sink's ``write`` raised an ``OSError`` (its ``__cause__``), or another error of a sink
+    stip-rt provides; the message names the sink, the pipeline adds the source and the frame."""
+
+
+class SinkCodeError(CallbackError):
+    """A caller's own sink's ``write`` raised an error that is neither a :class:`StipError` nor an
+    ``OSError`` (its ``__cause__``: a bug in the caller's code, not a disk); named as :class:`SinkWriteError`."""
 
 
 class SinkStep:
@@ -352,8 +357,9 @@ class SinkStep:
         """Write ``item``'s result to every sink, in order, and return it.
 
         Raises:
-            SinkWriteError: a sink's ``write`` raised something that is not a :class:`StipError`
-                (a sink's own :class:`StipError` passes through).
+            SinkWriteError: a sink's ``write`` raised an ``OSError`` (a sink's own :class:`StipError`
+                passes through).
+            SinkCodeError: a caller's own sink's ``write`` raised another error (a ``ValueError``).
         """
         if item.tracks is None:
             raise ValueError(f"frame {item.frame.index}: no tracks to write")
@@ -368,7 +374,7 @@ class SinkStep:
             except StipError:
                 raise
             except Exception as e:
-                raise SinkWriteError(f"{sink_label(sink)}: cannot write: {type(e).__name__}: {e}") from e
+                raise sink_failure(sink, "write", e, SinkWriteError, SinkCodeError) from e
         _timed(self.recorder, item, "sink", time.perf_counter() - t0)
         self.recorder.result(item.tracks.ids, latency)
         return result

@@ -234,3 +234,19 @@ def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path: Path) -> None:
     f.write_text("track:\n  min_hits: 3\ndetect:\n  min_hits: 3\n")  # the same name in two branches is fine
     with pytest.raises(ConfigError, match=r"unknown key 'detect\.min_hits'"):
         load_run_config(f)
+
+
+def test_files_are_checked_last_and_a_missing_source_with_them(tmp_path: Path) -> None:
+    from stip_rt.errors import SourceError
+
+    video, weights, dets = tmp_path / "nope.mp4", tmp_path / "w.pth", tmp_path / "d.txt"
+    with pytest.raises(SourceError) as e:
+        load_run_config(source=str(video), weights=str(weights), detections=str(dets), check_source=True)
+    msg = str(e.value)
+    assert msg.index(f"{video}: file not found") < msg.index("'detect.detections'") < msg.index("'pose.weights'")
+    with pytest.raises(ConfigError) as e2:  # the source is the run's to open (a Pipeline's parts may bring
+        load_run_config(source=str(video), weights=str(weights))  # their own): not checked by default
+    assert f"'pose.weights' = {weights}: file not found" in str(e2.value) and str(video) not in str(e2.value)
+    alone = r"^--set pose\.in_vis_thre=2: 'pose\.in_vis_thre' = 2\.0: expected a value <= 1 and >= 0$"
+    with pytest.raises(ConfigError, match=alone):  # a bad value is named first, alone: before any file
+        load_run_config(source=str(video), weights=str(weights), check_source=True, overrides=["pose.in_vis_thre=2"])

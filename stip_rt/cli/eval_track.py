@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         from ..eval.posetrack import evaluate_posetrack, load_posetrack
 
         gt, names = load_posetrack(args.gt)
-        pred, _ = load_posetrack(args.results, images_from=gt)
+        pred, _ = load_posetrack(args.results, images_from=gt, joint_scores=True)
         m = evaluate_posetrack(gt, pred, names, min_score=args.min_score)
         print(
             f"PoseTrack keypoint MOTA {100 * m.mota:.1f}  precision {100 * m.precision:.1f}  "

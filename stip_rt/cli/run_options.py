@@ -144,16 +144,20 @@ def add_track_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from_args(args: argparse.Namespace, dests: Sequence[str], **extra: Any) -> RunConfig:
+def config_from_args(
+    args: argparse.Namespace, dests: Sequence[str], check_source: bool = False, **extra: Any
+) -> RunConfig:
     """The :class:`RunConfig` the flags describe: defaults, ``--config``, the flags given, ``--set``.
 
     Args:
         args: parsed flags (``config`` and ``overrides`` as :func:`add_config_options` makes them).
         dests: the option names this verb has (see the ``*_DESTS`` tuples).
+        check_source: also check that a local source exists (``load_run_config``).
         **extra: further options (e.g. ``source``).
 
     Raises:
         ConfigError: an unknown key or a bad value, naming the flag or ``--set`` item.
+        SourceError: with ``check_source``, the source is missing (and any missing model file).
     """
     from ..run_load import load_run_config
 
@@ -166,5 +170,6 @@ def config_from_args(args: argparse.Namespace, dests: Sequence[str], **extra: An
         getattr(args, "overrides", []) or [],
         origin=f"stip-rt {verb}",
         flags=flags,
+        check_source=check_source,
         **options,
     )

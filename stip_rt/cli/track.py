@@ -52,7 +52,9 @@ def output_paths(config: RunConfig, since: float | None = None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..api import save_outputs
 
-    config = config_from_args(args, (*RUN_DESTS, *TRACK_DESTS), source=args.source)
+    # a missing source is named with any missing model file, before any model file is looked for
+    config = config_from_args(args, (*RUN_DESTS, *TRACK_DESTS), check_source=not args.print_config,
+                              source=args.source)
     if args.print_config:
         print(config_yaml(config), end="")
         return 0

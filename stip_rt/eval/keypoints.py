@@ -69,7 +69,9 @@ def _check_dataset(dataset: str) -> None:
         raise DataError(f"unknown dataset '{dataset}' (use 'coco' or 'crowdpose')")
 
 
-def check_dataset_keys(gt: Mapping[str, Any], dataset: Dataset, gt_name: str = "ground truth") -> None:
+def check_dataset_keys(
+    gt: Mapping[str, Any], dataset: Dataset, gt_name: str = "ground truth", hint: str | None = None
+) -> None:
     """Check that a ground truth has what ``dataset``'s metric needs besides the common keys.
 
     COCO needs each annotation's ``area``; CrowdPose each image's ``crowdIndex``. The full
@@ -79,6 +81,7 @@ def check_dataset_keys(gt: Mapping[str, Any], dataset: Dataset, gt_name: str = "
         gt: the dataset dict (as :func:`~stip_rt.io.coco.read_coco_gt` returns it).
         dataset: ``coco`` or ``crowdpose``.
         gt_name: the file's name, for the message.
+        hint: what the message says after the missing key's need (default: the other ``--dataset``).
 
     Raises:
         DataError: the first annotation without ``area`` / image without ``crowdIndex``, or an
@@ -90,14 +93,14 @@ def check_dataset_keys(gt: Mapping[str, Any], dataset: Dataset, gt_name: str = "
         if missing is not None:
             raise DataError(
                 f"{gt_name}: annotations[{missing}] has no 'area' (COCO evaluation needs it; "
-                "CrowdPose files: use --dataset crowdpose)"
+                f"{hint or 'CrowdPose files: use --dataset crowdpose'})"
             )
     else:
         missing = next((i for i, im in enumerate(gt["images"]) if "crowdIndex" not in im), None)
         if missing is not None:
             raise DataError(
                 f"{gt_name}: images[{missing}] has no 'crowdIndex' (needed for CrowdPose AP easy/medium/"
-                "hard; COCO files: use --dataset coco)"
+                f"hard; {hint or 'COCO files: use --dataset coco'})"
             )
 
 

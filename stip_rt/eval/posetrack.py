@@ -7,7 +7,8 @@ CLEAR-MOT counts misses, false positives and id switches per joint with py-motme
 accumulator per video and joint, and MOTA = 1 − Σ(FN + FP + IDSW) / Σ GT joints over all joints
 (the "total" MOTA poseval prints). Joints inside the frame's ignore regions (ground truth and
 predictions, as poseval's ``removeIgnoredPoints``) and predicted joints with a score at or below
-``min_score`` are dropped first.
+``min_score`` are dropped first. A predicted joint's score is its person's ``scores[k]`` when the
+file has that list (poseval's reading), else the third value of its ``keypoints`` triple.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _read_json(p: Path) -> dict:
 
 
 def load_posetrack(
-    path: str | Path, images_from: Mapping[int, PoseTrackFrame] | None = None
+    path: str | Path, images_from: Mapping[int, PoseTrackFrame] | None = None, *, joint_scores: bool = False
 ) -> tuple[dict[int, PoseTrackFrame], tuple[str, ...]]:
     """Read PoseTrack18 JSON (one file, or a folder of per-video files).
 
@@ -105,13 +106,17 @@ def load_posetrack(
             with ``image_id``, ``track_id``, ``keypoints`` as 17 × (x, y, v/score)).
         images_from: for predictions without an ``images`` list: the ground-truth frames to take the
             video, order and ignore regions from.
+        joint_scores: predictions: a person's ``scores`` (one per joint), when present and not
+            empty, are its joints' scores (the third value of the frame's keypoints), as the
+            official ``poseval`` reads them; else the third value of each ``keypoints`` triple is.
+            False (ground truth): the third value is the visibility.
 
     Returns:
         (image id → frame, joint names).
 
     Raises:
         DataError: missing/invalid file, an annotation without ``track_id`` or of the wrong length,
-            or an image id unknown to ``images_from``.
+            ``scores`` that are not K numbers, or an image id unknown to ``images_from``.
     """
     frames: dict[int, PoseTrackFrame] = {}
     names: tuple[str, ...] = ()
@@ -138,6 +143,8 @@ def load_posetrack(
         for i, a in enumerate(data["annotations"]):
             if "track_id" not in a or "keypoints" not in a:
                 raise DataError(f"PoseTrack file {p}: annotation {i} has no 'track_id' or 'keypoints'")
+            if joint_scores and a.get("scores"):
+                a = {**a, "keypoints": _with_scores(a["keypoints"], a["scores"], f"PoseTrack file {p}: annotation {i}")}
             people[int(a["image_id"])].append(a)
         for image_id in set(images) | set(people):
             if image_id in images:
@@ -167,6 +174,26 @@ def load_posetrack(
                 regions,
             )
     return frames, names
+
+
+def _with_scores(keypoints: Any, scores: Any, where: str) -> list[float]:
+    """``keypoints`` (K × (x, y, v)) with each third value replaced by ``scores[k]``.
+
+    Raises:
+        DataError: ``scores`` is not a list of K numbers (K = ``len(keypoints) / 3``), naming ``where``.
+    """
+    try:
+        kps = np.asarray(keypoints, np.float64).reshape(-1, 3)
+        values = np.asarray(scores, np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: 'keypoints' and 'scores' must be lists of numbers") from None
+    if values.shape != (len(kps),):
+        raise DataError(
+            f"{where}: 'scores' has {values.size} values, expected {len(kps)} (one per joint, as 'keypoints' "
+            f"has {len(kps)} × 3)"
+        )
+    kps[:, 2] = values
+    return kps.ravel().tolist()
 
 
 def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
-from ..errors import ConfigError
+from ..errors import CallbackError, ConfigError, SinkError, StipError
 from ..types import Frame, FrameResult, RunInfo, SourceInfo
 
 
@@ -102,3 +102,21 @@ def sink_label(sink: object) -> str:
     """How messages name a sink: its ``path`` (or ``folder``) when it has one, else its class name."""
     path = getattr(sink, "path", None) or getattr(sink, "folder", None)
     return str(path) if path else type(sink).__name__
+
+
+def sink_failure(
+    sink: object, verb: str, exc: Exception, io_error: type[StipError] = SinkError,
+    code_error: type[StipError] = CallbackError,
+) -> StipError:
+    """The :class:`StipError` for a sink's ``verb`` (``open``, ``write``, ``close``) that raised
+    ``exc`` (not a StipError): ``<sink>: cannot <verb>: <type>: <message>``, ``exc`` as its cause.
+
+    An ``OSError``, or any error of a sink stip-rt provides, is an ``io_error`` (a
+    :class:`SinkError`: the output failed); another error of a caller's own sink (a ``ValueError``
+    in its ``write``) is a ``code_error`` (a :class:`CallbackError`: the caller's code failed, not a disk).
+    """
+    ours = type(sink).__module__.startswith("stip_rt.")
+    cls = io_error if isinstance(exc, OSError) or ours else code_error
+    err = cls(f"{sink_label(sink)}: cannot {verb}: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err

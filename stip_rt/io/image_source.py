@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,7 +11,8 @@ import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
-from .source_config import IMAGE_EXTENSIONS, SourceConfig
+from .source_config import SourceConfig
+from .source_paths import image_candidates, is_image
 from .threaded_source import ThreadedSource
 
 
@@ -27,20 +27,8 @@ def find_images(spec: str | Path) -> list[Path]:
     Raises:
         SourceError: the path does not exist, nothing matches, or the folder holds no images.
     """
-    text = str(spec)
-    if any(c in text for c in "*?["):
-        paths = [Path(p) for p in glob.glob(text, recursive=True)]
-        where = f"{text}: no image files match this pattern"
-    elif Path(text).is_dir():
-        paths = list(Path(text).iterdir())
-        where = f"{text}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"
-    elif not Path(text).exists():
-        paths = []
-        where = f"{text}: not found (expected an image, a folder of images or a glob)"
-    else:
-        paths = [Path(text)]
-        where = f"{text}: not an image file ({', '.join(IMAGE_EXTENSIONS)})"
-    images = sorted((p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()), key=_natural_key)
+    paths, where = image_candidates(str(spec))
+    images = sorted(filter(is_image, paths), key=_natural_key)
     if not images:
         raise SourceError(where)
     return images

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ..errors import ConfigError, SourceError
@@ -11,9 +10,10 @@ from .base import Source
 from .camera import CameraSource
 from .image_source import ImageFolderSource
 from .source_config import IMAGE_EXTENSIONS, SourceConfig
-from .video_source import VideoSource, is_url
+from .source_paths import CAMERA_PATH, check_source, is_url
+from .video_source import VideoSource
 
-_CAMERA_PATH = re.compile(r"^/dev/video\d+$")
+__all__ = ["check_source", "open_source"]
 
 
 def open_source(
@@ -58,7 +58,7 @@ def open_source(
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         return CameraSource(int(spec), start=start, max_frames=max_frames, config=config)
     text = os.fspath(spec)
-    if _CAMERA_PATH.match(text):
+    if CAMERA_PATH.match(text):
         return CameraSource(text, start=start, max_frames=max_frames, config=config)
     if is_url(text):
         return VideoSource(text, start=start, max_frames=max_frames, live=live, config=config)

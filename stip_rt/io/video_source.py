@@ -13,6 +13,7 @@ import av
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
 from .source_config import SourceConfig, redact_credentials
+from .source_paths import is_url
 from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
 from .video_seek import Seek, seek_to_keyframe
@@ -21,11 +22,6 @@ log = logging.getLogger(__name__)
 
 # Schemes of sources that are live by nature (frames may be dropped, broken connections are retried).
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "srt", "udp", "tcp"})
-
-
-def is_url(spec: str) -> bool:
-    """True for ``scheme://...`` (network streams and anything else FFmpeg opens by URL)."""
-    return "://" in spec and spec.split("://", 1)[0].isalpha()
 
 
 def _reason(e: BaseException) -> str:

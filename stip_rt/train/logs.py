@@ -47,25 +47,42 @@ class TrainEvent:
     path: str = ""
 
 
-def _widen_csv(path: Path, columns: list[str]) -> list[str]:
-    """The columns of ``path`` followed by those of ``columns`` it lacks; rewrites the file when it lacked any.
+def _epoch_of(row: dict[str, str]) -> int | None:
+    try:
+        return int(row.get("epoch") or "")
+    except ValueError:
+        return None
+
+
+def _resume_csv(path: Path, columns: list[str], epochs_done: int | None) -> list[str]:
+    """Make ``path`` fit a resumed run: the columns of ``path`` followed by those of ``columns`` it
+    lacks, and (``epochs_done`` given) only the rows of the epochs the checkpoint holds; rewrites the
+    file (atomically) when anything changed and returns the columns.
 
     A resumed run that validates when the first part did not (or the reverse) keeps one parseable table:
-    earlier rows get empty cells in the new columns.
+    earlier rows get empty cells in the new columns. A run killed after an epoch's row and before that
+    epoch's checkpoint redoes the epoch: its row (or a row cut short) is dropped, so each epoch is logged once.
     """
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         old = list(reader.fieldnames or [])
         rows = list(reader)
     union = old + [c for c in columns if c not in old]
-    if union != old:
+    kept = rows
+    if epochs_done is not None:
+        kept = [r for r in rows if (e := _epoch_of(r)) is not None and e <= epochs_done and None not in r.values()]
+    if union != old or len(kept) != len(rows):
         tmp = path.with_name(f".{path.name}.tmp")
         with tmp.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, union, restval="")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(kept)
         tmp.replace(path)
-        log.info("%s: added the columns %s", path, [c for c in union if c not in old])
+        if union != old:
+            log.info("%s: added the columns %s", path, [c for c in union if c not in old])
+        if len(kept) != len(rows):
+            log.warning("%s: dropped %d row(s) of epochs after the checkpoint's epoch %d (redone now)", path,
+                        len(rows) - len(kept), epochs_done)
     return union
 
 
@@ -73,21 +90,26 @@ class RunLog:
     """CSV and TensorBoard output of rank 0 (appends on resume).
 
     A resumed run whose columns differ (validation added or removed) rewrites ``log.csv`` with the
-    union of both sets of columns, so every row matches the header.
+    union of both sets of columns, so every row matches the header; it drops the rows of epochs
+    its checkpoint does not hold (written before a kill that came before that epoch's checkpoint),
+    so each epoch has one row.
 
     Args:
         out_dir: the run folder.
         terms: loss term names (CSV columns).
         metrics: validation metric names (CSV columns; empty when nothing is validated).
         tensorboard: write TensorBoard events when the package is installed.
+        epochs_done: a resumed run's epochs finished in its checkpoint (rows of later epochs are
+            dropped); None keeps every row.
     """
 
-    def __init__(self, out_dir: str | Path, terms: Sequence[str], metrics: Sequence[str], tensorboard: bool = True):
+    def __init__(self, out_dir: str | Path, terms: Sequence[str], metrics: Sequence[str], tensorboard: bool = True,
+                 epochs_done: int | None = None):
         self.path = Path(out_dir) / "log.csv"
         self.columns = ["epoch", "step", "lr", "loss", *terms, *(f"val_{m}" for m in metrics)]
         new = not self.path.exists() or self.path.stat().st_size == 0
         if not new:
-            self.columns = _widen_csv(self.path, self.columns)
+            self.columns = _resume_csv(self.path, self.columns, epochs_done)
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._csv = csv.DictWriter(self._file, self.columns, restval="", extrasaction="ignore")
         if new:

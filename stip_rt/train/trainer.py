@@ -62,7 +62,7 @@ from .state import (
     set_aside_outputs,
     set_rng_state,
 )
-from .validate import metric_names, validate
+from .validate import metric_names, read_val_gt, validate
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
 
@@ -138,6 +138,8 @@ class _Run:
         self.config, self.info, self.device, self.stop = config, info, device, stop
         self.progress = progress if info.is_main else None
         self.spec = resolve_spec(config)
+        if config.val.ann:  # what the metric needs, now: not after the first epochs of training
+            read_val_gt(config.val, self.spec, f"val.ann {config.val.ann}")
         schema = get_schema(self.spec.schema)
         self.out = Path(config.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +189,8 @@ class _Run:
             if not resumed:
                 self._set_aside()
             terms = ("pose", "sp_pose", "mask", "semantics", "kernel") if self.spec.arch == "stip" else ("pose",)
-            self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard)
+            self.runlog = RunLog(self.out, terms, self.val_names, config.tensorboard,
+                                 epochs_done=self.epoch if resumed else None)
         log.info("training %s (%s, %d keypoints) on %d people: global batch %d = %d per micro-batch × %d "
                  "process(es) × %d accumulation, %d steps per epoch, amp %s, fused IaP %s, %s",
                  self.spec.name, self.spec.arch, schema.num_keypoints, len(self.dataset), self.sampler.global_batch,

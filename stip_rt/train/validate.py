@@ -18,7 +18,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import ConfigError
-from ..eval.keypoints import COCO_NAMES, CROWDPOSE_NAMES, evaluate_keypoints
+from ..eval.keypoints import COCO_NAMES, CROWDPOSE_NAMES, check_dataset_keys, evaluate_keypoints
 from ..eval.protocol import ProtocolConfig, _gt_images, predict_images
 from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
 from ..models import ModelSpec
@@ -71,6 +71,27 @@ def gt_detections(gt: dict[str, Any]) -> dict[Any, Detections]:
             for i, b in boxes.items()}
 
 
+def read_val_gt(config: ValConfig, spec: ModelSpec, name: str | None = None) -> dict[str, Any]:
+    """The validation ground truth ``config.ann``, checked for what ``spec``'s metric needs: each
+    annotation's ``area`` (COCO AP; custom keypoint sets too), each image's ``crowdIndex`` (CrowdPose).
+
+    Args:
+        config: the validation settings (``ann`` set).
+        spec: the model validated (its keypoint set picks the metric).
+        name: how the message names the file (default: its path).
+
+    Raises:
+        DataError: an invalid file, or the first annotation / image without the key, naming the file.
+    """
+    if config.ann is None:
+        raise ConfigError("validation: set both val.ann and val.images")
+    gt = read_coco_gt(config.ann, get_schema(spec.schema).num_keypoints)
+    dataset = dataset_of(spec)
+    hint = f"model {spec.name} ({get_schema(spec.schema).name}) is validated with {dataset} AP"
+    check_dataset_keys(gt, dataset, name or str(config.ann), hint)  # type: ignore[arg-type]
+    return gt
+
+
 def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) -> dict[str, float]:
     """OKS metrics of ``model`` on the validation set.
 
@@ -84,7 +105,8 @@ def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) 
         metric name → value in [0, 1] (:func:`metric_names`).
 
     Raises:
-        DataError / SourceError: invalid annotation, detection or image files.
+        DataError / SourceError: invalid annotation, detection or image files; a ground truth without
+            what the metric needs (:func:`read_val_gt`), before the model runs.
     """
     from ..pose.estimator import PoseEstimator
     from ..runtime.torch_backend import TorchBackend
@@ -92,7 +114,7 @@ def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) 
     if config.ann is None or config.images is None:
         raise ConfigError("validation: set both val.ann and val.images")
     schema = get_schema(spec.schema)
-    gt = read_coco_gt(config.ann, schema.num_keypoints)
+    gt = read_val_gt(config, spec)
     if config.detections is None:
         dets = gt_detections(gt)
     else:

@@ -13,7 +13,7 @@ import pytest
 
 from stip_rt.errors import ConfigError, SourceError
 from stip_rt.io.source_config import SourceConfig
-from stip_rt.io.sources import open_source
+from stip_rt.io.sources import check_source, open_source
 
 FAST_RETRY = SourceConfig(reconnect_retries=2, reconnect_backoff_s=0.01, reconnect_backoff_max_s=0.02)
 
@@ -30,6 +30,26 @@ def test_missing_file(tmp_path: Path) -> None:
         open_source(path)
     with pytest.raises(SourceError, match=r"missing\.jpg: file not found"):
         open_source(tmp_path / "missing.jpg")
+
+
+def test_check_source_gives_open_sources_path_errors_without_opening(tmp_path: Path, data_dir: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for bad in (tmp_path / "nope.mp4", tmp_path / "missing.jpg", empty, f"{tmp_path}/*.png"):
+        with pytest.raises(SourceError) as opened:
+            open_source(bad)
+        with pytest.raises(SourceError) as checked:
+            check_source(bad)
+        assert str(checked.value) == str(opened.value) and str(bad) in str(checked.value)
+    not_a_video = tmp_path / "text.mp4"
+    not_a_video.write_text("this is not a video\n")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "0001.jpg").write_text("not a jpeg")  # read (and refused) only when opened
+    for good in (not_a_video, frames, f"{frames}/*.jpg", "0", "/dev/video97", "rtsp://127.0.0.1:9/x"):
+        check_source(good)  # a stat or a listing: nothing is opened, cameras and streams are not probed
+    with pytest.raises(SourceError, match="cannot read this image"):
+        open_source(frames)
 
 
 def test_zero_byte_file(tmp_path: Path) -> None:

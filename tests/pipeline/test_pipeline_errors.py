@@ -80,9 +80,31 @@ def test_a_user_sink_that_fails_to_write_is_named_with_the_cause_chained() -> No
 
     good, bad = ListSink(), Broken()
     err, got = run(make_parts(FakeSource(9, uri="cam0")), [good, bad])
-    assert isinstance(err, SinkError)
+    assert isinstance(err, CallbackError) and not isinstance(err, OSError)  # the caller's code, not a disk
     assert str(err) == "cam0: frame 2: sink stage failed: Broken: cannot write: ValueError: bad row"
     assert isinstance(err.__cause__, ValueError) and got == [0, 1] and bad.closed == good.closed == 1
+    assert [r.index for r in good.results] == [0, 1, 2]  # nothing written is lost: frame 2 reached the first sink
+
+
+def test_a_user_sink_whose_open_or_close_has_a_bug_is_a_callback_error_an_oserror_a_sink_error() -> None:
+    class BadOpen(ListSink):
+        def open(self, run: RunInfo) -> None:
+            raise KeyError("fps")
+
+    class BadClose(ListSink):
+        def close(self) -> None:
+            super().close()
+            raise TypeError("not a str")
+
+    first = ListSink()
+    with pytest.raises(CallbackError, match=r"^BadOpen: cannot open: KeyError: 'fps'$") as ei:
+        Pipeline(load_run_config(source="x"), [first, BadOpen()], parts=make_parts(FakeSource(5))).start()
+    assert isinstance(ei.value.__cause__, KeyError) and first.closed == 1
+    bad, good = BadClose(), ListSink()
+    err, got = run(make_parts(FakeSource(3)), [bad, good])
+    assert isinstance(err, CallbackError) and str(err) == "BadClose: cannot close: TypeError: not a str"
+    assert got == [0, 1, 2] and bad.closed == good.closed == 1 and len(good.results) == 3
+    assert stip_threads() == []
 
 
 def _callback_run(on_result=None, on_end=None, n: int = 10):  # type: ignore[no-untyped-def]
@@ -508,6 +530,34 @@ def test_offline_run_names_every_missing_model_in_one_message(
     for name in ("rtmdet-tiny", AUTO_POSE[1]):  # the detector and the pose model, with how to import each
         assert f"'{name}'" in line and f"stip-rt weights import FILE --name {name}" in line, line
     assert not (tmp_path / "o.jsonl").exists()  # nothing was opened or written
+
+
+def test_a_missing_source_and_a_missing_weights_file_are_reported_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, weights = tmp_path / "nope.mp4", tmp_path / "nope.pth"
+    code, err = _cli(["track", str(video), "--weights", str(weights), "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and len(err) == 1, err
+    line = err[0]
+    assert line.index(f"{video}: file not found") < line.index(f"also: --weights {weights}: 'pose.weights'"), line
+    assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_missing_source_is_reported_before_the_model_files_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stip_rt.pipeline_build as build
+
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))  # nothing cached
+    monkeypatch.setenv("STIP_RT_WEIGHTS_URL", "http://127.0.0.1:9/")  # offline
+    located: list[object] = []
+    monkeypatch.setattr(build, "fetch_weights", lambda config: located.append(config))  # would download
+    for source in (tmp_path / "nope.mp4", f"{tmp_path}/*.png"):
+        code, err = _cli(["track", str(source), "-o", str(tmp_path / "o.jsonl")], capsys)
+        _assert_one_error(code, err, str(source))
+    with pytest.raises(SourceError, match=r"nope\.mp4: file not found"):  # the library: build_parts, same order
+        Pipeline(load_run_config(source=str(tmp_path / "nope.mp4"))).prepare()
+    assert located == [] and not (tmp_path / "o.jsonl").exists()
 
 
 def test_sink_failing_to_open_and_another_failing_to_close_are_both_reported() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -170,3 +171,37 @@ def test_cli_eval_track_names_the_file_line(tmp_path, data_dir, capsys):
     gt = data_dir / "mot15/TUD-Campus/gt/gt.txt"
     assert main(["eval-track", "--gt", str(gt), "--results", str(res)]) == 2
     assert f"MOT file {res}: line 6: frame numbers must be integers >= 1" in capsys.readouterr().err
+
+
+def test_cli_eval_track_reads_posetrack_per_joint_scores(tmp_path, data_dir, capsys):
+    gt = data_dir / "posetrack18/annotations/val/009473_mpii_test.json"
+    pred = json.loads(gt.read_text())
+    for a in pred["annotations"]:  # the official format's per-joint scores; the third values say nothing
+        a["scores"] = [0.9 if v > 0 else 0.0 for v in a["keypoints"][2::3]]  # the labelled joints score 0.9
+        a["keypoints"][2::3] = [0] * 17
+    res = tmp_path / "pred.json"
+    res.write_text(json.dumps(pred))
+    argv = ["eval-track", "--gt", str(gt), "--results", str(res), "--format", "posetrack"]
+    assert main(argv) == 0
+    assert "PoseTrack keypoint MOTA 100.0" in capsys.readouterr().out  # (third values: every joint dropped, 0.0)
+    assert main([*argv, "--min-score", "0.95"]) == 0  # the scores are what --min-score compares
+    assert "PoseTrack keypoint MOTA 0.0" in capsys.readouterr().out
+    pred["annotations"][1]["scores"] = [0.9] * 15
+    res.write_text(json.dumps(pred))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stip-rt eval-track: error: PoseTrack file {res}: annotation 1: 'scores' has 15 values, "
+                   "expected 17 (one per joint, as 'keypoints' has 17 × 3)"]
+
+
+def test_mot15_ground_truth_against_itself_counts_its_zero_marked_rows_as_false_positives(data_dir):
+    # As TrackEval's MOT15 evaluation (mot_challenge_2d_box.py, get_preprocessed_seq_data): ground-truth rows
+    # marked 0 are dropped; tracker rows are never removed for MOT15 (its distractor matching is skipped), and
+    # tracker confidences are not filtered. PETS09-S2L1 marks 174 of its 4650 rows 0: MOTA 1 - 174/4476.
+    gt_file = data_dir / "mot15/PETS09-S2L1/gt/gt.txt"
+    gt, as_results = read_mot(gt_file, min_score=1), read_mot(gt_file)
+    assert len(as_results.frames) - len(gt.frames) == 174
+    m = evaluate_mot({"pets": (gt, as_results)})["pets"]
+    assert (m.num_fp, m.num_misses, m.idsw, m.num_gt) == (174, 0, 0, 4476)
+    assert m.mota == pytest.approx(1 - 174 / 4476) and round(100 * m.mota, 1) == 96.1
+    assert evaluate_mot({"pets": (gt, gt)})["pets"].mota == 1.0  # the rows it scores, against themselves

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import torch
 from train_helpers import make_config
 
@@ -139,3 +140,23 @@ def test_sigterm_to_the_process_group_writes_a_checkpoint(coco, tmp_path, tiny_c
     assert proc.returncode == 143, err[-2000:]
     assert "stopped: wrote" in err and "killed by signal" not in err
     assert torch.load(out / "checkpoint.pth", weights_only=True)["step"] >= 1
+
+
+def test_a_crash_after_an_epochs_log_row_and_before_its_checkpoint_logs_that_epoch_once(coco, tmp_path,
+                                                                                         tiny_coco_yaml):
+    # the epoch event comes after the CSV row and before checkpoint.pth: a crash there (a kill) left the row,
+    # and the resumed run, which redoes that epoch, appended it a second time
+    kw = {"epochs": 2, "milestones": (1,)}
+    train(make_config(tiny_coco_yaml, coco, tmp_path / "a", **kw))
+
+    def crash_at_the_second_epochs_end(e):
+        if e.kind == "epoch" and e.epoch == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        train(make_config(tiny_coco_yaml, coco, out, **kw), crash_at_the_second_epochs_end)
+    assert torch.load(out / "checkpoint.pth", weights_only=True)["epoch"] == 1  # epoch 2 is not in it
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()] == ["epoch", "1", "2"]
+    train(make_config(tiny_coco_yaml, coco, out, **kw))
+    assert (out / "log.csv").read_text() == (tmp_path / "a/log.csv").read_text()  # epochs 1 and 2, once each

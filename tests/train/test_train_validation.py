@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 
 import pytest
 import torch
-from train_helpers import make_config
+from train_helpers import make_config, tiny_spec
 
 from stip_rt.cli import main
+from stip_rt.errors import DataError
 from stip_rt.io.coco import read_coco_gt
 from stip_rt.models import build_model, load_spec
 from stip_rt.train.trainer import train
@@ -61,3 +64,32 @@ def test_cli_progress_lines_and_log_file(coco, tmp_path, tiny_coco_yaml, capsys)
     log = (out / "train.log").read_text()
     assert "epoch 1 step 2/3" in log and "global batch 2" in log
     assert (out / "model.pth").exists()
+
+
+@pytest.mark.parametrize("dataset", ["coco", "crowdpose"])
+def test_a_val_ann_without_the_metrics_keys_fails_before_training_naming_the_file_and_key(
+        dataset, coco, data_dir, tmp_path, tiny_coco_yaml):
+    if dataset == "coco":
+        model, (ann, images), table, key = tiny_coco_yaml, coco, "annotations", "area"
+    else:
+        model = tmp_path / "tiny-crowdpose.json"
+        model.write_text(json.dumps(tiny_spec("crowdpose14")))
+        ann, images = data_dir / "crowdpose/annotations/crowdpose_test_sample.json", data_dir / "crowdpose/images"
+        table, key = "images", "crowdIndex"
+    gt = json.loads(ann.read_text())
+    del gt[table][-1][key]
+    last = len(gt[table]) - 1
+    bad = tmp_path / "val.json"
+    bad.write_text(json.dumps(gt))
+    events: list = []
+    config = make_config(model, (ann, images), tmp_path / "run", val=ValConfig(ann=str(bad), images=str(images)))
+    with pytest.raises(DataError, match=rf"^val\.ann {re.escape(str(bad))}: {table}\[{last}\] has no '{key}'") as e:
+        train(config, events.append)
+    assert events == [] and "\n" not in str(e.value)  # before the first step (not after a training epoch)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(bad))}: {table}\[{last}\] has no '{key}'"):
+        validate(_Exploding(), load_spec(model), config.val, "cpu")  # checked before the model runs
+
+
+class _Exploding(torch.nn.Module):
+    def forward(self, x):
+        raise AssertionError("the model ran before the ground truth was checked")
