@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
+from .live_stream import ReconnectBudget
 from .source_config import SourceConfig
 from .threaded_source import ThreadedSource
 
@@ -34,9 +35,12 @@ class CameraSource(ThreadedSource):
 
     The capture buffer is set to 1 frame and the source is live: when the consumer is slower,
     older frames are dropped (counted in ``dropped``) so results stay close to real time.
-    ``Frame.time`` is seconds since the source opened (capture time, monotonic clock);
-    ``Frame.index`` counts captured frames, so gaps show drops. A camera that stops delivering
-    frames is reopened with bounded retries and back-off, then fails with :class:`SourceError`.
+    ``Frame.time`` is seconds since the source started reading (capture time, monotonic clock);
+    ``Frame.index`` counts captured frames, so gaps show drops; after the camera was reopened it
+    also skips the frames it was away (at its fps), so the tracker sees the outage. A camera that stops delivering
+    frames is reopened with back-off, ``source.reconnect_retries`` times until it has run for a
+    minute without stopping (:class:`~stip_rt.io.live_stream.ReconnectBudget`), then fails with
+    :class:`SourceError`.
 
     Args:
         device: camera index (``0``) or device path (``/dev/video0``).
@@ -76,6 +80,7 @@ class CameraSource(ThreadedSource):
             live=True,
         )
         super().__init__(info, max_frames=max_frames, buffer_size=1)
+        self._budget = ReconnectBudget(self.config)
 
     def _open(self) -> cv2.VideoCapture:
         cap = cv2.VideoCapture(self.device)
@@ -109,6 +114,7 @@ class CameraSource(ThreadedSource):
     def _produce(self) -> Iterator[Frame]:
         t0 = time.monotonic()
         index = 0
+        last_t = 0.0  # time of the last frame captured
         image = self._first
         self._first = None
         try:
@@ -119,22 +125,27 @@ class CameraSource(ThreadedSource):
                         if not self._reopen(index):
                             return
                         image, self._first = self._first, None
+                        # the frames the camera was away count as missing, as dropped frames do
+                        index += max(0, round((time.monotonic() - t0 - last_t) * self.info.fps) - 1)
                         continue
+                last_t = time.monotonic() - t0
                 if index >= self.start:
-                    yield Frame(index, time.monotonic() - t0, image)
+                    yield Frame(index, last_t, image)
                 image = None
                 index += 1
         finally:
             self._release()
 
     def _reopen(self, index: int) -> bool:
-        """Reopen a camera that stopped giving frames; False if the source was closed meanwhile."""
-        retries = self.config.reconnect_retries
-        for attempt in range(1, retries + 1):
-            wait = self.config.backoff(attempt)
+        """Reopen a camera that stopped giving frames (:class:`~stip_rt.io.live_stream.ReconnectBudget`);
+        False if the source was closed meanwhile."""
+        budget = self._budget
+        budget.broke()
+        while (attempt := budget.next_attempt()) is not None:
+            wait = budget.wait(attempt)
             log.warning(
                 "%s: no frame after frame %d; reopening in %.1f s (attempt %d of %d)",
-                _describe(self.device), index - 1, wait, attempt, retries,
+                _describe(self.device), index - 1, wait, attempt, budget.retries,
             )  # fmt: skip
             if self._stop.wait(wait):
                 return False
@@ -147,8 +158,14 @@ class CameraSource(ThreadedSource):
             if image is not None:
                 self._first = image
                 log.info("%s: reopened", _describe(self.device))
+                budget.reopened_now()
                 return True
+        if budget.reopened:  # it came back, but never for long
+            raise SourceError(
+                f"{_describe(self.device)}: keeps stopping: {budget.summary()}; the last stop came after frame "
+                f"{index - 1}; {budget.rule()} (source.reconnect_retries={budget.retries})"
+            )
         raise SourceError(
-            f"{_describe(self.device)}: stopped giving frames after frame {index - 1} and {retries} attempts "
+            f"{_describe(self.device)}: stopped giving frames after frame {index - 1} and {budget.attempts} attempts "
             f"to reopen it failed (unplugged?)"
         )

@@ -31,8 +31,9 @@ class SourceConfig:
         image_fps: frame rate given to a folder of images (their times are ``index / image_fps``).
         open_timeout_s: seconds to wait for a network stream to open.
         read_timeout_s: seconds without data after which a network stream counts as broken.
-        reconnect_retries: attempts to reopen a broken live stream or camera before failing.
-        reconnect_backoff_s: wait before the first attempt; doubles after each failed attempt.
+        reconnect_retries: reconnects of a broken live stream or camera before failing (counted until it
+            runs 60 s unbroken: :mod:`stip_rt.io.live_stream`).
+        reconnect_backoff_s: wait before the first attempt; doubles with each further attempt.
         reconnect_backoff_max_s: upper bound of that wait.
         rtsp_transport: RTSP over ``tcp`` (reliable, the default) or ``udp`` (lower latency, may lose packets).
         camera_width, camera_height, camera_fps: capture mode to request from a local camera (None: its default).

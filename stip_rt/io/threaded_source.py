@@ -128,8 +128,10 @@ class ThreadedSource:
     Subclasses set ``info`` and implement ``_produce`` (a generator of frames, run on the thread,
     that frees its file/stream/camera in ``finally``) and ``_release`` (frees what the constructor
     opened when the source is closed before reading started). The thread starts on the first
-    :meth:`read` or iteration; iteration closes the source when the frames run out, on
-    ``max_frames``, or on an error (:meth:`read` leaves closing to its caller).
+    :meth:`read` or iteration (a live stream may start it earlier, to keep its connection drained,
+    and skip the frames it decodes before ``_reading`` is set: see
+    :class:`~stip_rt.io.video_source.VideoSource`); iteration closes the source when the frames run
+    out, on ``max_frames``, or on an error (:meth:`read` leaves closing to its caller).
 
     Attributes:
         info: the source's metadata.
@@ -148,6 +150,8 @@ class ThreadedSource:
         self._start_lock = threading.Lock()
         self._closed = False
         self._yielded = 0
+        self._reading = threading.Event()  # the consumer has asked for a frame (the end of a live stream's pre-roll)
+        self._reading_since = 0.0  # time.perf_counter() when it first did
 
     @property
     def dropped(self) -> int:
@@ -173,6 +177,7 @@ class ThreadedSource:
                 if frame is None:
                     break
                 t1 = time.perf_counter()
+                t0 = max(t0, self._reading_since)  # not the pre-roll's time (frames nobody asked for)
                 n += 1
                 if self._stop.is_set() or not self._buffer.put(Captured(frame, t1, t1 - t0)):
                     break
@@ -208,6 +213,9 @@ class ThreadedSource:
         """
         if self._closed or (self.max_frames is not None and self._yielded >= self.max_frames):
             return None
+        if not self._reading.is_set():
+            self._reading_since = time.perf_counter()
+            self._reading.set()
         self.start_reader()
         got = self._buffer.get(timeout)
         if got is not None:

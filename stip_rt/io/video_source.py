@@ -12,6 +12,7 @@ import av
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
+from .live_stream import ReconnectBudget, StreamTimeline
 from .source_config import SourceConfig, redact_credentials
 from .source_paths import is_url
 from .threaded_source import ThreadedSource
@@ -19,6 +20,9 @@ from .video_index import FrameNumbering
 from .video_seek import Seek, seek_to_keyframe
 
 log = logging.getLogger(__name__)
+
+#: A live stream not read within this many seconds of its open discards what it sends until it is read.
+PREROLL_AFTER_S = 0.25
 
 # Schemes of sources that are live by nature (frames may be dropped, broken connections are retried).
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "srt", "udp", "tcp"})
@@ -98,10 +102,19 @@ class VideoSource(ThreadedSource):
 
     Frames are ``bgr24``; ``Frame.time`` is the stream's pts in seconds relative to the stream's
     start. A file that ends before the frame count its container declares (a truncated file)
-    raises :class:`SourceError` after the last good frame. A file damaged in the middle keeps the true
-    frame numbers where its container has an index (AVI; see :mod:`stip_rt.io.video_index`): the
-    missing frames are skipped with a warning naming the file and the range. Live streams that break are reopened
-    with bounded retries and exponential back-off, then fail with :class:`SourceError`.
+    raises :class:`SourceError` after the last good frame. A file damaged in the middle keeps the
+    true frame numbers where its container has an index (AVI; see :mod:`stip_rt.io.video_index`):
+    the missing frames are skipped with a warning naming the file and the range.
+
+    Live streams: a live stream starts at the first frame its consumer takes. When it is not read
+    within :data:`PREROLL_AFTER_S` of its open (a pipeline building its models and opening its
+    outputs), a reader thread keeps the connection drained until the first read, decoding and
+    discarding what the stream sends; the first frame taken is then frame 0 at time 0, as fresh as
+    the stream, instead of a backlog that piled up meanwhile being decoded in a burst and dropped
+    once the run starts. A stream that breaks is reopened with exponential back-off,
+    ``source.reconnect_retries`` times until it has run for a minute without breaking, then fails
+    with :class:`SourceError`; after a reconnect its times follow the wall clock (an outage stays
+    in them) and its numbers skip the frames the outage lasted (:mod:`stip_rt.io.live_stream`).
 
     Args:
         uri: file path or URL.
@@ -165,6 +178,10 @@ class VideoSource(ThreadedSource):
                 f"the last is {info.frame_count - 1})"
             )
         super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
+        self._budget = ReconnectBudget(self.config)
+        self._preroll = self.live and self._network
+        if self._preroll:
+            self.start_reader()  # keep the connection drained until the first read (see above)
 
     def _open(self) -> Any:
         try:
@@ -184,10 +201,11 @@ class VideoSource(ThreadedSource):
 
     def _produce(self) -> Iterator[Frame]:
         container, self._container = self._container, None
-        index = 0  # frame number in the source (counts skipped frames too)
-        time_offset = 0.0  # after a reconnect, the new stream's times continue from here
-        last_time = -1.0
+        index = 0  # number of the next frame (counts skipped frames too)
+        timeline = StreamTimeline(self.info.fps, self.live)
         numbering: FrameNumbering | None = None
+        if self._preroll and not self._reading.wait(PREROLL_AFTER_S):
+            log.debug("%s: not read yet: the frames it sends are discarded until the first read", self.uri)
         try:
             if self.start > 0 and self.keyframe_seek and not self.live and not self._network:
                 container, numbering = self._seek(container)
@@ -196,23 +214,20 @@ class VideoSource(ThreadedSource):
                 if numbering is None:
                     stream.thread_type = "SLICE" if self.live else "AUTO"
                     numbering = FrameNumbering(self.uri, container, stream)
-                t0 = stream.start_time if stream.start_time is not None and not self.live else None
-                base = index  # after a reconnect, numbers go on from here
+                timeline.connect(stream.start_time)
                 try:
                     for packet in container.demux(stream):
                         if not numbering.packet(packet):
                             continue
                         for av_frame in packet.decode():
-                            n = base + numbering.number(av_frame)
-                            if av_frame.pts is not None and av_frame.time_base is not None:
-                                if t0 is None:
-                                    t0 = av_frame.pts
-                                t = time_offset + float((av_frame.pts - t0) * av_frame.time_base)
-                            else:
-                                t = time_offset + n / self.info.fps
+                            rank = numbering.number(av_frame)
+                            if self._preroll and not self._reading.is_set():  # nobody has asked for a frame yet
+                                if self._stop.is_set():
+                                    return
+                                continue
+                            n, t = timeline.frame(rank, av_frame.pts, av_frame.time_base)
                             if n >= self.start:
                                 yield Frame(n, t, av_frame.to_ndarray(format="bgr24"))
-                            last_time = t
                             index = n + 1
                     break  # end of the file / stream
                 except (av.FFmpegError, OSError) as e:
@@ -223,7 +238,6 @@ class VideoSource(ThreadedSource):
                     container = self._reconnect(index, e)
                     if container is None:  # closed while waiting
                         return
-                    time_offset = last_time + 1.0 / self.info.fps
             count = self.info.frame_count
             if count is not None and index < count:
                 if self._network:
@@ -277,16 +291,18 @@ class VideoSource(ThreadedSource):
         )
 
     def _reconnect(self, index: int, error: BaseException) -> Any:
-        """Reopen a broken live stream with back-off; None if the source was closed meanwhile."""
+        """Reopen a broken live stream with back-off (:class:`~stip_rt.io.live_stream.ReconnectBudget`);
+        None if the source was closed meanwhile."""
         last = error
-        retries = self.config.reconnect_retries
-        for attempt in range(1, retries + 1):
+        budget = self._budget
+        budget.broke()
+        while (attempt := budget.next_attempt()) is not None:
             if self._stop.is_set():  # closed (Ctrl-C) while the last attempt was opening
                 return None
-            wait = self.config.backoff(attempt)
+            wait = budget.wait(attempt)
             log.warning(
                 "%s: the stream broke after frame %d (%s); reconnecting in %.1f s (attempt %d of %d)",
-                self.uri, index - 1, self._stream_reason(last), wait, attempt, retries,
+                self.uri, index - 1, self._stream_reason(last), wait, attempt, budget.retries,
             )  # fmt: skip
             if self._stop.wait(wait):
                 return None
@@ -297,13 +313,19 @@ class VideoSource(ThreadedSource):
                 continue
             if container.streams.video:
                 log.info("%s: reconnected", self.uri)
+                budget.reopened_now()
                 return container
             container.close()
             last = SourceError("no video stream")
+        settings = f"source.reconnect_retries={budget.retries}, source.read_timeout_s={self.config.read_timeout_s:g}"
+        if budget.reopened:  # it came back, but never for long
+            raise SourceError(
+                f"{self.uri}: the stream keeps breaking: {budget.summary()}; the last break came after frame "
+                f"{index - 1} ({self._stream_reason(last)}); {budget.rule()} ({settings})"
+            ) from last
         raise SourceError(
-            f"{self.uri}: the stream broke after frame {index - 1} and {retries} reconnect attempts failed "
-            f"(last error: {self._stream_reason(last)}; source.reconnect_retries={retries}, "
-            f"source.read_timeout_s={self.config.read_timeout_s:g})"
+            f"{self.uri}: the stream broke after frame {index - 1} and {budget.attempts} reconnect attempts failed "
+            f"(last error: {self._stream_reason(last)}; {settings})"
         ) from last
 
     def _stream_reason(self, e: BaseException) -> str:

@@ -108,6 +108,8 @@ class Tracker:
         # People who can match: score >= low_score ("high" ones also >= high_score).
         cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
         is_high = scores[cand] >= cfg.high_score
+        if dt > 1:  # 0. a gap in the frame numbers (a live source's drops or outage) ages the tracks too
+            self._expire(int(frame_index))
         tab = self._table
         confirmed_ids = _NO_ROWS
         if len(tab):
@@ -227,6 +229,16 @@ class Tracker:
         return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
+    def _expire(self, frame: int) -> None:
+        """Remove the tracks a gap before ``frame`` aged past their limit (lost for more than ``max_age``
+        frames, tentative for more than ``tentative_max_misses``): had every frame come, they would be gone."""
+        tab = self._table
+        limit = np.where(tab.state == TENTATIVE, self.config.tentative_max_misses, self.max_age) + 1
+        keep = frame - tab.last <= limit
+        if not keep.all():
+            tab.keep(keep)
+            self._pending.keep_only(tab.ids)
+
     def _frame_step(self, frame_index: int) -> int:
         """Frames since the last update (1 for the first); the state is not changed here."""
         if isinstance(frame_index, bool) or not isinstance(frame_index, int | np.integer):
