@@ -11,8 +11,10 @@ Two implementations, equal to OpenCV's numbers (tested against each other and ag
 * ``torch`` (any device; the CUDA path): a separable sum of shifted slices, rows first as OpenCV
   does, after padding each map by 3 reflected pixels — plain elementwise kernels (no cuDNN, so
   no TF32), capturable in a CUDA graph;
-* ``opencv`` (CPU tensors): one OpenCV call on up to 256 maps stacked into one tall image, each
-  map padded by its own 3 reflected rows with numpy, through two buffers each thread keeps.
+* ``opencv`` (CPU tensors): one OpenCV call on up to 256 maps read in place as one tall image,
+  then a second, small call that redoes each map's first and last 3 rows (the only rows whose
+  taps reach a neighbouring map) from its first and last 6 rows, each block padded by its own
+  3 reflected rows with numpy; through buffers each thread keeps.
   OpenCV spreads a blur over its threads only for large images (about 1 M pixels: the 136 maps of
   8 people yes, 64 maps not); smaller chunks that stay in cache measured slower. torch's CPU
   copies run on its OpenMP threads, whose spinning afterwards slowed OpenCV's blur down 1.7×, and
@@ -32,7 +34,7 @@ import torch
 
 BlurImpl = Literal["auto", "torch", "opencv"]
 _CPU_CHUNK = 256  # maps per OpenCV call (13 MB per buffer at 128×96): OpenCV splits only large images over its threads
-_buffers = threading.local()  # each decoding thread's two blur buffers, kept between calls
+_buffers = threading.local()  # each decoding thread's blur buffers, kept between calls
 # cv2.GaussianBlur((7, 7), sigma=0): OpenCV's fixed 7-tap kernel (exact in float32)
 GAUSS7 = (1 / 32, 3.5 / 32, 7 / 32, 9 / 32, 7 / 32, 3.5 / 32, 1 / 32)
 
@@ -94,8 +96,9 @@ def blur_impl(maps: torch.Tensor, impl: BlurImpl) -> str:
     return impl
 
 
-def _opencv_blur(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """OpenCV blur of (c, H, W) float32 maps through the caller's (≥ c·(H+6), W) float32 buffers.
+def _opencv_blur_padded(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """OpenCV blur of (c, H, W) float32 maps, each padded by its own 3 reflected rows, through the
+    caller's (≥ c·(H+6), W) float32 buffers.
 
     The rows of the tall image are filtered independently, and each map brings its own 3 reflected
     rows above and below (numpy copies: torch's CPU copies run on its OpenMP threads, whose spinning
@@ -115,6 +118,39 @@ def _opencv_blur(maps: np.ndarray, tall: np.ndarray, out: np.ndarray) -> np.ndar
     return out[:rows].reshape(c, h + 6, w)[:, 3 : 3 + h]
 
 
+def _opencv_blur(maps: np.ndarray, out: np.ndarray, edges: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """OpenCV blur of (c, H, W) contiguous float32 maps into the caller's (≥ c·H, W) float32 buffer.
+
+    The maps are blurred in place as one tall (c·H, W) image, without a copy. Only each map's first
+    and last 3 rows then differ from a blur of the map on its own (the vertical taps reach into the
+    neighbouring maps), so those rows are blurred again from each map's first and last 6 rows, padded
+    as :func:`_opencv_blur_padded` does (reflect-101 at the map's own edge, exactly OpenCV's border):
+    one call blurs every map exactly as one call per map, reading the maps once.
+
+    Args:
+        maps: (c, H, W) contiguous float32.
+        out: (≥ c·H, W) float32 buffer for the result.
+        edges: two (≥ 24·c, W) float32 buffers for the edge rows (allocated when None).
+
+    Returns:
+        (c, H, W) view of ``out`` (of new buffers for maps under 12 rows, padded in full).
+    """
+    c, h, w = maps.shape
+    if h < 12:  # the edge rows would overlap: pad every map
+        tall = np.empty((c * (h + 6), w), np.float32)
+        return _opencv_blur_padded(maps, tall, np.empty_like(tall))
+    res = out[: c * h]
+    cv2.GaussianBlur(maps.reshape(c * h, w), (7, 7), 0, dst=res, borderType=cv2.BORDER_REFLECT_101)
+    blurred = res.reshape(c, h, w)
+    ends = np.concatenate([maps[:, :6], maps[:, h - 6 :]])  # (2c, 6, W): top then bottom blocks
+    if edges is None:
+        edges = (np.empty((24 * c, w), np.float32), np.empty((24 * c, w), np.float32))
+    fixed = _opencv_blur_padded(ends, *edges)
+    blurred[:, :3] = fixed[:c, :3]
+    blurred[:, h - 3 :] = fixed[c:, 3:]
+    return blurred
+
+
 def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
     """``cv2.GaussianBlur(map, (7, 7), 0)`` of every map (border reflect-101).
 
@@ -132,21 +168,22 @@ def gaussian_blur7(maps: torch.Tensor, impl: BlurImpl = "auto") -> torch.Tensor:
     """
     m, h, w = maps.shape
     if blur_impl(maps, impl) == "opencv":
-        tall = np.empty((m * (h + 6), w), np.float32)
-        return torch.from_numpy(_opencv_blur(maps.detach().contiguous().numpy(), tall, np.empty_like(tall)))
+        return torch.from_numpy(_opencv_blur(maps.detach().contiguous().numpy(), np.empty((m * h, w), np.float32)))
     across = _sym7(_pad3(maps, 2), 2, w)  # along rows first, as OpenCV's separable filter
     return _sym7(_pad3(across, 1), 1, h)
 
 
-def _blur_buffers(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """This thread's two (≥ rows, width) float32 blur buffers, allocated once per shape and kept.
+def _blur_buffers(maps: int, height: int, width: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """This thread's blur buffers for up to ``maps`` maps of (height, width), allocated once and kept:
+    the (≥ maps·height, width) result and the two (≥ 24·maps, width) edge-row buffers, float32.
 
     Fresh multi-MB buffers may be mapped and page-faulted anew on every call (glibc maps blocks
     above its mmap threshold, and :mod:`stip_rt.malloc` returns freed pages to the system).
     """
-    have = getattr(_buffers, "pair", None)
-    if have is None or have[0].shape[1] != width or have[0].shape[0] < rows:
-        have = _buffers.pair = (np.empty((rows, width), np.float32), np.empty((rows, width), np.float32))
+    have = getattr(_buffers, "set", None)
+    if have is None or have[0].shape[1] != width or have[0].shape[0] < maps * height or have[1][0].shape[0] < 24 * maps:
+        edge = (np.empty((24 * maps, width), np.float32), np.empty((24 * maps, width), np.float32))
+        have = _buffers.set = (np.empty((maps * height, width), np.float32), edge)
     return have
 
 
@@ -189,12 +226,12 @@ def blur_stats(
 
 
 def opencv_blur_stats(maps: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`blur_stats` of (M, H, W) float32 numpy maps through OpenCV, ``_CPU_CHUNK`` maps per call,
-    through the thread's two kept buffers (:func:`_blur_buffers`)."""
+    """:func:`blur_stats` of (M, H, W) contiguous float32 numpy maps through OpenCV, ``_CPU_CHUNK`` maps
+    per call, through the thread's kept buffers (:func:`_blur_buffers`)."""
     m, h, w = maps.shape
-    tall, out = _blur_buffers(min(m, _CPU_CHUNK) * (h + 6), w)
+    out, edges = _blur_buffers(min(m, _CPU_CHUNK), h, w)
     lo, hi, patch = np.empty(m, np.float32), np.empty(m, np.float32), np.empty((m, 3, 3), np.float32)
     for s in range(0, m, _CPU_CHUNK):
         e = min(s + _CPU_CHUNK, m)
-        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(maps[s:e], tall, out), y[s:e], x[s:e])
+        lo[s:e], hi[s:e], patch[s:e] = _reduce_blurred(_opencv_blur(maps[s:e], out, edges), y[s:e], x[s:e])
     return lo, hi, patch

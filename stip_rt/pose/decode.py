@@ -152,8 +152,9 @@ def _cpu_stip_pass(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Everything the STIP decode reads from CPU maps, with numpy and OpenCV only.
 
-    The first maximum and its value, the "all finite" flag, then the OpenCV blur's minimum, maximum
-    and 3×3 values around the argmax (at (0, 0) where the maximum is ≤ 0, as :func:`argmax_coords`).
+    The first maximum and its value, the OpenCV blur's minimum, maximum and 3×3 values around the
+    argmax (at (0, 0) where the maximum is ≤ 0, as :func:`argmax_coords`), and the "all finite" flag
+    (read from those statistics, value by value only for the maps they put in doubt).
     The same values as :func:`first_max_index`, :func:`finite_per_crop` and :func:`~stip_rt.pose.blur.blur_stats` one
     after the other, without their torch steps in between (index arithmetic, gathers) and their
     conversions.
@@ -170,10 +171,16 @@ def _cpu_stip_pass(
     flat = mp.reshape(m, h * w)
     idx = flat.argmax(axis=1)
     peak = flat[np.arange(m), idx]
-    finite = np.isfinite(flat).all(axis=1)
     at = peak > 0  # NaN: False, as argmax_coords
-    stats = opencv_blur_stats(mp, np.where(at, idx // w, 0), np.where(at, idx % w, 0))
-    return tuple(torch.from_numpy(a) for a in (idx, peak, finite, *stats))  # type: ignore[return-value]
+    lo, hi, patch = opencv_blur_stats(mp, np.where(at, idx // w, 0), np.where(at, idx % w, 0))
+    # A NaN is the argmax's maximum, +inf too, and -inf makes the blurred minimum -inf (every tap
+    # weighs > 0): a map with a value that is not finite is among those whose maximum or blurred
+    # minimum or maximum is not finite. Only those (also finite maps whose blur overflowed near
+    # float32's largest value) are checked value by value.
+    finite = np.isfinite(peak) & np.isfinite(lo) & np.isfinite(hi)
+    if not finite.all():
+        finite[~finite] = np.isfinite(flat[~finite]).all(axis=1)
+    return tuple(torch.from_numpy(a) for a in (idx, peak, finite, lo, hi, patch))  # type: ignore[return-value]
 
 
 def _newton_offsets(patch: torch.Tensor, bmin: torch.Tensor, bmax: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:

@@ -196,6 +196,7 @@ def test_cpu_one_pass_equals_the_steps_one_by_one(size: tuple[int, int]) -> None
     hm[2, 5].flat[-1] = np.nan  # NaN is the maximum
     hm[3, 16].flat[0] = -np.inf
     hm[4, 0].flat[-1] = 3e38  # large but finite
+    hm[4, 1] = np.finfo(np.float32).max  # finite, but its blur overflows to inf: checked value by value
     c, s = rng.uniform(50, 500, (5, 2)).astype(np.float32), rng.uniform(0.3, 2.0, (5, 2)).astype(np.float32)
     got = decode_heatmaps(_t(hm), c, s, "stip", blur="opencv")  # 85 maps, one OpenCV call
     coords, maxvals = argmax_coords(_t(hm))
