@@ -5,7 +5,7 @@ Each stage builds from its own branch: the source from ``config.source``
 with ``detect.rtmdet`` and the ``detect.interval``), the pose estimator from ``config.pose`` and
 ``config.runtime`` (:mod:`stip_rt.models`, :mod:`stip_rt.runtime.factory`,
 :mod:`stip_rt.pose.estimator`), the tracker from ``config.track`` (:mod:`stip_rt.track.tracker`).
-Nothing here decodes, infers or tracks.
+Nothing here decodes or tracks; for a live source the networks make their first calls here (:func:`warm_up`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable
 
 from .detect.base import Detector
@@ -57,6 +58,8 @@ def build_parts(config: RunConfig) -> PipelineParts:
         detector = _build_detector(config, device, source)
         estimator, pose_name, schema, backend_desc = build_estimator(config, device, pose=pose)
         tracker = _build_tracker(config, source.info, schema)
+        if source.info.live:
+            warm_up(detector, estimator, source.info)
         run = RunInfo(source.info, schema, pose_name, detector.name, backend_desc, device)
         info = source.info
         every = config.detect.interval.every
@@ -65,6 +68,24 @@ def build_parts(config: RunConfig) -> PipelineParts:
     except BaseException:
         source.close()
         raise
+
+
+def warm_up(detector: Detector, estimator: PoseStage | None, info: SourceInfo) -> None:
+    """Make the networks' slow first calls before a live source is read (its frames would be late, and dropped).
+
+    Every stage with a ``warm_up(width, height)`` method runs it on a black frame of the source's
+    size: the network detectors (a detections file has nothing to warm) and the pose estimator
+    (:meth:`~stip_rt.pose.estimator.PoseEstimator.warm_up`: with ``cuda-fast``, a CUDA graph for
+    every batch bucket, not one the first time a frame holds that many people). A live network
+    stream is kept drained meanwhile (:class:`~stip_rt.io.video_source.VideoSource`), so its first
+    frame read is a fresh one.
+    """
+    t0 = time.perf_counter()
+    for stage in (detector, estimator):
+        warm = getattr(stage, "warm_up", None)
+        if callable(warm):
+            warm(info.width, info.height)
+    logger.info("warmed up the models for a live source in %.2f s", time.perf_counter() - t0)
 
 
 def fetch_weights(config: RunConfig) -> PoseChoice | None:

@@ -131,6 +131,12 @@ class RTMDetDetector:
         self._mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(PIXEL_STD, dtype=torch.float32, device=device).view(1, 3, 1, 1)
 
+    def warm_up(self, width: int, height: int) -> None:
+        """Run the network once on a black (height, width) frame: its first call is slow (lazy
+        allocations, autotuning, a CUDA graph capture), which would make a live source's first frames
+        late and dropped."""
+        self.detect([np.zeros((height, width, 3), np.uint8)])
+
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
         """Letterboxed, normalised batch (N, 3, S, S) float32 on the backend's device, and the geometry."""
         canvas, geometry = letterbox_batch(frames, self.config.input_size)

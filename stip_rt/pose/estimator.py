@@ -384,3 +384,17 @@ class PoseEstimator:
         return self.estimate_frames([frame], [detections])[0]
 
     __call__ = estimate
+
+    def warm_up(self, width: int, height: int) -> None:
+        """Make the first calls now: one person on a black (height, width) frame, then, for a backend
+        that captures CUDA graphs per batch bucket (``cuda-fast``), every bucket.
+
+        A network's first calls are slow (lazy allocations, cuDNN and Triton autotuning, one graph
+        capture per bucket the first time as many people are seen); before a live source is read,
+        they would make its first frames (or a frame with more people than before) late and dropped.
+        """
+        frame = np.zeros((height, width, 3), np.uint8)
+        self.estimate(frame, Detections(np.array([[0, 0, width, height]], np.float32), np.ones(1, np.float32)))
+        capture = getattr(self.backend, "warmup", None)
+        if callable(capture):
+            capture((3, *self.spec.input_size))

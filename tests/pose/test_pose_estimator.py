@@ -271,3 +271,25 @@ def test_non_finite_heatmaps_in_a_batch_name_the_frame_concerned() -> None:
     with pytest.raises(NonFiniteOutputError, match=r"pose model fake: .*1 of 4 people") as ei:
         est.estimate_frames([FRAME, FRAME, FRAME2], [DETS, Detections.empty(), DETS])
     assert ei.value.frame_offset == 2
+
+
+class CapturingBackend(ConvBackend):
+    """A backend that captures graphs per bucket (as ``cuda-fast``): records its calls."""
+
+    def __init__(self) -> None:
+        super().__init__(17, SPEC.heatmap_size, "cpu")
+        self.calls: list[object] = []
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(batch.shape))
+        return super().infer(batch)
+
+    def warmup(self, chw: tuple[int, int, int]) -> None:
+        self.calls.append(("every bucket", chw))
+
+
+def test_the_pose_estimator_warms_up_one_person_then_every_bucket() -> None:
+    backend = CapturingBackend()
+    PoseEstimator(backend, SPEC, crop_device="cpu").warm_up(640, 480)
+    h, w = SPEC.input_size
+    assert backend.calls == [(2, 3, h, w), ("every bucket", (3, h, w))]  # one person and its mirror, then the graphs
