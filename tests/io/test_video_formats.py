@@ -238,3 +238,23 @@ def test_sizes_and_pixel_formats_decode_to_bgr(
     assert img.shape == (h, w, 3) and img.dtype == np.uint8
     assert np.abs(img[h - 5, w - 5].astype(int) - 40).max() <= 4  # background grey, full range kept
     assert img[5, 5, 2] > 240 and img[5, 5, :2].max() < 20  # the red block, BGR
+
+
+def test_variable_frame_rate_run_keeps_one_track_and_real_times(tmp_path: Path) -> None:
+    """A phone recording with stalls (100 ms gaps in 30 fps) of someone walking at 750 px/s: the exports'
+    time column is each frame's pts, and the tracker predicts across the stalls by time (one id)."""
+    times, t = [], 0.0
+    for i in range(40):
+        times.append(round(t, 4))
+        t += 0.1 if i % 10 == 9 else 1 / 30
+    video = _write(tmp_path / "phone.mp4", size=(640, 360), n=len(times), times=times)
+    dets = tmp_path / "dets.txt"  # MOT rows: frame (1-based), id, x, y, w, h, score
+    dets.write_text("".join(f"{i + 1},-1,{20 + 750 * s:.1f},100,60,150,0.9,-1,-1,-1\n" for i, s in enumerate(times)))
+    csv, jsonl = tmp_path / "t.csv", tmp_path / "t.jsonl"
+    assert main(["track", str(video), "--pose", "none", "-D", str(dets), "-o", str(csv), "-o", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()[1:]]
+    assert [r["time"] for r in records] == pytest.approx(times, abs=1e-4)
+    assert {p["track_id"] for r in records for p in r["people"]} == {1}
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    assert len(rows) == len(times) and {r[2] for r in rows} == {"1"}
+    assert [float(r[1]) for r in rows] == pytest.approx(times, abs=1e-4)
