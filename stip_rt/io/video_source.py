@@ -118,8 +118,10 @@ class VideoSource(ThreadedSource):
     decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
     threading) and ``"SLICE"`` for live streams (frame threading adds frames of delay).
 
-    Frames are ``bgr24``; ``Frame.time`` is the stream's pts in seconds relative to the stream's
-    start. A file that ends before the frame count its container declares (a truncated file)
+    Frames are ``bgr24``, turned upright where a file's display matrix says so (phone videos; see
+    :mod:`stip_rt.io.video_orientation`), from FFmpeg's best video stream that is not cover art;
+    ``Frame.time`` is the stream's pts in seconds relative to the stream's start (variable frame
+    rates keep their real times). A file that ends before the frame count its container declares (a truncated file)
     raises :class:`SourceError` after the last good frame. A file damaged in the middle keeps the true
     frame numbers where its container has an index (AVI; see :mod:`stip_rt.io.video_index`): the
     missing frames are skipped with a warning naming the file and the range. Live streams that break are reopened
