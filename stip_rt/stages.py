@@ -267,7 +267,8 @@ class TrackStep:
     still come out in order, each exactly once; :meth:`flush` releases the held ones at the end.
 
     Args:
-        tracker: ``update(poses, frame_index) -> Tracks`` (a plain one passes frames straight on).
+        tracker: ``update(poses, frame_index) -> Tracks`` (a plain one passes frames straight on); one that
+            back-fills also gets the frame's time, ``update(poses, frame_index, time)`` (variable frame rates).
         feedback: where the undelayed tracks are published (the pose step must not wait for the delay).
         recorder: gets ``track`` times.
         delay: frames to hold: None = the tracker's ``backfill_frames`` (files); 0 = none (live sources).
@@ -305,7 +306,7 @@ class TrackStep:
             tracks = self.tracker.update(item.poses, item.frame.index)
             released = [(item, tracks)]
         else:
-            released = self._out.update(item.poses, item.frame.index, payload=item)
+            released = self._out.update(item.poses, item.frame.index, payload=item, time=item.frame.time)
             tracks = self._out.latest
         if self._guide is not None:  # for the next frame (a live source that drops frames may skip some)
             tracks = self._guide(item.frame.index + 1)

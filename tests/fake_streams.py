@@ -33,6 +33,7 @@ class FakeStream:
         stream.average_rate, stream.guessed_rate, stream.base_rate = fps, fps, fps
         stream.codec_context = type("C", (), {"width": 32, "height": 24})()
         stream.frames, stream.start_time, stream.thread_type = 0, None, None
+        stream.disposition = av.stream.Disposition(0)
         self.streams = type("Streams", (), {"video": [stream]})()
         self.duration = None
         self.format = type("F", (), {"name": "rtsp"})()

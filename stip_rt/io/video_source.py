@@ -17,6 +17,7 @@ from .source_config import SourceConfig, redact_credentials
 from .source_paths import is_url
 from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
+from .video_orientation import Orientation, probe_orientation
 from .video_seek import Seek, seek_to_keyframe
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,34 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
 TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 
 
+def _is_picture(stream: Any) -> bool:
+    """True for an attached picture (cover art, a thumbnail): one still image, not a video to track."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _video_stream(container: Any) -> Any:
+    """The video stream to track: FFmpeg's best video stream (as players pick it) that is not an attached picture.
+
+    Audio, data and cover-art streams may come before it; of several videos, FFmpeg prefers the
+    default one, then the one with more frames probed and the higher bit rate.
+    """
+    videos = [s for s in container.streams.video if not _is_picture(s)] or list(container.streams.video)
+    if len(videos) == 1:
+        return videos[0]
+    try:
+        best = container.streams.best("video")
+    except (av.FFmpegError, ValueError):
+        best = None
+    return best if best in videos else videos[0]
+
+
 def _not_a_video(container: Any) -> str:
-    """Why an opened container is no video to track (empty: it is one): text, or no video stream."""
+    """Why an opened container is no video to track (empty: it is one): text, no video stream, or only cover art."""
     formats = set((container.format.name or "").split(","))
     if formats & TEXT_FORMATS:
         return f"FFmpeg reads it as text, with its '{container.format.name}' format"
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
+    if not [s for s in container.streams.video if not _is_picture(s)]:
+        kinds = sorted({"a cover picture" if _is_picture(s) else s.type for s in container.streams})
         return "it has no video stream" + (f", only {' and '.join(kinds)}" if kinds else "")
     return ""
 
@@ -100,11 +122,14 @@ class VideoSource(ThreadedSource):
     decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
     threading) and ``"SLICE"`` for live streams (frame threading adds frames of delay).
 
-    Frames are ``bgr24``; ``Frame.time`` is the stream's pts in seconds relative to the stream's
-    start. A file that ends before the frame count its container declares (a truncated file)
-    raises :class:`SourceError` after the last good frame. A file damaged in the middle keeps the
-    true frame numbers where its container has an index (AVI; see :mod:`stip_rt.io.video_index`):
-    the missing frames are skipped with a warning naming the file and the range.
+    Frames are ``bgr24``, turned upright where a file's display matrix says so (phone videos; see
+    :mod:`stip_rt.io.video_orientation`), from FFmpeg's best video stream that is not cover art;
+    ``Frame.time`` is the stream's pts in seconds relative to the stream's start (variable frame
+    rates keep their real times). A file that ends before the frame count its container declares
+    (a truncated file) raises :class:`SourceError` after the last good frame. A file damaged in the
+    middle keeps the true frame numbers where its container has an index (AVI; see
+    :mod:`stip_rt.io.video_index`): the missing frames are skipped with a warning naming the file
+    and the range.
 
     Live streams: a live stream starts at the first frame its consumer takes. When it is not read
     within :data:`PREROLL_AFTER_S` of its open (a pipeline building its models and opening its
@@ -154,7 +179,7 @@ class VideoSource(ThreadedSource):
             if path.is_file() and path.stat().st_size == 0:
                 raise SourceError(f"{uri}: empty file (0 bytes)")
         self._container = self._open()
-        stream = self._container.streams.video[0]
+        stream = _video_stream(self._container)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if fps <= 0:
@@ -163,10 +188,18 @@ class VideoSource(ThreadedSource):
         if live is None:
             scheme = uri.split("://", 1)[0].lower() if self._network else ""
             live = scheme in LIVE_SCHEMES or (self._network and self._container.duration is None)
+        # files are turned upright as players show them (phones store portrait video sideways)
+        self.orientation: Orientation | None = None
+        if not self._network:
+            self.orientation = probe_orientation(self.uri, stream.index, lambda: av.open(self._url))
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        if self.orientation is not None:
+            log.info("%s: the video's display matrix is applied: frames are %s", self.uri, self.orientation.text)
+            width, height = self.orientation.size(width, height)
         info = SourceInfo(
             uri=self.uri,
-            width=int(stream.codec_context.width),
-            height=int(stream.codec_context.height),
+            width=width,
+            height=height,
             fps=fps,
             frame_count=int(stream.frames) if stream.frames and not live else None,
             live=bool(live),
@@ -210,7 +243,7 @@ class VideoSource(ThreadedSource):
             if self.start > 0 and self.keyframe_seek and not self.live and not self._network:
                 container, numbering = self._seek(container)
             while True:
-                stream = container.streams.video[0]
+                stream = _video_stream(container)
                 if numbering is None:
                     stream.thread_type = "SLICE" if self.live else "AUTO"
                     numbering = FrameNumbering(self.uri, container, stream)
@@ -227,7 +260,10 @@ class VideoSource(ThreadedSource):
                                 continue
                             n, t = timeline.frame(rank, av_frame.pts, av_frame.time_base)
                             if n >= self.start:
-                                yield Frame(n, t, av_frame.to_ndarray(format="bgr24"))
+                                image = av_frame.to_ndarray(format="bgr24")
+                                if self.orientation is not None:
+                                    image = self.orientation.apply(image)
+                                yield Frame(n, t, image)
                             index = n + 1
                     break  # end of the file / stream
                 except (av.FFmpegError, OSError) as e:
@@ -259,7 +295,7 @@ class VideoSource(ThreadedSource):
 
     def _seek(self, container: Any) -> tuple[Any, FrameNumbering | None]:
         """Seek a file to the keyframe before ``start``; else (reopened if it moved) it is decoded from the start."""
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         stream.thread_type = "AUTO"
         numbering = FrameNumbering(self.uri, container, stream)
         outcome = seek_to_keyframe(self.uri, container, stream, numbering, self.start)

@@ -204,9 +204,12 @@ class DelayedOutput(Generic[T]):
         self.latest: Tracks | None = None  # the undelayed tracks of the last frame (e.g. for feedback)
         self._held: deque[list] = deque()  # [frame_index, payload, tracks]
 
-    def update(self, poses: Poses, frame_index: int, payload: T = None) -> list[tuple[T, Tracks]]:  # type: ignore[assignment]
-        """Track one frame; return the ``(payload, tracks)`` of the frames now complete, oldest first."""
-        tracks = self.tracker.update(poses, frame_index)
+    def update(
+        self, poses: Poses, frame_index: int, payload: T = None, time: float | None = None  # type: ignore[assignment]
+    ) -> list[tuple[T, Tracks]]:
+        """Track one frame (``time``: its time in seconds, see :meth:`Tracker.update`); return the
+        ``(payload, tracks)`` of the frames now complete, oldest first."""
+        tracks = self.tracker.update(poses, frame_index, time)
         self.latest = tracks
         late = self.tracker.backfill()
         if late:

@@ -32,7 +32,7 @@ _MIN_SIZE = 1e-3
 
 
 @lru_cache(maxsize=64)
-def transition(dt: int) -> np.ndarray:
+def transition(dt: float) -> np.ndarray:
     """(8, 8) constant-velocity transition for a step of ``dt`` frames (read-only)."""
     f = np.eye(DIM_X)
     f[:DIM_Z, DIM_Z:] = dt * np.eye(DIM_Z)
@@ -79,7 +79,7 @@ def _noise_var(x: np.ndarray, cfg: KalmanConfig) -> np.ndarray:
     return wh * wh
 
 
-def process_noise(x: np.ndarray, cfg: KalmanConfig, dt: int = 1) -> np.ndarray:
+def process_noise(x: np.ndarray, cfg: KalmanConfig, dt: float = 1) -> np.ndarray:
     """(N, 8) states → (N, 8, 8) diagonal process noise Q for a step of ``dt`` frames."""
     return _diag(_noise_var(x, cfg) * dt)
 
@@ -93,14 +93,14 @@ def _diag(v: np.ndarray) -> np.ndarray:
     return v[:, :, None] * np.eye(v.shape[-1])
 
 
-def predict(x: np.ndarray, p: np.ndarray, cfg: KalmanConfig, dt: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def predict(x: np.ndarray, p: np.ndarray, cfg: KalmanConfig, dt: float = 1) -> tuple[np.ndarray, np.ndarray]:
     """filterpy's predict equations on stacked states (pure; the inputs are not changed).
 
     Args:
         x: (N, 8) states.
         p: (N, 8, 8) covariances.
         cfg: noise settings.
-        dt: frames since the previous step (>= 1).
+        dt: frames since the previous step (> 0; fractional for variable-frame-rate video).
 
     Returns:
         ``(x, p)``: the predicted (N, 8) states and (N, 8, 8) covariances, new arrays.

@@ -73,12 +73,14 @@ class Tracker:
         self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
         self._last_frame: int | None = None
+        self._last_time: float | None = None  # the last frame's time (s), when given
+        self._clocks: dict[int, float] = {}  # recent frames' times in frames of ``fps`` (the smoothing's clock)
         self._prev_frame: int | None = None
         self._pending = PendingRows()
         self._late: dict[int, Tracks] = {}
 
     # ------------------------------------------------------------------ public
-    def update(self, poses: Poses, frame_index: int) -> Tracks:
+    def update(self, poses: Poses, frame_index: int, time: float | None = None) -> Tracks:
         """Track one frame.
 
         Args:
@@ -86,6 +88,11 @@ class Tracker:
                 Rows with a non-finite box or score, or a box of zero/negative width or height, are
                 skipped (logged) and never appear in the output.
             frame_index: 0-based frame number, strictly greater than the previous call's.
+            time: the frame's presentation time in seconds (``Frame.time``), or None. Given for this
+                frame and the one before, the motion model and the keypoint smoothing step by the time
+                elapsed, in frames of ``fps``: variable-frame-rate video (phones) is predicted by real
+                time. A step within 10 % of the frame-number difference (timestamp rounding) counts as that
+                difference; without times, frames are ``1 / fps`` apart.
 
         Returns:
             The confirmed tracks matched in this frame, sorted by id, each with ``det_index`` into
@@ -98,9 +105,15 @@ class Tracker:
         """
         cfg = self.config
         first_frame = self._last_frame is None
-        dt = self._frame_step(frame_index)
+        dt = self._frame_step(frame_index, time)
         boxes, scores, kpts = self._check_poses(poses, frame_index)  # a rejected frame changes nothing
         self._prev_frame, self._last_frame = self._last_frame, int(frame_index)
+        self._last_time = time
+        # the smoothing's clock: the frame number while frames are evenly spaced; late rows need recent frames'
+        prev = self._prev_frame
+        self._clocks[int(frame_index)] = frame_index if prev is None else self._clocks[prev] + dt
+        if len(self._clocks) > self.backfill_frames + 2:
+            del self._clocks[min(self._clocks)]
         self._late = {}
         valid = valid_boxes(boxes) & np.isfinite(scores)
         if not valid.all():
@@ -179,6 +192,8 @@ class Tracker:
             raise ConfigError(f"tracker: next_id {next_id} would repeat ids (ids up to {self._next_id - 1} given)")
         self._table = TrackTable(None if self.schema is None else self.schema.num_keypoints)
         self._last_frame = self._prev_frame = None
+        self._last_time = None
+        self._clocks = {}
         self._pending = PendingRows()
         self._late = {}
         if next_id is not None:
@@ -239,15 +254,21 @@ class Tracker:
             tab.keep(keep)
             self._pending.keep_only(tab.ids)
 
-    def _frame_step(self, frame_index: int) -> int:
-        """Frames since the last update (1 for the first); the state is not changed here."""
+    def _frame_step(self, frame_index: int, time: float | None) -> float:
+        """Frames since the last update (1 for the first; from the times when both are known); state unchanged."""
         if isinstance(frame_index, bool) or not isinstance(frame_index, int | np.integer):
             raise DataError(f"tracker: frame index {frame_index!r} is not an integer")
         if self._last_frame is not None and frame_index <= self._last_frame:
             raise DataError(
                 f"tracker: frame index {frame_index} after {self._last_frame}; frames must be given in increasing order"
             )
-        return 1 if self._last_frame is None else int(frame_index) - self._last_frame
+        if self._last_frame is None:
+            return 1
+        frames = int(frame_index) - self._last_frame
+        if time is None or self._last_time is None or not time > self._last_time or not math.isfinite(time):
+            return frames
+        step = (time - self._last_time) * self.fps
+        return frames if abs(step - frames) <= 0.1 * frames else step
 
     def _check_poses(self, poses: Poses, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         raw = np.asarray(poses.boxes)
@@ -413,7 +434,7 @@ class Tracker:
         tab = self._table
         new, out = one_euro_step(
             OneEuroState(tab.euro_x[rows], tab.euro_dx[rows], tab.euro_t[rows]),
-            frame / self.fps,
+            self._clocks.get(frame, frame) / self.fps,
             kpts,
             self.config.smoothing,
             self.config.keypoint_min_score,

@@ -245,6 +245,7 @@ class FakeContainer:
         stream.average_rate, stream.guessed_rate, stream.base_rate = 10, 10, 10
         stream.codec_context = type("C", (), {"width": 32, "height": 24})()
         stream.frames, stream.start_time, stream.thread_type = 0, None, None
+        stream.disposition = av.stream.Disposition(0)
         self.streams = type("Streams", (), {"video": [stream]})()
         self.duration = None
         self.format = type("F", (), {"name": "rtsp"})()

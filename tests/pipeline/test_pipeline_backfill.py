@@ -50,10 +50,10 @@ class RecordingTracker(Tracker):
         self.frames: list[int] = []
         self.fail_at = fail_at
 
-    def update(self, poses: Poses, frame_index: int) -> Tracks:
+    def update(self, poses: Poses, frame_index: int, time: float | None = None) -> Tracks:
         if frame_index == self.fail_at:
             raise ValueError("matrix contains NaN")
-        tracks = super().update(poses, frame_index)
+        tracks = super().update(poses, frame_index, time)
         self.frames.append(frame_index)
         return tracks
 
