@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
-from .live_stream import ReconnectBudget
+from .live_stream import PREROLL_AFTER_S, ReconnectBudget
 from .source_config import SourceConfig
 from .threaded_source import ThreadedSource
 
@@ -34,7 +34,10 @@ class CameraSource(ThreadedSource):
     """Frames from a local camera, newest first.
 
     The capture buffer is set to 1 frame and the source is live: when the consumer is slower,
-    older frames are dropped (counted in ``dropped``) so results stay close to real time.
+    older frames are dropped (counted in ``dropped``) so results stay close to real time. Frame 0
+    is captured at the first read: when that comes later than :data:`PREROLL_AFTER_S` after the
+    open (a pipeline building and warming up its models), a reader thread keeps the camera drained
+    until then, discarding its images, so the run does not start on a picture seconds old.
     ``Frame.time`` is seconds since the source started reading (capture time, monotonic clock);
     ``Frame.index`` counts captured frames, so gaps show drops; after the camera was reopened it
     also skips the frames it was away (at its fps), so the tracker sees the outage. A camera that stops delivering
@@ -81,6 +84,7 @@ class CameraSource(ThreadedSource):
         )
         super().__init__(info, max_frames=max_frames, buffer_size=1)
         self._budget = ReconnectBudget(self.config)
+        self.start_reader()  # keep the camera drained until the first read (see _produce)
 
     def _open(self) -> cv2.VideoCapture:
         cap = cv2.VideoCapture(self.device)
@@ -112,12 +116,18 @@ class CameraSource(ThreadedSource):
             self._cap = None
 
     def _produce(self) -> Iterator[Frame]:
-        t0 = time.monotonic()
-        index = 0
-        last_t = 0.0  # time of the last frame captured
         image = self._first
         self._first = None
         try:
+            if not self._reading.wait(PREROLL_AFTER_S):
+                # nobody reads yet (a pipeline building its models): the image of the open and what
+                # the driver queues meanwhile would be seconds old at the first read; discard them
+                image = None
+                while not self._reading.is_set() and not self._stop.is_set() and self._read() is not None:
+                    pass
+            t0 = time.monotonic()
+            index = 0
+            last_t = 0.0  # time of the last frame captured
             while not self._stop.is_set():
                 if image is None:
                     image = self._read()

@@ -27,6 +27,9 @@ from typing import Any
 
 from .source_config import SourceConfig
 
+#: A live stream or camera not read within this many seconds of its open discards what it sends until it is read.
+PREROLL_AFTER_S = 0.25
+
 #: Seconds a reopened stream or camera must run without breaking before its reconnects are forgiven.
 RECOVERED_AFTER_S = 60.0
 

@@ -12,7 +12,7 @@ import av
 
 from ..errors import SourceError
 from ..types import Frame, SourceInfo
-from .live_stream import ReconnectBudget, StreamTimeline
+from .live_stream import PREROLL_AFTER_S, ReconnectBudget, StreamTimeline
 from .source_config import SourceConfig, redact_credentials
 from .source_paths import is_url
 from .threaded_source import ThreadedSource
@@ -21,9 +21,6 @@ from .video_orientation import Orientation, probe_orientation
 from .video_seek import Seek, seek_to_keyframe
 
 log = logging.getLogger(__name__)
-
-#: A live stream not read within this many seconds of its open discards what it sends until it is read.
-PREROLL_AFTER_S = 0.25
 
 # Schemes of sources that are live by nature (frames may be dropped, broken connections are retried).
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "srt", "udp", "tcp"})

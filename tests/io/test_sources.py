@@ -228,6 +228,29 @@ def test_camera_source(fake_camera) -> None:
     assert fake_camera.instances[0].device == 0
 
 
+class CountingCapture(FakeCapture):
+    """A camera whose n-th image (from 1) holds n in its first pixel."""
+
+    def read(self):
+        ok, image = super().read()
+        if ok:
+            self.served = getattr(self, "served", 0) + 1
+            image[0, 0, 0] = min(self.served, 255)
+        return ok, image
+
+
+def test_a_camera_read_late_starts_on_a_fresh_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipeline builds and warms up its models between the open and the first read: the camera is
+    kept drained meanwhile, so frame 0 is captured at the first read, not the picture of the open."""
+    FakeCapture.instances, FakeCapture.frames_per_open = [], [None]
+    monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
+    with open_source(0, max_frames=2) as src:
+        time.sleep(0.6)  # the models being built
+        first = src.read(timeout=5)
+    assert first is not None and first.frame.index == 0 and first.frame.time < 0.05
+    assert first.frame.image[0, 0, 0] > 50  # ~170 images came in 0.6 s (2 ms each); the open's was number 1
+
+
 def test_camera_reopens_after_a_glitch(fake_camera) -> None:
     fake_camera.frames_per_open = [4, None]  # the first capture dies after 4 frames, the reopened one works
     with open_source("/dev/video3", max_frames=8, config=FAST_RETRY) as src:
