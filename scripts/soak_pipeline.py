@@ -14,7 +14,8 @@ seconds (``--samples FILE`` writes them as CSV); growth is measured from the end
 (first 10 % of the time, at least 10 s) to the end, and also as MB per hour from a least-squares
 line through the samples after warm-up (robust to the saw-tooth of the allocator). Goals: growth
 < ``--max-growth`` %, no ``stip-rt-*`` or source thread left after each stop, thread count back to
-where it started. ``--tracemalloc N`` also prints the N Python allocation sites that grew most
+where it started, open file descriptors after the last run no more than after the first.
+``--tracemalloc N`` also prints the N Python allocation sites that grew most
 after warm-up (Python-level leaks; native memory such as ONNX Runtime's does not show there).
 
 Usage::
@@ -64,6 +65,11 @@ def os_threads() -> int:
     """Threads of this process as the OS counts them (Python's and native pools: ONNX Runtime, torch, FFmpeg)."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process (a leaked file, socket or pipe per run shows here)."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 class LoopSource:
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         detections=args.detections,
         backend=args.backend,
     )
-    threads_before, os_before = threading.active_count(), os_threads()
+    threads_before, os_before, fds_before = threading.active_count(), os_threads(), open_fds()
     parts = build_parts(config)
     parts.source.close()
     if args.ort_mem_pattern:
@@ -181,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     snap_warm = None
     frames = runs = 0
     leaks: list[str] = []
+    fds_per_run: list[int] = []
     next_sample = t0
     while time.monotonic() < end:
         loop = LoopSource(args.video_in, min(end, time.monotonic() + args.restart_s), frames)
@@ -199,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     snap_warm = tracemalloc.take_snapshot() if args.tracemalloc else None
         frames += pipeline.stats().frames
         runs += 1
+        fds_per_run.append(open_fds())
         left = [t.name for t in threading.enumerate() if t.name.startswith(("stip-rt-", "source:"))]
         if left:
             leaks.append(f"run {runs}: {left}")
@@ -221,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Python threads before {threads_before}, after {threads_after}; leaked: {leaks or 'none'}; OS threads "
         f"before {os_before}, while running after warm-up {min(warm_threads)}-{max(warm_threads)}, after {os_after}"
     )
+    print(f"open files before {fds_before}, after each run: min {min(fds_per_run)} max {max(fds_per_run)}, "
+          f"after the last {fds_per_run[-1]}")
     if args.samples:
         with open(args.samples, "w", newline="") as fh:
             w = csv.writer(fh)
@@ -231,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in stats[: args.tracemalloc]:
             print(f"  {s.size_diff / 2**20:+.2f} MB in {s.count_diff:+d} blocks: {s.traceback.format()[-1].strip()}")
     tmp.cleanup()
-    ok = growth < args.max_growth and not leaks and threads_after <= threads_before
+    fd_leak = fds_per_run[-1] > fds_per_run[0]  # the first run opens what stays open (models, logs)
+    ok = growth < args.max_growth and not leaks and threads_after <= threads_before and not fd_leak
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -34,7 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from .batch_marker import DONE
-from .batch_video import _STOP, ERROR, FORMATS, VideoResult, process_video, request_stop, with_device, with_source
+from .batch_video import (
+    _STOP,
+    ERROR,
+    FORMATS,
+    PARTIAL,
+    VideoResult,
+    process_video,
+    request_stop,
+    with_device,
+    with_source,
+)
 from .errors import ConfigError, SourceError
 from .io.formats import OUTPUT_FORMATS
 from .io.source_config import INPUT_VIDEO_EXTENSIONS
@@ -44,6 +54,7 @@ __all__ = [  # one video's work lives in batch_video
     "DONE",
     "ERROR",
     "FORMATS",
+    "PARTIAL",
     "VideoResult",
     "batch_formats",
     "batch_tasks",
@@ -286,11 +297,12 @@ def format_table(results: Sequence[VideoResult]) -> str:
                 (r.error or "")[:80],
             )
         )
-    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "busy", "failed")}
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    busy = f", {counts['busy']} busy (another batch run is doing them)" if counts["busy"] else ""
     lines.append(
-        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{busy}"
     )
     return "\n".join(lines)

@@ -9,6 +9,8 @@ progress in this process cleanly. :mod:`stip_rt.batch` runs many of them (a proc
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from .batch_marker import DONE, done_differs, done_figures, input_stamp, is_done
 from .errors import StipError
 from .interrupt import wait_for_threads
 from .io.formats import OUTPUT_FORMATS
+from .io.sink_files import OutputBusyError, OutputLock
 from .pipeline import Pipeline
 from .run_config import RunConfig
 
@@ -29,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: table of output formats; the annotated video is asked for with ``annotate``.
 FORMATS: dict[str, str] = {k: f.name_suffix for k, f in OUTPUT_FORMATS.items() if k != "video"}
 ERROR = "error.txt"
+#: Hidden folder inside a video's output folder where its outputs are written while the video
+#: runs; they are moved to their names when it ends, so a run killed outright (SIGKILL, power
+#: loss) leaves nothing at an output's name (the next run clears it).
+PARTIAL = ".partial"
 
 # set to stop the video in progress cleanly (a worker's signal handler, or the batch's parent)
 _STOP = threading.Event()
@@ -41,6 +48,7 @@ class VideoResult:
     Attributes:
         source: the video path.
         status: ``done``, ``skipped`` (already done in an earlier run, same formats and options),
+            ``busy`` (another batch run is doing this video right now: left to it, nothing touched),
             ``failed`` or ``interrupted`` (stopped by a signal; done again by the next run).
         frames: frames written (also for a failed video: its partial outputs hold them).
         people: person rows written.
@@ -53,7 +61,7 @@ class VideoResult:
     """
 
     source: str
-    status: Literal["done", "skipped", "failed", "interrupted"]
+    status: Literal["done", "skipped", "busy", "failed", "interrupted"]
     frames: int = 0
     people: int = 0
     tracks: int = 0
@@ -93,10 +101,28 @@ def process_video(
         annotate: also write ``<name>.mp4`` with skeletons and ids.
         force: do it again even when it is done with the same formats and options.
     """
-    from .io.sinks import open_sink
-
     out = Path(video_dir)
     config = with_source(config, source)
+    try:  # one run per video: two batches started on the same folder share the videos out
+        lock = OutputLock(out).acquire()
+    except OutputBusyError as e:
+        who = f"process {e.owner}" if e.owner else "another process"
+        return VideoResult(source, "busy", out_dir=str(out), device=config.runtime.device,
+                           error=f"another batch run ({who}) is doing this video; left to it")  # fmt: skip
+    except StipError as e:
+        return VideoResult(source, "failed", out_dir=str(out), device=config.runtime.device, error=str(e))
+    try:
+        return _process_locked(source, out, config, formats, annotate, force)
+    finally:
+        lock.release()
+
+
+def _process_locked(
+    source: str, out: Path, config: RunConfig, formats: Sequence[str], annotate: bool, force: bool
+) -> VideoResult:
+    """:func:`process_video` once this process holds the video's lock (``<out>.lock``)."""
+    from .io.sinks import open_sink
+
     device = config.runtime.device
     if is_done(out):
         why = "forced (--force)" if force else done_differs(out, config, formats, annotate)
@@ -123,8 +149,13 @@ def process_video(
         return parts.run.device if parts is not None and parts.run.device else device
 
     def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
-        if out.is_dir():
-            (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
+        try:
+            problem = _publish(out, [name for name, _ in outputs])
+            message = f"{message}; {problem}" if problem else message
+            if out.is_dir():
+                (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
+        except OSError as e:  # a full disk: the message stays in the batch's table and log
+            logger.error("%s: cannot write %s (%s)", out, ERROR, e.strerror or e)
         s = pipeline.stats() if pipeline is not None else None
         return VideoResult(
             source, status, s.frames if s else 0, s.people if s else 0, s.tracks if s else 0,
@@ -132,9 +163,11 @@ def process_video(
         )  # fmt: skip
 
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        stage = out / PARTIAL
+        shutil.rmtree(stage, ignore_errors=True)  # what a run killed outright left
+        stage.mkdir(parents=True, exist_ok=True)
         (out / ERROR).unlink(missing_ok=True)
-        sinks = [open_sink(out / name, kind=kind) for name, kind in outputs]
+        sinks = [open_sink(stage / name, kind=kind) for name, kind in outputs]
         pipeline = Pipeline(config, sinks)
         threading.Thread(target=_stop_when_asked, args=(pipeline, finished), daemon=True).start()
         stats = pipeline.run()
@@ -142,6 +175,8 @@ def process_video(
         if _STOP.is_set():
             return failed("interrupted", f"interrupted ({e})")
         return failed("failed", str(e))
+    except OSError as e:  # the output folder cannot be made (a full disk, no permission)
+        return failed("failed", f"{out}: cannot create the output folder ({e.strerror or e})")
     except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
         wait_for_threads(prefix="stip-rt-")
         failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
@@ -150,6 +185,9 @@ def process_video(
         finished.set()
     if _STOP.is_set():
         return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
+    problem = _publish(out, [name for name, _ in outputs])
+    if problem:
+        return failed("failed", problem)
     seconds = time.perf_counter() - t0
     device = used_device()
     figures = {"frames": stats.frames, "people": stats.people, "tracks": stats.tracks}
@@ -170,6 +208,27 @@ def process_video(
         source, "done", stats.frames, stats.people, stats.tracks,
         seconds=seconds, fps=stats.fps, out_dir=str(out), device=device,
     )  # fmt: skip
+
+
+def _publish(out: Path, names: Sequence[str]) -> str | None:
+    """Move the outputs ``names`` from ``out/.partial/`` to ``out/`` (over older ones) and remove the folder.
+
+    Returns:
+        None, or one line naming the output that could not be moved (e.g. a full disk).
+    """
+    stage = out / PARTIAL
+    for name in names:
+        src, dst = stage / name, out / name
+        if not src.exists():
+            continue
+        try:
+            if dst.is_dir() and not dst.is_symlink():  # an OpenPose folder of an earlier run
+                shutil.rmtree(dst)
+            os.replace(src, dst)
+        except OSError as e:
+            return f"{dst}: cannot move the finished output into place ({e.strerror or e})"
+    shutil.rmtree(stage, ignore_errors=True)
+    return None
 
 
 def _stop_when_asked(pipeline: Pipeline, finished: threading.Event) -> None:

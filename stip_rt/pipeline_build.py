@@ -228,6 +228,7 @@ def build_estimator(
         score_from=score_from,
         weights=named,
         decode_graphs=config.pose.decode_graphs,
+        max_crops=config.pose.max_crops,
     )
     return estimator, spec.name, get_schema(spec.schema), describe_backend(backend)
 

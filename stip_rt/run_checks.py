@@ -140,6 +140,7 @@ CHECKS: dict[str, Check] = {
     "pose.model": _pose_model,
     "pose.weights": _weights,
     "pose.batch_frames": _range(1, 256),
+    "pose.max_crops": _range(1, 4096),
     "pose.in_vis_thre": _PROB,
     "pose.score_from": _one_of(SCORE_FROM),
     "runtime.backend": _one_of(BACKENDS),

@@ -47,6 +47,9 @@ class PoseConfig:
         flip_test: also run the mirrored crops and average the heatmaps (slower, a little more accurate).
         batch_frames: files only: up to this many consecutive frames share one network batch
             (live sources always run one frame per batch).
+        max_crops: people per network call at most; more (a crowd, several frames) run as several
+            calls, so the crops and the network's memory stay bounded (64: cuda-fast's largest
+            bucket and TensorRT's largest profile batch).
         in_vis_thre: keypoint scores above this count in the person score (official 0.2).
         score_from: where a person's score comes from: ``keypoints`` (box score × mean keypoint score,
             official), ``box`` (the detector's box score alone), or ``auto`` (``box`` when the pose
@@ -59,6 +62,7 @@ class PoseConfig:
     weights: str | None = None
     flip_test: bool = False
     batch_frames: int = 4
+    max_crops: int = 64
     in_vis_thre: float = 0.2
     score_from: str = "auto"
     decode_graphs: bool = False

@@ -75,7 +75,7 @@ def _run(
         nonlocal seen
         seen += 1
         bar.write(f"{r.status:11s} {r.source}  [{seen}/{len(videos)}, elapsed {format_seconds(bar.elapsed_s())}]")
-        if r.status == "skipped":
+        if r.status in ("skipped", "busy"):
             bar.skip()
         else:
             bar.update(1)

@@ -17,6 +17,18 @@ except ImportError:  # Windows: outputs are not locked
     fcntl = None  # type: ignore[assignment]
 
 
+class OutputBusyError(SinkError):
+    """Another live process holds the :class:`OutputLock` of an output.
+
+    Attributes:
+        owner: that process's pid as written in the lock file ('' when unknown).
+    """
+
+    def __init__(self, message: str, owner: str = "") -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
 def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
 
@@ -137,7 +149,8 @@ class OutputLock:
         """Take the lock (idempotent); returns self.
 
         Raises:
-            SinkError: another live run is writing ``path``; or the lock file cannot be created.
+            OutputBusyError: another live run is writing ``path``.
+            SinkError: the lock file cannot be created.
         """
         if fcntl is None or self._fd is not None:
             return self
@@ -153,9 +166,10 @@ class OutputLock:
                 owner = _read_pid(fd)
                 os.close(fd)
                 who = f"process {owner}" if owner else "another process"
-                raise SinkError(
+                raise OutputBusyError(
                     f"{self.path}: another run ({who}) is writing this output right now; wait for it to finish "
-                    f"or choose another name (lock: {self.lock_path})"
+                    f"or choose another name (lock: {self.lock_path})",
+                    owner,
                 ) from None
             try:  # the file may have been removed by the run that held it just before: lock the current one
                 same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))

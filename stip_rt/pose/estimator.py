@@ -1,7 +1,8 @@
 """Top-down pose estimation: ``PoseEstimator(frame, detections) -> Poses``.
 
-One call = crop all boxes (one batch; on CUDA the frame is uploaded once as uint8 and warped
-by one ``grid_sample``) → ``backend.infer`` once (the mirrored crops ride in the same batch
+One call = crop all boxes (one batch of at most ``max_crops`` people, 64 by default: a crowd runs
+in several; on CUDA the frame is uploaded once per batch as uint8 and warped by one ``grid_sample``)
+→ ``backend.infer`` once (the mirrored crops ride in the same batch
 when the flip test is on) → flip-average, official decoding, frame pixels and person scores,
 all on the backend's device → one copy of the (N, K, 3) keypoints, (N,) scores and (N,) "heatmaps
 finite" flags to the host (the stage's only synchronisation). A person whose heatmaps hold a NaN
@@ -35,6 +36,43 @@ from .flip import flip_average
 from .postprocess import IN_VIS_THRE
 
 log = logging.getLogger(__name__)
+
+#: Default people per network call (``pose.max_crops``): cuda-fast's largest bucket and TensorRT's
+#: largest profile batch, which split bigger batches into chunks of 64 anyway.
+MAX_CROPS = 64
+
+
+def crop_chunks(counts: Sequence[int], limit: int) -> list[list[tuple[int, int, int]]]:
+    """Cut the people of several frames into network calls of at most ``limit`` people, in order.
+
+    Args:
+        counts: people per frame (F,).
+        limit: people per call at most (>= 1).
+
+    Returns:
+        One list per call of ``(frame position, first person, end person)`` pieces; a frame with
+        more than ``limit`` people spans several calls, a call may hold pieces of several frames.
+
+    Example:
+        >>> crop_chunks([3, 0, 2], 4)
+        [[(0, 0, 3), (2, 0, 1)], [(2, 1, 2)]]
+    """
+    chunks: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    room = limit
+    for i, n in enumerate(counts):
+        start = 0
+        while start < n:
+            take = min(room, n - start)
+            current.append((i, start, start + take))
+            start += take
+            room -= take
+            if room == 0:
+                chunks.append(current)
+                current, room = [], limit
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 class NonFiniteOutputError(BackendError):
@@ -84,6 +122,10 @@ class PoseEstimator:
         decode_graphs: on CUDA, replay the post-processing (flip average, decode, person scores)
             from one CUDA graph per bucket of people (:class:`~stip_rt.pose.decode_graph.DecodeGraphs`)
             instead of ~240 eager ops. Off until a GPU run measures it (``bench_pose_stage.py``).
+        max_crops: people per network call at most: a call with more (a crowd, several frames of
+            :meth:`estimate_frames`) is cropped, run and decoded in chunks of this many, so that the
+            crops and the network's activations stay bounded whatever the number of people (with
+            the flip test the network sees twice as many). See docs/pipeline.md.
 
     Example:
         >>> est = PoseEstimator.from_model(build_model("stip-w32-coco-256x192", weights))
@@ -100,12 +142,16 @@ class PoseEstimator:
         score_from: str = "keypoints",
         weights: str | None = None,
         decode_graphs: bool = False,
+        max_crops: int = MAX_CROPS,
     ) -> None:
+        if max_crops < 1:
+            raise ConfigError(f"max_crops must be >= 1, got {max_crops}")
         if spec.decode not in ("hrnet", "stip"):
             raise ConfigError(f"model '{spec.name}': unknown decode '{spec.decode}' (use 'hrnet' or 'stip')")
         if score_from not in ("keypoints", "box"):
             raise ConfigError(f"score_from '{score_from}': use 'keypoints' or 'box'")
         self.score_from = score_from
+        self.max_crops = int(max_crops)
         self.backend = backend
         self.spec = spec
         self.schema = get_schema(spec.schema)
@@ -310,6 +356,8 @@ class PoseEstimator:
         Each frame is cropped on its own (uploaded once on CUDA); the crops of all frames are
         concatenated, run through the network (and its flip test) once, decoded once, copied
         to the host once and split back per frame. Equal to one :meth:`estimate` per frame.
+        More than ``max_crops`` people in all run as several such calls of at most ``max_crops``
+        (:func:`crop_chunks`), so memory does not grow with the crowd.
 
         Args:
             frames: F frames, (H, W, 3) uint8 BGR (sizes may differ).
@@ -329,12 +377,11 @@ class PoseEstimator:
         counts = [len(d) for d in detections]
         if sum(counts) == 0:
             return [Poses.empty(self.num_keypoints) for _ in counts]
-        crops = [self.crop(f, d.boxes) for f, d in zip(frames, detections, strict=True) if len(d)]
-        batch = crops[0].batch if len(crops) == 1 else torch.cat([c.batch for c in crops])
-        center = np.concatenate([c.center for c in crops])
-        scale = np.concatenate([c.scale for c in crops])
         box_scores = np.concatenate([np.asarray(d.scores, np.float32) for d in detections if len(d)])
-        kps, scores, finite = self._decode(self._infer(batch), center, scale, box_scores, self.flip_test)
+        parts = [self._estimate_chunk(frames, detections, chunk) for chunk in crop_chunks(counts, self.max_crops)]
+        kps = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        finite = np.concatenate([p[2] for p in parts])
         if not finite.all():  # name the frame of the first broken person (frames without people have no crops)
             first = int(np.flatnonzero(~finite)[0])
             raise self._non_finite(finite, int(np.searchsorted(np.cumsum(counts), first, side="right")))
@@ -347,6 +394,17 @@ class PoseEstimator:
             out.append(Poses(np.asarray(d.boxes, np.float32), box_scores[sl], kps[sl], scores[sl]))
             start += n
         return out
+
+    def _estimate_chunk(
+        self, frames: Sequence[np.ndarray], detections: Sequence[Detections], chunk: list[tuple[int, int, int]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crop, infer and decode one chunk ``[(frame position, first box, end box), ...]`` (one network call)."""
+        crops = [self.crop(frames[i], np.asarray(detections[i].boxes)[a:b]) for i, a, b in chunk]
+        batch = crops[0].batch if len(crops) == 1 else torch.cat([c.batch for c in crops])
+        center = np.concatenate([c.center for c in crops])
+        scale = np.concatenate([c.scale for c in crops])
+        box_scores = np.concatenate([np.asarray(detections[i].scores, np.float32)[a:b] for i, a, b in chunk])
+        return self._decode(self._infer(batch), center, scale, box_scores, self.flip_test)
 
     def _croppable(self, dets: Detections) -> Detections:
         """``dets`` without the boxes no crop can be cut from (their affine matrix is singular, their

@@ -45,6 +45,8 @@ class Tracker:
         max_age: ``config.max_age_s`` in frames.
         backfill_frames: the most frames between a tentative match and the track's confirmation: how
             long :class:`~stip_rt.track.backfill.DelayedOutput` holds a frame.
+        skipped: people skipped so far for a non-finite or empty box (warned about once, then logged
+            at debug level).
 
     Example:
         >>> tracker = Tracker(fps=25.0)
@@ -78,6 +80,7 @@ class Tracker:
         self._prev_frame: int | None = None
         self._pending = PendingRows()
         self._late: dict[int, Tracks] = {}
+        self.skipped = 0  # people skipped so far for a non-finite or empty box
 
     # ------------------------------------------------------------------ public
     def update(self, poses: Poses, frame_index: int, time: float | None = None) -> Tracks:
@@ -117,7 +120,7 @@ class Tracker:
         self._late = {}
         valid = valid_boxes(boxes) & np.isfinite(scores)
         if not valid.all():
-            log.warning("frame %d: skipped %d people with a non-finite or empty box", frame_index, int((~valid).sum()))
+            self._skip_log(frame_index, int((~valid).sum()))
         # People who can match: score >= low_score ("high" ones also >= high_score).
         cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
         is_high = scores[cand] >= cfg.high_score
@@ -269,6 +272,17 @@ class Tracker:
             return frames
         step = (time - self._last_time) * self.fps
         return frames if abs(step - frames) <= 0.1 * frames else step
+
+    def _skip_log(self, frame: int, bad: int) -> None:
+        """Log skipped people: a warning the first time, then at debug level (a detections file with a
+        bad box in every frame must not write a warning per frame into an overnight run's log)."""
+        first_time = self.skipped == 0
+        self.skipped += bad
+        log.log(
+            logging.WARNING if first_time else logging.DEBUG,
+            "frame %d: skipped %d people with a non-finite or empty box%s",
+            frame, bad, " (later ones are logged at debug level)" if first_time else "",
+        )  # fmt: skip
 
     def _check_poses(self, poses: Poses, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         raw = np.asarray(poses.boxes)

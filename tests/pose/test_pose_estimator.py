@@ -10,7 +10,7 @@ from stip_rt.errors import ConfigError, DataError
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.crops import boxes_to_center_scale
 from stip_rt.pose.decode import decode_heatmaps
-from stip_rt.pose.estimator import NonFiniteOutputError, PoseEstimator
+from stip_rt.pose.estimator import NonFiniteOutputError, PoseEstimator, crop_chunks
 from stip_rt.pose.postprocess import rescore
 from stip_rt.types import Detections, Poses
 
@@ -270,6 +270,73 @@ def test_non_finite_heatmaps_in_a_batch_name_the_frame_concerned() -> None:
     est = PoseEstimator(BrokenBackend(17, SPEC.heatmap_size, 2, float("nan")), SPEC, flip_test=False)
     with pytest.raises(NonFiniteOutputError, match=r"pose model fake: .*1 of 4 people") as ei:
         est.estimate_frames([FRAME, FRAME, FRAME2], [DETS, Detections.empty(), DETS])
+    assert ei.value.frame_offset == 2
+
+
+# ---------------------------------------------------------------------------- crowds: bounded network calls
+
+
+def test_crop_chunks_cut_people_into_calls_in_order() -> None:
+    assert crop_chunks([3, 0, 2], 4) == [[(0, 0, 3), (2, 0, 1)], [(2, 1, 2)]]
+    assert crop_chunks([10], 4) == [[(0, 0, 4)], [(0, 4, 8)], [(0, 8, 10)]]
+    assert crop_chunks([4, 4], 4) == [[(0, 0, 4)], [(1, 0, 4)]]
+    assert crop_chunks([0, 0], 4) == []
+    for counts, limit in (([7, 1, 0, 9, 3], 5), ([500, 500, 500, 500], 64), ([1] * 9, 1)):
+        chunks = crop_chunks(counts, limit)
+        assert all(sum(b - a for _, a, b in c) <= limit for c in chunks)
+        flat = [(i, j) for c in chunks for i, a, b in c for j in range(a, b)]
+        assert flat == [(i, j) for i, n in enumerate(counts) for j in range(n)]  # every person once, in order
+
+
+def _crowd(n: int, seed: int) -> Detections:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, [280, 160], (n, 2))
+    wh = rng.uniform([10, 30], [40, 80], (n, 2))
+    return Detections(np.concatenate([xy, xy + wh], 1).astype(np.float32), rng.uniform(0.3, 1, n).astype(np.float32))
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_a_crowd_runs_in_network_calls_of_at_most_max_crops(flip: bool) -> None:
+    """500 people in 4 frames were one network call of 2000 crops (4000 with the flip test): a
+    256×192 model ran out of 23 GB on the CPU. Calls now hold max_crops people at most."""
+    backend = PeakBackend(17, SPEC.heatmap_size)
+    frames, dets = [FRAME, FRAME2, FRAME], [_crowd(150, 0), Detections.empty(), _crowd(70, 1)]
+    out = PoseEstimator(backend, SPEC, flip_test=flip).estimate_frames(frames, dets)
+    assert [len(p) for p in out] == [150, 0, 70]
+    assert backend.calls == [c * (2 if flip else 1) for c in (64, 64, 64, 28)]
+    small = PeakBackend(17, SPEC.heatmap_size)
+    again = PoseEstimator(small, SPEC, flip_test=flip, max_crops=7).estimate_frames(frames, dets)
+    assert max(small.calls) == 7 * (2 if flip else 1) and sum(small.calls) == sum(backend.calls)
+    for a, b in zip(out, again, strict=True):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+        np.testing.assert_array_equal(a.scores, b.scores)
+    with pytest.raises(ConfigError, match="max_crops"):
+        PoseEstimator(backend, SPEC, max_crops=0)
+
+
+def test_chunked_calls_equal_one_call_on_a_real_network() -> None:
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    inner = PoseEstimator.from_model(model).backend
+    frames, dets = [FRAME, FRAME2, FRAME2], [_crowd(9, 2), DETS2, _crowd(5, 3)]
+    one = PoseEstimator(PerCropBackend(inner), model.spec, max_crops=64).estimate_frames(frames, dets)
+    chunked = PoseEstimator(PerCropBackend(inner), model.spec, max_crops=4).estimate_frames(frames, dets)
+    for a, b in zip(one, chunked, strict=True):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_non_finite_heatmaps_in_a_later_chunk_name_the_frame_concerned() -> None:
+    # chunks of 3: [f0 p0-1, f2 p0], [f2 p1-2, f3 p0]; crop 1 of every call is broken: f0 p1, f2 p2
+    est = PoseEstimator(BrokenBackend(17, SPEC.heatmap_size, 1, float("nan")), SPEC, flip_test=False, max_crops=3)
+    frames, dets = [FRAME, FRAME, FRAME2, FRAME2], [DETS, Detections.empty(), DETS2, _crowd(1, 4)]
+    with pytest.raises(NonFiniteOutputError, match=r"2 of 6 people") as ei:
+        est.estimate_frames(frames, dets)
+    assert ei.value.frame_offset == 0
+    est = PoseEstimator(BrokenBackend(17, SPEC.heatmap_size, 2, float("nan")), SPEC, flip_test=False, max_crops=3)
+    with pytest.raises(NonFiniteOutputError, match=r"2 of 6 people") as ei:  # f2 p0 and f3 p0
+        est.estimate_frames(frames, dets)
     assert ei.value.frame_offset == 2
 
 

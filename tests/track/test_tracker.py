@@ -179,6 +179,19 @@ def test_bad_boxes_are_skipped_not_tracked(caplog):
     assert "skipped 2 people" in caplog.text
 
 
+def test_bad_boxes_warn_once_not_every_frame(caplog):
+    """A detections file with a bad box in every frame: one warning, not one per frame of a long run."""
+    tr = Tracker(TrackerConfig(min_hits=1), fps=10)
+    with caplog.at_level("DEBUG", logger="stip_rt.track.tracker"):
+        for f in range(50):
+            tr.update(poses([[50, 50, 50, 90], box(200 + f)]), f)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "frame 0: skipped 1 people" in warnings[0].getMessage(), warnings
+    assert "later ones are logged at debug level" in warnings[0].getMessage()
+    assert sum("skipped 1 people" in r.getMessage() for r in caplog.records) == 50  # still at debug level
+    assert tr.skipped == 50
+
+
 def test_wrong_joint_count_raises():
     tr = Tracker(schema=COCO17)
     with pytest.raises(DataError, match="14 joints, schema 'coco17' has 17"):
