@@ -3,7 +3,6 @@ track's plots; and their docks on the right of the window."""
 
 from __future__ import annotations
 
-import numpy as np
 from PyQt6.QtCore import QByteArray, QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -23,17 +22,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from stip_rt.errors import StipError
 from stip_rt.pipeline_stats import PipelineStats
 from stip_rt.types import RunInfo
 
 from .history import SessionHistory
 from .options import ViewerOptions
-
-try:  # the plot is optional: without pyqtgraph the panel says so
-    import pyqtgraph as pg
-except ImportError:  # pragma: no cover - pyqtgraph is in the viewer extra
-    pg = None
+from .plots import ANGLE_CURVES, PeoplePlot, TrackPlots  # noqa: F401 (their home before plots.py)
 
 DOCK_WIDTH = 310  # px, at least (wider when a panel's text needs it): at 1180×710 the picture keeps ~840 px
 
@@ -198,136 +192,6 @@ class TrackList(QTableWidget):
         tid = self._ids[min(rows)] if rows and min(rows) < len(self._ids) else None
         self._current = tid
         self.selected.emit(tid or 0)
-
-
-def _plot_widget(left: str, units: str | None = None) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background=(24, 24, 28))
-    plot.setLabel("left", left, units=units)
-    plot.setLabel("bottom", "time", units="s")
-    plot.showGrid(x=True, y=True, alpha=0.25)
-    plot.setMouseEnabled(x=False, y=False)
-    plot.setMinimumHeight(90)
-    return plot
-
-
-class PeoplePlot(QWidget):
-    """People count over time (pyqtgraph); a seek breaks the line (NaN points are gaps)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        if pg is None:
-            layout.addWidget(QLabel("install pyqtgraph for the plot"))
-            self._curve = None
-            return
-        self._plot = _plot_widget("people")
-        # a count has no SI prefix ("people (x0.001)" on an empty plot) and never goes below 0
-        self._plot.getAxis("left").enableAutoSIPrefix(False)
-        self._plot.setYRange(0, 1, padding=0)
-        self._plot.getViewBox().setLimits(yMin=0)
-        self._curve = self._plot.plot(pen=pg.mkPen((90, 200, 250), width=2), connect="finite")
-        layout.addWidget(self._plot)
-
-    def refresh(self, history: SessionHistory) -> None:
-        if self._curve is None:
-            return
-        times = np.asarray(history.times, np.float64)
-        people = np.asarray(history.people, np.float64)
-        self._curve.setData(times, people, connect="finite")
-        top = np.nanmax(people) if np.isfinite(people).any() else 0
-        self._plot.setYRange(0, max(1.0, float(top)) * 1.05, padding=0)
-
-    def y_range(self) -> tuple[float, float]:
-        """The visible range of the people axis."""
-        lo, hi = self._plot.getViewBox().viewRange()[1]
-        return float(lo), float(hi)
-
-    def series(self) -> tuple[np.ndarray, np.ndarray]:
-        """The plotted (time, people) points; NaN where the line is broken."""
-        x, y = self._curve.getData()
-        return np.asarray(x if x is not None else []), np.asarray(y if y is not None else [])
-
-
-#: Joint angles plotted for the selected track (those the skeleton has), with their colours.
-ANGLE_CURVES = {"left_knee": (80, 180, 255), "right_knee": (255, 140, 60), "left_elbow": (120, 230, 120),
-                "right_elbow": (230, 110, 200), "left_hip": (60, 220, 200),
-                "right_hip": (250, 90, 90), "trunk_lean": (240, 240, 120)}  # fmt: skip
-
-
-def _legend_name(column: str) -> str:
-    """``left_knee`` → ``L knee`` (short, so that the legend fits the panel)."""
-    side, _, joint = column.partition("_")
-    return f"{side[0].upper()} {joint}" if side in ("left", "right") else column.replace("_", " ")
-
-
-class TrackPlots(QWidget):
-    """The selected track: speed (px/s, raw and smoothed) and joint angles (degrees) over time.
-
-    Computed with :func:`stip_rt.analysis.movement` on what the session has seen of that track.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.title = QLabel("Select a track (click it in the list or on the video)")
-        self.title.setWordWrap(True)
-        layout.addWidget(self.title)
-        self.track_id: int | None = None
-        self.frame: object = None  # the last movement() table (pandas DataFrame), for tests and export
-        if pg is None:
-            layout.addWidget(QLabel("install pyqtgraph for the plots"))
-            return
-        self.speed_plot = _plot_widget("speed", "px/s")
-        self.speed_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.speed_plot.addLegend(offset=(5, 5), colCount=2)
-        self._speed = self.speed_plot.plot(pen=pg.mkPen((150, 150, 160), width=1), name="raw", connect="finite")
-        self._speed_s = self.speed_plot.plot(pen=pg.mkPen((90, 200, 250), width=2), name="smoothed",
-                                             connect="finite")  # fmt: skip
-        self.angle_plot = _plot_widget("angle", "°")
-        self.angle_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.angle_plot.addLegend(offset=(5, 5), colCount=3)  # 3 short rows: the plot stays readable
-        self._angles = {name: self.angle_plot.plot(pen=pg.mkPen(color, width=2), name=_legend_name(name),
-                                                    connect="finite")
-                        for name, color in ANGLE_CURVES.items()}  # fmt: skip
-        self.angle_plot.setXLink(self.speed_plot)
-        layout.addWidget(self.speed_plot, 1)
-        layout.addWidget(self.angle_plot, 1)
-
-    def refresh(self, history: SessionHistory, track_id: int | None) -> None:
-        """Recompute the plots of ``track_id`` (None clears them) from ``history``."""
-        self.track_id = track_id
-        if track_id is None or track_id not in history.spans or history.run is None:
-            self.title.setText("Select a track (click it in the list or on the video)")
-            self.frame = None
-            self._set({}, None)
-            return
-        try:
-            from stip_rt.analysis import movement
-
-            df = movement(history.track_file({track_id}))
-        except StipError as e:
-            self.title.setText(f"track {track_id}: {e}")
-            return
-        self.frame = df
-        n = int(df["observed"].sum())
-        self.title.setText(f"track {track_id}: {n} frames, speed of the box bottom centre, joint angles in the image")
-        self._set({c: df[c].to_numpy(np.float64) for c in df.columns if c != "observed"}, df["time"].to_numpy())
-
-    def _set(self, cols: dict[str, np.ndarray], t: np.ndarray | None) -> None:
-        if pg is None:
-            return
-        t = np.zeros(0) if t is None else t
-        nan = np.full(len(t), np.nan)
-        self._speed.setData(t, cols.get("speed_px_s", nan))
-        self._speed_s.setData(t, cols.get("speed_px_s_smooth", nan))
-        has_angles = False
-        for name, curve in self._angles.items():
-            values = cols.get(f"{name}_deg_smooth", cols.get(f"{name}_deg"))
-            has_angles |= values is not None
-            curve.setData(t, values if values is not None else nan)
-        self.angle_plot.setVisible(has_angles or not cols)  # box-only tracking: speed only
 
 
 def dock_panels(window: QMainWindow, view_menu: QMenu, *, info: InfoPanel, overlays: OverlayPanel,

@@ -113,3 +113,54 @@ def test_a_text_file_is_refused_in_the_status_bar(box_window, qtbot, tmp_path) -
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _pg_texts_shown(plot, window) -> dict[str, bool]:
+    """The legend entries and axis labels drawn inside ``plot`` (a pyqtgraph PlotWidget): whether each lies
+    wholly within the part of the plot on screen."""
+    seen = _shown(plot, window).translated(-plot.mapTo(window, QPoint(0, 0)))
+    out = {}
+    item = plot.getPlotItem()
+    legend = item.legend
+    texts = [label.item for _, label in legend.items] if legend is not None and legend.isVisible() else []
+    texts += [plot.getAxis(side).label for side in ("left", "bottom") if plot.getAxis(side).isVisible()]
+    for text in texts:  # QGraphicsTextItems
+        if not text.isVisible():
+            continue
+        m = text.document().documentMargin()  # blank around the glyphs
+        rect = plot.mapFromScene(text.mapRectToScene(text.boundingRect().adjusted(m, m, -m, -m))).boundingRect()
+        out[text.toPlainText().strip()] = seen.contains(rect.translated(plot.viewport().pos()))
+    return out
+
+
+def test_the_selected_track_plots_fit_a_small_window(make_window, qtbot) -> None:
+    """At 900×600 the joint-angle legend had a third row below the plot and the speed axis label was cut:
+    every curve is named where it can be read, and every text drawn in a plot lies inside it."""
+    from apps.viewer.options import ViewerOptions
+    from apps.viewer.panels import ANGLE_CURVES
+    from apps.viewer.plots import _legend_name
+
+    w = make_window(ViewerOptions(model="none"))
+    w.resize(900, 600)
+    qtbot.waitExposed(w)
+    w.docks["Selected track"].raise_()
+    qtbot.wait(50)
+    panel = w.track_plots
+    names = {"speed": ["raw", "smoothed"], "angle": [_legend_name(c) for c in ANGLE_CURVES]}
+    for plot, wanted in ((panel.speed_plot, names["speed"]), (panel.angle_plot, names["angle"])):
+        assert plot.isVisible() and _shown(plot, w).size() == plot.size(), "the plot itself is cut"
+        drawn = _pg_texts_shown(plot, w)
+        assert all(drawn.values()), f"cut in the plot: {[t for t, ok in drawn.items() if not ok]}"
+        labels = [lbl for lbl in panel.findChildren(QLabel) if lbl.isVisible() and lbl.text()]
+        for label in labels:  # names given beside the plot must be wholly shown
+            seen = _shown(label, w)
+            assert seen.height() >= label.heightForWidth(label.width()) and seen.width() == label.width(), label.text()
+        beside = " ".join(lbl.text() for lbl in labels)
+        missing = [n for n in wanted if n not in drawn and n not in beside]
+        assert not missing, f"curves named nowhere: {missing}"
+        axis = plot.getAxis("left")
+        assert axis.label.isVisible() or any(u in beside for u in ("px/s", "°")), "the units are shown nowhere"
+    w.docks["People"].raise_()
+    qtbot.wait(50)
+    drawn = _pg_texts_shown(w.plot._plot, w)
+    assert "people" in drawn and all(drawn.values()), drawn
