@@ -30,6 +30,7 @@ from stip_rt.io.draw import Trails, draw_people, draw_trails
 from stip_rt.io.sinks import open_sink
 from stip_rt.pipeline import Pipeline, PipelineParts
 from stip_rt.pipeline_config import open_sinks
+from stip_rt.run_config import RunConfig
 from stip_rt.types import FrameResult, RunInfo
 
 from .options import ViewerOptions, run_config
@@ -302,7 +303,10 @@ class Session(QObject):
         """Build the stages in steps the user can follow: source and detector, then the pose model.
 
         Every model file the run needs is fetched (or found missing) first, so that one message
-        names all of them, as ``stip-rt`` does.
+        names all of them, as ``stip-rt`` does. For a live source (a camera, a stream) the networks
+        make their slow first calls here, before the source is read (which keeps it drained
+        meanwhile), as :func:`stip_rt.pipeline_build.build_parts` does: the detector's in it, the pose
+        model's after it is loaded.
         """
         from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights
         from stip_rt.track.tracker import Tracker
@@ -310,18 +314,23 @@ class Session(QObject):
         cfg = self.config
         pose = fetch_weights(cfg)
         detector = "detections " + Path(cfg.detect.detections).name if cfg.detect.detections else cfg.detect.model
-        self.status.emit(f"opening {self.source} and loading the detector ({detector})", 0, 0)
+        warm = ", then warming it up" if _looks_live(cfg) and not cfg.detect.detections else ""
+        self.status.emit(f"opening {self.source} and loading the detector ({detector}){warm}", 0, 0)
         box_only = dataclasses.replace(cfg, pose=dataclasses.replace(cfg.pose, model="none"))
         parts = build_parts(box_only)
         if cfg.pose.model == "none":
             return parts
+        info = parts.run.source
         try:
             self.status.emit(f"loading the pose model ({cfg.pose.model}) on {_backend_words(cfg)}", 0, 0)
             estimator, name, schema, backend = build_estimator(cfg, pose=pose)
+            if info.live:
+                self.status.emit(f"warming up the pose model ({cfg.pose.model}): its first calls are slow", 0, 0)
+                _warm_up(estimator, info.width, info.height)
         except BaseException:
             parts.source.close()
             raise
-        tracker = Tracker(cfg.track, fps=parts.run.source.fps, schema=schema, frame_size=_frame_size(parts))
+        tracker = Tracker(cfg.track, fps=info.fps, schema=schema, frame_size=_frame_size(parts))
         run = dataclasses.replace(parts.run, schema=schema, pose_model=name, backend=backend)
         return dataclasses.replace(parts, estimator=estimator, tracker=tracker, run=run)
 
@@ -428,6 +437,22 @@ def _frame_size(parts: PipelineParts) -> tuple[int, int] | None:
     """(width, height) of the source for the tracker (as :func:`stip_rt.pipeline_build.build_parts`)."""
     s = parts.run.source
     return (s.width, s.height) if s.width > 0 and s.height > 0 else None
+
+
+def _looks_live(cfg: RunConfig) -> bool:
+    """The source is live (a camera, a stream), as far as its name tells before it is opened."""
+    from stip_rt.io.source_paths import CAMERA_PATH, is_url
+
+    uri = str(cfg.source.uri or "").strip()
+    live = cfg.source.live
+    return live if live is not None else uri.isdigit() or bool(CAMERA_PATH.match(uri)) or is_url(uri)
+
+
+def _warm_up(estimator: object, width: int, height: int) -> None:
+    """The pose model's slow first calls (:meth:`stip_rt.pose.estimator.PoseEstimator.warm_up`), if it has them."""
+    warm = getattr(estimator, "warm_up", None)
+    if callable(warm):
+        warm(width, height)
 
 
 def _backend_words(cfg) -> str:

@@ -107,3 +107,77 @@ def test_offline_start_names_every_missing_model_in_one_message(make_window, qtb
     assert "2 model files are missing" in message
     for name in ("rtmdet-tiny", AUTO_POSE[1]):
         assert f"stip-rt weights import FILE --name {name}" in message, message
+
+
+class _Camera:
+    """Stands in for cv2.VideoCapture (as tests/io/test_sources.py's FakeCapture): an endless camera of
+    black 64×48 frames at about 25 fps."""
+
+    def __init__(self, device) -> None:
+        self.open = True
+
+    def isOpened(self) -> bool:
+        return self.open
+
+    def set(self, prop, value) -> bool:
+        return True
+
+    def get(self, prop) -> float:
+        import cv2
+
+        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        import time
+
+        time.sleep(0.005)
+        return (True, np.zeros((48, 64, 3), np.uint8)) if self.open else (False, None)
+
+    def release(self) -> None:
+        self.open = False
+
+
+def test_a_live_source_warms_the_pose_model_up_while_the_window_stays_responsive(
+    make_window, qtbot, tiny_options, statuses, monkeypatch, wait_frames
+):
+    """A camera's run warms its networks up before its first read (the camera kept drained meanwhile): the
+    viewer warmed only the detector, not the pose model; the warm-up (seconds on a GPU) runs off the UI
+    thread, the event loop goes on, and the status says what starting is doing."""
+    import threading
+
+    import cv2
+    from PyQt6.QtCore import QTimer
+
+    from stip_rt.pose.estimator import PoseEstimator
+
+    monkeypatch.setattr(cv2, "VideoCapture", _Camera)
+    warming, release = threading.Event(), threading.Event()
+    real_warm_up = PoseEstimator.warm_up
+    sizes = []
+
+    def slow_warm_up(self, width, height):  # a GPU's first calls: slow
+        sizes.append((width, height))
+        warming.set()
+        release.wait(30)
+        real_warm_up(self, width, height)
+
+    monkeypatch.setattr(PoseEstimator, "warm_up", slow_warm_up)
+    w = make_window(tiny_options)
+    ticks = []
+    timer = QTimer(w, interval=10, timeout=lambda: ticks.append(1))
+    timer.start()
+    try:
+        assert w.open_source("0")
+        qtbot.waitUntil(warming.is_set, timeout=30000)
+        seen = len(ticks)
+        qtbot.waitUntil(lambda: len(ticks) >= seen + 5, timeout=5000)  # the UI thread goes on meanwhile
+        qtbot.waitUntil(lambda: "warming up the pose model" in w.starting_step, timeout=5000)
+        assert not release.is_set() and w.frames_shown == 0
+        assert "warming up the pose model" in w.statusBar().currentMessage()
+        assert w.statusBar().currentMessage().startswith("Starting (")
+    finally:
+        release.set()
+    wait_frames(w, 2)
+    assert sizes == [(64, 48)]  # once, at the camera's size
+    texts = [t for t, _, _ in statuses]
+    assert texts.index(next(t for t in texts if t.startswith("warming up"))) < texts.index("reading the first frame")
