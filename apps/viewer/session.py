@@ -26,6 +26,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from stip_rt.errors import StipError
 from stip_rt.pipeline import Pipeline, PipelineParts
 from stip_rt.run_config import RunConfig
+from stip_rt.types import SourceInfo
 
 from .options import ViewerOptions, run_config
 from .viewer_sink import ViewerSink
@@ -37,7 +38,8 @@ class Session(QObject):
     Signals:
         frame(object, object): annotated image (np.ndarray BGR) and its FrameResult.
         ended(str): the run ended; the text is the error message, or empty when it reached the end
-            (the session keeps its models: :meth:`seek` runs again).
+            (the session keeps its models: :meth:`seek` runs again). ``finished`` with a message: a
+            seek past the real end of a video whose length was estimated; the models are kept.
         status(str, int, int): what starting is doing now, with progress (done, total; total 0 = unknown).
         seeked(int): a new run started at this frame after :meth:`seek`.
     """
@@ -58,6 +60,9 @@ class Session(QObject):
         self.pipeline: Pipeline | None = None
         self.builds = 0  # how many times the models were built (1 for a whole session)
         self.finished = False  # the last run reached the end of the source
+        self.length_estimated = False  # frame_count is an estimate (see frame_count)
+        self._length: int | None = None
+        self._from = start  # the first frame of the current run
         self._next_id = next_id
         self._gen = 0  # which pipeline's end counts (a seek supersedes the running one)
         self._lock = threading.Lock()
@@ -77,6 +82,7 @@ class Session(QObject):
             with progress_reporter(self._download_progress):
                 parts = self._build()
             self.builds += 1
+            self._measure(parts.run.source)
             if self._next_id is not None and hasattr(parts.tracker, "reset"):
                 parts.tracker.reset(next_id=self._next_id)
             self._run(parts)
@@ -196,6 +202,7 @@ class Session(QObject):
                 self.ended.emit(str(e))
                 return
             run = dataclasses.replace(parts.run, source=source.info)
+            self._from = frame
             self.sink.attach()
             self.seeked.emit(frame)
             self._run(dataclasses.replace(parts, source=source, tracker=tracker, run=run))
@@ -213,9 +220,45 @@ class Session(QObject):
         with self._lock:
             if gen != self._gen:
                 return  # superseded by a seek
-        self.finished = error is None
+        ran_out = error is not None and self._ran_out(error)
+        self.finished = error is None or ran_out
+        if error is None:
+            self._learn_length()
+        elif ran_out:  # nothing from this frame on: the seek bar ends before it
+            self._length = self._from
         self.sink.stop_recording()
         self.ended.emit("" if error is None else str(error))
+
+    # ---------------------------------------------------------------- length
+    @property
+    def frame_count(self) -> int | None:
+        """Frames of the source for the seek bar: its container's count, else an estimate from the duration
+        of a video file whose container counts none (Matroska/WebM, MPEG-TS; ``length_estimated``), no
+        less than the frames seen, exact once a run reached the end; None: unknown (a camera, a stream)."""
+        n = self._length
+        if n is not None and self.length_estimated:
+            n = max(n, self.sink.last_index + 1)
+        return n
+
+    def _measure(self, info: SourceInfo) -> None:
+        """The length of the source (the helper thread, before the first run)."""
+        if info.frame_count:
+            self._length = info.frame_count
+        elif not info.live and Path(self.source).is_file():
+            from stip_rt.io.video_seek import estimated_frame_count
+
+            self._length = estimated_frame_count(self.source)
+            self.length_estimated = self._length is not None
+
+    def _learn_length(self) -> None:
+        """A run reached the end: an estimated length is now known (unless the run stopped at max_frames)."""
+        if self.length_estimated and self.config.source.max_frames is None and self.sink.written:
+            self._length, self.length_estimated = self.sink.last_index + 1, False
+
+    def _ran_out(self, error: BaseException) -> bool:
+        """A run from a seek into a video whose length is estimated failed before its first frame: the
+        video ends before the frame sought (its duration said more)."""
+        return self.length_estimated and self._from > 0 and self.sink.written == 0 and isinstance(error, StipError)
 
 
 def _frame_size(parts: PipelineParts) -> tuple[int, int] | None:

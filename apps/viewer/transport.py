@@ -119,6 +119,7 @@ class PlaybackBar(QToolBar):
         self.seek.setMinimumWidth(320)
         self.addWidget(self.seek)
         self.position = QLabel("  –  ")
+        self._index, self._seconds = 0, 0.0
         self.position.setMinimumWidth(150)
         self.addWidget(self.position)
 
@@ -135,14 +136,24 @@ class PlaybackBar(QToolBar):
         self.step_action.setEnabled(running)
         self.seek.setEnabled(seekable)
 
-    def show_position(self, index: int, seconds: float, frame_count: int | None) -> None:
-        """Frame ``index`` (at ``seconds``) of ``frame_count`` (None/0: unknown, e.g. a camera) is on screen."""
+    def show_position(self, index: int, seconds: float, frame_count: int | None, estimated: bool = False) -> None:
+        """Frame ``index`` (at ``seconds``) of ``frame_count`` (None/0: unknown, e.g. a camera; ``estimated``:
+        from the video's duration, shown as ``~N``) is on screen."""
         if frame_count and not self.seek.isSliderDown():
             self.seek.setRange(0, max(frame_count - 1, 0))
             self.seek.setValue(index)
             self.seek.setEnabled(True)
-        total = f"/{frame_count}" if frame_count else ""
-        self.position.setText(f"  frame {index}{total}  {seconds:.1f}s")
+        self._index, self._seconds = index, seconds
+        self._show_text(frame_count, estimated)
+
+    def set_length(self, frame_count: int, estimated: bool) -> None:
+        """The video has ``frame_count`` frames (``estimated``: from its duration): the seek bar ends at the last."""
+        self.seek.setRange(0, max(frame_count - 1, 0))
+        self._show_text(frame_count, estimated)
+
+    def _show_text(self, frame_count: int | None, estimated: bool) -> None:
+        total = f"/{'~' if estimated else ''}{frame_count}" if frame_count else ""
+        self.position.setText(f"  frame {self._index}{total}  {self._seconds:.1f}s")
 
 
 # ---------------------------------------------------------------- what the controls do

@@ -51,6 +51,8 @@ class ViewerSink:
         self.run: RunInfo | None = None
         self.selected: int | None = None
         self.max_id = 0  # largest track id seen (ids of a rebuilt tracker start above it)
+        self.written = 0  # frames shown since the run (or the last seek) started
+        self.last_index = -1  # the index of the last frame shown
         self.trails = Trails(TRAIL_FRAMES)
         self._resume = threading.Event()
         self._resume.set()
@@ -113,6 +115,7 @@ class ViewerSink:
         """After a seek: trails start again; a paused view shows the new frame and holds."""
         self.trails = Trails(TRAIL_FRAMES)
         self._t0_wall = None
+        self.written = 0
         self._detached.clear()
         if self.paused:
             self.step()
@@ -130,6 +133,8 @@ class ViewerSink:
         self._pace(result)
         if self._detached.is_set() or self._closed.is_set():
             return
+        self.written += 1
+        self.last_index = result.index
         if len(result.tracks):
             self.max_id = max(self.max_id, int(result.tracks.ids.max()))
         self.trails.update(result.index, result.tracks)

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         if not keep_history or source != self.source:
             self.history.clear()
             self.select_track(None)
+            self.frame_count = None  # known again from the new source's first frame
         self.source = source
         self.max_frames = max_frames
         missing = self.prefs.missing_files()
@@ -304,21 +305,26 @@ class MainWindow(QMainWindow):
         self.selection.frame_added()
         self._last_index = result.index
         self.frames_shown += 1
-        if run is not None:
-            self.frame_count, self._fps = run.source.frame_count, run.source.fps
-            self.playback.show_position(result.index, result.time, run.source.frame_count)
+        if run is not None and self.session is not None:
+            self.frame_count, self._fps = self.session.frame_count, run.source.fps
+            self.playback.show_position(result.index, result.time, self.frame_count, self.session.length_estimated)
         self.frame_shown.emit(result.index)
 
     def _run_ended(self, message: str) -> None:
         if self.sender() is not self.session:
             return  # a run that was stopped or replaced: its end says nothing about the current one
         self.status_line.end_start()
+        session = self.session
         if message:
             self.show_error(message)
-            session, self.session = self.session, None
-            session.stop()
+            if not session.finished:  # a seek past the end of a video whose length was estimated keeps the models
+                self.session = None
+                session.stop()
         else:
             self.status_line.show("Finished — seek, or Play again (the models stay loaded)")
+        if session.frame_count and self.frame_count:  # a length estimated from the duration, now known
+            self.frame_count = session.frame_count
+            self.playback.set_length(self.frame_count, session.length_estimated)
         self.update_controls()
         self.run_ended.emit(self.status_line.message() if message else "")
 

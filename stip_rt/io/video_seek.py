@@ -15,6 +15,9 @@ start. Frames keep the numbers and times a decode from frame 0 gives them:
   index only some keyframes, so their packets are demuxed (read, not decoded: far cheaper) up to
   the target and their timestamps must give their ranks.
 
+Matroska and MPEG-TS do not count their frames: :func:`estimated_frame_count` estimates it from
+the stated duration and frame rate (for a seek bar; a seek past the real end finds no frame).
+
 Every seek is checked: the first frame decoded after it must be a keyframe with a pts, at or
 before N (B-frame reordering can put a keyframe's pts after the seek time; then the seek goes one
 keyframe back). Anything else (no index, a variable or unknown rate, no start time, a seek that
@@ -190,3 +193,50 @@ def seek_to_keyframe(uri: str, container: Any, stream: Any, numbering: FrameNumb
         numbering.restart()
     log.debug("%s: decoding from the start to reach frame %d (%s)", uri, start, why)
     return Seek.MOVED
+
+
+def estimated_frame_count(uri: str) -> int | None:
+    """How many frames a video file holds whose container does not count them, from its duration and frame rate.
+
+    Matroska/WebM and MPEG-TS files state no frame count (``SourceInfo.frame_count`` is None) but a
+    keyframe seek finds their frames by timestamp; ``round(duration × fps)`` estimates the count,
+    exactly for a constant-rate file whose duration is its video's (Matroska's per-track ``DURATION``
+    tag, the stream's duration, else the container's, which may be a longer audio track's).
+
+    Args:
+        uri: a local video file.
+
+    Returns:
+        The estimated number of frames, or None: the container counts its frames, finds them by
+        index (AVI) or not at all, states no duration or frame rate, or cannot be read.
+    """
+    try:
+        with av.open(uri) as container:
+            if container.format.name not in _TIMESTAMPED:
+                return None
+            videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+            if not videos or videos[0].frames:
+                return None
+            stream = videos[0]
+            rate = stream.average_rate or stream.guessed_rate
+            seconds = _duration_s(container, stream)
+            if not rate or rate <= 0 or seconds is None:
+                return None
+            count = round(seconds * float(rate))
+            return count if count > 0 else None
+    except (av.FFmpegError, OSError, ValueError) as e:
+        log.debug("%s: no frame count estimated (%s)", uri, e)
+        return None
+
+
+def _duration_s(container: Any, stream: Any) -> float | None:
+    """The video stream's duration (s): Matroska's track tag, the stream's, else the container's; None: unknown."""
+    tag = stream.metadata.get("DURATION")  # "HH:MM:SS.nnnnnnnnn", written per track by FFmpeg and mkvmerge
+    if tag:
+        h, m, sec = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None

@@ -212,6 +212,36 @@ def test_variable_rate_is_decoded_from_the_start(tmp_path: Path, name: str, capl
     assert round(full[30][1] * 25) != 30
 
 
+@pytest.mark.parametrize(
+    ("name", "codec", "fps", "expected"),
+    [
+        ("h264_30fps.mkv", "libx264", 30, 95),  # Matroska: 1 ms ticks, its track's DURATION tag
+        ("vp9.webm", "libvpx-vp9", 25, 95),
+        ("h264.ts", "libx264", 25, 95),  # MPEG-TS: the stream's duration (the container starts earlier)
+        ("h264.mov", "libx264", 25, None),  # the container counts its frames: SourceInfo.frame_count has it
+        ("mpeg4.avi", "mpeg4", 25, None),
+    ],
+)
+def test_frame_count_estimated_where_the_container_states_none(
+    tmp_path: Path, name: str, codec: str, fps: int, expected: int | None
+) -> None:
+    from stip_rt.io.video_seek import estimated_frame_count
+
+    path = _make(tmp_path / name, codec, fps=fps)
+    assert estimated_frame_count(str(path)) == expected
+    if expected is not None:
+        with VideoSource(str(path)) as src:
+            assert src.info.frame_count is None and sum(1 for _ in src) == expected
+
+
+def test_no_frame_count_estimated_for_what_is_no_such_video(tmp_path: Path) -> None:
+    from stip_rt.io.video_seek import estimated_frame_count
+
+    (tmp_path / "notes.mkv").write_text("not a video")
+    assert estimated_frame_count(str(tmp_path / "notes.mkv")) is None
+    assert estimated_frame_count(str(tmp_path / "missing.mkv")) is None
+
+
 # ---------------------------------------------------------------- damaged AVI
 
 

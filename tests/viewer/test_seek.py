@@ -155,3 +155,92 @@ def test_seek_decodes_from_the_keyframe_before_the_target(box_window, qtbot, vid
     # target (fewer than a keyframe interval) instead of 400
     assert opened[1].first_dts == 250
     assert w.history.frame_indices and min(f for f in w.history.frame_indices if f >= 300) == 400
+
+
+# ---------------------------------------------------------------- videos whose container counts no frames
+
+
+def _video(path, n=60, fps=10):
+    """``n`` frames of 96×64 at ``fps``, a keyframe every 10, each frame's brightness its number (×4)."""
+    import av
+
+    codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(path.suffix, "libx264")
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.codec_context.gop_size = 10
+        if codec == "libx264":
+            s.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "0"}
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i * 4, np.uint8), format="bgr24")
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path
+
+
+def _frames_shown(session):
+    """(index, raw image) of every frame ``session`` shows from now on."""
+    shown = []
+    session.frame.connect(lambda image, result: shown.append((result.index, result.image)))
+    return shown
+
+
+@pytest.mark.parametrize("name", ["rec.mkv", "rec.webm", "rec.ts", "rec.mov"])
+def test_a_video_whose_container_counts_no_frames_can_be_sought(box_window, qtbot, tmp_path, wait_frames, name):
+    """Matroska/WebM (a Record or `stip-rt track --video x.mkv` output) and MPEG-TS state no frame count: the
+    seek bar stayed disabled. Their length is estimated from the duration (~N), the frames sought are those
+    a decode from frame 0 gives, and the length is exact once the end is reached (.mov: counted all along)."""
+    from stip_rt.io.video_source import VideoSource
+
+    path = _video(tmp_path / name)
+    with VideoSource(str(path)) as src:
+        full = {f.index: f.image for f in src}
+    assert len(full) == 60
+    counted = name.endswith(".mov")
+    w = box_window
+    assert w.open_source(str(path))
+    wait_frames(w, 2)
+    session = w.session
+    assert w.seek.isEnabled() and w.frame_count == 60 and w.seek.maximum() == 59
+    assert session.length_estimated is not counted
+    assert ("/60 " if counted else "/~60 ") in w.position.text()
+    shown = _frames_shown(session)
+    with qtbot.waitSignal(session.seeked, timeout=30000):
+        w.seek_to(45)
+    with qtbot.waitSignal(w.run_ended, timeout=30000) as ended:
+        pass
+    assert ended.args == [""] and w.session is session and session.builds == 1
+    after = [(i, image) for i, image in shown if i >= 45]
+    assert [i for i, _ in after] == list(range(45, 60))  # the numbers of a decode from frame 0 ...
+    for i, image in after:
+        assert np.array_equal(image, full[i]), i  # ... and its pictures
+    assert w.frame_count == 60 and not session.length_estimated  # known now: the end was reached
+    assert "/60 " in w.position.text()
+
+
+def test_a_seek_past_the_real_end_of_an_estimated_length_keeps_the_models(
+    box_window, qtbot, tmp_path, wait_frames, monkeypatch
+):
+    """A duration that says more than the video holds (a longer audio track): a seek past its last frame
+    ends in an error that keeps the models; the seek bar ends before that frame, and seeking on works."""
+    import stip_rt.io.video_seek as video_seek
+
+    monkeypatch.setattr(video_seek, "estimated_frame_count", lambda uri: 70)
+    path = _video(tmp_path / "longer.mkv")
+    w = box_window
+    assert w.open_source(str(path))
+    wait_frames(w, 2)
+    session = w.session
+    assert w.frame_count == 70 and w.seek.maximum() == 69
+    with qtbot.waitSignal(w.run_ended, timeout=30000) as ended:
+        w.seek_to(65)
+    assert "longer.mkv: the start frame 65 is past the end of the video (60 frames" in ended.args[0]
+    assert w.session is session and session.ready and w.statusBar().currentMessage() == ended.args[0]
+    assert w.frame_count == 65 and w.seek.maximum() == 64 and w.seek.isEnabled()
+    w.speed.setCurrentText("max")
+    with qtbot.waitSignal(w.run_ended, timeout=30000) as ended:
+        w.seek_to(50)
+    assert ended.args == [""] and w.last_index == 59 and session.builds == 1
+    assert w.frame_count == 60 and not session.length_estimated and w.seek.maximum() == 59
