@@ -304,7 +304,7 @@ class Session(QObject):
         Every model file the run needs is fetched (or found missing) first, so that one message
         names all of them, as ``stip-rt`` does.
         """
-        from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights
+        from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights, warm_up
         from stip_rt.track.tracker import Tracker
 
         cfg = self.config
@@ -318,6 +318,8 @@ class Session(QObject):
         try:
             self.status.emit(f"loading the pose model ({cfg.pose.model}) on {_backend_words(cfg)}", 0, 0)
             estimator, name, schema, backend = build_estimator(cfg, pose=pose)
+            if parts.run.source.live:  # build_parts warmed the detector up only: the pose model too (its first calls)
+                warm_up(None, estimator, parts.run.source)
         except BaseException:
             parts.source.close()
             raise

@@ -107,3 +107,25 @@ def test_offline_start_names_every_missing_model_in_one_message(make_window, qtb
     assert "2 model files are missing" in message
     for name in ("rtmdet-tiny", AUTO_POSE[1]):
         assert f"stip-rt weights import FILE --name {name}" in message, message
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_live_source_in_the_viewer_warms_its_pose_model_up(qtbot, video, tiny_options, monkeypatch, live):
+    """The viewer loads its pose model after build_parts (which warms up what it built: the detector);
+    a camera or stream then ran the pose network's slow first calls on its first frames."""
+    import dataclasses
+
+    from stip_rt.pose.estimator import PoseEstimator
+
+    warmed = []
+    real = PoseEstimator.warm_up
+    monkeypatch.setattr(PoseEstimator, "warm_up", lambda self, w, h: (warmed.append((w, h)), real(self, w, h)))
+    session = Session(video, tiny_options)
+    cfg = session.config
+    session.config = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, live=live))
+    parts = session._build()
+    try:
+        assert parts.estimator is not None and parts.run.source.live == live
+        assert warmed == ([(768, 576)] if live else [])
+    finally:
+        parts.source.close()
