@@ -70,7 +70,7 @@ def build_parts(config: RunConfig) -> PipelineParts:
         raise
 
 
-def warm_up(detector: Detector, estimator: PoseStage | None, info: SourceInfo) -> None:
+def warm_up(detector: Detector | None, estimator: PoseStage | None, info: SourceInfo) -> None:
     """Make the networks' slow first calls before a live source is read (its frames would be late, and dropped).
 
     Every stage with a ``warm_up(width, height)`` method runs it on a black frame of the source's
@@ -78,7 +78,8 @@ def warm_up(detector: Detector, estimator: PoseStage | None, info: SourceInfo) -
     (:meth:`~stip_rt.pose.estimator.PoseEstimator.warm_up`: with ``cuda-fast``, a CUDA graph for
     every batch bucket, not one the first time a frame holds that many people). A live network
     stream is kept drained meanwhile (:class:`~stip_rt.io.video_source.VideoSource`), so its first
-    frame read is a fresh one.
+    frame read is a fresh one. A stage built later (the viewer loads its pose model after the source
+    and the detector) is warmed up by a call of its own, with None for the stage already warm.
     """
     t0 = time.perf_counter()
     for stage in (detector, estimator):

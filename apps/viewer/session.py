@@ -99,7 +99,7 @@ class Session(QObject):
         meanwhile), as :func:`stip_rt.pipeline_build.build_parts` does: the detector's in it, the pose
         model's after it is loaded.
         """
-        from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights
+        from stip_rt.pipeline_build import build_estimator, build_parts, fetch_weights, warm_up
         from stip_rt.track.tracker import Tracker
 
         cfg = self.config
@@ -117,7 +117,7 @@ class Session(QObject):
             estimator, name, schema, backend = build_estimator(cfg, pose=pose)
             if info.live:
                 self.status.emit(f"warming up the pose model ({cfg.pose.model}): its first calls are slow", 0, 0)
-                _warm_up(estimator, info.width, info.height)
+                warm_up(None, estimator, info)
         except BaseException:
             parts.source.close()
             raise
@@ -274,13 +274,6 @@ def _looks_live(cfg: RunConfig) -> bool:
     uri = str(cfg.source.uri or "").strip()
     live = cfg.source.live
     return live if live is not None else uri.isdigit() or bool(CAMERA_PATH.match(uri)) or is_url(uri)
-
-
-def _warm_up(estimator: object, width: int, height: int) -> None:
-    """The pose model's slow first calls (:meth:`stip_rt.pose.estimator.PoseEstimator.warm_up`), if it has them."""
-    warm = getattr(estimator, "warm_up", None)
-    if callable(warm):
-        warm(width, height)
 
 
 def _backend_words(cfg) -> str:

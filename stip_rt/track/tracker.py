@@ -124,8 +124,11 @@ class Tracker:
         # People who can match: score >= low_score ("high" ones also >= high_score).
         cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
         is_high = scores[cand] >= cfg.high_score
-        if dt > 1:  # 0. a gap in the frame numbers (a live source's drops or outage) ages the tracks too
-            self._expire(int(frame_index))
+        # 0. a gap (a live source's drops or outage in the frame numbers; in the times, the same outage in
+        # a video recorded of that run, or a stall) ages the tracks too
+        frames = 1 if prev is None else int(frame_index) - prev
+        if frames > 1 or dt > frames:
+            self._expire(int(frame_index), max(0.0, dt - frames))
         tab = self._table
         confirmed_ids = _NO_ROWS
         if len(tab):
@@ -247,12 +250,19 @@ class Tracker:
         return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
-    def _expire(self, frame: int) -> None:
+    def _expire(self, frame: int, extra: float = 0.0) -> None:
         """Remove the tracks a gap before ``frame`` aged past their limit (lost for more than ``max_age``
-        frames, tentative for more than ``tentative_max_misses``): had every frame come, they would be gone."""
+        frames, tentative for more than ``tentative_max_misses``): had every frame come, they would be gone.
+
+        ``extra``: frames of time the step to ``frame`` took beyond its frame numbers (from the frames'
+        times): it counts towards ``max_age`` (``max_age_s`` is a time: a video recorded of a live run
+        keeps an outage in its times only), not towards the misses of tentative tracks (a stall of a
+        variable-frame-rate video misses no frame).
+        """
         tab = self._table
-        limit = np.where(tab.state == TENTATIVE, self.config.tentative_max_misses, self.max_age) + 1
-        keep = frame - tab.last <= limit
+        tentative = tab.state == TENTATIVE
+        limit = np.where(tentative, self.config.tentative_max_misses, self.max_age) + 1
+        keep = frame - tab.last + np.where(tentative, 0.0, extra) <= limit
         if not keep.all():
             tab.keep(keep)
             self._pending.keep_only(tab.ids)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from track_inputs import poses
 
+from stip_rt.track.config import TrackerConfig
 from stip_rt.track.tracker import Tracker
 
 
@@ -67,3 +68,34 @@ def test_even_times_change_nothing() -> None:
             np.testing.assert_array_equal(a.ids, b.ids)
             np.testing.assert_array_equal(a.boxes, b.boxes)
             np.testing.assert_array_equal(a.keypoints, b.keypoints)
+
+
+def _standing(tracker: Tracker, frames: list[int], times: list[float | None]) -> list[list[int]]:
+    """Ids given to one person standing still, seen at ``frames`` (and ``times``)."""
+    return [tracker.update(poses([[100, 100, 160, 250]]), f, t).ids.tolist() for f, t in zip(frames, times)]
+
+
+def test_an_outage_kept_in_the_times_only_ages_the_tracks_as_in_the_numbers() -> None:
+    """A live run's outage of 5 s skips frame numbers (frame 60 after frame 9: a new track); the video
+    recorded of that run keeps it in its times only (mp4: frame 10 at 6.0 s). Re-tracking that video
+    once kept the old track through 5 s (max_age_s 1.5): predicted by the times, aged by the numbers."""
+    cfg = TrackerConfig(min_hits=1)
+    by_number = _standing(Tracker(cfg, fps=10.0), [*range(10), 60], [i / 10 for i in range(10)] + [6.0])
+    by_time = _standing(Tracker(cfg, fps=10.0), list(range(11)), [i / 10 for i in range(10)] + [6.0])
+    assert by_number[-1] == by_time[-1] == [2]
+    assert by_number[:10] == by_time[:10] == [[1]] * 10
+    # a stall within max_age_s keeps the track
+    assert _standing(Tracker(cfg, fps=10.0), list(range(11)), [i / 10 for i in range(10)] + [2.0])[-1] == [1]
+    # a tentative track is not aged by a stall (no frame was missed): confirmed at its second frame
+    tracker = Tracker(fps=10.0)
+    tracker.update(poses([]), 0, 0.0)
+    assert _standing(tracker, [1, 2], [0.1, 0.6]) == [[], [1]]
+
+
+def test_a_gap_in_the_numbers_ages_the_tracks_whatever_the_times_say() -> None:
+    """Frames 10-14 missing, but times that step less than the numbers (a source whose clock says less
+    than its nominal rate): the lifecycle counts frames, so the gap ages the track as without times."""
+    frames, times = [*range(10), 15], [i / 40 for i in range(10)] + [0.25]
+    cfg = TrackerConfig(min_hits=1, max_age_s=0.2)
+    assert _standing(Tracker(cfg, fps=10.0), frames, [None] * 11)[-1] == [2]
+    assert _standing(Tracker(cfg, fps=10.0), frames, times)[-1] == [2]

@@ -177,7 +177,31 @@ def test_a_live_source_warms_the_pose_model_up_while_the_window_stays_responsive
         assert w.statusBar().currentMessage().startswith("Starting (")
     finally:
         release.set()
+        timer.stop()  # a timer left firing into a later test's event processing crashed the run
+        timer.timeout.disconnect()
     wait_frames(w, 2)
     assert sizes == [(64, 48)]  # once, at the camera's size
     texts = [t for t, _, _ in statuses]
     assert texts.index(next(t for t in texts if t.startswith("warming up"))) < texts.index("reading the first frame")
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_live_source_in_the_viewer_warms_its_pose_model_up(qtbot, video, tiny_options, monkeypatch, live):
+    """The viewer loads its pose model after build_parts (which warms up what it built: the detector);
+    a camera or stream then ran the pose network's slow first calls on its first frames."""
+    import dataclasses
+
+    from stip_rt.pose.estimator import PoseEstimator
+
+    warmed = []
+    real = PoseEstimator.warm_up
+    monkeypatch.setattr(PoseEstimator, "warm_up", lambda self, w, h: (warmed.append((w, h)), real(self, w, h)))
+    session = Session(video, tiny_options)
+    cfg = session.config
+    session.config = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, live=live))
+    parts = session._build()
+    try:
+        assert parts.estimator is not None and parts.run.source.live == live
+        assert warmed == ([(768, 576)] if live else [])
+    finally:
+        parts.source.close()
