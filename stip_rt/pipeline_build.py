@@ -82,11 +82,14 @@ def warm_up(detector: Detector | None, estimator: PoseStage | None, info: Source
     and the detector) is warmed up by a call of its own, with None for the stage already warm.
     """
     t0 = time.perf_counter()
-    for stage in (detector, estimator):
+    warmed = []
+    for stage, words in ((detector, "the detector"), (estimator, "the pose model")):
         warm = getattr(stage, "warm_up", None)
         if callable(warm):
             warm(info.width, info.height)
-    logger.info("warmed up the models for a live source in %.2f s", time.perf_counter() - t0)
+            warmed.append(words)
+    if warmed:
+        logger.info("warmed up %s for a live source in %.2f s", " and ".join(warmed), time.perf_counter() - t0)
 
 
 def fetch_weights(config: RunConfig) -> PoseChoice | None:
