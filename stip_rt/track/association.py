@@ -4,7 +4,9 @@ The similarity of every track with every candidate person is computed once (box 
 with OKS, :mod:`stip_rt.track.costs`); each stage then solves its own sub-block with
 :func:`stip_rt.track.assignment.assign` (see docs/tracking.md):
 
-1. confirmed and lost tracks vs high-score people;
+1. confirmed and lost tracks vs high-score people; 1b. only after frames without detection
+   (``Tracker.coast``): the tracks coasted since their last match that are left, their boxes
+   buffered (C-BIoU), vs the high-score people left;
 2. confirmed tracks still unmatched vs low-score people (ByteTrack);
 3. tentative tracks vs the high-score people left.
 
@@ -20,7 +22,7 @@ import numpy as np
 from ..geometry import box_areas, iou_matrix, oks
 from .assignment import assign
 from .config import TrackerConfig
-from .costs import BOX_SIMILARITIES, combined_similarity
+from .costs import BOX_SIMILARITIES, buffered_iou, combined_similarity
 from .kalman import state_boxes
 from .lifecycle import CONFIRMED, LOST, TENTATIVE
 from .table import TrackTable
@@ -39,6 +41,7 @@ def associate(
     sigmas: np.ndarray | None,
     prev_frame: int | None,
     max_age: int,
+    buffer: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The three matching stages.
 
@@ -51,6 +54,9 @@ def associate(
         sigmas: (K,) OKS sigmas of the schema, or None (no keypoints known yet).
         prev_frame: the previous frame's index (keypoints of tracks matched there take part in OKS).
         max_age: frames a lost track is kept (``max_age_s`` in frames; see :func:`recency`).
+        buffer: (T,) buffer scale of each track's box (:func:`~stip_rt.track.costs.buffered_iou`), > 0 for
+            the tracks coasted since their last match (``Tracker.coast``: their predictions are less sure);
+            None: no buffering (stages 1b and the buffered stage 3 are skipped).
 
     Returns:
         ``(matches, births)``: (M, 2) int64 (table row, person) pairs, and the high-score people
@@ -62,11 +68,17 @@ def associate(
     sim, gate_on = similarity(
         table, state_boxes(x_pred), boxes[cand], None if kpts is None else kpts[cand], cfg, sigmas, prev_frame
     )
-    if prev_frame is not None:  # gate on the similarity, match on it weighed by recency
-        weight = recency(table.last, prev_frame, max_age)
-        if gate_on is None:
-            gate_on = sim
-        sim = sim * weight[:, None]
+    weight = None if prev_frame is None else recency(table.last, prev_frame, max_age)
+    # the buffered similarity of the tracks coasted since their last match (the others' plain one)
+    wide = None
+    if buffer is not None and (buffer > 0).any():
+        rows = (buffer > 0).nonzero()[0]
+        wide_sim = sim.copy()
+        wide_sim[rows] = buffered_iou(state_boxes(x_pred[rows]), boxes[cand], buffer[rows])
+        wide_gate = wide_sim.copy() if gate_on is None else gate_on.copy()
+        wide_gate[rows] = wide_sim[rows]
+        wide = _weighed(wide_sim, wide_gate, weight), rows
+    sim, gate_on = _weighed(sim, gate_on, weight)
     state = table.state
     high = is_high.nonzero()[0]  # positions in cand
     confirmed = (state == CONFIRMED).nonzero()[0]
@@ -75,16 +87,35 @@ def associate(
     pool = np.concatenate([confirmed, lost])
     gate1 = np.repeat([cfg.min_similarity_high, cfg.min_similarity_lost], [confirmed.size, lost.size])[:, None]
     m1, free_t, free_d = _match(sim, gate_on, pool, high, gate1)
+    if wide is not None and free_t.size and free_d.size:
+        # 1b. the coasted ones left, with their boxes buffered (C-BIoU's second round), vs the people left
+        (w_sim, w_gate), rows = wide
+        left = free_t[np.isin(pool[free_t], rows)]  # positions in pool
+        m1b, free_b, free_d2 = _match(w_sim, w_gate, pool[left], high[free_d], gate1[left])
+        if m1b.size:
+            m1 = np.concatenate([m1, m1b])
+            free_t = np.setdiff1d(free_t, left[np.setdiff1d(np.arange(left.size), free_b)])
+            free_d = free_d[free_d2]
     high_left = high[free_d]
     # Stage 2: confirmed tracks still unmatched vs low-score people (ByteTrack).
     pool2 = pool[free_t[: free_t.searchsorted(confirmed.size)]]  # the pool starts with the confirmed
     m2, _, _ = _match(sim, gate_on, pool2, (~is_high).nonzero()[0], cfg.min_similarity_low)
-    # Stage 3: tentative tracks vs the high-score people left.
+    # Stage 3: tentative tracks vs the high-score people left (coasted ones buffered).
     tentative = (state == TENTATIVE).nonzero()[0]
-    m3, _, free_d = _match(sim, gate_on, tentative, high_left, cfg.min_similarity_tentative)
+    s3, g3 = (sim, gate_on) if wide is None else wide[0]
+    m3, _, free_d = _match(s3, g3, tentative, high_left, cfg.min_similarity_tentative)
     matches = np.concatenate([m1, m2, m3])
     matches[:, 1] = cand[matches[:, 1]]
     return matches, cand[high_left[free_d]]
+
+
+def _weighed(
+    sim: np.ndarray, gate_on: np.ndarray | None, weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(sim, gate_on)`` for the matching: gate on the similarity, match on it weighed by recency (if any)."""
+    if weight is None:
+        return sim, gate_on
+    return sim * weight[:, None], sim if gate_on is None else gate_on
 
 
 def recency(last: np.ndarray, prev_frame: int, max_age: int) -> np.ndarray:

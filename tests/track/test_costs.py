@@ -7,7 +7,7 @@ import pytest
 
 from stip_rt.geometry import giou_matrix, iou_matrix
 from stip_rt.track import assignment
-from stip_rt.track.costs import BOX_SIMILARITIES, combined_similarity
+from stip_rt.track.costs import BOX_SIMILARITIES, buffered_iou, combined_similarity
 
 
 def test_box_similarities_by_name():
@@ -55,3 +55,12 @@ def test_solvers_agree():
     r2, c2 = assignment.SOLVERS["lap"](cost)
     assert cost[r1, c1].sum() == pytest.approx(cost[r2, c2].sum())
     assert assignment.SOLVER_NAME in assignment.SOLVERS
+
+
+def test_buffered_iou_grows_both_boxes_by_the_rows_scale() -> None:
+    a = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+    b = np.array([[10.0, 0.0, 20.0, 10.0], [2.0, 0.0, 12.0, 10.0]])
+    got = buffered_iou(a, b, np.array([0.0, 0.5]))
+    np.testing.assert_allclose(got[0], iou_matrix(a[:1], b)[0])  # scale 0: plain IoU
+    # row 1 grown by 5 px on every side: [-5, -5, 15, 15] vs [5, -5, 25, 15] → 200 / 600
+    np.testing.assert_allclose(got[1], [1 / 3, 18 * 20 / (2 * 400 - 18 * 20)])

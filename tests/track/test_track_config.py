@@ -38,6 +38,7 @@ def test_unknown_key_suggests(tmp_path):
         ({"low_score": 0.8}, "low_score"),
         ({"min_hits": 0}, "min_hits"),
         ({"oks_weight": 2}, "oks_weight"),
+        ({"coast_buffer": -0.1}, "coast_buffer"),
         ({"box_similarity": "dist"}, "is not one of"),
         ({"kalman": {"std_position": 0}}, "std_position"),
     ],
