@@ -35,7 +35,7 @@ class PendingRow:
 
     Attributes:
         frame: frame index of the match.
-        det: index of the matched person in that frame's poses.
+        det: index of the matched person in that frame's poses; -1 for a coasted frame (no detection).
         box: (4,) float64 output box xyxy px (Kalman posterior or detection, as ``output_box``).
         box_score: the person's box score; score: its person score.
         kpts: (K, 3) float64 raw keypoints, or None.
@@ -80,6 +80,22 @@ class PendingRows:
         for i, d, b in zip(ids.tolist(), dets.tolist(), boxes):
             k = None if kpts is None else kpts[d].copy()
             self._rows.setdefault(i, []).append(PendingRow(frame, d, b.copy(), box_scores[d], scores[d], k))
+
+    def add_predicted(
+        self, ids: np.ndarray, frame: int, boxes: np.ndarray, box_scores: np.ndarray, kpts: np.ndarray | None
+    ) -> None:
+        """Remember the rows of tentative tracks ``ids`` carried through ``frame`` without a detection
+        (:meth:`Tracker.coast <stip_rt.track.tracker.Tracker.coast>`): ``det`` -1, score = box score.
+
+        Args:
+            ids: (R,) track ids; boxes: (R, 4) their predicted boxes; box_scores: (R,) their last box scores.
+            frame: the frame index.
+            kpts: (R, K, 3) their keypoints, or None.
+        """
+        for j, (i, b) in enumerate(zip(ids.tolist(), boxes)):
+            k = None if kpts is None else kpts[j].copy()
+            s = float(box_scores[j])
+            self._rows.setdefault(i, []).append(PendingRow(frame, -1, b.copy(), s, s, k))
 
     def pop(self, ids: np.ndarray) -> dict[int, list[PendingRow]]:
         """The rows of tracks ``ids`` (just confirmed), forgotten here."""
@@ -209,7 +225,17 @@ class DelayedOutput(Generic[T]):
     ) -> list[tuple[T, Tracks]]:
         """Track one frame (``time``: its time in seconds, see :meth:`Tracker.update`); return the
         ``(payload, tracks)`` of the frames now complete, oldest first."""
-        tracks = self.tracker.update(poses, frame_index, time)
+        return self._hold(self.tracker.update(poses, frame_index, time), frame_index, payload)
+
+    def coast(
+        self, frame_index: int, payload: T = None, time: float | None = None  # type: ignore[assignment]
+    ) -> list[tuple[T, Tracks]]:
+        """Carry the tracks through a frame without detections (:meth:`Tracker.coast`); return the
+        ``(payload, tracks)`` of the frames now complete, oldest first."""
+        return self._hold(self.tracker.coast(frame_index, time), frame_index, payload)
+
+    def _hold(self, tracks: Tracks, frame_index: int, payload: T) -> list[tuple[T, Tracks]]:
+        """Hold this frame's tracks, add the tracker's late rows to the frames held, release the complete ones."""
         self.latest = tracks
         late = self.tracker.backfill()
         if late:

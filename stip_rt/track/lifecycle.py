@@ -46,14 +46,13 @@ def born_confirmed(config: TrackerConfig, first_frame: bool) -> bool:
 def advance_states(
     state: np.ndarray,
     hits: np.ndarray,
-    last: np.ndarray,
+    missed: np.ndarray,
     matched: np.ndarray,
-    frame: int,
     config: TrackerConfig,
     max_age: int,
     unreachable: np.ndarray,
 ) -> np.ndarray:
-    """Every track's state after ``frame``.
+    """Every track's state after a frame with detections.
 
     Matched: confirmed, unless tentative with fewer than ``min_hits`` hits. Unmatched: tentative →
     removed after ``tentative_max_misses`` frames, confirmed → lost, lost too long or unreachable →
@@ -61,9 +60,10 @@ def advance_states(
 
     Args:
         state: (T,) int64 states before this frame.
-        hits: (T,) matched frames so far, this one included; last: (T,) frame of the last match.
+        hits: (T,) matched frames so far, this one included.
+        missed: (T,) frames since each track's last match (0 for the matched ones) that age it
+            (``Tracker.coast``-ed frames are no misses of a tentative track).
         matched: (T,) bool, matched in this frame.
-        frame: this frame's index.
         config: the settings; max_age: ``max_age_s`` in frames.
         unreachable: (T,) bool, the predicted state can never match again (:func:`unreachable`).
 
@@ -71,13 +71,33 @@ def advance_states(
         (T,) int64 new states.
     """
     young = (state == TENTATIVE) & (hits < config.min_hits)
-    missed = _MISSED[state]
-    missed[(state == TENTATIVE) & (frame - last <= config.tentative_max_misses)] = TENTATIVE
-    new = np.where(matched, np.where(young, TENTATIVE, CONFIRMED), missed)
+    missed_state = _MISSED[state]
+    missed_state[(state == TENTATIVE) & (missed <= config.tentative_max_misses)] = TENTATIVE
+    new = np.where(matched, np.where(young, TENTATIVE, CONFIRMED), missed_state)
     lost = new == LOST
-    lost &= (frame - last > max_age) | unreachable
+    lost &= (missed > max_age) | unreachable
     new[lost] = REMOVED
     return new
+
+
+def coast_states(state: np.ndarray, missed: np.ndarray, max_age: int, unreachable: np.ndarray) -> np.ndarray:
+    """Every track's state after a frame without detections (``Tracker.coast``): not a miss.
+
+    Tentative and confirmed tracks keep their state, a lost one too until it has been lost too long;
+    a confirmed or lost track whose prediction is out of reach is removed (as it would be once missed).
+
+    Args:
+        state: (T,) int64 states before this frame.
+        missed: (T,) frames since each track's last match that age it.
+        max_age: ``max_age_s`` in frames.
+        unreachable: (T,) bool, see :func:`unreachable`.
+
+    Returns:
+        (T,) int64 new states.
+    """
+    gone = (state != TENTATIVE) & unreachable
+    gone |= (state == LOST) & (missed > max_age)
+    return np.where(gone, REMOVED, state)
 
 
 def unreachable(x: np.ndarray, frame_size: tuple[int, int] | None) -> np.ndarray:

@@ -18,7 +18,16 @@ from .association import associate
 from .backfill import PendingRows, smoothed_late_tracks
 from .config import TrackerConfig
 from .kalman import DIM_X, initiate, predict, state_boxes, update
-from .lifecycle import CONFIRMED, REMOVED, TENTATIVE, TrackState, advance_states, born_confirmed, unreachable
+from .lifecycle import (
+    CONFIRMED,
+    REMOVED,
+    TENTATIVE,
+    TrackState,
+    advance_states,
+    born_confirmed,
+    coast_states,
+    unreachable,
+)
 from .smoothing import OneEuroState, one_euro_step
 from .table import TrackTable
 
@@ -33,8 +42,9 @@ _NO_STATES = np.zeros((0, DIM_X))  # no Kalman states
 class Tracker:
     """Gives each person a stable id across frames.
 
-    ``update`` must be called for every frame in order, also with empty :class:`Poses`; frame
-    indices must increase (a jump, e.g. after a live source dropped frames, is a longer step).
+    ``update`` (or, on a frame no detector ran on, ``coast``) must be called for every frame in
+    order, also with empty :class:`Poses`; frame indices must increase (a jump, e.g. after a live
+    source dropped frames, is a longer step).
 
     Attributes:
         config: the settings.
@@ -75,6 +85,8 @@ class Tracker:
         self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
         self._last_frame: int | None = None
+        self._last_update: int | None = None  # the last frame given to ``update`` (not coasted)
+        self._coasted: list[int] = []  # coasted frames after the oldest track's last match (not misses)
         self._last_time: float | None = None  # the last frame's time (s), when given
         self._clocks: dict[int, float] = {}  # recent frames' times in frames of ``fps`` (the smoothing's clock)
         self._prev_frame: int | None = None
@@ -107,17 +119,11 @@ class Tracker:
                 keypoints whose joint count does not match the schema.
         """
         cfg = self.config
-        first_frame = self._last_frame is None
+        first_frame = self._last_update is None
         dt = self._frame_step(frame_index, time)
         boxes, scores, kpts = self._check_poses(poses, frame_index)  # a rejected frame changes nothing
-        self._prev_frame, self._last_frame = self._last_frame, int(frame_index)
-        self._last_time = time
-        # the smoothing's clock: the frame number while frames are evenly spaced; late rows need recent frames'
-        prev = self._prev_frame
-        self._clocks[int(frame_index)] = frame_index if prev is None else self._clocks[prev] + dt
-        if len(self._clocks) > self.backfill_frames + 2:
-            del self._clocks[min(self._clocks)]
-        self._late = {}
+        prev, prev_update = self._advance(frame_index, dt, time)
+        self._last_update = int(frame_index)
         valid = valid_boxes(boxes) & np.isfinite(scores)
         if not valid.all():
             self._skip_log(frame_index, int((~valid).sum()))
@@ -133,14 +139,15 @@ class Tracker:
         confirmed_ids = _NO_ROWS
         if len(tab):
             # 1. Predict every live track to this frame (all rows at once); tracks not matched in the
-            # previous frame keep their size (no size velocity while lost, as OC-SORT / BoT-SORT).
-            unseen = tab.last != self._prev_frame
-            if unseen.any():
-                tab.x[unseen, 6:] = 0.0
+            # previous update keep their size (no size velocity while lost, as OC-SORT / BoT-SORT).
+            self._freeze_unseen_sizes(prev_update)
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
-            # 2.-5. Three matching stages.
+            # 2.-5. Three matching stages (recency and OKS count from the previous update: coasted frames
+            # in between matched nobody).
+            # tracks coasted since their last match are less sure of where they are: buffered matching
+            buffer = cfg.coast_buffer * self._coasts_since_match() if self._coasted and cfg.coast_buffer else None
             matches, births = associate(
-                tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, self._prev_frame, self.max_age
+                tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, prev_update, self.max_age, buffer
             )
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
@@ -163,6 +170,7 @@ class Tracker:
                 out_rows = (keep.cumsum() - 1)[out_rows]
                 tab.keep(keep)
                 self._pending.keep_only(tab.ids)
+            self._forget_coasts()
         else:
             births = cand[is_high]
             out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, _NO_STATES
@@ -187,6 +195,68 @@ class Tracker:
         """
         return self._late
 
+    def coast(self, frame_index: int, time: float | None = None) -> Tracks:
+        """Carry every track through a frame no detector ran on (box-only tracking, detect every N).
+
+        Nothing is measured in such a frame, so nothing is corrected: every track's Kalman state is
+        predicted to this frame (its covariance grows) and the confirmed tracks are output at their
+        predicted boxes. The frame is not a miss (no detector looked): a tentative track is not aged by
+        it, a confirmed one stays confirmed; a lost track still ages by time (``max_age_s``), and a track
+        whose prediction left the frame (``frame_size``) is removed. Tentative tracks keep a predicted
+        row for this frame, output late (:meth:`backfill`) if they are confirmed.
+
+        Args:
+            frame_index: 0-based frame number, strictly greater than the previous call's.
+            time: the frame's presentation time in seconds, or None (see :meth:`update`).
+
+        Returns:
+            The confirmed tracks, sorted by id, at their predicted boxes; ``det_index`` is -1 (no
+            detection), ``box_scores`` and ``scores`` are the last match's box score, ``keypoints``
+            (None when tracking boxes only) the last matched ones moved with the box, not smoothed.
+            Before the first :meth:`update` nothing is tracked: empty.
+
+        Raises:
+            DataError: a frame index that does not increase.
+        """
+        dt = self._frame_step(frame_index, time)
+        prev, prev_update = self._advance(frame_index, dt, time)
+        tab = self._table
+        if not len(tab):
+            return Tracks.empty(tab.num_keypoints)
+        frame = int(frame_index)
+        self._coasted.append(frame)
+        frames = 1 if prev is None else frame - prev
+        if frames > 1 or dt > frames:  # a gap before this frame ages the tracks as in ``update``
+            self._expire(frame, max(0.0, dt - frames))
+        # 1. Predict every track (tracks not matched in the last update keep their size) and keep the prediction.
+        self._freeze_unseen_sizes(prev_update)
+        tab.x, tab.p = predict(tab.x, tab.p, self.config.kalman, dt)
+        # 2. Age: nothing was missed, only time passed; a prediction out of reach ends the track.
+        tab.state = coast_states(tab.state, self._missed(frame), self.max_age, unreachable(tab.x, self.frame_size))
+        removed = tab.state == REMOVED
+        if removed.any():
+            tab.keep(~removed)
+            self._pending.keep_only(tab.ids)
+            if not len(tab):
+                return Tracks.empty(tab.num_keypoints)
+        boxes = state_boxes(tab.x)
+        tent = (tab.state == TENTATIVE).nonzero()[0]
+        if tent.size:  # rows of this frame for back-filling, should they be confirmed
+            kp = self._moved_keypoints(tent, boxes[tent])
+            self._pending.add_predicted(tab.ids[tent], frame, boxes[tent], tab.box_score[tent], kp)
+        # 3. The confirmed tracks at their predicted boxes.
+        rows = (tab.state == CONFIRMED).nonzero()[0]
+        score = tab.box_score[rows].astype(np.float32)
+        kpts = self._moved_keypoints(rows, boxes[rows])
+        return Tracks(
+            ids=tab.ids[rows].copy(),
+            boxes=boxes[rows].astype(np.float32),
+            box_scores=score,
+            keypoints=None if kpts is None else kpts.astype(np.float32),
+            scores=score.copy(),
+            det_index=np.full(rows.size, -1, np.int64),
+        )
+
     def reset(self, *, next_id: int | None = None) -> None:
         """Forget every track and the last frame index (e.g. before a seek); new ids never repeat old ones.
 
@@ -197,7 +267,8 @@ class Tracker:
         if next_id is not None and next_id < self._next_id:
             raise ConfigError(f"tracker: next_id {next_id} would repeat ids (ids up to {self._next_id - 1} given)")
         self._table = TrackTable(None if self.schema is None else self.schema.num_keypoints)
-        self._last_frame = self._prev_frame = None
+        self._last_frame = self._prev_frame = self._last_update = None
+        self._coasted = []
         self._last_time = None
         self._clocks = {}
         self._pending = PendingRows()
@@ -208,6 +279,7 @@ class Tracker:
     def guide(self, frame_index: int) -> Tracks:
         """Where the people matched by the last :meth:`update` will be in frame ``frame_index``: the
         boxes that frame's pose estimate starts from when no detector runs on it (detect every N).
+        Frames :meth:`coast` carried the tracks through since then are part of the prediction.
 
         Every track matched in the last frame is here, tentative ones too, so that a person found
         on a detection frame gets boxes on the frames after it and can be confirmed; its box is
@@ -226,7 +298,7 @@ class Tracker:
         k = tab.num_keypoints
         if self._last_frame is None or not len(tab):
             return Tracks.empty(k)
-        rows = (tab.last == self._last_frame).nonzero()[0]
+        rows = (tab.last == self._last_update).nonzero()[0]  # after coasted frames: those of the last update
         if not rows.size:
             return Tracks.empty(k)
         x_pred, _ = predict(tab.x[rows], tab.p[rows], self.config.kalman, max(frame_index - self._last_frame, 1))
@@ -262,10 +334,62 @@ class Tracker:
         tab = self._table
         tentative = tab.state == TENTATIVE
         limit = np.where(tentative, self.config.tentative_max_misses, self.max_age) + 1
-        keep = frame - tab.last + np.where(tentative, 0.0, extra) <= limit
+        keep = self._missed(frame) + np.where(tentative, 0.0, extra) <= limit
         if not keep.all():
             tab.keep(keep)
             self._pending.keep_only(tab.ids)
+
+    def _advance(self, frame_index: int, dt: float, time: float | None) -> tuple[int | None, int | None]:
+        """Make ``frame_index`` the last frame (an accepted one); returns the previous frame and previous update."""
+        prev, prev_update = self._last_frame, self._last_update
+        self._prev_frame, self._last_frame = prev, int(frame_index)
+        self._last_time = time
+        # the smoothing's clock: the frame number while frames are evenly spaced; late rows need recent frames'
+        self._clocks[int(frame_index)] = frame_index if prev is None else self._clocks[prev] + dt
+        if len(self._clocks) > self.backfill_frames + 2:
+            del self._clocks[min(self._clocks)]
+        self._late = {}
+        return prev, prev_update
+
+    def _freeze_unseen_sizes(self, prev_update: int | None) -> None:
+        """No size velocity for tracks not matched in the previous update (lost ones, as OC-SORT / BoT-SORT)."""
+        tab = self._table
+        unseen = tab.last != prev_update
+        if unseen.any():
+            tab.x[unseen, 6:] = 0.0
+
+    def _missed(self, frame: int) -> np.ndarray:
+        """(T,) frames from each track's last match to ``frame`` that age it: coasted frames (no detector
+        ran) are not misses of a tentative track; a lost or confirmed track ages by time, every frame."""
+        tab = self._table
+        missed = frame - tab.last
+        if self._coasted:  # (measured on vtest.avi: ageing lost tracks by coasted frames too is better at 10)
+            missed = missed - np.where(tab.state == TENTATIVE, self._coasts_since_match(), 0)
+        return missed
+
+    def _coasts_since_match(self) -> np.ndarray:
+        """(T,) coasted frames since each track's last match."""
+        coasted = np.asarray(self._coasted, np.int64)
+        return coasted.size - coasted.searchsorted(self._table.last, side="right")
+
+    def _forget_coasts(self) -> None:
+        """Drop the coasted frames no track's age needs (before every track's last match)."""
+        if self._coasted:
+            oldest = int(self._table.last.min()) if len(self._table) else self._coasted[-1]
+            self._coasted = [f for f in self._coasted if f > oldest]
+
+    def _moved_keypoints(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray | None:
+        """(R, K, 3) last keypoints of table ``rows`` moved with their boxes to ``boxes`` (R, 4) xyxy (same
+        place relative to the box, the scores kept; 0 for a track never matched with keypoints); None box-only."""
+        tab = self._table
+        if tab.num_keypoints is None:
+            return None
+        ref = tab.kbox[rows]
+        scale = (boxes[:, 2:] - boxes[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
+        kp = tab.kpts[rows].copy()
+        kp[..., :2] = (kp[..., :2] - ref[:, None, :2]) * scale[:, None, :] + boxes[:, None, :2]
+        kp[~tab.has_kpts[rows]] = 0.0
+        return kp
 
     def _frame_step(self, frame_index: int, time: float | None) -> float:
         """Frames since the last update (1 for the first; from the times when both are known); state unchanged."""
@@ -372,7 +496,7 @@ class Tracker:
         tab.box_score[rows] = box_scores[dets]
         old = tab.state
         gone = unreachable(x_pred, self.frame_size)  # lost tracks that can never match again end early
-        state = advance_states(old, tab.hits, tab.last, matched, frame, cfg, self.max_age, gone)
+        state = advance_states(old, tab.hits, self._missed(frame), matched, cfg, self.max_age, gone)
         tab.state = state
         out = state[rows] == CONFIRMED
         tent = matches[~out]
