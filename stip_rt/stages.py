@@ -53,6 +53,7 @@ class FrameItem:
         t_capture: ``time.perf_counter()`` when it was decoded (start of its latency).
         timings: seconds per stage (``FrameResult.timings``).
         dets: person boxes; None until the detect step ran the detector or the pose step derived them.
+        guided: True when the pose step derived ``dets`` from the previous frame's tracks (no detector ran).
         poses: the pose step's output.
         tracks: the track step's output.
     """
@@ -62,6 +63,7 @@ class FrameItem:
     t_capture: float
     timings: dict[str, float] = field(default_factory=dict)
     dets: Detections | None = None
+    guided: bool = False
     poses: Poses | None = None
     tracks: Tracks | None = None
 
@@ -242,6 +244,7 @@ class PoseStep:
                 return False
             t0 = time.perf_counter()
             first.dets, ran = self.every.boxes_for(first.frame.image, first.frame.index, previous)
+            first.guided = not ran
             if ran:  # nobody tracked: the detector ran on this frame
                 _timed(self.recorder, first, "detect", time.perf_counter() - t0)
                 self.recorder.detector_ran()
@@ -274,6 +277,11 @@ class TrackStep:
         delay: frames to hold: None = the tracker's ``backfill_frames`` (files); 0 = none (live sources).
         guide: publish the tracker's ``guide(next frame)`` (detect every N: the boxes of frames
             without detection), when it has one, instead of its output.
+        coast_every: box-only tracking with detection every ``coast_every`` frames (> 1): a frame whose
+            boxes came from the tracks (``item.guided``) is not tracked on them, the tracker coasts through
+            it (``coast(frame_index, time)``, when it has one: prediction only, nothing measured there),
+            and ``delay=None`` holds ``backfill_frames × coast_every`` frames (a tentative track is
+            confirmed on detection frames only). 0 or 1: every frame is tracked on its boxes.
     """
 
     def __init__(
@@ -284,16 +292,21 @@ class TrackStep:
         *,
         delay: int | None = None,
         guide: bool = False,
+        coast_every: int = 0,
     ) -> None:
         self.tracker = tracker
         self.feedback = feedback
         self._guide = getattr(tracker, "guide", None) if guide else None
+        self._coasts = coast_every > 1 and hasattr(tracker, "coast")
         self.recorder = recorder or NullRecorder()
         backfills = hasattr(tracker, "backfill") and hasattr(tracker, "backfill_frames")
+        if backfills and delay is None and self._coasts:
+            delay = tracker.backfill_frames * coast_every
         self._out: DelayedOutput[FrameItem] | None = DelayedOutput(tracker, delay) if backfills else None
 
     def __call__(self, item: FrameItem) -> list[FrameItem]:
-        """Track ``item``; return the items released now (``tracks`` set), oldest first.
+        """Track ``item`` (or coast through it, see ``coast_every``); return the items released now
+        (``tracks`` set), oldest first.
 
         Raises:
             ValueError: ``item`` has no poses. The tracker's errors pass through; the items held
@@ -302,11 +315,18 @@ class TrackStep:
         if item.poses is None:
             raise ValueError(f"frame {item.frame.index}: no poses to track")
         t0 = time.perf_counter()
+        coast = self._coasts and item.guided
         if self._out is None:
-            tracks = self.tracker.update(item.poses, item.frame.index)
+            if coast:
+                tracks = self.tracker.coast(item.frame.index, item.frame.time)
+            else:
+                tracks = self.tracker.update(item.poses, item.frame.index)
             released = [(item, tracks)]
         else:
-            released = self._out.update(item.poses, item.frame.index, payload=item, time=item.frame.time)
+            if coast:
+                released = self._out.coast(item.frame.index, payload=item, time=item.frame.time)
+            else:
+                released = self._out.update(item.poses, item.frame.index, payload=item, time=item.frame.time)
             tracks = self._out.latest
         if self._guide is not None:  # for the next frame (a live source that drops frames may skip some)
             tracks = self._guide(item.frame.index + 1)
@@ -399,7 +419,9 @@ def make_steps(
     """The steps of a run of ``parts``: the source read through its own reader thread and buffer
     (``config.source.buffer_size``), detect every ``config.detect.interval.every`` frames, pose
     batches of up to ``config.pose.batch_frames`` frames (files; live sources: 1), tracks
-    back-filled to each track's first frame (files; live sources: no delay, no back-fill)."""
+    back-filled to each track's first frame (files; live sources: no delay, no back-fill); box-only
+    runs coast the tracks through the frames without detection (:meth:`Tracker.coast
+    <stip_rt.track.tracker.Tracker.coast>`), pose runs track the poses found in the guide boxes."""
     every = every_n(parts.detector, config.detect.interval, to_boxes=parts.boxes_from_tracks)
     feedback = TrackFeedback()
     return Steps(
@@ -408,7 +430,12 @@ def make_steps(
         FrameBatcher(batch_limit(config.pose.batch_frames, parts.run.source.live), _needs_tracks),
         PoseStep(parts.estimator, every, feedback, recorder),
         TrackStep(
-            parts.tracker, feedback, recorder, delay=0 if parts.run.source.live else None, guide=every.needs_tracks
+            parts.tracker,
+            feedback,
+            recorder,
+            delay=0 if parts.run.source.live else None,
+            guide=every.needs_tracks,
+            coast_every=every.every if parts.estimator is None else 0,
         ),
         SinkStep(sinks, needs_image, recorder),
     )

@@ -380,3 +380,35 @@ class _NoOpen:
 def test_what_is_not_a_sink_is_one_config_error_naming_what_it_lacks(sinks: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Pipeline(cfg(), sinks, parts=make_parts(FakeSource(2)))  # type: ignore[arg-type]
+
+
+class _ConstantWalkers:
+    """Three people walking at constant speeds (5, -6 and 4 px per frame) on separate rows, in view from
+    frame 0: the detections of a box-only run."""
+
+    name = "constant-walkers"
+    SPEEDS = (5.0, -6.0, 4.0)
+    STARTS = (60.0, 560.0, 200.0)
+
+    @classmethod
+    def boxes(cls, i: int) -> np.ndarray:
+        return np.array(
+            [[x + v * i, 40.0 + 150 * k, x + v * i + 30, 120.0 + 150 * k] for k, (x, v) in
+             enumerate(zip(cls.STARTS, cls.SPEEDS))],
+            np.float32,
+        )  # fmt: skip
+
+    def detect(self, frames: object, indices: list[int]) -> list[Detections]:
+        return [Detections(self.boxes(i), np.full(3, 0.9, np.float32)) for i in indices]
+
+
+def test_box_only_detect_every_5_keeps_one_id_per_walker() -> None:
+    """Box-only, detect every 5: between detections the tracker coasts (Kalman prediction, nothing
+    measured), so each walker keeps its id and its box follows it on every frame. Tracking the guide
+    boxes as if measured damped the speed, and each walker got a new id every few detections."""
+    parts = make_parts(FakeSource(40), detector=_ConstantWalkers(), box_only=True, tracker=Tracker(fps=10.0))  # type: ignore[arg-type]
+    results = list(Pipeline(cfg(det_every=5), parts=parts))
+    assert [r.tracks.ids.tolist() for r in results] == [[1, 2, 3]] * 40
+    error = np.array([np.abs(r.tracks.boxes - _ConstantWalkers.boxes(r.index)).max() for r in results])
+    cycles = error.reshape(8, 5).max(axis=1)  # worst error between two detections
+    assert (np.diff(cycles) < 0).all() and cycles[-2:].max() < 2.0, error  # the speed is learnt, not damped

@@ -34,6 +34,7 @@ from stip_rt.stages import (
     TrackStep,
     estimate_frames,
 )
+from stip_rt.track.tracker import Tracker
 from stip_rt.types import Detections, Frame, Poses, Tracks
 
 IMG = np.zeros((24, 32, 3), np.uint8)
@@ -198,3 +199,30 @@ def test_read_step_times_out_when_no_frame_is_ready():
         read(timeout=0.01)
     assert read(timeout=10).seq == 0
     read.feed.close()
+
+
+@pytest.mark.parametrize("coast_every", [0, 5])
+def test_track_step_coasts_through_frames_whose_boxes_came_from_the_tracks(coast_every: int) -> None:
+    """Box-only detect every N (``coast_every``): a guided frame is coasted (its guide boxes are no
+    measurement) and frames are held ``backfill_frames × N``; otherwise the guide boxes are tracked."""
+    tracker = Tracker(fps=25.0)
+    step = TrackStep(tracker, TrackFeedback(), guide=True, coast_every=coast_every)
+    assert step.delay == tracker.backfill_frames * max(coast_every, 1)
+    first = _item(0)
+    first.poses = Poses(np.array([[10.0, 10.0, 40.0, 90.0]], np.float32), np.ones(1, np.float32), None,
+                        np.ones(1, np.float32))  # fmt: skip
+    step(first)
+    off = _item(1)
+    off.guided = True
+    off.poses = Poses(np.array([[13.0, 10.0, 43.0, 90.0]], np.float32), np.ones(1, np.float32), None,
+                      np.ones(1, np.float32))  # fmt: skip
+    step(off)
+    done = step.flush()
+    assert [it.frame.index for it in done] == [0, 1]
+    tracks = done[1].tracks
+    assert tracks is not None and tracks.ids.tolist() == [1]
+    if coast_every:  # predicted (no speed yet: where it was), not moved onto the guide box
+        assert tracks.det_index.tolist() == [-1]
+        np.testing.assert_allclose(tracks.boxes[0], [10.0, 10.0, 40.0, 90.0], atol=1e-3)
+    else:
+        assert tracks.det_index.tolist() == [0] and tracks.boxes[0, 0] > 10.5

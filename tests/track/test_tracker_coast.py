@@ -92,7 +92,7 @@ def test_coast_moves_the_last_keypoints_with_the_box() -> None:
     kpts = np.concatenate([np.full((1, k, 2), 150.0), np.full((1, k, 1), 0.9)], axis=2)
     tr = Tracker(fps=25.0)
     for f in range(5):
-        tr.update(poses([box(100.0 + 4 * f)], kpts=kpts + [4.0 * f, 0, 0]), f)
+        tr.update(poses([box(100.0 + 4 * f)], kpts=kpts + np.array([4.0 * f, 0.0, 0.0])), f)
     out = tr.coast(5)
     assert out.keypoints is not None and out.keypoints.shape == (1, k, 3)
     np.testing.assert_allclose(out.keypoints[0, :, 2], 0.9, rtol=1e-6)
