@@ -172,11 +172,7 @@ def similarity(
     if r.size == 0:
         return box_sim, gate_on
     # Move the track's last keypoints with the box: same relative position in the predicted box.
-    pb = pred_boxes[r]
-    ref = tab.kbox[r]
-    scale = (pb[:, 2:] - pb[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
-    tk = tab.kpts[r]
-    tk[..., :2] = (tk[..., :2] - ref[:, None, :2]) * scale[:, None, :] + pb[:, None, :2]
+    tk = tab.moved_keypoints(r, pred_boxes[r])
     # OKS at the new person's box area, over the joints seen on both sides (docs/tracking.md).
     areas = np.maximum(box_areas(boxes[c]), 1e-9)
     sim = np.full(box_sim.shape, np.nan)

@@ -124,3 +124,12 @@ class TrackTable:
         self.euro_x = np.concatenate([self.euro_x, np.full((b, k, 2), np.nan)])
         self.euro_dx = np.concatenate([self.euro_dx, np.zeros((b, k, 2))])
         self.euro_t = np.concatenate([self.euro_t, np.full((b, k), np.nan)])
+
+    def moved_keypoints(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(R, K, 3) last keypoints of ``rows`` moved with their boxes: the same place relative to ``boxes``
+        (R, 4) xyxy px as to the box they were seen in (``kbox``), scores kept (a new array)."""
+        ref = self.kbox[rows]
+        scale = (boxes[:, 2:] - boxes[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
+        kp = self.kpts[rows]
+        kp[..., :2] = (kp[..., :2] - ref[:, None, :2]) * scale[:, None, :] + boxes[:, None, :2]
+        return kp

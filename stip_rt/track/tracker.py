@@ -379,15 +379,12 @@ class Tracker:
             self._coasted = [f for f in self._coasted if f > oldest]
 
     def _moved_keypoints(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray | None:
-        """(R, K, 3) last keypoints of table ``rows`` moved with their boxes to ``boxes`` (R, 4) xyxy (same
-        place relative to the box, the scores kept; 0 for a track never matched with keypoints); None box-only."""
+        """(R, K, 3) last keypoints of ``rows`` moved with their boxes to ``boxes`` (0 for a track never
+        matched with keypoints); None when tracking boxes only."""
         tab = self._table
         if tab.num_keypoints is None:
             return None
-        ref = tab.kbox[rows]
-        scale = (boxes[:, 2:] - boxes[:, :2]) / np.maximum(ref[:, 2:] - ref[:, :2], 1e-6)
-        kp = tab.kpts[rows].copy()
-        kp[..., :2] = (kp[..., :2] - ref[:, None, :2]) * scale[:, None, :] + boxes[:, None, :2]
+        kp = tab.moved_keypoints(rows, boxes)
         kp[~tab.has_kpts[rows]] = 0.0
         return kp
 
