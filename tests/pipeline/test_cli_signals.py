@@ -151,7 +151,7 @@ def test_batch_interrupted_leaves_nothing_unplayable_and_resumes(
     args = ["batch", str(videos), "--out-dir", str(out), "--format", "json,jsonl,csv", "--video", "--pose", "none"]
     args += ["--detections", str(gt), "--max-frames", "300", "--jobs", str(jobs)]
     proc = _stip_rt(args, tmp_path, start_new_session=True)
-    _wait_for_lines(out / "a" / "a.jsonl", 20, proc, timeout=240)
+    _wait_for_lines(out / "a" / ".partial" / "a.jsonl", 20, proc, timeout=240)  # staged until the video ends
     if group:
         os.killpg(proc.pid, sig)
     else:
