@@ -97,9 +97,9 @@ else
 fi
 # the likeliest to run long last (the gpu tests compile Triton kernels cold, inductor compiles two HRNets), so
 # a slow one costs no other figure
-STEPS=(info kernels bench pose_stage pipeline_gt pipeline_rtmdet parity bench_cudnn train_amp gpu_tests bench_compile)
+STEPS=(info kernels bench pose_stage pipeline_gt pipeline_rtmdet warm_up parity bench_cudnn train_amp gpu_tests bench_compile)
 declare -A LIMIT=([gpu_tests]=150 [info]=15 [bench]=100 [bench_cudnn]=60 [bench_compile]=240 [kernels]=50 [pose_stage]=40
-                  [pipeline_gt]=45 [pipeline_rtmdet]=60 [parity]=20 [train_amp]=40)
+                  [pipeline_gt]=45 [pipeline_rtmdet]=60 [warm_up]=60 [parity]=20 [train_amp]=40)
 declare -A CUDA_ONLY=([gpu_tests]=1 [bench_compile]=1 [train_amp]=1 [bench_cudnn]=1)
 # run only when named in --steps: inductor compiling STIP-W32 for one batch size took over 60 s on an
 # H200, so this step would take most of a device call on its own; AMP training is measured (docs/training.md)
@@ -122,13 +122,14 @@ cmd_for() {
     train_amp) echo "$PY scripts/bench_train.py --device cuda --batch 32 --steps 10" ;;
     pipeline_gt) echo "$PY scripts/bench_pipeline.py --device $DEVICE --video $VIDEO --detections $GT --frames $FRAMES --live-fps 0" ;;
     pipeline_rtmdet) echo "$PY scripts/bench_pipeline.py --device $DEVICE --video $VIDEO --detector rtmdet-tiny --detector-weights random --frames $FRAMES --live-fps 0 --stage-streams" ;;
+    warm_up) echo "$PY scripts/bench_warm_up.py --device $DEVICE" ;;
     parity)
       if [ "$DEVICE" = cuda ]; then echo "$PY scripts/check_parity.py $PARITY/hrnet_c16_coco17 $PARITY/stipnet_c16_crowdpose14 --backend cuda-fast"
       else echo "$PY scripts/check_parity.py $PARITY/hrnet_c16_coco17 $PARITY/stipnet_c16_crowdpose14 --backend onnxruntime"; fi ;;
   esac
 }
 # lines worth repeating in the summary (the rest stays in the logs)
-KEEP='^(ratio |time |kernels:|  replay_cudnn_fused batch|pose_stage:|train:|.*images/s|bench_pipeline:|RATIO |FAILED|passed|[0-9]+ (passed|failed)|=+ .*(passed|failed)|pipeline|fps|frames/s|  served:|.*crops/s|model |.*overhead)'
+KEEP='^(ratio |time |kernels:|warm_up:|  replay_cudnn_fused batch|pose_stage:|train:|.*images/s|bench_pipeline:|RATIO |FAILED|passed|[0-9]+ (passed|failed)|=+ .*(passed|failed)|pipeline|fps|frames/s|  served:|.*crops/s|model |.*overhead)'
 NOISE='autotun|AUTOTUNE|select_algorithm|benchmark_kernel|Precompil|SingleProcess|triton_(poi|per|red|tem)|TRITON_DEFAULT_FP_FUSION|warn_once|^\s*$'
 
 declare -A STATUS DURATION
