@@ -50,7 +50,8 @@ class TrackFrame:
     Attributes:
         frame: 0-based frame index in the source.
         time: seconds from the start of the source.
-        tracks: the people (``det_index`` is their order in the file; ``keypoints`` None when box-only).
+        tracks: the people (``det_index`` is their order in the file, −1 for a ``predicted`` person;
+            ``keypoints`` None when box-only).
     """
 
     frame: int
@@ -112,7 +113,9 @@ def _frame(obj: Any, num_kp: int | None, where: str) -> TrackFrame:
         kps = None
         if num_kp is not None:
             kps = np.array([p["keypoints"] for p in people], np.float32).reshape(n, num_kp, 3)
-        tracks = Tracks(ids, boxes, box_scores, kps, scores, np.arange(n, dtype=np.int64))
+        order = np.arange(n, dtype=np.int64)
+        det_index = np.where([bool(p.get("predicted", False)) for p in people], -1, order) if n else order
+        tracks = Tracks(ids, boxes, box_scores, kps, scores, det_index.astype(np.int64))
         return TrackFrame(int(obj["frame"]), float(obj["time"]), tracks)
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{where}: malformed frame ({type(e).__name__}: {e})") from None

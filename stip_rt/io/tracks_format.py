@@ -75,7 +75,9 @@ def header_record(run: RunInfo) -> dict[str, Any]:
 
 
 def people_records(tracks: Tracks) -> list[dict[str, Any]]:
-    """One record per tracked person; ``keypoints`` is left out for box-only tracking."""
+    """One record per tracked person; ``keypoints`` is left out for box-only tracking, and
+    ``"predicted": true`` is added for a person no detection measured in this frame (``det_index``
+    −1: a track coasted through a frame the detector skipped, its box the Kalman prediction)."""
     ids = tracks.ids.tolist()
     boxes = _round(tracks.boxes, PX_DECIMALS)
     box_scores = _round(tracks.box_scores, SCORE_DECIMALS)
@@ -84,11 +86,14 @@ def people_records(tracks: Tracks) -> list[dict[str, Any]]:
     if tracks.keypoints is not None:
         k = np.asarray(tracks.keypoints, dtype=np.float64)
         kps = np.concatenate([np.round(k[..., :2], PX_DECIMALS), np.round(k[..., 2:3], SCORE_DECIMALS)], -1).tolist()
+    predicted = (np.asarray(tracks.det_index) < 0).tolist()
     people = []
     for i, tid in enumerate(ids):
         person: dict[str, Any] = {"track_id": int(tid), "box": boxes[i], "box_score": box_scores[i], "score": scores[i]}
         if kps is not None:
             person["keypoints"] = kps[i]
+        if predicted[i]:
+            person["predicted"] = True
         people.append(person)
     return people
 

@@ -3,8 +3,10 @@ timings, stats, callbacks, start/stop, no thread leaks."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -412,3 +414,24 @@ def test_box_only_detect_every_5_keeps_one_id_per_walker() -> None:
     error = np.array([np.abs(r.tracks.boxes - _ConstantWalkers.boxes(r.index)).max() for r in results])
     cycles = error.reshape(8, 5).max(axis=1)  # worst error between two detections
     assert (np.diff(cycles) < 0).all() and cycles[-2:].max() < 2.0, error  # the speed is learnt, not damped
+
+
+def test_coasted_people_are_marked_predicted_in_the_json_outputs(tmp_path: Path) -> None:
+    """A box no detection measured (the tracker coasted it through a frame the detector skipped) is
+    written with "predicted": true in JSONL and JSON, and read back with det_index -1."""
+    from stip_rt.io.read import read_tracks
+    from stip_rt.io.sinks import open_sink
+    from stip_rt.io.tracks_format import validator
+
+    parts = make_parts(FakeSource(12), detector=_ConstantWalkers(), box_only=True, tracker=Tracker(fps=10.0))  # type: ignore[arg-type]
+    sinks = [open_sink(tmp_path / "t.jsonl"), open_sink(tmp_path / "t.json")]
+    list(Pipeline(cfg(det_every=3), sinks, parts=parts))
+    validator("document").validate(json.loads((tmp_path / "t.json").read_text()))
+    for line in (tmp_path / "t.jsonl").read_text().splitlines()[1:]:
+        validator("frame").validate(json.loads(line))
+    for name in ("t.jsonl", "t.json"):
+        frames = read_tracks(tmp_path / name).frames
+        predicted = {f.frame: bool((f.tracks.det_index < 0).all()) for f in frames if len(f.tracks)}
+        assert predicted and all(p == (frame % 3 != 0) for frame, p in predicted.items()), predicted
+    first = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()[1:3]]
+    assert all("predicted" not in p for p in first[0]["people"])  # frame 0: detected, no key at all
