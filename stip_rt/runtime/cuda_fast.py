@@ -295,12 +295,23 @@ class CudaFastBackend:
         return g
 
     def warmup(self, chw: tuple[int, int, int] | None = None) -> None:
-        """Capture every bucket now (largest first, so smaller graphs reuse its pool memory)."""
+        """Capture every bucket now (largest first, so smaller graphs reuse its pool memory).
+
+        A bucket the GPU has no memory for is left out with a warning (it is tried again the first
+        time a batch needs it, as without a warm-up): a small GPU still starts, with the buckets it holds.
+        """
         chw = chw or self._input_chw
         if chw is None:
             raise BackendError("cuda-fast: input size unknown; pass chw=(3, H, W)")
         for b in reversed(self.config.buckets):
-            self._graph(b, tuple(chw))
+            try:
+                self._graph(b, tuple(chw))
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                log.warning(
+                    "cuda-fast: no GPU memory to capture the batch-%d graph at the warm-up; it is tried again "
+                    "when a batch needs it", b,
+                )  # fmt: skip
 
     @torch.inference_mode()
     def infer(self, batch: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,29 @@ def test_on_fresh_thread_returns_or_raises_what_the_thread_did() -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_the_warm_up_leaves_out_a_bucket_the_gpu_has_no_memory_for(monkeypatch, caplog) -> None:
+    """A small GPU without memory for the largest graphs still starts: those buckets are left out
+    (tried again when a batch needs them), the others are captured. No GPU needed: the captures are faked."""
+    backend = CudaFastBackend.__new__(CudaFastBackend)  # no model, no GPU: only warmup() runs
+    backend.config, backend._input_chw = CudaFastConfig(), (3, 64, 48)
+    captured = []
+
+    def graph(bucket: int, chw: tuple[int, ...]) -> None:
+        if bucket >= 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        captured.append((bucket, chw))
+
+    monkeypatch.setattr(backend, "_graph", graph)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    with caplog.at_level("WARNING"):
+        backend.warmup()
+    assert captured == [(b, (3, 64, 48)) for b in (16, 8, 4, 2, 1)]
+    assert [r.getMessage().split(" at ")[0] for r in caplog.records] == [
+        "cuda-fast: no GPU memory to capture the batch-64 graph",
+        "cuda-fast: no GPU memory to capture the batch-32 graph",
+    ]
+
+
 def test_needs_a_gpu() -> None:
     with pytest.raises(BackendError, match=r"cuda-fast.*needs a CUDA GPU"):
         CudaFastBackend(torch.nn.Identity(), device="cuda")
