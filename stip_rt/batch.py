@@ -7,7 +7,9 @@ formats and configuration. A video whose ``done.json`` records the same formats 
 skipped, so an interrupted batch resumes where it stopped; one done with other formats or
 options is done again (``force`` redoes every video). A video that fails keeps its partial
 outputs (JSONL/CSV/MOT are valid up to the last written frame), gets an ``error.txt`` naming the
-problem, and the batch goes on.
+problem, and the batch goes on. While a video runs, its outputs are written in ``.partial/`` inside
+its folder and moved to their names when it ends (a batch killed outright leaves no truncated file
+at an output's name); ``<folder>.lock`` keeps a second batch run off it (``busy``).
 
 Interruption (Ctrl-C, SIGTERM, SIGHUP): the workers ignore the signal itself and stop their
 current video cleanly when told to (:func:`request_stop` in the worker), closing every output

@@ -88,7 +88,10 @@ def process_video(
     """Track one video into ``video_dir`` unless it is already done with the same formats and options.
 
     Never raises a StipError: a failure is returned (and written to ``error.txt``) so that the
-    batch can go on. :func:`request_stop` (a worker's signal handler) ends it early with status
+    batch can go on. The outputs are written in ``video_dir/.partial/`` (:data:`PARTIAL`) and moved
+    to their names when the video ends, whether done, failed or interrupted. The video is locked
+    (``<video_dir>.lock``) while it runs: a video another batch run is doing is returned ``busy``,
+    its folder untouched. :func:`request_stop` (a worker's signal handler) ends it early with status
     ``interrupted``: every output is closed (playable video, complete JSON) but no ``done.json``
     is written. A ``KeyboardInterrupt`` does the same, then goes on up.
 

@@ -77,9 +77,10 @@ def warm_up(detector: Detector | None, estimator: PoseStage | None, info: Source
     size: the network detectors (a detections file has nothing to warm) and the pose estimator
     (:meth:`~stip_rt.pose.estimator.PoseEstimator.warm_up`: with ``cuda-fast``, a CUDA graph for
     every batch bucket, not one the first time a frame holds that many people). A live network
-    stream is kept drained meanwhile (:class:`~stip_rt.io.video_source.VideoSource`), so its first
-    frame read is a fresh one. A stage built later (the viewer loads its pose model after the source
-    and the detector) is warmed up by a call of its own, with None for the stage already warm.
+    stream or a camera is kept drained meanwhile (:class:`~stip_rt.io.video_source.VideoSource`,
+    :class:`~stip_rt.io.camera.CameraSource`), so its first frame read is a fresh one. A stage built
+    later (the viewer loads its pose model after the source and the detector) is warmed up by a call
+    of its own, with None for the stage already warm.
     """
     t0 = time.perf_counter()
     warmed = []

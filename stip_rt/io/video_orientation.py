@@ -3,10 +3,10 @@
 A phone records a portrait video as landscape frames plus a *display matrix* (MP4/MOV ``tkhd``
 matrix, Matroska projection, H.264/HEVC display-orientation SEI; the old ``rotate`` tag) that tells
 players to turn (and, for some front cameras, mirror) the picture. FFmpeg's decoders attach it to
-every frame as ``AV_FRAME_DATA_DISPLAYMATRIX`` side data. Like ffmpeg's ``autorotate`` (and
-OpenCV's ``CAP_PROP_ORIENTATION_AUTO``), the video source applies it to the decoded pixels, so
-detections, keypoints, the annotated video and the width/height in every output header are those
-of the upright picture.
+every frame as ``AV_FRAME_DATA_DISPLAYMATRIX`` side data. Like ffmpeg's ``autorotate`` (OpenCV's
+``CAP_PROP_ORIENTATION_AUTO`` too, except that it ignores a mirror), the video source applies it to
+the decoded pixels, so detections, keypoints, the annotated video and the width/height in every
+output header are those of the upright picture.
 
 The matrix ``[[a, b, u], [c, d, v], [x, y, w]]`` (16.16 fixed point; see FFmpeg's
 ``libavutil/display.h``) maps a stored pixel ``(x, y)`` to ``(a·x + c·y, b·x + d·y)`` (then

@@ -201,8 +201,8 @@ class Tracker:
         Nothing is measured in such a frame, so nothing is corrected: every track's Kalman state is
         predicted to this frame (its covariance grows) and the confirmed tracks are output at their
         predicted boxes. The frame is not a miss (no detector looked): a tentative track is not aged by
-        it, a confirmed one stays confirmed; a lost track still ages by time (``max_age_s``), and a track
-        whose prediction left the frame (``frame_size``) is removed. Tentative tracks keep a predicted
+        it, a confirmed one stays confirmed; a lost track still ages by time (``max_age_s``), and a confirmed
+        or lost track whose prediction left the frame (``frame_size``) is removed. Tentative tracks keep a predicted
         row for this frame, output late (:meth:`backfill`) if they are confirmed.
 
         Args:
