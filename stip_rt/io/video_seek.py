@@ -36,6 +36,7 @@ import av
 import numpy as np
 
 from .video_index import FrameNumbering, _index_entries
+from .video_streams import not_a_video, video_stream
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +215,11 @@ def estimated_frame_count(uri: str) -> int | None:
         with av.open(uri) as container:
             if container.format.name not in _TIMESTAMPED:
                 return None
-            videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos or videos[0].frames:
+            if not_a_video(container):
                 return None
-            stream = videos[0]
+            stream = video_stream(container)  # the stream the source tracks
+            if stream.frames:
+                return None
             rate = stream.average_rate or stream.guessed_rate
             seconds = _duration_s(container, stream)
             if not rate or rate <= 0 or seconds is None:

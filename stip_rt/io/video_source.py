@@ -19,6 +19,7 @@ from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
 from .video_orientation import Orientation, probe_orientation
 from .video_seek import Seek, seek_to_keyframe
+from .video_streams import not_a_video, video_stream
 
 log = logging.getLogger(__name__)
 
@@ -74,42 +75,6 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
     if isinstance(e, av.error.InvalidDataError) and not network:
         return SourceError(f"{uri}: not a video FFmpeg can read ({_reason(e)}); is the file damaged or not a video?")
     return SourceError(f"{uri}: cannot open ({_reason(e)})")
-
-
-# FFmpeg demuxers that turn text files into "video" (its text-art renderers: any .txt is a ``tty`` video).
-TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
-
-
-def _is_picture(stream: Any) -> bool:
-    """True for an attached picture (cover art, a thumbnail): one still image, not a video to track."""
-    return bool(stream.disposition & av.stream.Disposition.attached_pic)
-
-
-def _video_stream(container: Any) -> Any:
-    """The video stream to track: FFmpeg's best video stream (as players pick it) that is not an attached picture.
-
-    Audio, data and cover-art streams may come before it; of several videos, FFmpeg prefers the
-    default one, then the one with more frames probed and the higher bit rate.
-    """
-    videos = [s for s in container.streams.video if not _is_picture(s)] or list(container.streams.video)
-    if len(videos) == 1:
-        return videos[0]
-    try:
-        best = container.streams.best("video")
-    except (av.FFmpegError, ValueError):
-        best = None
-    return best if best in videos else videos[0]
-
-
-def _not_a_video(container: Any) -> str:
-    """Why an opened container is no video to track (empty: it is one): text, no video stream, or only cover art."""
-    formats = set((container.format.name or "").split(","))
-    if formats & TEXT_FORMATS:
-        return f"FFmpeg reads it as text, with its '{container.format.name}' format"
-    if not [s for s in container.streams.video if not _is_picture(s)]:
-        kinds = sorted({"a cover picture" if _is_picture(s) else s.type for s in container.streams})
-        return "it has no video stream" + (f", only {' and '.join(kinds)}" if kinds else "")
-    return ""
 
 
 class VideoSource(ThreadedSource):
@@ -176,7 +141,7 @@ class VideoSource(ThreadedSource):
             if path.is_file() and path.stat().st_size == 0:
                 raise SourceError(f"{uri}: empty file (0 bytes)")
         self._container = self._open()
-        stream = _video_stream(self._container)
+        stream = video_stream(self._container)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if fps <= 0:
@@ -218,7 +183,7 @@ class VideoSource(ThreadedSource):
             container = _open_container(self._url, self._network, self.config)
         except (av.FFmpegError, OSError) as e:
             raise _open_error(self.uri, e, self._network) from e
-        problem = _not_a_video(container)
+        problem = not_a_video(container)
         if problem:
             container.close()
             raise SourceError(f"{self.uri}: not a video or image ({problem})")
@@ -240,7 +205,7 @@ class VideoSource(ThreadedSource):
             if self.start > 0 and self.keyframe_seek and not self.live and not self._network:
                 container, numbering = self._seek(container)
             while True:
-                stream = _video_stream(container)
+                stream = video_stream(container)
                 if numbering is None:
                     stream.thread_type = "SLICE" if self.live else "AUTO"
                     numbering = FrameNumbering(self.uri, container, stream)
@@ -292,7 +257,7 @@ class VideoSource(ThreadedSource):
 
     def _seek(self, container: Any) -> tuple[Any, FrameNumbering | None]:
         """Seek a file to the keyframe before ``start``; else (reopened if it moved) it is decoded from the start."""
-        stream = _video_stream(container)
+        stream = video_stream(container)
         stream.thread_type = "AUTO"
         numbering = FrameNumbering(self.uri, container, stream)
         outcome = seek_to_keyframe(self.uri, container, stream, numbering, self.start)

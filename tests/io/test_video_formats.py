@@ -165,6 +165,14 @@ def test_several_video_streams_take_ffmpegs_best_not_the_first(tmp_path: Path) -
     assert frames[0].image.shape == (240, 320, 3)
 
 
+def test_the_frame_count_estimate_reads_the_tracked_stream(tmp_path: Path) -> None:
+    """Matroska counts no frames: the viewer's estimate (duration × rate) is of the stream the source
+    tracks (8 frames), not of the first one (the 2-frame preview)."""
+    from stip_rt.io.video_seek import estimated_frame_count
+
+    assert estimated_frame_count(str(_two_videos(tmp_path / "two.mkv", (160, 120), (320, 240), (2, 8)))) == 8
+
+
 def _with_cover(path: Path, *, video: bool) -> Path:
     """An MP3 (video=False) or MP4 whose first stream is an attached picture (cover art)."""
     with av.open(str(path), "w") as c:
