@@ -10,13 +10,14 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..geometry import valid_boxes
-from ..schemas import KeypointSchema, schema_for_joints
+from ..schemas import KeypointSchema
 from ..types import Poses, Tracks
 from .association import associate
 from .backfill import PendingRows, smoothed_late_tracks
 from .config import TrackerConfig
+from .inputs import box_scores_of, check_frame_size, check_poses, frame_step
 from .kalman import DIM_X, initiate, predict, state_boxes, update
 from .lifecycle import (
     CONFIRMED,
@@ -78,7 +79,7 @@ class Tracker:
         self.config = config or TrackerConfig()
         self.fps = float(fps)
         self.schema = schema
-        self.frame_size = _frame_size(frame_size)
+        self.frame_size = check_frame_size(frame_size)
         self.max_age = self.config.max_age_frames(self.fps)
         self.backfill_frames = (self.config.min_hits - 1) * (self.config.tentative_max_misses + 1)
         self._sigmas = None if schema is None else schema.sigmas_array()
@@ -151,7 +152,7 @@ class Tracker:
             )
             # 6. Correct the matched tracks, store the states, advance every track's lifecycle.
             out_rows, out_dets, out_x, tent, confirmed = self._apply_matches(
-                matches, x_pred, p_pred, boxes, kpts, _box_scores(poses), frame_index
+                matches, x_pred, p_pred, boxes, kpts, box_scores_of(poses), frame_index
             )
             if tent.size:  # still tentative: keep the rows for back-filling
                 self._pending.add(
@@ -389,20 +390,8 @@ class Tracker:
         return kp
 
     def _frame_step(self, frame_index: int, time: float | None) -> float:
-        """Frames since the last update (1 for the first; from the times when both are known); state unchanged."""
-        if isinstance(frame_index, bool) or not isinstance(frame_index, int | np.integer):
-            raise DataError(f"tracker: frame index {frame_index!r} is not an integer")
-        if self._last_frame is not None and frame_index <= self._last_frame:
-            raise DataError(
-                f"tracker: frame index {frame_index} after {self._last_frame}; frames must be given in increasing order"
-            )
-        if self._last_frame is None:
-            return 1
-        frames = int(frame_index) - self._last_frame
-        if time is None or self._last_time is None or not time > self._last_time or not math.isfinite(time):
-            return frames
-        step = (time - self._last_time) * self.fps
-        return frames if abs(step - frames) <= 0.1 * frames else step
+        """Frames since the last update (:func:`~stip_rt.track.inputs.frame_step`); state unchanged."""
+        return frame_step(frame_index, self._last_frame, time, self._last_time, self.fps)
 
     def _skip_log(self, frame: int, bad: int) -> None:
         """Log skipped people: a warning the first time, then at debug level (a detections file with a
@@ -416,38 +405,12 @@ class Tracker:
         )  # fmt: skip
 
     def _check_poses(self, poses: Poses, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        raw = np.asarray(poses.boxes)
-        if raw.size and (raw.ndim != 2 or raw.shape[1] != 4):
-            raise DataError(f"frame {frame}: boxes must be (N, 4), got {raw.shape}")
-        boxes = np.array(raw, np.float64).reshape(-1, 4)  # a copy: tracks keep rows of it
-        scores = np.asarray(poses.scores, np.float64).reshape(-1)
-        n = boxes.shape[0]
-        if scores.shape[0] != n:
-            raise DataError(f"frame {frame}: {n} boxes but {scores.shape[0]} scores")
-        box_scores = _box_scores(poses)
-        if box_scores.shape[0] != n:
-            raise DataError(f"frame {frame}: {n} boxes but {box_scores.shape[0]} box scores")
-        if poses.keypoints is None:
-            return boxes, scores, None
-        kpts = np.array(poses.keypoints, np.float64)  # a copy: tracks keep rows of it
-        if kpts.ndim != 3 or kpts.shape[0] != n or kpts.shape[2] != 3:
-            raise DataError(f"frame {frame}: keypoints must be (N={n}, K, 3), got {kpts.shape}")
-        if self.schema is None:
-            try:
-                self.schema = schema_for_joints(kpts.shape[1])
-            except ConfigError:
-                raise DataError(
-                    f"frame {frame}: no keypoint schema has {kpts.shape[1]} joints; pass schema= to Tracker"
-                ) from None
-            self._sigmas = self.schema.sigmas_array()
-            self._table.set_num_keypoints(self.schema.num_keypoints)
-        if kpts.shape[1] != self.schema.num_keypoints:
-            raise DataError(
-                f"frame {frame}: keypoints have {kpts.shape[1]} joints, schema "
-                f"'{self.schema.name}' has {self.schema.num_keypoints}"
-            )
-        if not np.isfinite(kpts).all():  # a joint without a position counts as not seen
-            kpts[~np.isfinite(kpts).all(axis=2)] = 0.0
+        """:func:`~stip_rt.track.inputs.check_poses`; the first keypoints name the schema when none was given."""
+        boxes, scores, kpts, schema = check_poses(poses, frame, self.schema)
+        if schema is not None and schema is not self.schema:
+            self.schema = schema
+            self._sigmas = schema.sigmas_array()
+            self._table.set_num_keypoints(schema.num_keypoints)
         return boxes, scores, kpts
 
     def _apply_matches(
@@ -524,7 +487,7 @@ class Tracker:
         x_new, p_new = initiate(b, cfg.kalman)
         state = CONFIRMED if confirmed else TENTATIVE
         kb = None if kpts is None else kpts[births]
-        tab.append(x_new, p_new, ids, state, frame, b, kb, _box_scores(poses)[births])
+        tab.append(x_new, p_new, ids, state, frame, b, kb, box_scores_of(poses)[births])
         if not confirmed:
             self._pending.add(ids, frame, births, self._out_box(x_new, b), poses, kpts)
             return out_rows, out_dets, out_x
@@ -568,7 +531,7 @@ class Tracker:
         return Tracks(
             ids=self._table.ids[rows],
             boxes=out_boxes.astype(np.float32),
-            box_scores=_box_scores(poses).astype(np.float32)[det_index],
+            box_scores=box_scores_of(poses).astype(np.float32)[det_index],
             keypoints=out_kpts,
             scores=np.asarray(poses.scores, np.float32).reshape(-1)[det_index],
             det_index=det_index,
@@ -588,26 +551,3 @@ class Tracker:
         tab.euro_dx[rows] = new.dx
         tab.euro_t[rows] = new.t
         return out
-
-
-def _box_scores(poses: Poses) -> np.ndarray:
-    """(N,) float64 box scores of ``poses``."""
-    return np.asarray(poses.box_scores, np.float64).reshape(-1)
-
-
-def _frame_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
-    """``frame_size`` checked: None, or (width, height) as two numbers > 0.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    if size is None:
-        return None
-    try:
-        w, h = size
-        ok = all(not isinstance(v, bool) and isinstance(v, int | float | np.integer | np.floating) for v in (w, h))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-        raise ConfigError(f"tracker: frame_size must be (width, height) in pixels, both > 0, got {size!r}")
-    return (int(w), int(h))
