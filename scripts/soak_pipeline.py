@@ -11,10 +11,10 @@ reused by every restart, as the viewer does.
 
 Resident memory (``/proc/self/statm``) and the thread count are sampled every ``--sample-s``
 seconds (``--samples FILE`` writes them as CSV); growth is measured from the end of a warm-up
-(first 10 % of the time, at least 10 s) to the end, and also as MB per hour from a least-squares
-line through the samples after warm-up (robust to the saw-tooth of the allocator). Goals: growth
-< ``--max-growth`` %, no ``stip-rt-*`` or source thread left after each stop, thread count back to
-where it started, open file descriptors after the last run no more than after the first.
+(``--warm-up-s``, default the first 10 % of the time, at least 10 s) to the end, and also as MB
+per hour from a least-squares line through the samples after warm-up (robust to the saw-tooth of
+the allocator). Goals: growth < ``--max-growth`` %, no ``stip-rt-*`` or source thread left after
+each stop, thread count back to where it started, open file descriptors after the last run no more than after the first.
 ``--tracemalloc N`` also prints the N Python allocation sites that grew most
 after warm-up (Python-level leaks; native memory such as ONNX Runtime's does not show there).
 
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ort-mem-pattern", action="store_true", help="ONNX Runtime's memory pattern on (old default)")
     ap.add_argument("--tracemalloc", type=int, default=0, metavar="N", help="print the N Python sites that grew most")
     ap.add_argument("--max-growth", type=float, default=5.0, help="allowed memory growth in percent")
+    ap.add_argument("--warm-up-s", type=float, help="seconds before growth is measured (default 10 %% of the run, 10+)")
     ap.add_argument("--no-trim", action="store_true", help="glibc as it is, without stip-rt's trimming (compare)")
     args = ap.parse_args(argv)
     if not args.no_trim:
@@ -161,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     total_s = args.minutes * 60
     t0 = time.monotonic()
     end = t0 + total_s
-    warm_s = max(10.0, 0.1 * total_s)
+    warm_s = args.warm_up_s if args.warm_up_s is not None else max(10.0, 0.1 * total_s)
+    if not 0 <= warm_s < total_s:
+        ap.error(f"--warm-up-s {warm_s:g}: give 0 or more, less than the run ({total_s:g} s)")
     tmp = tempfile.TemporaryDirectory(prefix="soak-")
     video = None if args.no_video else (args.video or str(Path(tmp.name) / "soak.mp4"))
     config = load_run_config(
