@@ -1,14 +1,16 @@
-"""A fake live network stream for the source and pipeline tests (no network): PyAV-like
-containers handed to :class:`~stip_rt.io.video_source.VideoSource` in place of FFmpeg's."""
+"""Fake live sources for the source, pipeline and viewer tests (no network, no camera): PyAV-like
+containers handed to :class:`~stip_rt.io.video_source.VideoSource` in place of FFmpeg's, and a
+``cv2.VideoCapture`` stand-in for :class:`~stip_rt.io.camera.CameraSource`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -73,3 +75,63 @@ def serve_streams(
 def reset(error_text: str = "Connection reset by peer") -> ConnectionResetError:
     """The error of a connection the server dropped."""
     return ConnectionResetError(104, error_text)
+
+
+class FakeCapture:
+    """Stands in for ``cv2.VideoCapture``: a 64×48 camera at :attr:`fps` whose k-th open gives
+    ``frames_per_open[k]`` good reads (the last entry for later opens; None: endless), then failures.
+
+    Opens past the first ``openable`` fail (None: every open works): a camera unplugged for good.
+    Reads are paced at 2 ms like a (fast) camera, so an endless capture never runs dry.
+    """
+
+    instances: ClassVar[list[FakeCapture]] = []
+    frames_per_open: ClassVar[list[int | None]] = [None]
+    openable: ClassVar[int | None] = None
+    fps: ClassVar[float] = 25.0
+
+    def __init__(self, device: object) -> None:
+        self.device = device
+        self.props: dict[int, float] = {}
+        k = len(FakeCapture.instances)
+        n = FakeCapture.frames_per_open[min(k, len(FakeCapture.frames_per_open) - 1)]
+        self.open = FakeCapture.openable is None or k < FakeCapture.openable
+        self.left = float("inf") if n is None else n
+        FakeCapture.instances.append(self)
+
+    def isOpened(self) -> bool:
+        return self.open
+
+    def set(self, prop: int, value: float) -> bool:
+        self.props[prop] = value
+        return True
+
+    def get(self, prop: int) -> float:
+        return FakeCapture.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        time.sleep(0.002)
+        if not self.open or self.left <= 0:
+            return False, None
+        self.left -= 1
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def release(self) -> None:
+        self.left = 0
+
+
+def serve_cameras(
+    monkeypatch: pytest.MonkeyPatch,
+    frames_per_open: Sequence[int | None] = (None,),
+    *,
+    openable: int | None = None,
+    fps: float = 25.0,
+    capture: type[FakeCapture] = FakeCapture,
+) -> type[FakeCapture]:
+    """Let ``cv2.VideoCapture`` open ``capture`` cameras (:class:`FakeCapture`, fresh counts);
+    returns the class, whose ``instances`` lists the opens so far."""
+    state = {"instances": [], "frames_per_open": list(frames_per_open), "openable": openable, "fps": fps}
+    for name, value in state.items():
+        monkeypatch.setattr(FakeCapture, name, value)  # restored after the test
+    monkeypatch.setattr(cv2, "VideoCapture", capture)
+    return FakeCapture

@@ -8,10 +8,9 @@ import logging
 import re
 import time
 
-import cv2
 import numpy as np
 import pytest
-from fake_streams import FakeStream, reset, serve_streams
+from fake_streams import FakeStream, reset, serve_cameras, serve_streams
 
 from stip_rt.errors import SourceError
 from stip_rt.io import live_stream
@@ -90,43 +89,13 @@ def test_a_stream_that_runs_a_while_between_breaks_is_reconnected_each_time(monk
     assert len(opened) == 6 and len(got) + src.dropped == 12  # 5 breaks, each after 0.1 s of frames
 
 
-class FlappingCapture:
-    """A camera that gives 2 frames per open, then nothing; from the 10th open on it works."""
-
-    opened = 0
-
-    def __init__(self, device: object) -> None:
-        FlappingCapture.opened += 1
-        self.left = 2 if FlappingCapture.opened < 10 else 10**6
-
-    def isOpened(self) -> bool:
-        return True
-
-    def set(self, prop: int, value: float) -> bool:
-        return True
-
-    def get(self, prop: int) -> float:
-        return 30.0
-
-    def read(self) -> tuple[bool, np.ndarray | None]:
-        time.sleep(0.002)
-        if self.left <= 0:
-            return False, None
-        self.left -= 1
-        return True, np.zeros((8, 8, 3), np.uint8)
-
-    def release(self) -> None:
-        pass
-
-
 def test_a_camera_that_keeps_stopping_fails_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    FlappingCapture.opened = 0
-    monkeypatch.setattr(cv2, "VideoCapture", FlappingCapture)
+    cameras = serve_cameras(monkeypatch, [2] * 9 + [None], fps=30.0)  # 2 frames per open; from the 10th on it works
     with open_source(3, max_frames=40, config=FAST_RETRY) as src, pytest.raises(SourceError) as err:
         for _ in src:
             pass
     assert re.match(r"camera 3: keeps stopping: 2 reconnects in \d+ s, 2 of which reopened it", str(err.value))
-    assert "source.reconnect_retries=2" in str(err.value) and FlappingCapture.opened == 3
+    assert "source.reconnect_retries=2" in str(err.value) and len(cameras.instances) == 3
 
 
 # ---------------------------------------------------------------- the start

@@ -7,9 +7,8 @@ import shutil
 import socket
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from fake_streams import serve_cameras
 
 from stip_rt.errors import ConfigError, SourceError
 from stip_rt.io.source_config import SourceConfig
@@ -145,44 +144,16 @@ def test_unreadable_camera_index() -> None:
         open_source("/dev/video97")
 
 
-class DyingCapture:
-    """A camera that delivers 5 frames, then is unplugged (every read and reopen fails)."""
-
-    opened = 0
-
-    def __init__(self, device) -> None:
-        DyingCapture.opened += 1
-        self.left = 5 if DyingCapture.opened == 1 else 0
-
-    def isOpened(self) -> bool:
-        return DyingCapture.opened == 1
-
-    def set(self, prop: int, value: float) -> bool:
-        return True
-
-    def get(self, prop: int) -> float:
-        return 30.0
-
-    def read(self):
-        if self.left <= 0:
-            return False, None
-        self.left -= 1
-        return True, np.zeros((8, 8, 3), np.uint8)
-
-    def release(self) -> None:
-        pass
-
-
 def test_camera_disappears_mid_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    DyingCapture.opened = 0
-    monkeypatch.setattr(cv2, "VideoCapture", DyingCapture)
+    # 5 frames, then unplugged: every later read and reopen fails
+    cameras = serve_cameras(monkeypatch, [5, 0], openable=1, fps=30.0)
     got = []
     msg = r"camera 2: stopped giving frames after frame 4 and 2 attempts"
     with open_source(2, config=FAST_RETRY) as src, pytest.raises(SourceError, match=msg):
         for f in src:
             got.append(f.index)
     assert len(got) + src.dropped == 5
-    assert DyingCapture.opened == 3  # the first open + 2 bounded reopen attempts
+    assert len(cameras.instances) == 3  # the first open + 2 bounded reopen attempts
 
 
 def _closed_port() -> int:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
 
 import av
 import cv2
 import numpy as np
 import pytest
+from fake_streams import FakeCapture, FakeStream, reset, serve_cameras, serve_streams
 
 from stip_rt.errors import SourceError
-from stip_rt.io import video_source
 from stip_rt.io.base import Source
 from stip_rt.io.camera import CameraSource
 from stip_rt.io.source_config import SourceConfig
@@ -172,48 +170,9 @@ def test_image_glob_and_single_image(data_dir: Path) -> None:
     assert len(frames) == 1 and frames[0].image.shape == (src.info.height, src.info.width, 3)
 
 
-class FakeCapture:
-    """Stands in for cv2.VideoCapture: per open, ``frames_per_open`` good reads (None: endless), then failures.
-
-    Reads are paced at 2 ms like a (fast) camera, so an endless capture never runs dry.
-    """
-
-    instances: ClassVar[list[FakeCapture]] = []
-    frames_per_open: ClassVar[list[int | None]] = [None]
-
-    def __init__(self, device) -> None:
-        self.device = device
-        self.props: dict[int, float] = {}
-        n = FakeCapture.frames_per_open[min(len(FakeCapture.instances), len(FakeCapture.frames_per_open) - 1)]
-        self.left = float("inf") if n is None else n
-        FakeCapture.instances.append(self)
-
-    def isOpened(self) -> bool:
-        return True
-
-    def set(self, prop: int, value: float) -> bool:
-        self.props[prop] = value
-        return True
-
-    def get(self, prop: int) -> float:
-        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def read(self):
-        time.sleep(0.002)
-        if self.left <= 0:
-            return False, None
-        self.left -= 1
-        return True, np.zeros((48, 64, 3), np.uint8)
-
-    def release(self) -> None:
-        self.left = 0
-
-
 @pytest.fixture
-def fake_camera(monkeypatch: pytest.MonkeyPatch):
-    FakeCapture.instances = []
-    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
-    return FakeCapture
+def fake_camera(monkeypatch: pytest.MonkeyPatch) -> type[FakeCapture]:
+    return serve_cameras(monkeypatch)
 
 
 def test_camera_source(fake_camera) -> None:
@@ -242,8 +201,7 @@ class CountingCapture(FakeCapture):
 def test_a_camera_read_late_starts_on_a_fresh_picture(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pipeline builds and warms up its models between the open and the first read: the camera is
     kept drained meanwhile, so frame 0 is captured at the first read, not the picture of the open."""
-    FakeCapture.instances, FakeCapture.frames_per_open = [], [None]
-    monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
+    serve_cameras(monkeypatch, capture=CountingCapture)
     with open_source(0, max_frames=2) as src:
         time.sleep(0.6)  # the models being built
         first = src.read(timeout=5)
@@ -259,48 +217,14 @@ def test_camera_reopens_after_a_glitch(fake_camera) -> None:
     assert len(fake_camera.instances) == 2 and fake_camera.instances[1].device == "/dev/video3"
 
 
-class FakeContainer:
-    """A PyAV-like container whose demux yields ``n`` one-frame packets, then raises ``error`` (or ends)."""
-
-    def __init__(self, n: int, error: BaseException | None) -> None:
-        self.n, self.error = n, error
-        stream = type("S", (), {})()
-        stream.average_rate, stream.guessed_rate, stream.base_rate = 10, 10, 10
-        stream.codec_context = type("C", (), {"width": 32, "height": 24})()
-        stream.frames, stream.start_time, stream.thread_type = 0, None, None
-        stream.disposition = av.stream.Disposition(0)
-        self.streams = type("Streams", (), {"video": [stream]})()
-        self.duration = None
-        self.format = type("F", (), {"name": "rtsp"})()
-        self.closed = False
-
-    def demux(self, stream):
-        for i in range(self.n):
-            f = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="bgr24")
-            f.pts, f.time_base = 1000 + i, Fraction(1, 10)  # a live stream's pts do not start at 0
-            yield type("P", (), {"size": 100, "pos": -1, "decode": lambda self, f=f: [f]})()
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def test_stream_reconnects_then_continues(monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = [FakeContainer(3, ConnectionResetError(104, "Connection reset by peer")), FakeContainer(2, None)]
-    calls = []
-
-    def fake_open(uri, network, config):
-        calls.append(uri)
-        return opened[len(calls) - 1]
-
-    monkeypatch.setattr(video_source, "_open_container", fake_open)
+    opened = serve_streams(monkeypatch, [FakeStream(3, reset()), FakeStream(2)])
     with open_source("rtsp://camera.local/live", config=FAST_RETRY) as src:
         assert src.info.live and src.info.fps == 10.0
         frames = []
         for f in src:
             frames.append(f)
-    assert len(calls) == 2
+    assert len(opened) == 2
     assert len(frames) + src.dropped == 5
     assert np.all(np.diff([f.index for f in frames]) > 0) and np.all(np.diff([f.time for f in frames]) > 0)
     assert all(c.closed for c in opened)

@@ -109,34 +109,6 @@ def test_offline_start_names_every_missing_model_in_one_message(make_window, qtb
         assert f"stip-rt weights import FILE --name {name}" in message, message
 
 
-class _Camera:
-    """Stands in for cv2.VideoCapture (as tests/io/test_sources.py's FakeCapture): an endless camera of
-    black 64×48 frames at about 25 fps."""
-
-    def __init__(self, device) -> None:
-        self.open = True
-
-    def isOpened(self) -> bool:
-        return self.open
-
-    def set(self, prop, value) -> bool:
-        return True
-
-    def get(self, prop) -> float:
-        import cv2
-
-        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def read(self):
-        import time
-
-        time.sleep(0.005)
-        return (True, np.zeros((48, 64, 3), np.uint8)) if self.open else (False, None)
-
-    def release(self) -> None:
-        self.open = False
-
-
 def test_a_live_source_warms_the_pose_model_up_while_the_window_stays_responsive(
     make_window, qtbot, tiny_options, statuses, monkeypatch, wait_frames
 ):
@@ -145,12 +117,12 @@ def test_a_live_source_warms_the_pose_model_up_while_the_window_stays_responsive
     thread, the event loop goes on, and the status says what starting is doing."""
     import threading
 
-    import cv2
+    from fake_streams import serve_cameras
     from PyQt6.QtCore import QTimer
 
     from stip_rt.pose.estimator import PoseEstimator
 
-    monkeypatch.setattr(cv2, "VideoCapture", _Camera)
+    serve_cameras(monkeypatch)  # an endless camera of black 64×48 frames
     warming, release = threading.Event(), threading.Event()
     real_warm_up = PoseEstimator.warm_up
     sizes = []
