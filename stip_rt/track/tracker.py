@@ -133,9 +133,7 @@ class Tracker:
         is_high = scores[cand] >= cfg.high_score
         # 0. a gap (a live source's drops or outage in the frame numbers; in the times, the same outage in
         # a video recorded of that run, or a stall) ages the tracks too
-        frames = 1 if prev is None else int(frame_index) - prev
-        if frames > 1 or dt > frames:
-            self._expire(int(frame_index), max(0.0, dt - frames))
+        self._expire_across_gap(int(frame_index), prev, dt)
         tab = self._table
         confirmed_ids = _NO_ROWS
         if len(tab):
@@ -226,9 +224,7 @@ class Tracker:
             return Tracks.empty(tab.num_keypoints)
         frame = int(frame_index)
         self._coasted.append(frame)
-        frames = 1 if prev is None else frame - prev
-        if frames > 1 or dt > frames:  # a gap before this frame ages the tracks as in ``update``
-            self._expire(frame, max(0.0, dt - frames))
+        self._expire_across_gap(frame, prev, dt)  # as in ``update``
         # 1. Predict every track (tracks not matched in the last update keep their size) and keep the prediction.
         self._freeze_unseen_sizes(prev_update)
         tab.x, tab.p = predict(tab.x, tab.p, self.config.kalman, dt)
@@ -323,15 +319,20 @@ class Tracker:
         return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
-    def _expire(self, frame: int, extra: float = 0.0) -> None:
+    def _expire_across_gap(self, frame: int, prev: int | None, dt: float) -> None:
         """Remove the tracks a gap before ``frame`` aged past their limit (lost for more than ``max_age``
         frames, tentative for more than ``tentative_max_misses``): had every frame come, they would be gone.
 
-        ``extra``: frames of time the step to ``frame`` took beyond its frame numbers (from the frames'
-        times): it counts towards ``max_age`` (``max_age_s`` is a time: a video recorded of a live run
-        keeps an outage in its times only), not towards the misses of tentative tracks (a stall of a
+        Only after a gap: ``frame`` more than one after ``prev`` (the frame before), or a step ``dt``
+        (frames of time) longer than the frame numbers say. The time beyond the frame numbers counts
+        towards ``max_age`` (``max_age_s`` is a time: a video recorded of a live run keeps an outage
+        in its times only), not towards the misses of tentative tracks (a stall of a
         variable-frame-rate video misses no frame).
         """
+        frames = 1 if prev is None else frame - prev
+        if frames <= 1 and dt <= frames:
+            return
+        extra = max(0.0, dt - frames)
         tab = self._table
         tentative = tab.state == TENTATIVE
         limit = np.where(tentative, self.config.tentative_max_misses, self.max_age) + 1
