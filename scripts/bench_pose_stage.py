@@ -53,7 +53,7 @@ from stip_rt.pose.decode_graph import pack_poses
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.pose.flip import flip_average
 from stip_rt.runtime.factory import create_backend
-from stip_rt.runtime.profile import synchronize
+from stip_rt.runtime.profile import synchronize, timed_call
 from stip_rt.runtime.transfer import to_device
 from stip_rt.types import Detections
 
@@ -68,15 +68,6 @@ def _reference_decode():
     sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
-
-
-def _timed(device: str, fn: Callable[..., object], *args: object) -> tuple[float, object]:
-    """Seconds of ``fn(*args)``, the device synchronised before and after."""
-    synchronize(device)
-    t0 = time.perf_counter()
-    out = fn(*args)
-    synchronize(device)
-    return time.perf_counter() - t0, out
 
 
 def _timed_host(device: str, fn: Callable[..., object], *args: object) -> tuple[float, float, object]:
@@ -145,25 +136,25 @@ def bench(
         parts["crop"].append(t)
         parts["crop_host"].append(host)
         batch = torch.cat([crops.batch, crops.batch.flip(3)]) if est.flip_test else crops.batch
-        t, raw = _timed(dev, est.backend.infer, batch)
+        t, raw = timed_call(dev, est.backend.infer, batch)
         parts["network"].append(t)
-        t, packed = _timed(dev, _device_decode, est, raw, crops, det.scores)
+        t, packed = timed_call(dev, _device_decode, est, raw, crops, det.scores)
         n = len(det.scores)
         hm = flip_average(raw[:n], raw[n:], est.schema.flip_index()) if est.flip_test else raw  # for the decodes
         parts["decode"].append(t)
-        t, _ = _timed(dev, packed.cpu)
+        t, _ = timed_call(dev, packed.cpu)
         parts["download"].append(t)
-        t, _ = _timed(dev, est.estimate, frame, det)
+        t, _ = timed_call(dev, est.estimate, frame, det)
         parts["stage"].append(t)
         if est_g is not None:
-            t, _ = _timed(dev, est_g._decode, raw, crops.center, crops.scale, det.scores, est_g.flip_test)
+            t, _ = timed_call(dev, est_g._decode, raw, crops.center, crops.scale, det.scores, est_g.flip_test)
             parts["graph"].append(t)
-            t, _ = _timed(dev, est_g.estimate, frame, det)
+            t, _ = timed_call(dev, est_g.estimate, frame, det)
             parts["stage_g"].append(t)
         for _ in range(5):  # the decode, former vs today's, on the same heatmaps, alternately
-            t, _ = _timed(dev, _old_decode, ref, hm, crops, est.spec.decode)
+            t, _ = timed_call(dev, _old_decode, ref, hm, crops, est.spec.decode)
             parts["old"].append(t)
-            t, _ = _timed(dev, est.decode, hm, crops.center, crops.scale, det.scores)
+            t, _ = timed_call(dev, est.decode, hm, crops.center, crops.scale, det.scores)
             parts["new"].append(t)
     out = {k: 1e3 * statistics.median(v) if v else float("nan") for k, v in parts.items()}
     return out | {"old_min": 1e3 * min(parts["old"]), "new_min": 1e3 * min(parts["new"])}

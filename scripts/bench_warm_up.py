@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ import torch
 from stip_rt.models import build_model, load_spec
 from stip_rt.pose.estimator import PoseEstimator
 from stip_rt.runtime.factory import create_backend
-from stip_rt.runtime.profile import synchronize
+from stip_rt.runtime.profile import timed_call
 from stip_rt.types import Detections
 
 
@@ -39,14 +38,6 @@ def _estimator(args: argparse.Namespace) -> PoseEstimator:
     net = build_model(spec).eval()
     backend = create_backend(net, backend=args.backend, device=args.device, precision=args.precision)
     return PoseEstimator(backend, spec)
-
-
-def _timed(device: str, fn, *a: object) -> float:  # type: ignore[no-untyped-def]
-    synchronize(device)
-    t0 = time.perf_counter()
-    fn(*a)
-    synchronize(device)
-    return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     people = Detections(boxes, np.ones(args.people, np.float32))
 
     lazy = _estimator(args)  # no warm-up: the first frame with these people pays the first call
-    first = _timed(args.device, lazy.estimate, frame, people)
+    first, _ = timed_call(args.device, lazy.estimate, frame, people)
     warm = _estimator(args)
-    warm_up = _timed(args.device, warm.warm_up, w, h)
-    after = _timed(args.device, warm.estimate, frame, people)
+    warm_up, _ = timed_call(args.device, warm.warm_up, w, h)
+    after, _ = timed_call(args.device, warm.estimate, frame, people)
     gpu = torch.cuda.get_device_name(torch.device(args.device)) if cuda else ""
     print(f"{args.model}, backend {args.backend} {args.precision} on {args.device} {gpu}, torch {torch.__version__}")
     print(f"warm-up (one person, then every bucket the backend captures): {warm_up:.3f} s")

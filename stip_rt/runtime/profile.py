@@ -19,12 +19,16 @@ Both counters group names with :func:`kind_of` (conv/matmul, batch_norm, relu, a
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
+
+T = TypeVar("T")
 
 _KINDS = (  # (kind, substrings of an ATen op or kernel name, lower case), first match wins
     ("iap", ("iap",)),
@@ -189,6 +193,15 @@ def synchronize(device: str | torch.device) -> None:
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def timed_call(device: str | torch.device, fn: Callable[..., T], *args: object) -> tuple[float, T]:
+    """Seconds of ``fn(*args)`` with ``device`` synchronised before and after (:func:`synchronize`), and its result."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    out = fn(*args)
+    synchronize(device)
+    return time.perf_counter() - t0, out
 
 
 def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
