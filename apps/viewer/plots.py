@@ -87,7 +87,9 @@ class PeoplePlot(QWidget):
         return float(lo), float(hi)
 
     def series(self) -> tuple[np.ndarray, np.ndarray]:
-        """The plotted (time, people) points; NaN where the line is broken."""
+        """The plotted (time, people) points; NaN where the line is broken; none without pyqtgraph."""
+        if self._curve is None:
+            return np.empty(0), np.empty(0)
         x, y = self._curve.getData()
         return np.asarray(x if x is not None else []), np.asarray(y if y is not None else [])
 

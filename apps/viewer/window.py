@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QMainWindow
 
 from stip_rt.errors import StipError
@@ -79,7 +79,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build_ui()
         self.latency = LatencyMeter(self)
-        self._info_timer = QTimer(self, interval=500, timeout=self._refresh_info)
+        self._info_timer = QTimer(self)
+        self._info_timer.setInterval(500)
+        self._info_timer.timeout.connect(self._refresh_info)
         self._info_timer.start()
 
     # ---------------------------------------------------------------- layout
@@ -140,12 +142,14 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
 
     # ---------------------------------------------------------------- sources
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
+    def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:
+        mime = event.mimeData() if event is not None else None
+        if event is not None and mime is not None and mime.hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:
-        urls = event.mimeData().urls()
+    def dropEvent(self, event: QDropEvent | None) -> None:
+        mime = event.mimeData() if event is not None else None
+        urls = mime.urls() if mime is not None else []
         if urls:
             self.open_source(urls[0].toLocalFile() or urls[0].toString())
 
@@ -176,10 +180,10 @@ class MainWindow(QMainWindow):
                                    max_frames=max_frames, next_id=next_id)  # fmt: skip
         except StipError as e:
             return self._fail_to_start(str(e))
-        self.session.frame.connect(self._show_frame, Qt.ConnectionType.QueuedConnection)
-        self.session.ended.connect(self._run_ended, Qt.ConnectionType.QueuedConnection)
-        self.session.status.connect(self._starting_step, Qt.ConnectionType.QueuedConnection)
-        self.session.seeked.connect(self._seeked, Qt.ConnectionType.QueuedConnection)
+        for signal, slot in ((self.session.frame, self._show_frame), (self.session.ended, self._run_ended),
+                             (self.session.status, self._starting_step), (self.session.seeked, self._seeked)):
+            # PyQt6's stubs leave out connect()'s documented second argument, the connection type
+            signal.connect(slot, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
         self.status_line.begin_start()
         self.session.start()
         self.setWindowTitle(f"stip-viewer — {Path(source).name if Path(source).exists() else source}")
@@ -194,8 +198,17 @@ class MainWindow(QMainWindow):
         self.update_controls()
         return False
 
+    def _current_sender(self) -> Session | None:
+        """The session running now, when the signal being handled comes from it; else None.
+
+        A stopped or replaced session's queued signals still arrive; one whose Qt object was deleted
+        meanwhile comes with ``sender()`` None, the very value of ``self.session`` while none is open.
+        """
+        session = self.session
+        return session if session is not None and self.sender() is session else None
+
     def _starting_step(self, text: str, done: int, total: int) -> None:
-        if self.sender() is self.session and self.status_line.starting:
+        if self._current_sender() is not None and self.status_line.starting:
             self.status_line.start_step(text, done, total)
 
     @property
@@ -233,16 +246,16 @@ class MainWindow(QMainWindow):
         transport.seek_to(self, frame)
 
     def _seeked(self, frame: int) -> None:
-        if self.sender() is self.session:
+        if self._current_sender() is not None:
             self.status_line.show(f"Playing from frame {frame}")
             self.update_controls()
 
     def update_controls(self) -> None:
         """Label and enable the controls, and show whether it records, from the session's state."""
-        running = self.running
-        recording = self.session is not None and self.session.sink.recording
-        self.playback.set_state(running=running, paused=running and self.session.sink.paused,
-                                started=self.session is not None,
+        session, running = self.session, self.running
+        recording = session is not None and session.sink.recording
+        self.playback.set_state(running=running, paused=session is not None and running and session.sink.paused,
+                                started=session is not None,
                                 seekable=self.source is not None and bool(self.frame_count))  # fmt: skip
         self.record_action.setText("Stop &recording" if recording else "Start &recording…")
         self.status_line.show_recording(recording)
@@ -291,7 +304,8 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- results (UI thread)
     def _show_frame(self, image: np.ndarray, result: FrameResult) -> None:
-        if self.sender() is not self.session:
+        session = self._current_sender()
+        if session is None:
             return
         if self.status_line.starting:
             self.status_line.end_start()
@@ -300,21 +314,21 @@ class MainWindow(QMainWindow):
         self.view.set_frame(image)
         self.last_image = image
         self._last_result = result
-        run = self.session.sink.run if self.session is not None else None
+        run = session.sink.run
         self.history.update(result, run)
         self.selection.frame_added()
         self._last_index = result.index
         self.frames_shown += 1
-        if run is not None and self.session is not None:
-            self.frame_count, self._fps = self.session.frame_count, run.source.fps
-            self.playback.show_position(result.index, result.time, self.frame_count, self.session.length_estimated)
+        if run is not None:
+            self.frame_count, self._fps = session.frame_count, run.source.fps
+            self.playback.show_position(result.index, result.time, self.frame_count, session.length_estimated)
         self.frame_shown.emit(result.index)
 
     def _run_ended(self, message: str) -> None:
-        if self.sender() is not self.session:
+        session = self._current_sender()
+        if session is None:
             return  # a run that was stopped or replaced: its end says nothing about the current one
         self.status_line.end_start()
-        session = self.session
         if message:
             self.show_error(message)
             if not session.finished:  # a seek past the end of a video whose length was estimated keeps the models
@@ -347,7 +361,7 @@ class MainWindow(QMainWindow):
         if self.session.sink.run is not None:
             self.info.show_run(self.session.sink.run)
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         self.stop_run()
         self.prefs.save()
         if self.help_dialog is not None:

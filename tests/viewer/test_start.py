@@ -76,6 +76,18 @@ def test_people_axis_on_an_empty_run(box_window, qtbot):
     assert np.array_equal(plot.series()[1], [0, 0, 3, 7, 2])
 
 
+def test_the_people_plot_without_pyqtgraph_has_no_points(qtbot, monkeypatch):
+    from apps.viewer import plots
+    from apps.viewer.history import SessionHistory
+
+    monkeypatch.setattr(plots, "pg", None)
+    plot = plots.PeoplePlot()
+    qtbot.addWidget(plot)
+    plot.refresh(SessionHistory())
+    x, y = plot.series()
+    assert x.size == 0 and y.size == 0
+
+
 def test_without_the_viewer_extra_prints_the_pip_command(monkeypatch, capsys):
     real_import = builtins.__import__
 
