@@ -7,6 +7,7 @@ import glob
 import sys
 from typing import TYPE_CHECKING
 
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -174,6 +175,8 @@ def fill_camera_menu(window: MainWindow, menu: QMenu) -> None:
     menu.clear()
     cameras = list_cameras()
     if not cameras:
-        menu.addAction("no camera found").setEnabled(False)
+        none_found = QAction("no camera found", menu)
+        none_found.setEnabled(False)
+        menu.addAction(none_found)
     for cam in cameras:
         menu.addAction(cam, lambda c=cam: window.open_source(c))

@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         QTimer.singleShot(0, lambda: window.open_source(args.source, max_frames=args.max_frames))
     _close_on_stop_signals(stopped_by, window, app, QTimer)
     # Python runs signal handlers only between bytecodes; a light timer lets them in while Qt waits
-    pulse = QTimer(interval=200)
+    pulse = QTimer()
+    pulse.setInterval(200)
     pulse.timeout.connect(lambda: None)
     pulse.start()
     app.exec()

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stip_rt.run_config import RunConfig
 
@@ -71,7 +71,7 @@ def _is_path_like(field: str, value: str) -> bool:
 
 def absolute_paths(options: ViewerOptions) -> ViewerOptions:
     """``options`` with every file path made absolute (against the current folder); names stay names."""
-    changes = {}
+    changes: dict[str, Any] = {}  # field name → new value, for dataclasses.replace
     for name in (*PATH_FIELDS, "model"):
         value = getattr(options, name)
         if _is_path_like(name, value):
@@ -92,7 +92,7 @@ def remembered_options(settings: QSettings | None = None) -> tuple[ViewerOptions
     from PyQt6.QtCore import QSettings
 
     s = settings or QSettings(ORGANIZATION, APPLICATION)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # field name → value of the field's type
     for f in dataclasses.fields(ViewerOptions):
         if not s.contains(f"options/{f.name}"):
             continue
@@ -236,7 +236,7 @@ def run_config(source: str, options: ViewerOptions, start: int = 0, max_frames: 
     from stip_rt.run_load import load_run_config
 
     o = options
-    fields = {
+    fields: dict[str, Any] = {
         "source": source, "start": start, "max_frames": max_frames, "model": o.model, "weights": o.weights,
         "detector": o.detector, "detections": o.detections, "backend": o.backend, "device": o.device,
         "precision": o.precision, "tracker": o.tracker, "det_every": o.det_every, "smooth": o.smoothing,

@@ -134,8 +134,10 @@ class TrackList(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, 4, parent)
         self.setHorizontalHeaderLabels(["id", "first (s)", "last (s)", "on screen (s)"])
-        self.verticalHeader().setVisible(False)
-        header = self.horizontalHeader()  # every title readable; the table is at least that wide
+        rows, header = self.verticalHeader(), self.horizontalHeader()
+        assert rows is not None and header is not None  # a table view always has both
+        rows.setVisible(False)
+        # every title readable; the table is at least that wide
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -149,9 +151,10 @@ class TrackList(QTableWidget):
 
     def minimumSizeHint(self) -> QSize:
         """Wide enough for every column's title and values (the dock never clips them)."""
-        header = self.horizontalHeader()
+        header, bar = self.horizontalHeader(), self.verticalScrollBar()
+        assert header is not None and bar is not None  # a table view always has both
         columns = sum(max(header.sectionSizeHint(i), self.sizeHintForColumn(i)) for i in range(self.columnCount()))
-        width = columns + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        width = columns + 2 * self.frameWidth() + bar.sizeHint().width()
         return QSize(width, super().minimumSizeHint().height())
 
     def refresh(self, history: SessionHistory, fps: float) -> None:
@@ -209,7 +212,9 @@ def dock_panels(window: QMainWindow, view_menu: QMenu, *, info: InfoPanel, overl
     info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
     # the values wrap to the dock's width; the scroll area is never narrower than the panel can be
     info_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    info_scroll.setMinimumWidth(info.minimumSizeHint().width() + info_scroll.verticalScrollBar().sizeHint().width())
+    bar = info_scroll.verticalScrollBar()
+    assert bar is not None  # a scroll area always has one
+    info_scroll.setMinimumWidth(info.minimumSizeHint().width() + bar.sizeHint().width())
     docks: dict[str, QDockWidget] = {}
     for name, widget in (("Run", info_scroll), ("Overlays", overlays), ("Tracks", tracks),
                          ("Selected track", track_plots), ("People", plot)):  # fmt: skip

@@ -40,7 +40,9 @@ class TrackSelection(QObject):
         self.track_id: int | None = None
         self._history, self._tracks, self._plots, self._dock = history, tracks, plots, dock
         self._dirty = False
-        self._timer = QTimer(self, interval=PLOT_REFRESH_MS, timeout=self._refresh_plots)
+        self._timer = QTimer(self)
+        self._timer.setInterval(PLOT_REFRESH_MS)
+        self._timer.timeout.connect(self._refresh_plots)
         self._timer.start()
 
     def select(self, track_id: int | None) -> None:

@@ -196,8 +196,8 @@ class Session(QObject):
                     tracker.reset()  # forget the tracks, keep counting ids
                 from stip_rt.io.sources import open_source
 
-                src = self.config.source
-                source = open_source(src.uri, start=frame, max_frames=src.max_frames, live=src.live, config=src)
+                src = self.config.source  # its uri is self.source
+                source = open_source(self.source, start=frame, max_frames=src.max_frames, live=src.live, config=src)
             except StipError as e:
                 self.ended.emit(str(e))
                 return
@@ -276,7 +276,7 @@ def _looks_live(cfg: RunConfig) -> bool:
     return live if live is not None else uri.isdigit() or bool(CAMERA_PATH.match(uri)) or is_url(uri)
 
 
-def _backend_words(cfg) -> str:
+def _backend_words(cfg: RunConfig) -> str:
     rt = cfg.runtime
     words = f"{rt.backend} backend, {rt.device} device"
     if rt.backend in ("auto", "onnxruntime", "tensorrt"):

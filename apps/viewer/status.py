@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from PyQt6.QtCore import QObject, QTimer
-from PyQt6.QtWidgets import QLabel, QMainWindow, QProgressBar
+from PyQt6.QtWidgets import QLabel, QMainWindow, QProgressBar, QStatusBar
 
 from .video_view import VideoView
 
@@ -31,7 +31,9 @@ class StatusLine(QObject):
         super().__init__(window)
         self._window = window
         self._view = view
-        self._bar = window.statusBar()
+        bar = window.statusBar()
+        assert bar is not None  # QMainWindow.statusBar() makes one when the window has none
+        self._bar: QStatusBar = bar
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.setVisible(False)
@@ -41,7 +43,9 @@ class StatusLine(QObject):
         self._bar.addPermanentWidget(self.progress)
         self._bar.addPermanentWidget(self.rec_label)
         # a child of this child of the window, so it dies with it (a bare singleShot could fire into a deleted window)
-        self._reset = QTimer(self, singleShot=True, interval=ERROR_SECONDS * 1000)
+        self._reset = QTimer(self)
+        self._reset.setSingleShot(True)
+        self._reset.setInterval(ERROR_SECONDS * 1000)
         self._reset.timeout.connect(self._end_error)
         self._since: float | None = None
         self._step = ""
@@ -129,7 +133,9 @@ class LatencyMeter(QObject):
         super().__init__(parent)
         self.ms = 0.0
         self._tick = time.perf_counter()
-        self._timer = QTimer(self, interval=self.INTERVAL_MS, timeout=self._measure)
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self._measure)
         self._timer.start()
 
     def _measure(self) -> None:

@@ -61,18 +61,23 @@ class SeekSlider(QSlider):
         """The value under widget x coordinate ``x``."""
         opt = QStyleOptionSlider()
         self.initStyleOption(opt)
-        style = self.style()
+        style = self._style()
         groove = style.subControlRect(QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderGroove, self)
         handle = style.subControlRect(QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, self)
         span = max(1, groove.width() - handle.width())
         pos = round(x - groove.x() - handle.width() / 2)
         return QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), min(max(pos, 0), span), span)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton and self.isEnabled():
+    def _style(self) -> QStyle:
+        style = self.style()
+        assert style is not None  # QWidget.style() falls back to the application's style
+        return style
+
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:
+        if event is not None and event.button() == Qt.MouseButton.LeftButton and self.isEnabled():
             opt = QStyleOptionSlider()
             self.initStyleOption(opt)
-            handle = self.style().subControlRect(
+            handle = self._style().subControlRect(
                 QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, self
             )
             if not handle.contains(event.position().toPoint()):

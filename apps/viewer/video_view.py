@@ -12,7 +12,8 @@ def bgr_to_qimage(image: np.ndarray) -> QImage:
     """(H, W, 3) uint8 BGR → a QImage that owns its pixels."""
     h, w = image.shape[:2]
     rgb = np.ascontiguousarray(image[..., ::-1])
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    # PyQt6 takes any buffer for the pixels; its stubs say bytes (bytes(...) would copy every frame once more)
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # type: ignore[call-overload]
 
 
 class VideoView(QWidget):
@@ -59,8 +60,8 @@ class VideoView(QWidget):
         sy = self._image.height() / rect.height()
         return (x - rect.x()) * sx, (y - rect.y()) * sy
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:
+        if event is not None and event.button() == Qt.MouseButton.LeftButton:
             p = self.to_image(event.position().x(), event.position().y())
             if p is not None:
                 self.clicked.emit(*p)
@@ -79,7 +80,7 @@ class VideoView(QWidget):
         y = (self.height() - size.height()) // 2
         return QRect(x, y, size.width(), size.height())
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent | None) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(24, 24, 28))
         if self._image is None:
