@@ -17,6 +17,7 @@ from ..types import Poses, Tracks
 from .association import associate
 from .backfill import PendingRows, smoothed_late_tracks
 from .config import TrackerConfig
+from .guide import GuideSnapshot, take_snapshot
 from .inputs import box_scores_of, check_frame_size, check_poses, frame_step
 from .kalman import DIM_X, initiate, predict, state_boxes, update
 from .lifecycle import (
@@ -273,45 +274,38 @@ class Tracker:
         if next_id is not None:
             self._next_id = int(next_id)
 
-    def guide(self, frame_index: int) -> Tracks:
-        """Where the people matched by the last :meth:`update` will be in frame ``frame_index``: the
-        boxes that frame's pose estimate starts from when no detector runs on it (detect every N).
-        Frames :meth:`coast` carried the tracks through since then are part of the prediction.
+    def guide_snapshot(self) -> GuideSnapshot:
+        """The tracks matched by the last :meth:`update` as they are now (after any frames :meth:`coast`
+        carried them through), copied: the pose stage predicts them to the frame it processes
+        (:meth:`GuideSnapshot.guide <stip_rt.track.guide.GuideSnapshot.guide>`) on its own thread while
+        this tracker goes on.
 
-        Every track matched in the last frame is here, tentative ones too, so that a person found
-        on a detection frame gets boxes on the frames after it and can be confirmed; its box is
-        the Kalman prediction to ``frame_index`` (box-only tracking then follows each person's
-        motion instead of repeating the last box), its keypoints the last matched ones (None when
-        tracking boxes only; a track never matched with keypoints has all joint scores 0).
+        Every track matched in the last update is there, tentative ones too, so that a person found on
+        a detection frame gets boxes on the frames after it and can be confirmed; its keypoints are the
+        last matched ones (None when tracking boxes only; all joint scores 0 for a track never matched
+        with keypoints).
+        """
+        return take_snapshot(
+            self._table, self._last_update, self._last_frame, self._last_time, self.fps, self.config.kalman
+        )
+
+    def guide(self, frame_index: int, time: float | None = None) -> Tracks:
+        """Where the people matched by the last :meth:`update` will be in frame ``frame_index`` (at
+        ``time`` s): ``guide_snapshot().guide(frame_index, time)``, the boxes that frame's pose
+        estimate starts from when no detector runs on it (detect every N). Each box is the Kalman
+        prediction to that frame, stepped as :meth:`update` would step (frame numbers, or the times
+        on variable-frame-rate video); frames :meth:`coast` carried the tracks through since the
+        last update are part of it.
 
         Args:
-            frame_index: the frame the boxes are for (after the last updated one).
+            frame_index: the frame the boxes are for (after the last tracked one).
+            time: its time in seconds, or None (see :meth:`update`).
 
         Returns:
             Tracks sorted by id; ``box_scores`` and ``scores`` are the last match's box score,
             ``det_index`` is -1 (they refer to no detection of that frame).
         """
-        tab = self._table
-        k = tab.num_keypoints
-        if self._last_frame is None or not len(tab):
-            return Tracks.empty(k)
-        rows = (tab.last == self._last_update).nonzero()[0]  # after coasted frames: those of the last update
-        if not rows.size:
-            return Tracks.empty(k)
-        x_pred, _ = predict(tab.x[rows], tab.p[rows], self.config.kalman, max(frame_index - self._last_frame, 1))
-        kpts = None
-        if k is not None:
-            kpts = tab.kpts[rows].astype(np.float32)
-            kpts[~tab.has_kpts[rows]] = 0.0
-        score = tab.box_score[rows].astype(np.float32)
-        return Tracks(
-            ids=tab.ids[rows].copy(),
-            boxes=state_boxes(x_pred).astype(np.float32),
-            box_scores=score,
-            keypoints=kpts,
-            scores=score.copy(),
-            det_index=np.full(rows.size, -1, np.int64),
-        )
+        return self.guide_snapshot().guide(frame_index, time)
 
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
