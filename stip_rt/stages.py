@@ -16,8 +16,9 @@ between them; everything a stage *does* is here, so it can be tested with fakes 
     result = sink(item)             # FrameResult written to every sink
 
 The one feedback edge: a frame that is not a detection frame (detect-every-N) gets its boxes from
-the previous frame's tracks, so :class:`PoseStep` waits on :class:`TrackFeedback`, which
-:class:`TrackStep` publishes to (see ``docs/pipeline.md``, "Detect every N and pose batches").
+the previous frame's tracks (a guide snapshot predicted to that frame), so :class:`PoseStep` waits on
+:class:`TrackFeedback`, which :class:`TrackStep` publishes to (see ``docs/pipeline.md``, "Detect every N
+and pose batches").
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .pipeline_config import PipelineParts
 from .pose_batching import FrameBatcher, batch_limit
 from .run_config import RunConfig
 from .track.backfill import DelayedOutput
+from .track.guide import GuideSnapshot
 from .types import Detections, Frame, FrameResult, Poses, Tracks
 
 _POLL = 0.05  # seconds between checks of the cancel flag while waiting for tracks
@@ -107,23 +109,41 @@ def _timed(recorder: Recorder, item: FrameItem, stage: str, seconds: float) -> N
 
 
 class TrackFeedback:
-    """What the pose step waits for on frames without detection: the tracks of the frame before
-    (with detect-every-N, the tracker's :meth:`~stip_rt.track.tracker.Tracker.guide`: every person
-    matched there, tentative ones too, at their predicted boxes)."""
+    """What the pose step waits for on frames without detection: the tracks of the item before.
+
+    The track step publishes, after each item, either a
+    :class:`~stip_rt.track.guide.GuideSnapshot` (with detect-every-N, the tracker's
+    :meth:`~stip_rt.track.tracker.Tracker.guide_snapshot`: every person matched in the last update,
+    tentative ones too) or, for a tracker without one, its plain output tracks. :meth:`tracks_for`
+    turns it into the boxes of the frame the pose step actually processes: a snapshot is predicted
+    to that frame's index and time (a live source may have dropped frames in between; variable-rate
+    video steps by time), on the pose step's thread, from copies the track thread no longer touches.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._seq = -1
-        self._tracks: Tracks | None = None
+        self._published: Tracks | GuideSnapshot | None = None
 
-    def publish(self, seq: int, tracks: Tracks) -> None:
-        """The tracks of item ``seq`` (called in ``seq`` order)."""
+    def publish(self, seq: int, tracks: Tracks | GuideSnapshot) -> None:
+        """The tracks (or guide snapshot) after item ``seq`` (called in ``seq`` order; not changed afterwards)."""
         with self._cond:
-            self._seq, self._tracks = seq, tracks
+            self._seq, self._published = seq, tracks
             self._cond.notify_all()
 
-    def wait(self, seq: int, cancel: threading.Event | None = None) -> Tracks | None:
-        """Tracks of item ``seq`` or later; empty tracks when ``seq`` < 0; None when ``cancel`` was set first."""
+    def tracks_for(self, seq: int, frame: Frame, cancel: threading.Event | None = None) -> Tracks | None:
+        """The tracks to take ``frame``'s boxes from, once item ``seq`` (the item before it) or a later
+        one is published.
+
+        Args:
+            seq: the item to wait for; < 0: none (empty tracks at once).
+            frame: the frame the boxes are for (its ``index`` and ``time`` pick the guide's prediction).
+            cancel: stop waiting when set.
+
+        Returns:
+            The published tracks (a snapshot's :meth:`~stip_rt.track.guide.GuideSnapshot.guide` for
+            ``frame``); None when ``cancel`` was set first.
+        """
         if seq < 0:
             return Tracks.empty()
         with self._cond:
@@ -131,7 +151,10 @@ class TrackFeedback:
                 if cancel is not None and cancel.is_set():
                     return None
                 self._cond.wait(_POLL)
-            return self._tracks
+            published = self._published
+        if isinstance(published, GuideSnapshot):  # immutable: predicted outside the lock
+            return published.guide(frame.index, frame.time)
+        return published
 
 
 class ReadStep:
@@ -239,7 +262,7 @@ class PoseStep:
             raise ValueError("a frame whose boxes come from tracks must start its pose batch")
         first = batch[0]
         if first.dets is None:
-            previous = self.feedback.wait(self.last_seq, cancel)
+            previous = self.feedback.tracks_for(self.last_seq, first.frame, cancel)
             if previous is None:
                 return False
             t0 = time.perf_counter()
@@ -275,8 +298,9 @@ class TrackStep:
         feedback: where the undelayed tracks are published (the pose step must not wait for the delay).
         recorder: gets ``track`` times.
         delay: frames to hold: None = the tracker's ``backfill_frames`` (files); 0 = none (live sources).
-        guide: publish the tracker's ``guide(next frame)`` (detect every N: the boxes of frames
-            without detection), when it has one, instead of its output.
+        guide: publish the tracker's :meth:`~stip_rt.track.tracker.Tracker.guide_snapshot` (detect every
+            N: the pose step predicts it to the next frame it processes, see :class:`TrackFeedback`), when
+            it has one, instead of its output.
         coast_every: box-only tracking with detection every ``coast_every`` frames (> 1): a frame whose
             boxes came from the tracks (``item.guided``) is not tracked on them, the tracker coasts through
             it (``coast(frame_index, time)``, when it has one: prediction only, nothing measured there),
@@ -296,7 +320,7 @@ class TrackStep:
     ) -> None:
         self.tracker = tracker
         self.feedback = feedback
-        self._guide = getattr(tracker, "guide", None) if guide else None
+        self._guide = getattr(tracker, "guide_snapshot", None) if guide else None
         self._coasts = coast_every > 1 and hasattr(tracker, "coast")
         self.recorder = recorder or NullRecorder()
         backfills = hasattr(tracker, "backfill") and hasattr(tracker, "backfill_frames")
@@ -328,10 +352,11 @@ class TrackStep:
             else:
                 released = self._out.update(item.poses, item.frame.index, payload=item, time=item.frame.time)
             tracks = self._out.latest
-        if self._guide is not None:  # for the next frame (a live source that drops frames may skip some)
-            tracks = self._guide(item.frame.index + 1)
+        published: Tracks | GuideSnapshot = tracks
+        if self._guide is not None:  # predicted to the next frame the pose step gets (which may skip some)
+            published = self._guide()
         _timed(self.recorder, item, "track", time.perf_counter() - t0)
-        self.feedback.publish(item.seq, tracks)
+        self.feedback.publish(item.seq, published)
         return _with_tracks(released)
 
     @property

@@ -4,9 +4,10 @@ The detector's cost is paid once per N frames (RTMPose's pipeline and rtmlib's `
 use the same trick): on a frame without detection each tracked person gets the extent of its
 visible keypoints, expanded ×1.25 about its centre (rtmlib ``pose_to_bbox``), or its tracked box
 when too few keypoints are visible or the tracking is box-only. The pipeline passes the tracker's
-:meth:`~stip_rt.track.tracker.Tracker.guide`: every person matched in the frame before, tentative
-tracks included (so people who enter the scene, found at the next detection frame, are confirmed
-on the frames after it), each box predicted to the new frame.
+:meth:`~stip_rt.track.guide.GuideSnapshot.guide` of the tracker's snapshot after the frame before
+(``stip_rt.stages.TrackFeedback``): every person matched there, tentative tracks included (so people
+who enter the scene, found at the next detection frame, are confirmed on the frames after it), each
+box predicted to the index and time of the new frame.
 
 :class:`DetectEveryN` is the one home of the policy. It decides in two steps, because the second
 needs the tracker's output of the frame before, which a threaded pipeline has only later:

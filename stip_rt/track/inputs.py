@@ -1,8 +1,9 @@
 """What the tracker takes, checked before any state changes: frame numbers and times, the people of a
-frame, the frame size. A refused input raises and leaves the tracker as it was."""
+frame, the frame rate and size. A refused input raises and leaves the tracker as it was."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -101,6 +102,19 @@ def check_poses(
     return boxes, scores, kpts, schema
 
 
+def check_fps(fps: float) -> float:
+    """``fps`` checked: a finite number > 0 (frames per second), as a float.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if isinstance(fps, bool) or not isinstance(fps, int | float | np.integer | np.floating) or not (
+        math.isfinite(fps) and fps > 0
+    ):
+        raise ConfigError(f"tracker: fps must be a finite number > 0, got {fps!r}")
+    return float(fps)
+
+
 def check_frame_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     """``frame_size`` checked: None, or (width, height) as two numbers > 0.
 
@@ -117,3 +131,19 @@ def check_frame_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if not ok or not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
         raise ConfigError(f"tracker: frame_size must be (width, height) in pixels, both > 0, got {size!r}")
     return (int(w), int(h))
+
+
+def log_skipped(log: logging.Logger, frame: int, bad: int, skipped: int) -> int:
+    """Log ``bad`` people of ``frame`` skipped for a non-finite or empty box to ``log``; returns the new
+    count (``skipped`` before).
+
+    A warning the first time (``skipped`` 0 so far), then at debug level: a detections file with a bad
+    box in every frame must not write a warning per frame into an overnight run's log.
+    """
+    first_time = skipped == 0
+    log.log(
+        logging.WARNING if first_time else logging.DEBUG,
+        "frame %d: skipped %d people with a non-finite or empty box%s",
+        frame, bad, " (later ones are logged at debug level)" if first_time else "",
+    )  # fmt: skip
+    return skipped + bad

@@ -125,6 +125,47 @@ class TrackTable:
         self.euro_dx = np.concatenate([self.euro_dx, np.zeros((b, k, 2))])
         self.euro_t = np.concatenate([self.euro_t, np.full((b, k), np.nan)])
 
+    def record_matches(
+        self,
+        x: np.ndarray,
+        p: np.ndarray,
+        rows: np.ndarray,
+        dets: np.ndarray,
+        boxes: np.ndarray,
+        kpts: np.ndarray | None,
+        box_scores: np.ndarray,
+        frame: int,
+    ) -> np.ndarray:
+        """Take ``x`` (N, 8) and ``p`` (N, 8, 8) as every row's state and record the matches of a frame.
+
+        Args:
+            x, p: the states of all rows after this frame (kept, not copied).
+            rows: (M,) the matched rows; dets: (M,) the person each matched.
+            boxes: (D, 4) xyxy boxes of the people; kpts: (D, K, 3) their keypoints, or None.
+            box_scores: (D,) their box scores.
+            frame: the frame's index (each matched row's ``last``).
+
+        Returns:
+            (N,) bool, True for the matched rows (their ``hits`` went up by one).
+        """
+        self.x, self.p = x, p
+        if kpts is not None:
+            self.kpts[rows] = kpts[dets]
+            self.kbox[rows] = boxes[dets]
+            self.has_kpts[rows] = True
+        matched = np.zeros(len(self), bool)
+        matched[rows] = True
+        self.hits += matched
+        self.last[rows] = frame
+        self.box_score[rows] = box_scores[dets]
+        return matched
+
+    def freeze_unseen_sizes(self, last_update: int | None) -> None:
+        """No size velocity for the rows not matched in frame ``last_update`` (lost ones, as OC-SORT / BoT-SORT)."""
+        unseen = self.last != last_update
+        if unseen.any():
+            self.x[unseen, 6:] = 0.0
+
     def moved_keypoints(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(R, K, 3) last keypoints of ``rows`` moved with their boxes: the same place relative to ``boxes``
         (R, 4) xyxy px as to the box they were seen in (``kbox``), scores kept (a new array)."""

@@ -6,7 +6,6 @@ See docs/tracking.md for the algorithm and the meaning of every setting.
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 
@@ -16,8 +15,10 @@ from ..schemas import KeypointSchema
 from ..types import Poses, Tracks
 from .association import associate
 from .backfill import PendingRows, smoothed_late_tracks
+from .clock import TrackClock, gap_extra, gap_survivors
 from .config import TrackerConfig
-from .inputs import box_scores_of, check_frame_size, check_poses, frame_step
+from .guide import GuideSnapshot, take_snapshot
+from .inputs import box_scores_of, check_fps, check_frame_size, check_poses, log_skipped
 from .kalman import DIM_X, initiate, predict, state_boxes, update
 from .lifecycle import (
     CONFIRMED,
@@ -29,7 +30,7 @@ from .lifecycle import (
     coast_states,
     unreachable,
 )
-from .smoothing import OneEuroState, one_euro_step
+from .output import coasted_tracks, matched_tracks, moved_keypoints, out_boxes, smooth_rows
 from .table import TrackTable
 
 __all__ = ["TrackState", "Tracker"]
@@ -72,12 +73,8 @@ class Tracker:
         schema: KeypointSchema | None = None,
         frame_size: tuple[int, int] | None = None,
     ) -> None:
-        if isinstance(fps, bool) or not isinstance(fps, int | float | np.integer | np.floating) or not (
-            math.isfinite(fps) and fps > 0
-        ):
-            raise ConfigError(f"tracker: fps must be a finite number > 0, got {fps!r}")
         self.config = config or TrackerConfig()
-        self.fps = float(fps)
+        self.fps = check_fps(fps)
         self.schema = schema
         self.frame_size = check_frame_size(frame_size)
         self.max_age = self.config.max_age_frames(self.fps)
@@ -85,12 +82,7 @@ class Tracker:
         self._sigmas = None if schema is None else schema.sigmas_array()
         self._table = TrackTable(None if schema is None else schema.num_keypoints)
         self._next_id = 1
-        self._last_frame: int | None = None
-        self._last_update: int | None = None  # the last frame given to ``update`` (not coasted)
-        self._coasted: list[int] = []  # coasted frames after the oldest track's last match (not misses)
-        self._last_time: float | None = None  # the last frame's time (s), when given
-        self._clocks: dict[int, float] = {}  # recent frames' times in frames of ``fps`` (the smoothing's clock)
-        self._prev_frame: int | None = None
+        self._clock = self._new_clock()
         self._pending = PendingRows()
         self._late: dict[int, Tracks] = {}
         self.skipped = 0  # people skipped so far for a non-finite or empty box
@@ -120,14 +112,14 @@ class Tracker:
                 keypoints whose joint count does not match the schema.
         """
         cfg = self.config
-        first_frame = self._last_update is None
-        dt = self._frame_step(frame_index, time)
+        first_frame = self._clock.last_update is None
+        dt = self._clock.step(frame_index, time)
         boxes, scores, kpts = self._check_poses(poses, frame_index)  # a rejected frame changes nothing
         prev, prev_update = self._advance(frame_index, dt, time)
-        self._last_update = int(frame_index)
+        self._clock.last_update = int(frame_index)
         valid = valid_boxes(boxes) & np.isfinite(scores)
         if not valid.all():
-            self._skip_log(frame_index, int((~valid).sum()))
+            self.skipped = log_skipped(log, frame_index, int((~valid).sum()), self.skipped)
         # People who can match: score >= low_score ("high" ones also >= high_score).
         cand = (valid & (scores >= cfg.low_score)).nonzero()[0]
         is_high = scores[cand] >= cfg.high_score
@@ -139,12 +131,14 @@ class Tracker:
         if len(tab):
             # 1. Predict every live track to this frame (all rows at once); tracks not matched in the
             # previous update keep their size (no size velocity while lost, as OC-SORT / BoT-SORT).
-            self._freeze_unseen_sizes(prev_update)
+            self._table.freeze_unseen_sizes(prev_update)
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages (recency and OKS count from the previous update: coasted frames
             # in between matched nobody).
             # tracks coasted since their last match are less sure of where they are: buffered matching
-            buffer = cfg.coast_buffer * self._coasts_since_match() if self._coasted and cfg.coast_buffer else None
+            buffer = None
+            if self._clock.coasted and cfg.coast_buffer:
+                buffer = cfg.coast_buffer * self._clock.coasts_since(tab.last)
             matches, births = associate(
                 tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, prev_update, self.max_age, buffer
             )
@@ -153,14 +147,8 @@ class Tracker:
                 matches, x_pred, p_pred, boxes, kpts, box_scores_of(poses), frame_index
             )
             if tent.size:  # still tentative: keep the rows for back-filling
-                self._pending.add(
-                    tab.ids[tent[:, 0]],
-                    frame_index,
-                    tent[:, 1],
-                    self._out_box(x_pred[tent[:, 0]], boxes[tent[:, 1]]),
-                    poses,
-                    kpts,
-                )
+                tent_boxes = out_boxes(x_pred[tent[:, 0]], boxes[tent[:, 1]], cfg)
+                self._pending.add(tab.ids[tent[:, 0]], frame_index, tent[:, 1], tent_boxes, poses, kpts)
             confirmed_ids = tab.ids[confirmed]
             # 7. Drop the removed tracks (output rows are never removed).
             removed = tab.state == REMOVED
@@ -169,7 +157,7 @@ class Tracker:
                 out_rows = (keep.cumsum() - 1)[out_rows]
                 tab.keep(keep)
                 self._pending.keep_only(tab.ids)
-            self._forget_coasts()
+            self._clock.forget_coasts(tab.last)
         else:
             births = cand[is_high]
             out_rows, out_dets, out_x = _NO_ROWS, _NO_ROWS, _NO_STATES
@@ -182,7 +170,8 @@ class Tracker:
         # 9. Late rows of the tracks confirmed now, then this frame's confirmed tracks (in id order).
         if confirmed_ids.size:
             self._late = self._back_rows(confirmed_ids)
-        return self._output(out_rows, out_dets, out_x, poses, boxes, kpts, frame_index)
+        seconds = self._clock.seconds(frame_index)
+        return matched_tracks(tab, out_rows, out_dets, out_x, poses, boxes, kpts, cfg, seconds)
 
     def backfill(self) -> dict[int, Tracks]:
         """Rows for earlier frames of the tracks confirmed by the last :meth:`update`.
@@ -217,19 +206,20 @@ class Tracker:
         Raises:
             DataError: a frame index that does not increase.
         """
-        dt = self._frame_step(frame_index, time)
+        dt = self._clock.step(frame_index, time)
         prev, prev_update = self._advance(frame_index, dt, time)
         tab = self._table
         if not len(tab):
             return Tracks.empty(tab.num_keypoints)
         frame = int(frame_index)
-        self._coasted.append(frame)
+        self._clock.coasted.append(frame)
         self._expire_across_gap(frame, prev, dt)  # as in ``update``
         # 1. Predict every track (tracks not matched in the last update keep their size) and keep the prediction.
-        self._freeze_unseen_sizes(prev_update)
+        self._table.freeze_unseen_sizes(prev_update)
         tab.x, tab.p = predict(tab.x, tab.p, self.config.kalman, dt)
         # 2. Age: nothing was missed, only time passed; a prediction out of reach ends the track.
-        tab.state = coast_states(tab.state, self._missed(frame), self.max_age, unreachable(tab.x, self.frame_size))
+        missed = self._clock.missed(frame, tab.last, tab.state)
+        tab.state = coast_states(tab.state, missed, self.max_age, unreachable(tab.x, self.frame_size))
         removed = tab.state == REMOVED
         if removed.any():
             tab.keep(~removed)
@@ -239,20 +229,11 @@ class Tracker:
         boxes = state_boxes(tab.x)
         tent = (tab.state == TENTATIVE).nonzero()[0]
         if tent.size:  # rows of this frame for back-filling, should they be confirmed
-            kp = self._moved_keypoints(tent, boxes[tent])
+            kp = moved_keypoints(tab, tent, boxes[tent])
             self._pending.add_predicted(tab.ids[tent], frame, boxes[tent], tab.box_score[tent], kp)
         # 3. The confirmed tracks at their predicted boxes.
         rows = (tab.state == CONFIRMED).nonzero()[0]
-        score = tab.box_score[rows].astype(np.float32)
-        kpts = self._moved_keypoints(rows, boxes[rows])
-        return Tracks(
-            ids=tab.ids[rows].copy(),
-            boxes=boxes[rows].astype(np.float32),
-            box_scores=score,
-            keypoints=None if kpts is None else kpts.astype(np.float32),
-            scores=score.copy(),
-            det_index=np.full(rows.size, -1, np.int64),
-        )
+        return coasted_tracks(tab, rows, boxes[rows])
 
     def reset(self, *, next_id: int | None = None) -> None:
         """Forget every track and the last frame index (e.g. before a seek); new ids never repeat old ones.
@@ -264,54 +245,31 @@ class Tracker:
         if next_id is not None and next_id < self._next_id:
             raise ConfigError(f"tracker: next_id {next_id} would repeat ids (ids up to {self._next_id - 1} given)")
         self._table = TrackTable(None if self.schema is None else self.schema.num_keypoints)
-        self._last_frame = self._prev_frame = self._last_update = None
-        self._coasted = []
-        self._last_time = None
-        self._clocks = {}
+        self._clock = self._new_clock()
         self._pending = PendingRows()
         self._late = {}
         if next_id is not None:
             self._next_id = int(next_id)
 
-    def guide(self, frame_index: int) -> Tracks:
-        """Where the people matched by the last :meth:`update` will be in frame ``frame_index``: the
-        boxes that frame's pose estimate starts from when no detector runs on it (detect every N).
-        Frames :meth:`coast` carried the tracks through since then are part of the prediction.
+    def guide_snapshot(self) -> GuideSnapshot:
+        """The tracks matched by the last :meth:`update` as they are now (after any frames :meth:`coast`
+        carried them through), copied: the pose stage predicts them to the frame it processes
+        (:meth:`GuideSnapshot.guide <stip_rt.track.guide.GuideSnapshot.guide>`) on its own thread while
+        this tracker goes on.
 
-        Every track matched in the last frame is here, tentative ones too, so that a person found
-        on a detection frame gets boxes on the frames after it and can be confirmed; its box is
-        the Kalman prediction to ``frame_index`` (box-only tracking then follows each person's
-        motion instead of repeating the last box), its keypoints the last matched ones (None when
-        tracking boxes only; a track never matched with keypoints has all joint scores 0).
-
-        Args:
-            frame_index: the frame the boxes are for (after the last updated one).
-
-        Returns:
-            Tracks sorted by id; ``box_scores`` and ``scores`` are the last match's box score,
-            ``det_index`` is -1 (they refer to no detection of that frame).
+        Every track matched in the last update is there, tentative ones too, so that a person found on
+        a detection frame gets boxes on the frames after it and can be confirmed; its keypoints are the
+        last matched ones (None when tracking boxes only; all joint scores 0 for a track never matched
+        with keypoints).
         """
-        tab = self._table
-        k = tab.num_keypoints
-        if self._last_frame is None or not len(tab):
-            return Tracks.empty(k)
-        rows = (tab.last == self._last_update).nonzero()[0]  # after coasted frames: those of the last update
-        if not rows.size:
-            return Tracks.empty(k)
-        x_pred, _ = predict(tab.x[rows], tab.p[rows], self.config.kalman, max(frame_index - self._last_frame, 1))
-        kpts = None
-        if k is not None:
-            kpts = tab.kpts[rows].astype(np.float32)
-            kpts[~tab.has_kpts[rows]] = 0.0
-        score = tab.box_score[rows].astype(np.float32)
-        return Tracks(
-            ids=tab.ids[rows].copy(),
-            boxes=state_boxes(x_pred).astype(np.float32),
-            box_scores=score,
-            keypoints=kpts,
-            scores=score.copy(),
-            det_index=np.full(rows.size, -1, np.int64),
-        )
+        c = self._clock
+        return take_snapshot(self._table, c.last_update, c.last_frame, c.last_time, self.fps, self.config.kalman)
+
+    def guide(self, frame_index: int, time: float | None = None) -> Tracks:
+        """Where the people matched by the last :meth:`update` will be in frame ``frame_index`` (at ``time``
+        s, or None): ``guide_snapshot().guide(frame_index, time)``, the Kalman prediction to that frame
+        stepped as :meth:`update` would step (:meth:`~stip_rt.track.guide.GuideSnapshot.guide`)."""
+        return self.guide_snapshot().guide(frame_index, time)
 
     def track_states(self) -> dict[int, TrackState]:
         """Id → state of every track still held (tentative, confirmed or lost)."""
@@ -319,91 +277,25 @@ class Tracker:
         return {i: TrackState(s) for i, s in zip(tab.ids.tolist(), tab.state.tolist())}
 
     # ------------------------------------------------------------------ steps
-    def _expire_across_gap(self, frame: int, prev: int | None, dt: float) -> None:
-        """Remove the tracks a gap before ``frame`` aged past their limit (lost for more than ``max_age``
-        frames, tentative for more than ``tentative_max_misses``): had every frame come, they would be gone.
+    def _new_clock(self) -> TrackClock:
+        return TrackClock(self.fps, keep=self.backfill_frames + 2)
 
-        Only after a gap: ``frame`` more than one after ``prev`` (the frame before), or a step ``dt``
-        (frames of time) longer than the frame numbers say. The time beyond the frame numbers counts
-        towards ``max_age`` (``max_age_s`` is a time: a video recorded of a live run keeps an outage
-        in its times only), not towards the misses of tentative tracks (a stall of a
-        variable-frame-rate video misses no frame).
-        """
-        frames = 1 if prev is None else frame - prev
-        if frames <= 1 and dt <= frames:
+    def _expire_across_gap(self, frame: int, prev: int | None, dt: float) -> None:
+        """Remove the tracks a gap before ``frame`` aged past their limit (:mod:`~stip_rt.track.clock`)."""
+        extra = gap_extra(frame, prev, dt)
+        if extra is None:
             return
-        extra = max(0.0, dt - frames)
         tab = self._table
-        tentative = tab.state == TENTATIVE
-        limit = np.where(tentative, self.config.tentative_max_misses, self.max_age) + 1
-        keep = self._missed(frame) + np.where(tentative, 0.0, extra) <= limit
+        missed = self._clock.missed(frame, tab.last, tab.state)
+        keep = gap_survivors(missed, extra, tab.state == TENTATIVE, self.config.tentative_max_misses, self.max_age)
         if not keep.all():
             tab.keep(keep)
             self._pending.keep_only(tab.ids)
 
     def _advance(self, frame_index: int, dt: float, time: float | None) -> tuple[int | None, int | None]:
         """Make ``frame_index`` the last frame (an accepted one); returns the previous frame and previous update."""
-        prev, prev_update = self._last_frame, self._last_update
-        self._prev_frame, self._last_frame = prev, int(frame_index)
-        self._last_time = time
-        # the smoothing's clock: the frame number while frames are evenly spaced; late rows need recent frames'
-        self._clocks[int(frame_index)] = frame_index if prev is None else self._clocks[prev] + dt
-        if len(self._clocks) > self.backfill_frames + 2:
-            del self._clocks[min(self._clocks)]
         self._late = {}
-        return prev, prev_update
-
-    def _freeze_unseen_sizes(self, prev_update: int | None) -> None:
-        """No size velocity for tracks not matched in the previous update (lost ones, as OC-SORT / BoT-SORT)."""
-        tab = self._table
-        unseen = tab.last != prev_update
-        if unseen.any():
-            tab.x[unseen, 6:] = 0.0
-
-    def _missed(self, frame: int) -> np.ndarray:
-        """(T,) frames from each track's last match to ``frame`` that age it: coasted frames (no detector
-        ran) are not misses of a tentative track; a lost or confirmed track ages by time, every frame."""
-        tab = self._table
-        missed = frame - tab.last
-        if self._coasted:  # (measured on vtest.avi: ageing lost tracks by coasted frames too is better at 10)
-            missed = missed - np.where(tab.state == TENTATIVE, self._coasts_since_match(), 0)
-        return missed
-
-    def _coasts_since_match(self) -> np.ndarray:
-        """(T,) coasted frames since each track's last match."""
-        coasted = np.asarray(self._coasted, np.int64)
-        return coasted.size - coasted.searchsorted(self._table.last, side="right")
-
-    def _forget_coasts(self) -> None:
-        """Drop the coasted frames no track's age needs (before every track's last match)."""
-        if self._coasted:
-            oldest = int(self._table.last.min()) if len(self._table) else self._coasted[-1]
-            self._coasted = [f for f in self._coasted if f > oldest]
-
-    def _moved_keypoints(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray | None:
-        """(R, K, 3) last keypoints of ``rows`` moved with their boxes to ``boxes`` (0 for a track never
-        matched with keypoints); None when tracking boxes only."""
-        tab = self._table
-        if tab.num_keypoints is None:
-            return None
-        kp = tab.moved_keypoints(rows, boxes)
-        kp[~tab.has_kpts[rows]] = 0.0
-        return kp
-
-    def _frame_step(self, frame_index: int, time: float | None) -> float:
-        """Frames since the last update (:func:`~stip_rt.track.inputs.frame_step`); state unchanged."""
-        return frame_step(frame_index, self._last_frame, time, self._last_time, self.fps)
-
-    def _skip_log(self, frame: int, bad: int) -> None:
-        """Log skipped people: a warning the first time, then at debug level (a detections file with a
-        bad box in every frame must not write a warning per frame into an overnight run's log)."""
-        first_time = self.skipped == 0
-        self.skipped += bad
-        log.log(
-            logging.WARNING if first_time else logging.DEBUG,
-            "frame %d: skipped %d people with a non-finite or empty box%s",
-            frame, bad, " (later ones are logged at debug level)" if first_time else "",
-        )  # fmt: skip
+        return self._clock.advance(frame_index, dt, time)
 
     def _check_poses(self, poses: Poses, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:func:`~stip_rt.track.inputs.check_poses`; the first keypoints name the schema when none was given."""
@@ -445,19 +337,11 @@ class Tracker:
         x_post, p_post = update(x_pred[rows], p_pred[rows], boxes[dets], cfg.kalman)
         x_pred[rows] = x_post  # x_pred, p_pred are new arrays: they become the table's state
         p_pred[rows] = p_post
-        tab.x, tab.p = x_pred, p_pred
-        if kpts is not None:
-            tab.kpts[rows] = kpts[dets]
-            tab.kbox[rows] = boxes[dets]
-            tab.has_kpts[rows] = True
-        matched = np.zeros(len(tab), bool)
-        matched[rows] = True
-        tab.hits += matched
-        tab.last[rows] = frame
-        tab.box_score[rows] = box_scores[dets]
+        matched = tab.record_matches(x_pred, p_pred, rows, dets, boxes, kpts, box_scores, frame)
         old = tab.state
         gone = unreachable(x_pred, self.frame_size)  # lost tracks that can never match again end early
-        state = advance_states(old, tab.hits, self._missed(frame), matched, cfg, self.max_age, gone)
+        missed = self._clock.missed(frame, tab.last, old)
+        state = advance_states(old, tab.hits, missed, matched, cfg, self.max_age, gone)
         tab.state = state
         out = state[rows] == CONFIRMED
         tent = matches[~out]
@@ -490,17 +374,13 @@ class Tracker:
         kb = None if kpts is None else kpts[births]
         tab.append(x_new, p_new, ids, state, frame, b, kb, box_scores_of(poses)[births])
         if not confirmed:
-            self._pending.add(ids, frame, births, self._out_box(x_new, b), poses, kpts)
+            self._pending.add(ids, frame, births, out_boxes(x_new, b, cfg), poses, kpts)
             return out_rows, out_dets, out_x
         return (
             np.concatenate([out_rows, np.arange(first, len(tab))]),
             np.concatenate([out_dets, births]),
             np.concatenate([out_x, x_new]),
         )
-
-    def _out_box(self, x: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-        """(R, 4) output boxes: the states' boxes (``output_box: kalman``) or the detections."""
-        return state_boxes(x) if self.config.output_box == "kalman" else det_boxes
 
     def _back_rows(self, ids: np.ndarray) -> dict[int, Tracks]:
         """Late rows of the just-confirmed tracks ``ids``, smoothed in frame order (before this frame)."""
@@ -511,44 +391,6 @@ class Tracker:
         smooth = self._smooth if self.config.smoothing.enabled else None
         return smoothed_late_tracks(rows, self._table.ids, k, smooth)
 
-    def _output(
-        self,
-        rows: np.ndarray,
-        det_index: np.ndarray,
-        x: np.ndarray,
-        poses: Poses,
-        boxes: np.ndarray,
-        kpts: np.ndarray | None,
-        frame: int,
-    ) -> Tracks:
-        if not rows.size:
-            return Tracks.empty(None if kpts is None else kpts.shape[1])
-        out_boxes = state_boxes(x) if self.config.output_box == "kalman" else boxes[det_index]
-        out_kpts = None
-        if kpts is not None:
-            out_kpts = kpts[det_index].astype(np.float32)
-            if self.config.smoothing.enabled:
-                out_kpts = self._smooth(rows, out_kpts, frame)
-        return Tracks(
-            ids=self._table.ids[rows],
-            boxes=out_boxes.astype(np.float32),
-            box_scores=box_scores_of(poses).astype(np.float32)[det_index],
-            keypoints=out_kpts,
-            scores=np.asarray(poses.scores, np.float32).reshape(-1)[det_index],
-            det_index=det_index,
-        )
-
     def _smooth(self, rows: np.ndarray, kpts: np.ndarray, frame: int) -> np.ndarray:
-        """Causal One-Euro over the output rows at once (state taken from the table, then written back)."""
-        tab = self._table
-        new, out = one_euro_step(
-            OneEuroState(tab.euro_x[rows], tab.euro_dx[rows], tab.euro_t[rows]),
-            self._clocks.get(frame, frame) / self.fps,
-            kpts,
-            self.config.smoothing,
-            self.config.keypoint_min_score,
-        )
-        tab.euro_x[rows] = new.x
-        tab.euro_dx[rows] = new.dx
-        tab.euro_t[rows] = new.t
-        return out
+        """One-Euro over ``rows`` in ``frame`` (:func:`~stip_rt.track.output.smooth_rows`)."""
+        return smooth_rows(self._table, rows, kpts, self._clock.seconds(frame), self.config)
