@@ -5,11 +5,14 @@ Layout of the output folder: one sub-folder per video, named after the video's s
 ``done.json`` — the completion marker, written *last* and atomically, with the run's figures,
 formats and configuration. A video whose ``done.json`` records the same formats and options is
 skipped, so an interrupted batch resumes where it stopped; one done with other formats or
-options is done again (``force`` redoes every video). A video that fails keeps its partial
-outputs (JSONL/CSV/MOT are valid up to the last written frame), gets an ``error.txt`` naming the
-problem, and the batch goes on. While a video runs, its outputs are written in ``.partial/`` inside
-its folder and moved to their names when it ends (a batch killed outright leaves no truncated file
-at an output's name); ``<folder>.lock`` keeps a second batch run off it (``busy``).
+options is done again (``force`` redoes every video), and its folder then holds only the new
+run's outputs. A video that fails keeps its partial outputs (JSONL/CSV/MOT are valid up to the last
+written frame), gets an ``error.txt`` naming the problem (the video, and the output by the name the
+user asked for), and the batch goes on; a *redo* that fails or is interrupted keeps the complete
+outputs of the earlier run and their ``done.json`` instead. While a video runs, its outputs are
+written in ``.partial/`` inside its folder and moved to their names when it ends (a batch killed
+outright leaves no truncated file at an output's name); ``<folder>.lock`` keeps a second batch run
+off it (``busy``).
 
 Interruption (Ctrl-C, SIGTERM, SIGHUP): the workers ignore the signal itself and stop their
 current video cleanly when told to (:func:`request_stop` in the worker), closing every output
@@ -42,6 +45,7 @@ from .batch_video import (
     FORMATS,
     PARTIAL,
     VideoResult,
+    interrupted_result,
     process_video,
     request_stop,
     with_device,
@@ -104,7 +108,7 @@ def find_videos(spec: str | Path, exclude: str | Path | None = None) -> list[Pat
         outputs = [f for f in found if any(g.is_relative_to(r) for g in (f.absolute(), _real_folder(f)) for r in roots)]
         found = [f for f in found if f not in outputs]
         if outputs:
-            logger.warning("%s: left out %d files inside the output folder %s", text, len(outputs), exclude)
+            logger.info("%s: left out %d files inside the output folder %s", text, len(outputs), exclude)
     if not found:
         inside = f"; {len(outputs)} files inside the output folder {exclude} are not inputs" if outputs else ""
         raise SourceError(f"{text}: no videos found (looked for {', '.join(INPUT_VIDEO_EXTENSIONS)}){inside}")
@@ -234,9 +238,8 @@ def run_batch(
         for i, (src, vdir) in enumerate(tasks):
             try:
                 result = process_video(src, vdir, cfg, formats, annotate, force)
-            except KeyboardInterrupt:  # the video closed its outputs; say so, as the worker processes do
-                done(i, VideoResult(src, "interrupted", out_dir=vdir, device=cfg.runtime.device,
-                                    error="interrupted: outputs are complete up to the last frame written; not done"))
+            except KeyboardInterrupt as e:  # the video closed its outputs; say so, as the worker processes do
+                done(i, interrupted_result(e, src, vdir, cfg.runtime.device))
                 raise
             done(i, result)
         return [results[i] for i in range(len(tasks))]

@@ -97,8 +97,12 @@ def process_video(
     """Track one video into ``video_dir`` unless it is already done with the same formats and options.
 
     Never raises a StipError: a failure is returned (and written to ``error.txt``) so that the
-    batch can go on. The outputs are written in ``video_dir/.partial/`` (:data:`PARTIAL`) and moved
-    to their names when the video ends, whether done, failed or interrupted. The video is locked
+    batch can go on; its message leads with the video and names each output by its final path. The
+    outputs are written in ``video_dir/.partial/`` (:data:`PARTIAL`) and moved to their names when
+    the video ends, whether done, failed or interrupted, except when a finished earlier run is done
+    again (other formats or options, ``force``): a redo that fails or is interrupted drops its
+    partial outputs and keeps the earlier ones with their ``done.json``; one that finishes removes
+    the earlier outputs it did not write again. The video is locked
     (``<video_dir>.lock``) while it runs: a video another batch run is doing is returned ``busy``,
     its folder untouched. :func:`request_stop` (a worker's signal handler) ends it early with status
     ``interrupted``: every output is closed (playable video, complete JSON) but no ``done.json``
@@ -165,13 +169,15 @@ def _process_locked(
         parts = pipeline.parts if pipeline is not None else None
         return parts.run.device if parts is not None and parts.run.device else device
 
-    def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
+    def failed(status: Literal["failed", "interrupted"], message: str, partial: str = "") -> VideoResult:
+        """Publish what was written (``partial`` says what it holds), or keep an earlier run's outputs."""
         message = _naming_the_video(source, _final_names(message, stage, out))
         try:
             if earlier is not None:  # a redo that did not finish: the complete earlier outputs stay
                 shutil.rmtree(stage, ignore_errors=True)
                 message += f"; the outputs of the earlier run and its {DONE} are kept"
             else:
+                message += f"; {partial}" if partial else ""
                 problem = _publish(out, names)
                 message = f"{message}; {problem}" if problem else message
                 if out.is_dir():
@@ -198,14 +204,17 @@ def _process_locked(
         return failed("failed", str(e))
     except OSError as e:  # the output folder cannot be made (a full disk, no permission)
         return failed("failed", f"{out}: cannot create the output folder ({e.strerror or e})")
-    except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
+    except KeyboardInterrupt as e:  # in-process batch: the pipeline closes its outputs; say so, then go on up
         wait_for_threads(prefix="stip-rt-")
-        failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
+        e.video_result = failed(  # type: ignore[attr-defined]  # for run_batch's report (interrupted_result)
+            "interrupted", "interrupted; not done", "outputs are complete up to the last frame written"
+        )
         raise
     finally:
         finished.set()
     if _STOP.is_set():
-        return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
+        frames = f"interrupted after {stats.frames} frames; not done"
+        return failed("interrupted", frames, "outputs complete up to there")
     (out / DONE).unlink(missing_ok=True)  # from here on the folder holds this run's outputs, not the earlier ones
     stale = [n for n in earlier or () if n not in names]  # e.g. a format this run does not write
     earlier = None  # a failure from here on publishes what is left, as for a first run
@@ -232,6 +241,15 @@ def _process_locked(
         source, "done", stats.frames, stats.people, stats.tracks,
         seconds=seconds, fps=stats.fps, out_dir=str(out), device=device,
     )  # fmt: skip
+
+
+def interrupted_result(e: KeyboardInterrupt, source: str, video_dir: str, device: str) -> VideoResult:
+    """What :func:`process_video` said of the video a ``KeyboardInterrupt`` ended (or a plain
+    ``interrupted`` result when the interrupt came from elsewhere)."""
+    result = getattr(e, "video_result", None)
+    if isinstance(result, VideoResult):
+        return result
+    return VideoResult(source, "interrupted", out_dir=video_dir, device=device, error="interrupted; not done")
 
 
 def _final_names(message: str, stage: Path, out: Path) -> str:

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         with Progress(len(videos), "videos", args.progress_every) as bar, _heartbeat(bar):
             results = _run(args, videos, config, formats, bar, seen)
     except KeyboardInterrupt:  # what was done before it, and what the next run will do
-        print(format_table(seen))
+        order = {str(v): i for i, v in enumerate(videos)}
+        print(format_table(sorted(seen, key=lambda r: order.get(r.source, len(order)))))
         left = len(videos) - len(seen)
         print(f"{f'{left} videos not started; ' if left else ''}run the same command again to finish the batch "
               "(the videos done are skipped)")
