@@ -5,11 +5,14 @@ Layout of the output folder: one sub-folder per video, named after the video's s
 ``done.json`` — the completion marker, written *last* and atomically, with the run's figures,
 formats and configuration. A video whose ``done.json`` records the same formats and options is
 skipped, so an interrupted batch resumes where it stopped; one done with other formats or
-options is done again (``force`` redoes every video). A video that fails keeps its partial
-outputs (JSONL/CSV/MOT are valid up to the last written frame), gets an ``error.txt`` naming the
-problem, and the batch goes on. While a video runs, its outputs are written in ``.partial/`` inside
-its folder and moved to their names when it ends (a batch killed outright leaves no truncated file
-at an output's name); ``<folder>.lock`` keeps a second batch run off it (``busy``).
+options is done again (``force`` redoes every video), and its folder then holds only the new
+run's outputs. A video that fails keeps its partial outputs (JSONL/CSV/MOT are valid up to the last
+written frame), gets an ``error.txt`` naming the problem (the video, and the output by the name the
+user asked for), and the batch goes on; a *redo* that fails or is interrupted keeps the complete
+outputs of the earlier run and their ``done.json`` instead. While a video runs, its outputs are
+written in ``.partial/`` inside its folder and moved to their names when it ends (a batch killed
+outright leaves no truncated file at an output's name); ``<folder>.lock`` keeps a second batch run
+off it (``busy``).
 
 Interruption (Ctrl-C, SIGTERM, SIGHUP): the workers ignore the signal itself and stop their
 current video cleanly when told to (:func:`request_stop` in the worker), closing every output
@@ -42,6 +45,7 @@ from .batch_video import (
     FORMATS,
     PARTIAL,
     VideoResult,
+    interrupted_result,
     process_video,
     request_stop,
     with_device,
@@ -73,8 +77,14 @@ __all__ = [  # one video's work lives in batch_video
 logger = logging.getLogger(__name__)
 
 
-def find_videos(spec: str | Path) -> list[Path]:
-    """Videos of a folder (not recursive), a glob pattern, or one file; sorted.
+def find_videos(spec: str | Path, exclude: str | Path | None = None) -> list[Path]:
+    """Videos of a folder (not recursive; hidden files left out, as a glob leaves them out), a glob
+    pattern, or one file; sorted.
+
+    Args:
+        spec: the folder, glob pattern or file.
+        exclude: a folder whose files are never inputs: the batch's output root (a recursive glob
+            would otherwise take the annotated videos of an earlier run for new videos).
 
     Raises:
         SourceError: nothing matches.
@@ -82,16 +92,32 @@ def find_videos(spec: str | Path) -> list[Path]:
     text = str(spec)
     p = Path(text)
     if p.is_dir():
-        found = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in INPUT_VIDEO_EXTENSIONS]
+        found = [
+            f for f in p.iterdir()
+            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in INPUT_VIDEO_EXTENSIONS
+        ]  # fmt: skip
     elif any(c in text for c in "*?["):
         found = [Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file()]
     elif p.is_file():
         found = [p]
     else:
         raise SourceError(f"{text}: no such file, folder or glob")
+    outputs = []
+    if exclude is not None:
+        roots = {Path(exclude).absolute(), Path(exclude).resolve()}
+        outputs = [f for f in found if any(g.is_relative_to(r) for g in (f.absolute(), _real_folder(f)) for r in roots)]
+        found = [f for f in found if f not in outputs]
+        if outputs:
+            logger.info("%s: left out %d files inside the output folder %s", text, len(outputs), exclude)
     if not found:
-        raise SourceError(f"{text}: no videos found (looked for {', '.join(INPUT_VIDEO_EXTENSIONS)})")
+        inside = f"; {len(outputs)} files inside the output folder {exclude} are not inputs" if outputs else ""
+        raise SourceError(f"{text}: no videos found (looked for {', '.join(INPUT_VIDEO_EXTENSIONS)}){inside}")
     return sorted(found)
+
+
+def _real_folder(f: Path) -> Path:
+    """``f`` in its folder's real path (the file itself may be a link to a video elsewhere)."""
+    return f.parent.resolve() / f.name
 
 
 def output_names(videos: Sequence[Path]) -> dict[Path, str]:
@@ -202,7 +228,8 @@ def run_batch(
 
     def done(i: int, r: VideoResult) -> None:
         results[i] = r
-        logger.info("%s: %s", r.source, r.status if r.error is None else f"failed: {r.error}")
+        error = _note(r)
+        logger.info("%s: %s", r.source, r.status if not error else f"{r.status}: {error}")
         if on_result is not None:
             on_result(r)
 
@@ -211,9 +238,8 @@ def run_batch(
         for i, (src, vdir) in enumerate(tasks):
             try:
                 result = process_video(src, vdir, cfg, formats, annotate, force)
-            except KeyboardInterrupt:  # the video closed its outputs; say so, as the worker processes do
-                done(i, VideoResult(src, "interrupted", out_dir=vdir, device=cfg.runtime.device,
-                                    error="interrupted: outputs are complete up to the last frame written; not done"))
+            except KeyboardInterrupt as e:  # the video closed its outputs; say so, as the worker processes do
+                done(i, interrupted_result(e, src, vdir, cfg.runtime.device))
                 raise
             done(i, result)
         return [results[i] for i in range(len(tasks))]
@@ -284,6 +310,12 @@ def _wind_down(futures: dict[Future[VideoResult], int], done: Callable[[int, Vid
         running = list(pending)
 
 
+def _note(r: VideoResult) -> str:
+    """The error of ``r`` without the video it leads with (the table and the log name the video already)."""
+    error = r.error or ""
+    return error[len(r.source) + 2 :] if error.startswith(f"{r.source}: ") else error
+
+
 def format_table(results: Sequence[VideoResult]) -> str:
     """A plain-text table of a batch (one row per video, then totals)."""
     rows = [("video", "status", "frames", "tracks", "fps", "device", "note")]
@@ -296,15 +328,17 @@ def format_table(results: Sequence[VideoResult]) -> str:
                 str(r.tracks),
                 f"{r.fps:.1f}",
                 r.device,
-                (r.error or "")[:80],
+                _note(r)[:80],
             )
         )
-    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "busy", "failed")}
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "busy", "failed", "interrupted")}
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     busy = f", {counts['busy']} busy (another batch run is doing them)" if counts["busy"] else ""
+    stopped = f", {counts['interrupted']} interrupted (not done)" if counts["interrupted"] else ""
     lines.append(
-        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{busy}"
+        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+        f"{stopped}{busy}"
     )
     return "\n".join(lines)

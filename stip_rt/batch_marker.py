@@ -107,6 +107,18 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def done_outputs(video_dir: Path) -> list[str] | None:
+    """The output names the ``done.json`` in ``video_dir`` lists (plain names inside the folder), or
+    None when it cannot be read or lists none (a marker of an older version)."""
+    try:
+        names = json.loads((video_dir / DONE).read_text(encoding="utf-8")).get("outputs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(names, list) or not names:
+        return None
+    return [n for n in names if isinstance(n, str) and n and Path(n).name == n and n not in (".", "..", DONE)]
+
+
 def done_figures(out: Path) -> dict[str, int]:
     try:
         data = json.loads((out / DONE).read_text(encoding="utf-8"))

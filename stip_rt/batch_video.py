@@ -18,7 +18,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from .batch_marker import DONE, done_differs, done_figures, input_stamp, is_done, marker_config, write_done
+from .batch_marker import (
+    DONE,
+    done_differs,
+    done_figures,
+    done_outputs,
+    input_stamp,
+    is_done,
+    marker_config,
+    write_done,
+)
 from .errors import StipError
 from .interrupt import wait_for_threads
 from .io.formats import OUTPUT_FORMATS
@@ -88,8 +97,12 @@ def process_video(
     """Track one video into ``video_dir`` unless it is already done with the same formats and options.
 
     Never raises a StipError: a failure is returned (and written to ``error.txt``) so that the
-    batch can go on. The outputs are written in ``video_dir/.partial/`` (:data:`PARTIAL`) and moved
-    to their names when the video ends, whether done, failed or interrupted. The video is locked
+    batch can go on; its message leads with the video and names each output by its final path. The
+    outputs are written in ``video_dir/.partial/`` (:data:`PARTIAL`) and moved to their names when
+    the video ends, whether done, failed or interrupted, except when a finished earlier run is done
+    again (other formats or options, ``force``): a redo that fails or is interrupted drops its
+    partial outputs and keeps the earlier ones with their ``done.json``; one that finishes removes
+    the earlier outputs it did not write again. The video is locked
     (``<video_dir>.lock``) while it runs: a video another batch run is doing is returned ``busy``,
     its folder untouched. :func:`request_stop` (a worker's signal handler) ends it early with status
     ``interrupted``: every output is closed (playable video, complete JSON) but no ``done.json``
@@ -127,6 +140,7 @@ def _process_locked(
     from .io.sinks import open_sink
 
     device = config.runtime.device
+    earlier: list[str] | None = None  # the outputs of an earlier finished run, kept until this one is done
     if is_done(out):
         why = "forced (--force)" if force else done_differs(out, config, formats, annotate)
         if why is None:
@@ -136,13 +150,17 @@ def _process_locked(
                 out_dir=str(out), device=device,
             )  # fmt: skip
         logger.warning("%s: doing it again: %s", source, why)
-        (out / DONE).unlink(missing_ok=True)
+        earlier = done_outputs(out)
+        if earlier is None:  # what it holds is unknown: its outputs are not kept apart
+            (out / DONE).unlink(missing_ok=True)
     if _STOP.is_set():
         return VideoResult(
             source, "interrupted", out_dir=str(out), device=device, error="interrupted before it started"
         )
     t0 = time.perf_counter()
     outputs = [(f"{out.name}{FORMATS[f]}", f) for f in formats] + ([(f"{out.name}.mp4", "video")] if annotate else [])
+    names = [name for name, _ in outputs]
+    stage = out / PARTIAL
     pipeline: Pipeline | None = None
     finished = threading.Event()
 
@@ -151,12 +169,19 @@ def _process_locked(
         parts = pipeline.parts if pipeline is not None else None
         return parts.run.device if parts is not None and parts.run.device else device
 
-    def failed(status: Literal["failed", "interrupted"], message: str) -> VideoResult:
+    def failed(status: Literal["failed", "interrupted"], message: str, partial: str = "") -> VideoResult:
+        """Publish what was written (``partial`` says what it holds), or keep an earlier run's outputs."""
+        message = _naming_the_video(source, _final_names(message, stage, out))
         try:
-            problem = _publish(out, [name for name, _ in outputs])
-            message = f"{message}; {problem}" if problem else message
-            if out.is_dir():
-                (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
+            if earlier is not None:  # a redo that did not finish: the complete earlier outputs stay
+                shutil.rmtree(stage, ignore_errors=True)
+                message += f"; the outputs of the earlier run and its {DONE} are kept"
+            else:
+                message += f"; {partial}" if partial else ""
+                problem = _publish(out, names)
+                message = f"{message}; {problem}" if problem else message
+                if out.is_dir():
+                    (out / ERROR).write_text(f"{message}\n", encoding="utf-8")
         except OSError as e:  # a full disk: the message stays in the batch's table and log
             logger.error("%s: cannot write %s (%s)", out, ERROR, e.strerror or e)
         s = pipeline.stats() if pipeline is not None else None
@@ -166,7 +191,6 @@ def _process_locked(
         )  # fmt: skip
 
     try:
-        stage = out / PARTIAL
         shutil.rmtree(stage, ignore_errors=True)  # what a run killed outright left
         stage.mkdir(parents=True, exist_ok=True)
         (out / ERROR).unlink(missing_ok=True)
@@ -180,15 +204,21 @@ def _process_locked(
         return failed("failed", str(e))
     except OSError as e:  # the output folder cannot be made (a full disk, no permission)
         return failed("failed", f"{out}: cannot create the output folder ({e.strerror or e})")
-    except KeyboardInterrupt:  # in-process batch: the pipeline closes its outputs; say so, then go on up
+    except KeyboardInterrupt as e:  # in-process batch: the pipeline closes its outputs; say so, then go on up
         wait_for_threads(prefix="stip-rt-")
-        failed("interrupted", "interrupted: outputs are complete up to the last frame written; not done")
+        e.video_result = failed(  # type: ignore[attr-defined]  # for run_batch's report (interrupted_result)
+            "interrupted", "interrupted; not done", "outputs are complete up to the last frame written"
+        )
         raise
     finally:
         finished.set()
     if _STOP.is_set():
-        return failed("interrupted", f"interrupted after {stats.frames} frames; outputs complete up to there; not done")
-    problem = _publish(out, [name for name, _ in outputs])
+        frames = f"interrupted after {stats.frames} frames; not done"
+        return failed("interrupted", frames, "outputs complete up to there")
+    (out / DONE).unlink(missing_ok=True)  # from here on the folder holds this run's outputs, not the earlier ones
+    stale = [n for n in earlier or () if n not in names]  # e.g. a format this run does not write
+    earlier = None  # a failure from here on publishes what is left, as for a first run
+    problem = _publish(out, names) or _remove(out, stale)
     if problem:
         return failed("failed", problem)
     seconds = time.perf_counter() - t0
@@ -202,7 +232,7 @@ def _process_locked(
         "device": device,
         "formats": list(formats),
         "video": annotate,
-        "outputs": [name for name, _ in outputs],
+        "outputs": names,
         "input": input_stamp(source),
         "config": marker_config(config),
     }
@@ -211,6 +241,46 @@ def _process_locked(
         source, "done", stats.frames, stats.people, stats.tracks,
         seconds=seconds, fps=stats.fps, out_dir=str(out), device=device,
     )  # fmt: skip
+
+
+def interrupted_result(e: KeyboardInterrupt, source: str, video_dir: str, device: str) -> VideoResult:
+    """What :func:`process_video` said of the video a ``KeyboardInterrupt`` ended (or a plain
+    ``interrupted`` result when the interrupt came from elsewhere)."""
+    result = getattr(e, "video_result", None)
+    if isinstance(result, VideoResult):
+        return result
+    return VideoResult(source, "interrupted", out_dir=video_dir, device=device, error="interrupted; not done")
+
+
+def _final_names(message: str, stage: Path, out: Path) -> str:
+    """``message`` with the staging folder ``out/.partial`` replaced by ``out``: the paths the user
+    asked for (the staging folder is gone once the video ends)."""
+    for staged, final in ((str(stage), str(out)), (os.path.abspath(stage), os.path.abspath(out))):
+        message = message.replace(staged, final)
+    return message
+
+
+def _naming_the_video(source: str, message: str) -> str:
+    """``message`` led by the video it is about, unless it names it already."""
+    return message if source in message else f"{source}: {message}"
+
+
+def _remove(out: Path, names: Sequence[str]) -> str | None:
+    """Remove the outputs ``names`` of an earlier run from ``out`` (files, or OpenPose folders).
+
+    Returns:
+        None, or one line naming the output that could not be removed.
+    """
+    for name in names:
+        path = out / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as e:
+            return f"{path}: cannot remove this output of the earlier run ({e.strerror or e})"
+    return None
 
 
 def _publish(out: Path, names: Sequence[str]) -> str | None:

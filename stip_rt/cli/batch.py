@@ -35,14 +35,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.progress_every < 0:
         raise ConfigError(f"--progress-every {args.progress_every:g}: expected seconds >= 0")
-    videos = find_videos(args.inputs)
+    videos = find_videos(args.inputs, exclude=args.out_dir)
     formats = list(batch_formats([f.strip() for f in args.format.split(",") if f.strip()], config, args.video))
     print(f"{len(videos)} videos → {args.out_dir}", file=sys.stderr)
-    with Progress(len(videos), "videos", args.progress_every) as bar, _heartbeat(bar):
-        results = _run(args, videos, config, formats, bar)
+    seen: list[VideoResult] = []
+    try:
+        with Progress(len(videos), "videos", args.progress_every) as bar, _heartbeat(bar):
+            results = _run(args, videos, config, formats, bar, seen)
+    except KeyboardInterrupt:  # what was done before it, and what the next run will do
+        order = {str(v): i for i, v in enumerate(videos)}
+        print(format_table(sorted(seen, key=lambda r: order.get(r.source, len(order)))))
+        left = len(videos) - len(seen)
+        print(f"{f'{left} videos not started; ' if left else ''}run the same command again to finish the batch "
+              "(the videos done are skipped)")
+        raise
     print(format_table(results))
     print_outputs([r.out_dir for r in results if r.out_dir])
-    return 1 if any(r.status == "failed" for r in results) else 0
+    return 1 if any(r.status in ("failed", "interrupted") for r in results) else 0
 
 
 @contextlib.contextmanager
@@ -67,14 +76,16 @@ def _heartbeat(bar: Progress) -> Iterator[None]:
 
 
 def _run(
-    args: argparse.Namespace, videos: list[Path], config: RunConfig, formats: list[str], bar: Progress
+    args: argparse.Namespace,
+    videos: list[Path],
+    config: RunConfig,
+    formats: list[str],
+    bar: Progress,
+    seen: list[VideoResult],
 ) -> list[VideoResult]:
-    seen = 0
-
     def report(r: VideoResult) -> None:
-        nonlocal seen
-        seen += 1
-        bar.write(f"{r.status:11s} {r.source}  [{seen}/{len(videos)}, elapsed {format_seconds(bar.elapsed_s())}]")
+        seen.append(r)
+        bar.write(f"{r.status:11s} {r.source}  [{len(seen)}/{len(videos)}, elapsed {format_seconds(bar.elapsed_s())}]")
         if r.status in ("skipped", "busy"):
             bar.skip()
         else:

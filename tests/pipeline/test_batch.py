@@ -179,3 +179,58 @@ def test_ctrl_c_in_process_reports_the_interrupted_video(tmp_path: Path, monkeyp
         run_batch([tmp_path / "x.avi"], tmp_path / "out", RunConfig(), ["jsonl"], on_result=seen.append)
     assert [(r.status, Path(r.source).name) for r in seen] == [("interrupted", "x.avi")]
     assert "not done" in (seen[0].error or "")
+
+
+def test_inputs_leave_out_hidden_files_and_the_output_folder(tmp_path: Path, data_dir: Path) -> None:
+    """A folder gives what its glob gives (no `._clip.mp4` of macOS, no hidden files), and the files
+    inside the output folder (annotated videos of an earlier run) are never inputs."""
+    folder = tmp_path / "v"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "day1" / "a.avi").symlink_to(data_dir / "opencv_samples" / "vtest.avi")
+    (folder / "day1" / "._a.avi").write_bytes(b"\0\5\26\7")
+    assert find_videos(folder / "day1") == find_videos(str(folder / "day1" / "*.avi")) == [folder / "day1" / "a.avi"]
+    results = folder / "results"
+    (results / "a").mkdir(parents=True)
+    (results / "a" / "a.avi").write_bytes(b"an annotated video")
+    pattern = str(folder / "**" / "*.avi")
+    assert find_videos(pattern) == [folder / "day1" / "a.avi", results / "a" / "a.avi"]
+    assert find_videos(pattern, exclude=results) == [folder / "day1" / "a.avi"]
+    with pytest.raises(SourceError, match="1 files inside the output folder"):
+        find_videos(results / "a" / "a.avi", exclude=results)
+
+
+def test_a_video_interrupted_in_its_worker_is_counted_and_fails_the_exit_code(
+    videos: Path, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker stopped on its own (SIGTERM to that process) ends its video `interrupted` while the
+    batch goes on: the summary says so and the exit code is not 0."""
+    import stip_rt.batch as batch
+    from stip_rt.batch import VideoResult
+
+    def process(source: str, video_dir: str, *args: object) -> VideoResult:
+        status = "interrupted" if source.endswith("b.avi") else "done"
+        return VideoResult(source, status, out_dir=video_dir, error="interrupted after 3 frames; not done")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch, "process_video", process)
+    assert main(_argv(videos, tmp_path / "out", data_dir)) == 1
+    assert "4 videos: 3 done, 0 skipped, 0 failed, 1 interrupted (not done)" in capsys.readouterr().out
+
+
+def test_ctrl_c_prints_what_was_done_and_what_is_left(
+    videos: Path, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stip_rt.batch as batch
+    from stip_rt.batch import VideoResult
+
+    def process(source: str, video_dir: str, *args: object) -> VideoResult:
+        if source.endswith("b.avi"):
+            raise KeyboardInterrupt
+        return VideoResult(source, "done", frames=40, out_dir=video_dir)
+
+    monkeypatch.setattr(batch, "process_video", process)
+    assert main(_argv(videos, tmp_path / "out", data_dir)) == 130
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "2 videos: 1 done, 0 skipped, 0 failed, 1 interrupted (not done)",
+        "2 videos not started; run the same command again to finish the batch (the videos done are skipped)",
+    ]

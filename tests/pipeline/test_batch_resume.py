@@ -95,3 +95,58 @@ def test_request_stop_ends_the_video_without_done_json(one_video: Path, tmp_path
     assert len(json.loads((vdir / "a.json").read_text())["frames"]) == len(lines) - 1 == result.frames
     with av.open(str(vdir / "a.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == result.frames
+
+
+def test_a_redo_leaves_no_output_of_the_earlier_run_it_does_not_write(
+    one_video: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done again with fewer formats (or without --video), the folder holds only this run's outputs:
+    no a.csv or a.mp4 of the earlier options beside them."""
+    out = tmp_path / "out"
+    assert main(_argv(one_video, out, data_dir, "--format", "jsonl,csv", "--video")) == 0
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["a.csv", "a.jsonl", "a.mp4", DONE]
+    assert main(_argv(one_video, out, data_dir, "--format", "jsonl", "--set", "track.min_hits=5")) == 0
+    assert _status(capsys) == "1 videos: 1 done, 0 skipped, 0 failed"
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["a.jsonl", DONE]
+    assert json.loads((out / "a" / DONE).read_text())["outputs"] == ["a.jsonl"]
+
+
+@pytest.mark.parametrize("how", ["worker stop", "ctrl-c in process"])
+def test_an_interrupted_redo_keeps_the_earlier_finished_outputs(
+    one_video: Path, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Ctrl-C (or a worker's stop) during --force leaves the complete earlier outputs, not partial ones,
+    and the report says so."""
+    from stip_rt.io.sink_files import FrameFile
+
+    gt = data_dir / "mot15" / "PETS09-S2L1" / "gt" / "gt.txt"
+    config = load_run_config(pose="none", detections=str(gt), max_frames=30)
+    out = tmp_path / "out"
+    vdir = out / "a"
+    assert process_video(str(one_video / "a.avi"), str(vdir), config, ["jsonl"]).status == "done"
+    before = {p.name: p.read_bytes() for p in vdir.iterdir()}
+    real_write, writes = FrameFile.write, []
+
+    def write(self, fill):  # type: ignore[no-untyped-def]
+        writes.append(1)
+        if len(writes) == 5:  # half way through the video
+            if how == "worker stop":
+                batch.request_stop()
+            else:
+                raise KeyboardInterrupt
+        return real_write(self, fill)
+
+    monkeypatch.setattr(FrameFile, "write", write)
+    seen: list[batch.VideoResult] = []
+    try:
+        if how == "worker stop":
+            seen.append(process_video(str(one_video / "a.avi"), str(vdir), config, ["jsonl"], force=True))
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                batch.run_batch([one_video / "a.avi"], out, config, ["jsonl"], force=True, on_result=seen.append)
+    finally:
+        batch._STOP.clear()
+    [redo] = seen
+    assert redo.status == "interrupted" and "not done" in (redo.error or "")
+    assert (redo.error or "").endswith(f"the outputs of the earlier run and its {DONE} are kept"), redo.error
+    assert {p.name: p.read_bytes() for p in vdir.iterdir()} == before

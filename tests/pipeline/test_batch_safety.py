@@ -113,7 +113,67 @@ def test_a_full_disk_fails_the_video_with_one_clear_error_and_keeps_earlier_outp
     monkeypatch.setattr(Path, "write_text", write_text)
     a, b = run_batch(sorted(videos.iterdir()), out, config, ["jsonl"])
     assert a.status == "done" and b.status == "failed"
-    assert "b.jsonl: cannot write (no space left on device)" in (b.error or ""), b.error
+    # the output the user asked for and the video, not the staging folder (gone after the video)
+    assert b.error == f"{videos / 'b.avi'}: {out / 'b' / 'b.jsonl'}: cannot write (no space left on device)", b.error
+    assert not (out / "b" / PARTIAL).exists() and (out / "b" / "b.jsonl").is_file()
     assert json.loads((out / "a" / DONE).read_text())["frames"] == 20  # the earlier video is intact
     assert len((out / "a" / "a.jsonl").read_text().splitlines()) == 21
     assert not (out / "b" / DONE).exists() and not (out / "b" / ERROR).exists()  # error.txt could not be written
+
+
+def _refuse_b(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every output file of video b cannot be created (no permission)."""
+    from stip_rt.io import sink_files
+
+    def refusing_open(path, *a, **k):  # type: ignore[no-untyped-def]
+        if Path(path).name.startswith("b."):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return open(path, *a, **k)
+
+    monkeypatch.setattr(sink_files, "open", refusing_open, raising=False)
+
+
+def test_an_output_that_cannot_be_created_is_named_as_the_user_asked_for_it(
+    tmp_path: Path, vtest: Path, gt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.avi", "b.avi"):
+        (videos / name).symlink_to(vtest)
+    out = tmp_path / "out"
+    _refuse_b(monkeypatch)
+    config = load_run_config(pose="none", detections=str(gt), max_frames=5)
+    a, b = run_batch(sorted(videos.iterdir()), out, config, ["csv", "jsonl"])
+    assert a.status == "done" and b.status == "failed"
+    expected = f"{videos / 'b.avi'}: {out / 'b' / 'b.csv'}: cannot write (permission denied)"
+    assert b.error == expected and PARTIAL not in (b.error or "")
+    assert (out / "b" / ERROR).read_text() == expected + "\n"
+    table = format_table([b])  # the video in its own column, the note from the output on (cut at 80 characters)
+    assert f"  {str(out / 'b' / 'b.csv')[:60]}" in table and str(videos) not in table
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["a.csv", "a.jsonl", DONE]
+
+
+def test_a_redo_that_fails_keeps_the_earlier_finished_outputs(
+    tmp_path: Path, vtest: Path, gt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Done again with another format (or --force, or new options), a video whose redo fails (a full
+    disk) keeps the complete outputs of its earlier run and their done.json; the next run redoes it."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "b.avi").symlink_to(vtest)
+    out = tmp_path / "out"
+    config = load_run_config(pose="none", detections=str(gt), max_frames=5)
+    assert [r.status for r in run_batch([videos / "b.avi"], out, config, ["jsonl"])] == ["done"]
+    before = {p.name: p.read_bytes() for p in (out / "b").iterdir()}
+    with monkeypatch.context() as m:
+        _refuse_b(m)
+        [redo] = run_batch([videos / "b.avi"], out, config, ["jsonl", "csv"])
+    assert redo.status == "failed"
+    assert redo.error == (
+        f"{videos / 'b.avi'}: {out / 'b' / 'b.jsonl'}: cannot write (permission denied); "
+        f"the outputs of the earlier run and its {DONE} are kept"
+    )
+    assert {p.name: p.read_bytes() for p in (out / "b").iterdir()} == before  # no .partial, no error.txt
+    assert [r.status for r in run_batch([videos / "b.avi"], out, config, ["jsonl"])] == ["skipped"]
+    assert [r.status for r in run_batch([videos / "b.avi"], out, config, ["jsonl", "csv"])] == ["done"]
+    assert sorted(p.name for p in (out / "b").iterdir()) == ["b.csv", "b.jsonl", DONE]
