@@ -96,18 +96,21 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
 class VideoSource(ThreadedSource):
     """Frames of a video file or network stream.
 
-    The container is opened (and probed) here, so a missing or unreadable input fails at once;
-    decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
+    The container is opened (and probed) here, so a missing or unreadable input fails at once; a
+    file's decode also begins here, up to its first frame (whose side data holds the display matrix,
+    which sets the frame size), and goes on from there: the file is opened once and no frame is
+    decoded twice. Decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
     threading) and ``"SLICE"`` for live streams (frame threading adds frames of delay).
 
-    Frames are ``bgr24``, turned upright where a file's display matrix says so (phone videos; see
-    :mod:`stip_rt.io.video_orientation`), from FFmpeg's best video stream that is not cover art;
-    ``Frame.time`` is the stream's pts in seconds relative to the stream's start (variable frame
-    rates keep their real times). A file that ends before the frame count its container declares
-    (a truncated file) raises :class:`SourceError` after the last good frame. A file damaged in the
-    middle keeps the true frame numbers where its container has an index (AVI; see
-    :mod:`stip_rt.io.video_index`): the missing frames are skipped with a warning naming the file
-    and the range.
+    Frames are ``bgr24`` in the colours the video is tagged with, in square pixels (anamorphic video
+    is resampled) and turned upright where a file's display matrix says so (phone videos; see
+    :mod:`stip_rt.io.video_picture` and :mod:`stip_rt.io.video_orientation`), from FFmpeg's best
+    video stream that is not cover art; ``Frame.time`` is the stream's pts in seconds relative to
+    the stream's start (variable frame rates keep their real times). A file that ends before the
+    frame count its container declares (a truncated file) raises :class:`SourceError` after the last
+    good frame. A file damaged in the middle keeps the true frame numbers where its container has an
+    index (AVI; see :mod:`stip_rt.io.video_index`): the missing frames are skipped with a warning
+    naming the file and the range.
 
     Live streams: a live stream starts at the first frame its consumer takes. When it is not read
     within :data:`PREROLL_AFTER_S` of its open (a pipeline building its models and opening its
