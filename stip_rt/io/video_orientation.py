@@ -4,8 +4,10 @@ A phone records a portrait video as landscape frames plus a *display matrix* (MP
 matrix, Matroska projection, H.264/HEVC display-orientation SEI; the old ``rotate`` tag) that tells
 players to turn (and, for some front cameras, mirror) the picture. FFmpeg's decoders attach it to
 every frame as ``AV_FRAME_DATA_DISPLAYMATRIX`` side data. Like ffmpeg's ``autorotate`` (OpenCV's
-``CAP_PROP_ORIENTATION_AUTO`` too, except that it ignores a mirror), the video source applies it to
-the decoded pixels, so detections, keypoints, the annotated video and the width/height in every
+``CAP_PROP_ORIENTATION_AUTO`` too, except that it ignores a mirror), the video source reads it from
+the first frame it decodes (no second open, no extra decode; PyAV has no reader of the stream's side
+data) and applies it to the decoded pixels (after the square-pixel resample of
+:mod:`stip_rt.io.video_picture`), so detections, keypoints, the annotated video and the width/height in every
 output header are those of the upright picture.
 
 The matrix ``[[a, b, u], [c, d, v], [x, y, w]]`` (16.16 fixed point; see FFmpeg's
@@ -17,11 +19,9 @@ exact pixel moves; any other angle is left as stored, with a warning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
@@ -103,21 +103,4 @@ def display_matrix(frame: Any) -> np.ndarray | None:
     for data in frame.side_data:
         if data.type == SideDataType.DISPLAYMATRIX and data.buffer_size == 36:
             return np.frombuffer(data, dtype=np.int32).copy()
-    return None
-
-
-def probe_orientation(uri: str, stream_index: int, opener: Callable[[], Any]) -> Orientation | None:
-    """The orientation of stream ``stream_index``, read from its first frame in a separate open of the input.
-
-    A second open costs one frame's decode, and leaves the source's own container (and its
-    frame numbering) untouched. A file whose first frame cannot be decoded gives None here; the
-    source's own decode reports the damage.
-    """
-    try:
-        with opener() as container:
-            stream = container.streams[stream_index]
-            for frame in container.decode(stream):
-                return orientation(display_matrix(frame), uri)
-    except (av.FFmpegError, OSError, IndexError) as e:
-        log.debug("%s: could not read the display orientation (%s)", uri, e)
     return None

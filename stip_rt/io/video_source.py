@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from .source_config import SourceConfig, redact_credentials
 from .source_paths import is_url
 from .threaded_source import ThreadedSource
 from .video_index import FrameNumbering
-from .video_orientation import Orientation, probe_orientation
+from .video_picture import Picture, picture_of
 from .video_seek import Seek, seek_to_keyframe
 from .video_streams import not_a_video, video_stream
 
@@ -61,6 +62,21 @@ def _open_container(uri: str, network: bool, config: SourceConfig) -> Any:
     return container
 
 
+def _decoded(container: Any, stream: Any, numbering: FrameNumbering) -> Iterator[tuple[int, Any]]:
+    """Demux and decode ``stream``: (true frame number, PyAV frame) in display order."""
+    for packet in container.demux(stream):
+        if not numbering.packet(packet):
+            continue
+        for av_frame in packet.decode():
+            yield numbering.number(av_frame), av_frame
+
+
+def _failing(error: BaseException) -> Iterator[tuple[int, Any]]:
+    """A decode that fails with ``error`` when read (the first frame of a file already failed at open)."""
+    raise error
+    yield  # a generator
+
+
 def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
     if isinstance(e, FileNotFoundError):
         return SourceError(f"{uri}: file not found")
@@ -80,18 +96,21 @@ def _open_error(uri: str, e: BaseException, network: bool) -> SourceError:
 class VideoSource(ThreadedSource):
     """Frames of a video file or network stream.
 
-    The container is opened (and probed) here, so a missing or unreadable input fails at once;
-    decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
+    The container is opened (and probed) here, so a missing or unreadable input fails at once; a
+    file's decode also begins here, up to its first frame (whose side data holds the display matrix,
+    which sets the frame size), and goes on from there: the file is opened once and no frame is
+    decoded twice. Decoding runs on a background thread with ``thread_type="AUTO"`` for files (FFmpeg frame
     threading) and ``"SLICE"`` for live streams (frame threading adds frames of delay).
 
-    Frames are ``bgr24``, turned upright where a file's display matrix says so (phone videos; see
-    :mod:`stip_rt.io.video_orientation`), from FFmpeg's best video stream that is not cover art;
-    ``Frame.time`` is the stream's pts in seconds relative to the stream's start (variable frame
-    rates keep their real times). A file that ends before the frame count its container declares
-    (a truncated file) raises :class:`SourceError` after the last good frame. A file damaged in the
-    middle keeps the true frame numbers where its container has an index (AVI; see
-    :mod:`stip_rt.io.video_index`): the missing frames are skipped with a warning naming the file
-    and the range.
+    Frames are ``bgr24`` in the colours the video is tagged with, in square pixels (anamorphic video
+    is resampled) and turned upright where a file's display matrix says so (phone videos; see
+    :mod:`stip_rt.io.video_picture` and :mod:`stip_rt.io.video_orientation`), from FFmpeg's best
+    video stream that is not cover art; ``Frame.time`` is the stream's pts in seconds relative to
+    the stream's start (variable frame rates keep their real times). A file that ends before the
+    frame count its container declares (a truncated file) raises :class:`SourceError` after the last
+    good frame. A file damaged in the middle keeps the true frame numbers where its container has an
+    index (AVI; see :mod:`stip_rt.io.video_index`): the missing frames are skipped with a warning
+    naming the file and the range.
 
     Live streams: a live stream starts at the first frame its consumer takes. When it is not read
     within :data:`PREROLL_AFTER_S` of its open (a pipeline building its models and opening its
@@ -150,28 +169,21 @@ class VideoSource(ThreadedSource):
         if live is None:
             scheme = uri.split("://", 1)[0].lower() if self._network else ""
             live = scheme in LIVE_SCHEMES or (self._network and self._container.duration is None)
-        # files are turned upright as players show them (phones store portrait video sideways)
-        self.orientation: Orientation | None = None
-        if not self._network:
-            self.orientation = probe_orientation(self.uri, stream.index, lambda: av.open(self._url))
-        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-        if self.orientation is not None:
-            log.info("%s: the video's display matrix is applied: frames are %s", self.uri, self.orientation.text)
-            width, height = self.orientation.size(width, height)
-        info = SourceInfo(
-            uri=self.uri,
-            width=width,
-            height=height,
-            fps=fps,
-            frame_count=int(stream.frames) if stream.frames and not live else None,
-            live=bool(live),
-        )
-        if info.frame_count is not None and start >= info.frame_count:  # known now: refused before any output opens
+        frame_count = int(stream.frames) if stream.frames and not live else None
+        self._frames: Iterator[tuple[int, Any]] | None = None  # the decode :meth:`_begin` started
+        if frame_count is not None and start >= frame_count:  # known now: refused before any output opens
             self._release()
             raise SourceError(
-                f"{self.uri}: the start frame {start} is past the end of the video ({info.frame_count} frames, "
-                f"the last is {info.frame_count - 1})"
+                f"{self.uri}: the start frame {start} is past the end of the video ({frame_count} frames, "
+                f"the last is {frame_count - 1})"
             )
+        # a file's decode starts here: its first frame carries the display matrix (phones store portrait
+        # video sideways), which sets the size of the frames; they are turned upright as players show them
+        first = self._begin(bool(live)) if not self._network else None
+        stream = video_stream(self._container)  # the container is another one when a seek failed
+        self.picture: Picture = picture_of(self.uri, stream, first)
+        width, height = self.picture.size(int(stream.codec_context.width), int(stream.codec_context.height))
+        info = SourceInfo(uri=self.uri, width=width, height=height, fps=fps, frame_count=frame_count, live=bool(live))
         super().__init__(info, max_frames=max_frames, buffer_size=self.config.buffer_size)
         self._budget = ReconnectBudget(self.config)
         self._preroll = self.live and self._network
@@ -189,50 +201,67 @@ class VideoSource(ThreadedSource):
             raise SourceError(f"{self.uri}: not a video or image ({problem})")
         return container
 
+    def _begin(self, live: bool) -> Any | None:
+        """Start decoding a file (sought towards ``start``) up to its first frame; :meth:`_produce` decodes on.
+
+        The first frame is decoded here, not twice: it tells how frames are shown (:func:`picture_of`).
+
+        Returns:
+            The first decoded PyAV frame; None when the file has none or it fails to decode (reported when read).
+        """
+        container, numbering = self._container, None
+        if self.start > 0 and self.keyframe_seek and not live:
+            container, numbering = self._seek(container)
+            self._container = container
+        stream = video_stream(container)
+        if numbering is None:
+            stream.thread_type = "SLICE" if live else "AUTO"
+            numbering = FrameNumbering(self.uri, container, stream)
+        frames = _decoded(container, stream, numbering)
+        try:
+            first = next(frames, None)
+        except (av.FFmpegError, OSError) as e:
+            self._frames = _failing(e)
+            return None
+        self._frames = frames if first is None else itertools.chain([first], frames)
+        return None if first is None else first[1]
+
     def _release(self) -> None:
+        self._frames = None
         if self._container is not None:
             self._container.close()
             self._container = None
 
     def _produce(self) -> Iterator[Frame]:
         container, self._container = self._container, None
+        frames, self._frames = self._frames, None  # a file's decode, begun at open
         index = 0  # number of the next frame (counts skipped frames too)
         timeline = StreamTimeline(self.info.fps, self.live)
-        numbering: FrameNumbering | None = None
         if self._preroll and not self._reading.wait(PREROLL_AFTER_S):
             log.debug("%s: not read yet: the frames it sends are discarded until the first read", self.uri)
         try:
-            if self.start > 0 and self.keyframe_seek and not self.live and not self._network:
-                container, numbering = self._seek(container)
             while True:
                 stream = video_stream(container)
-                if numbering is None:
+                if frames is None:  # a stream, or one reconnected
                     stream.thread_type = "SLICE" if self.live else "AUTO"
-                    numbering = FrameNumbering(self.uri, container, stream)
+                    frames = _decoded(container, stream, FrameNumbering(self.uri, container, stream))
                 timeline.connect(stream.start_time)
                 try:
-                    for packet in container.demux(stream):
-                        if not numbering.packet(packet):
+                    for rank, av_frame in frames:
+                        if self._preroll and not self._reading.is_set():  # nobody has asked for a frame yet
+                            if self._stop.is_set():
+                                return
                             continue
-                        for av_frame in packet.decode():
-                            rank = numbering.number(av_frame)
-                            if self._preroll and not self._reading.is_set():  # nobody has asked for a frame yet
-                                if self._stop.is_set():
-                                    return
-                                continue
-                            n, t = timeline.frame(rank, av_frame.pts, av_frame.time_base)
-                            if n >= self.start:
-                                image = av_frame.to_ndarray(format="bgr24")
-                                if self.orientation is not None:
-                                    image = self.orientation.apply(image)
-                                yield Frame(n, t, image)
-                            index = n + 1
+                        n, t = timeline.frame(rank, av_frame.pts, av_frame.time_base)
+                        if n >= self.start:
+                            yield Frame(n, t, self.picture.image(av_frame))
+                        index = n + 1
                     break  # end of the file / stream
                 except (av.FFmpegError, OSError) as e:
                     if not self.live:
                         raise self._read_error(index, e) from e
                     container.close()
-                    numbering = None
+                    frames = None
                     container = self._reconnect(index, e)
                     if container is None:  # closed while waiting
                         return

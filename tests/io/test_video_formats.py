@@ -123,6 +123,32 @@ def test_portrait_phone_video_outputs_are_upright(tmp_path: Path) -> None:
         assert (s.codec_context.width, s.codec_context.height, s.frames) == (240, 320, 6)
 
 
+@pytest.mark.parametrize(
+    ("name", "rotation", "start"), [("turned.mkv", 90, 0), ("phone.mp4", -90, 4), ("plain.mp4", None, 0)]
+)
+def test_opening_a_video_opens_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rotation: int | None, start: int
+) -> None:
+    """The display matrix is read from the first frame the source decodes anyway: no second open of the
+    file and no frame decoded twice (the old probe opened the file again and decoded its frame 0), also
+    when ``start`` seeks past it."""
+    video = _write(tmp_path / name, size=(64, 48), n=8, rotation=rotation)
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(str(args[0]))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    src = open_source(video, start=start)
+    assert opened == [str(video)]  # the open itself: the matrix is known without another
+    frames = list(src)
+    assert opened == [str(video)]
+    assert [f.index for f in frames] == list(range(start, 8))
+    assert frames[0].image.shape == ((48, 64, 3) if rotation is None else (64, 48, 3))
+
+
 def test_orientation_of_other_angles_is_left_as_stored(caplog: pytest.LogCaptureFixture) -> None:
     c, s = int(np.cos(np.pi / 4) * 65536), int(np.sin(np.pi / 4) * 65536)
     assert orientation(np.array([c, -s, 0, s, c, 0, 0, 0, 1 << 30], np.int32), "tilted.mp4") is None
