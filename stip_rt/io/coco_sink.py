@@ -62,6 +62,7 @@ class CocoSink:
             result.index, Poses(boxes, t.box_scores, kps, np.round(np.asarray(t.scores, np.float64), SCORE_DECIMALS))
         )
         for entry, tid in zip(entries, t.ids.tolist()):
+            entry["bbox"] = [round(v, PX_DECIMALS) for v in entry["bbox"]]  # w = x2 - x1 without float noise
             entry["track_id"] = int(tid)
         self._results.extend(entries)
 

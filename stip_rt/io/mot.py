@@ -11,15 +11,11 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ..errors import DataError, SinkError
 from ..types import FrameResult, RunInfo, Tracks
-
-if TYPE_CHECKING:
-    from .sink_files import OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +156,9 @@ def tracks_to_rows(tracks: Tracks, frame_index: int) -> str:
 class MotSink:
     """Writes tracks as a MOTChallenge results file, one line per person per frame, as they come.
 
+    Each frame's rows go to disk in one write (:class:`~stip_rt.io.sink_files.FrameFile`): the file
+    ends with a whole frame after every frame, also when the disk fills up.
+
     Attributes:
         path: the output file.
         needs_image: False (no pictures needed).
@@ -168,45 +167,44 @@ class MotSink:
     needs_image = False
 
     def __init__(self, path: str | Path) -> None:
+        from .sink_files import FrameFile
+
         self.path = Path(path)
-        self._file: TextIO | None = None
-        self._lock: OutputLock | None = None
+        self._out = FrameFile(self.path, check=False)  # open_sink checks; a MotSink made directly finds out at open()
 
     def claim(self, run: RunInfo) -> None:
         """Take the file's lock; nothing is created or changed. Raises SinkError if another run writes it."""
-        from .sink_files import lock_output
-
-        if self._lock is None:
-            self._lock = lock_output(self.path)
+        self._out.claim()
 
     def open(self, run: RunInfo) -> None:
         """Create (truncate) the file. Raises SinkError if it cannot be opened or another run writes it."""
         self.claim(run)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8")
-        except OSError as e:
-            self.close()
-            raise SinkError(f"MOT file {self.path}: cannot open for writing ({e.strerror})") from None
+            self._out.open(lambda _f: None)
+        except SinkError as e:
+            why = e.__cause__.strerror if isinstance(e.__cause__, OSError) else str(e)
+            raise SinkError(f"MOT file {self.path}: cannot open for writing ({why})") from None
         log.debug("writing MOT results of %s to %s", run.source.uri, self.path)
 
     def write(self, result: FrameResult) -> None:
-        """Append the rows of one frame and flush."""
-        if self._file is None:
+        """Append the rows of one frame.
+
+        Raises:
+            SinkError: before ``open``; a box or score is NaN or infinite; the write failed.
+        """
+        from .tracks_format import is_finite
+
+        if self._out.file is None:
             raise SinkError(f"MOT file {self.path}: write() before open()")
+        if not is_finite(result.tracks):
+            raise SinkError(f"{self.path}: frame {result.index}: cannot write a non-finite number (NaN or infinity)")
+        rows = tracks_to_rows(result.tracks, result.index)
         try:
-            self._file.write(tracks_to_rows(result.tracks, result.index))
-            self._file.flush()
-        except OSError as e:
-            raise SinkError(f"MOT file {self.path}: cannot write frame {result.index} ({e.strerror})") from None
+            self._out.write(lambda f: f.write(rows))
+        except SinkError as e:
+            why = e.__cause__.strerror if isinstance(e.__cause__, OSError) else str(e)
+            raise SinkError(f"MOT file {self.path}: cannot write frame {result.index} ({why})") from e.__cause__
 
     def close(self) -> None:
         """Close the file; safe to call more than once and after a failure."""
-        try:
-            if self._file is not None:
-                f, self._file = self._file, None
-                f.close()
-        finally:
-            lock, self._lock = self._lock, None
-            if lock is not None:
-                lock.release()
+        self._out.close()

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SinkError
 from ..types import FrameResult, RunInfo
-from .sink_files import OutputLock, check_writable, lock_output, make_dir, write_error
+from .sink_files import OutputLock, atomic_write_text, check_writable, lock_output, make_dir, write_error
 from .source_config import source_stem
 from .tracks_format import PX_DECIMALS, SCORE_DECIMALS
 
@@ -42,8 +42,10 @@ class OpenPoseSink:
     pixels and ``people[].person_id = [track_id]``.
 
     Like every other output, a run replaces what an earlier run wrote there: ``open`` removes the
-    folder's files named as this sink names its own (``<stem>_<12 digits>_keypoints.json``), so
-    that the folder holds this run's frames only; other files are left alone.
+    folder's files named as this sink names its own (``<stem>_<12 digits>_keypoints.json``, and the
+    hidden temporary files of a killed run), so that the folder holds this run's frames only; other
+    files are left alone. Each frame's file is written atomically (a hidden temporary file renamed
+    into place): a file at a frame's name is always whole, also after a crash or a full disk.
 
     Args:
         folder: output folder (created if missing).
@@ -71,7 +73,9 @@ class OpenPoseSink:
     def open(self, run: RunInfo) -> None:
         self.claim(run)
         self.stem = self.stem or source_stem(run.source.uri)
-        frame_file = re.compile(rf"{re.escape(self.stem)}_\d{{12}}_keypoints\.json")
+        # this stem's frame files, and the hidden temporary ones a killed run left (atomic_write_text)
+        name = rf"{re.escape(self.stem)}_\d{{12}}_keypoints\.json"
+        frame_file = re.compile(rf"{name}|\.{name}\.[0-9a-f]{{8}}\.tmp")
         try:
             make_dir(self.folder)
             for old in self.folder.iterdir():
@@ -92,10 +96,7 @@ class OpenPoseSink:
             text = json.dumps(openpose_record(kps, t.ids), allow_nan=False)
         except ValueError as e:
             raise SinkError(f"{path}: frame {result.index}: non-finite number (NaN or infinity)") from e
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise write_error(path, e) from e
+        atomic_write_text(path, text, sync=False)  # a frame file is whole or absent, never cut off
 
     def close(self) -> None:
         """Nothing is buffered: every frame's file is complete when ``write`` returns; drops the lock."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ..errors import SinkError
 
@@ -73,15 +75,15 @@ def make_parent(path: Path) -> None:
     make_dir(path.parent)
 
 
-def open_text(path: Path) -> TextIO:
-    """Open ``path`` for writing text (UTF-8, ``\\n`` line ends), creating its folder.
+def open_unbuffered(path: Path) -> BinaryIO:
+    """Create (truncate) ``path`` for unbuffered binary writing, creating its folder.
 
     Raises:
         SinkError: it cannot be created.
     """
     make_parent(path)
     try:
-        return open(path, "w", encoding="utf-8", newline="")  # the sink owns and closes it
+        return open(path, "wb", buffering=0)  # FileIO: the sink owns and closes it
     except OSError as e:
         raise SinkError(f"{path}: cannot write ({_reason(e)})") from e
 
@@ -102,11 +104,19 @@ def create_temp(path: Path) -> tuple[int, Path]:
             continue
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, sync: bool = True) -> None:
     """Write ``text`` to a temporary file beside ``path``, sync it, then rename it over ``path``.
 
-    Readers see either the old file or the complete new one, never a partial write. The file gets
-    the usual mode of a new file (0666 less the umask).
+    Readers see either the old file or the complete new one, never a partial write (also when the
+    write fails half-way: the temporary file is removed). The file gets the usual mode of a new
+    file (0666 less the umask).
+
+    Args:
+        path: the file to write.
+        text: its content (written as UTF-8).
+        sync: ``fsync`` before the rename (so that a power loss, too, leaves the old or the new
+            file); False for many small files written in a row (OpenPose frames), where a crash of
+            the process is what matters.
 
     Raises:
         SinkError: the file cannot be written.
@@ -118,7 +128,8 @@ def atomic_write_text(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -213,25 +224,34 @@ def write_error(path: Path, e: OSError) -> SinkError:
 
 
 class FrameFile:
-    """An output written as the run goes, flushed after every frame, under its :class:`OutputLock`:
-    the shared shape of the CSV and JSONL sinks.
+    """An output written as the run goes, one whole frame at a time, under its :class:`OutputLock`:
+    the shared shape of the CSV, JSONL and MOT sinks.
+
+    Each frame's text is composed in memory and written with one unbuffered write, so the file on
+    disk ends with a whole frame after every :meth:`write` (nothing waits in a buffer), and a run
+    killed between frames leaves whole frames only. A write the disk cuts short (disk full, file
+    size limit) is undone: the file is truncated back to the end of the previous frame, so readers
+    (pandas, :func:`~stip_rt.io.read.read_tracks`, MOT tools) never meet a partial row.
 
     ``claim`` takes the lock and touches nothing else; ``open`` (claiming first if needed) creates
-    the file and writes its first lines; ``write`` appends and flushes; ``close`` closes the file
-    and releases the lock (also after a failure, after a claim alone, and when ``open`` failed
+    the file and writes its first lines; ``write`` appends one frame; ``close`` closes the file and
+    releases the lock (also after a failure, after a claim alone, and when ``open`` failed
     half-way). Every ``OSError`` becomes one :class:`SinkError` naming the file.
 
     Args:
-        path: the output file (its folder is checked for writing now, and created at ``open``).
+        path: the output file (its folder is created at ``open``).
+        check: check now that the output folder is writable.
 
     Raises:
-        SinkError: the output folder is not writable.
+        SinkError: (``check``) the output folder is not writable.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check: bool = True) -> None:
         self.path = path
-        check_writable(path)
-        self.file: TextIO | None = None
+        if check:
+            check_writable(path)
+        self.file: BinaryIO | None = None
+        self._size = 0  # bytes of whole frames on disk
         self._lock: OutputLock | None = None
 
     def claim(self) -> None:
@@ -244,39 +264,51 @@ class FrameFile:
             self._lock = lock_output(self.path)
 
     def open(self, start: Callable[[TextIO], object]) -> None:
-        """Claim, create, and ``start(file)`` (the header), flushed.
+        """Claim, create, and write what ``start(text)`` writes into ``text`` (the header).
 
         Raises:
             SinkError: another run writes the file, or it cannot be created or written.
         """
         self.claim()
         try:
-            self.file = open_text(self.path)
+            self.file = open_unbuffered(self.path)
+            self._size = 0
             self.write(start)
         except BaseException:
             self.close()
             raise
 
     def write(self, fill: Callable[[TextIO], object]) -> None:
-        """``fill(file)``, then flush (the file is complete after every frame).
+        """Append what ``fill(text)`` writes into ``text`` (a :class:`io.StringIO`) as one write (UTF-8).
 
         Raises:
-            SinkError: before :meth:`open`, or the write failed (disk full, ...).
+            SinkError: before :meth:`open`, or the write failed (disk full, ...): the file then
+                ends with the previous frame.
         """
         f = self.file
         if f is None:
             raise SinkError(f"{self.path}: write() before open()")
         try:
-            fill(f)
-            f.flush()
+            text = io.StringIO()
+            fill(text)
+            data = memoryview(text.getvalue().encode("utf-8"))
+            while data:
+                n = f.write(data)
+                if not n:
+                    raise OSError(errno.EIO, "nothing written")
+                data = data[n:]  # a short write (disk nearly full): the rest, whose write then fails
         except OSError as e:
+            with contextlib.suppress(OSError):
+                f.truncate(self._size)
+                f.seek(self._size)
             raise write_error(self.path, e) from e
+        self._size = f.tell()
 
     def close(self) -> None:
         """Close the file and release the lock; idempotent.
 
         Raises:
-            SinkError: closing failed (the last buffered bytes could not be written).
+            SinkError: closing failed.
         """
         f, self.file = self.file, None
         try:

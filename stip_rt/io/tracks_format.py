@@ -98,6 +98,15 @@ def people_records(tracks: Tracks) -> list[dict[str, Any]]:
     return people
 
 
+def is_finite(tracks: Tracks, time: float = 0.0) -> bool:
+    """True when ``time`` and every box, score and keypoint of ``tracks`` is finite (no NaN or infinity,
+    which the formats cannot hold: JSON has no such numbers, and CSV/MOT readers take them as missing)."""
+    arrays = [tracks.boxes, tracks.box_scores, tracks.scores]
+    if tracks.keypoints is not None:
+        arrays.append(tracks.keypoints)
+    return math.isfinite(time) and all(bool(np.isfinite(np.asarray(a, np.float64)).all()) for a in arrays)
+
+
 def frame_record(result: FrameResult) -> dict[str, Any]:
     """``{"frame", "time", "people"}`` for one frame."""
     return {"frame": int(result.index), "time": round(float(result.time), TIME_DECIMALS),
