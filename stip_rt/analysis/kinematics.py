@@ -1,6 +1,6 @@
 """Per-frame, per-track movement quantities from a tracks file: position, speed, acceleration, joint angles.
 
-Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``); see
+Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``, ``_deg_s``); see
 docs/analysis.md for the full list. Raw columns come straight from the file (a keypoint below the
 threshold is NaN); ``_smooth`` columns come from the zero-phase Butterworth smoother of
 :func:`stip_rt.track.smoothing.smooth_offline`, which also fills gaps of up to ``max_gap`` frames
@@ -159,6 +159,20 @@ def _clock(frames: np.ndarray, times: np.ndarray, fps: float, from_frames: bool)
     return t
 
 
+def _rate(values: np.ndarray, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``d values / dt`` of (T, ...) values: central differences over ``times`` (T,) s, per run of frames.
+
+    A frame step other than 1 (a gap that was not filled) cuts the differences; a run of one frame,
+    and a sample next to a NaN, give NaN.
+    """
+    out = np.full(np.shape(values), np.nan)
+    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
+        if e - s >= 2:
+            out[s:e] = np.gradient(values[s:e], times[s:e], axis=0)
+    return out
+
+
 def _derivatives(xy: np.ndarray, frames: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Speed ``|d xy / dt|`` and its rate of change ``d speed / dt`` of (T, 2) points, per run of frames.
 
@@ -167,17 +181,9 @@ def _derivatives(xy: np.ndarray, frames: np.ndarray, times: np.ndarray) -> tuple
         frames: (T,) frame indices; a step other than 1 cuts the differences.
         times: (T,) seconds of those frames.
     """
-    speed = np.full(len(frames), np.nan)
-    accel = np.full(len(frames), np.nan)
-    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
-    for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
-        if e - s < 2:
-            continue
-        t = times[s:e]
-        v = np.gradient(xy[s:e], t, axis=0)
-        speed[s:e] = np.hypot(v[:, 0], v[:, 1])
-        accel[s:e] = np.gradient(speed[s:e], t)
-    return speed, accel
+    v = _rate(xy, frames, times)
+    speed = np.hypot(v[:, 0], v[:, 1])
+    return speed, _rate(speed, frames, times)
 
 
 def _anchor(tr: _Track, names: tuple[str, ...] | None, anchor: Anchor, thr: float) -> np.ndarray:
@@ -246,6 +252,10 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
         for suffix, by_name in angles.items():
             if name in by_name:
                 cols[f"{name}_deg{suffix}"] = by_name[name]
+    for name in ANGLE_NAMES:  # angular velocities, over the same clock as the speeds
+        for suffix, by_name in angles.items():
+            if name in by_name:
+                cols[f"{name}_deg_s{suffix}"] = _rate(by_name[name], grid, times)
     for k, name in enumerate(names):
         cols[f"{name}_x_px"], cols[f"{name}_y_px"] = kp_xy[:, k, 0], kp_xy[:, k, 1]
         cols[f"{name}_score"] = kp[:, k, 2]
@@ -372,8 +382,8 @@ def movement(
         raise ConfigError(f"{tf.path}: anchor 'hips' needs keypoints with left_hip and right_hip")
     for what, hz in (("positions", cutoff_hz), ("keypoints", kpt_cutoff_hz if names is not None else 0.0)):
         if smooth and hz >= rate / 2:
-            log.warning("cutoff %.3g Hz is at or above the Nyquist rate of %.3g fps (%.3g Hz): %s are not smoothed",
-                        hz, rate, rate / 2, what)  # fmt: skip
+            log.warning("cutoff %.3g Hz is at or above the Nyquist frequency (half of %.3g fps: %.3g Hz): %s are not "
+                        "smoothed", hz, rate, rate / 2, what)  # fmt: skip
     opts = {"from_frames": fps is not None, "smooth": smooth, "kpt_threshold": kpt_threshold, "cutoff_hz": cutoff_hz,
             "kpt_cutoff_hz": kpt_cutoff_hz, "order": order, "max_gap": max_gap, "anchor": anchor}  # fmt: skip
     parts = [_track_columns(tid, tr, names, ground, rate, opts) for tid, tr in _collect(tf).items()]

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 CSV_NAME = "movement.csv"
 
 
-def _float_text(value: float) -> str:
+def _float_text(value: object) -> str:
     """8 significant digits, always with a decimal point or an exponent (``190.0``, not ``190``), so
     that a float column whose values happen to be whole (a still person's speed, a keypoint on an
     integer pixel) is read back as float, not int."""

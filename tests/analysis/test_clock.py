@@ -102,3 +102,23 @@ def test_times_that_do_not_increase_fall_back_to_the_frame_rate(tmp_path: Path, 
     assert np.isfinite(df["speed_px_s"]).all()
     assert df["speed_px_s"].to_numpy() == pytest.approx(100.0)
     assert "do not increase" in caplog.text
+
+
+@pytest.mark.parametrize("vfr", [True, False], ids=["variable-rate", "25fps"])
+def test_angular_velocity_in_degrees_per_second_of_frame_time(tmp_path: Path, vfr: bool) -> None:
+    # the left ankle swings around the knee at 60 °/s (knee angle 60° → about 164°)
+    knee_i, ankle_i = COCO17.keypoints.index("left_knee"), COCO17.keypoints.index("left_ankle")
+    times = _vfr_times(36) if vfr else np.arange(44) / 25
+    records = []
+    for f, t in enumerate(times):
+        kp = pose(COCO17, 200.0)
+        theta = np.radians(60 + 60 * t)
+        kp[ankle_i, :2] = kp[knee_i, :2] + 50 * np.array([np.sin(theta), -np.cos(theta)])
+        records.append((f, t, [person(1, (200, 400), kp)]))
+    df = movement(_write(tmp_path / "swing.jsonl", records, 30.0 if vfr else 25.0, COCO17))
+    assert df["left_knee_deg"].to_numpy() == pytest.approx(60 + 60 * times, abs=0.05)
+    assert df["left_knee_deg_s"].to_numpy() == pytest.approx(60.0, abs=0.5)
+    assert df["right_knee_deg_s"].to_numpy() == pytest.approx(0.0, abs=1e-6)  # the straight leg does not move
+    assert df["trunk_lean_deg_s_smooth"].to_numpy() == pytest.approx(0.0, abs=1e-6)
+    if not vfr:  # the filter runs over frames: a curved path at uneven frame steps is only approximated
+        assert df["left_knee_deg_s_smooth"].to_numpy() == pytest.approx(60.0, abs=0.5)
