@@ -1,11 +1,12 @@
 """Per-frame, per-track movement quantities from a tracks file: position, speed, acceleration, joint angles.
 
-Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``); see
+Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``, ``_deg_s``); see
 docs/analysis.md for the full list. Raw columns come straight from the file (a keypoint below the
 threshold is NaN); ``_smooth`` columns come from the zero-phase Butterworth smoother of
 :func:`stip_rt.track.smoothing.smooth_offline`, which also fills gaps of up to ``max_gap`` frames
-(rows with ``observed`` False). Speeds and accelerations are central finite differences over time
-``frame / fps`` (fps from the file header), computed separately on each run of consecutive frames.
+(rows with ``observed`` False). Speeds and accelerations are central finite differences over the
+file's frame times (variable frame rates and dropped frames included; ``frame / fps`` when a frame
+rate is given), computed separately on each run of consecutive frames.
 """
 
 from __future__ import annotations
@@ -84,18 +85,20 @@ def _collect(tf: TrackFile) -> dict[int, _Track]:
     return out
 
 
-def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order: int, max_gap: int,
-            min_score: float) -> np.ndarray:  # fmt: skip
+def _smooth(frames: np.ndarray, times: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order: int,
+            max_gap: int, min_score: float) -> np.ndarray:  # fmt: skip
     """:func:`smooth_offline` of (T, K, 3) keypoints around each joint's straight-line trend; (T', K, 3) on its grid.
 
     The filter is linear, so subtracting a least-squares line per joint and coordinate (fitted to its
     good samples) and adding it back after filtering changes nothing in the middle of a track, but
-    removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact.
+    removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact. The
+    line is in time (``times``, seconds of the frames), so steady motion stays exact at a variable
+    frame rate too, where the filter (which runs over frames) sees uneven steps.
     A joint the smoother did not interpolate on a filled frame (``missing``) is NaN, whatever ``min_score``.
     """
     kp = np.asarray(kp, np.float64)
     good = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(-1)
-    t = (frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
+    t = np.asarray(times, np.float64) - (times[0] if len(times) else 0.0)
     slope = np.zeros((kp.shape[1], 2))
     offset = np.zeros_like(slope)
     for k in range(kp.shape[1]):
@@ -106,31 +109,81 @@ def _smooth(frames: np.ndarray, kp: np.ndarray, fps: float, cutoff: float, order
     detrended[..., :2] -= t[:, None, None] * slope + offset
     sm = smooth_offline(frames, detrended, fps, cutoff_hz=cutoff, order=order, max_gap=max_gap, min_score=min_score)
     out = sm.keypoints.astype(np.float64)
-    tg = (sm.frames - frames[0]).astype(np.float64) if len(frames) else np.zeros(0)
+    tg = np.interp(sm.frames, frames, t) if len(frames) else np.zeros(0)
     out[..., :2] += tg[:, None, None] * slope + offset
     out[sm.missing | ~(out[..., 2] >= min_score), :2] = np.nan
     return out
 
 
-def _smooth_xy(frames: np.ndarray, xy: np.ndarray, fps: float, cutoff: float, order: int, max_gap: int) -> np.ndarray:
-    """Smooth (T, 2) points (NaN = missing); returns (T', 2) on the smoother's grid."""
+def _smooth_xy(frames: np.ndarray, times: np.ndarray, xy: np.ndarray, fps: float, cutoff: float, order: int,
+               max_gap: int) -> np.ndarray:  # fmt: skip
+    """Smooth (T, 2) points (NaN = missing) at ``times`` (T,) s; returns (T', 2) on the smoother's grid."""
     kp = np.concatenate([xy, np.isfinite(xy).all(1, keepdims=True).astype(np.float64)], 1)[:, None]
-    return _smooth(frames, kp, fps, cutoff, order, max_gap, 0.5)[:, 0, :2]
+    return _smooth(frames, times, kp, fps, cutoff, order, max_gap, 0.5)[:, 0, :2]
 
 
-def _derivatives(xy: np.ndarray, frames: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Speed ``|d xy / dt|`` and its rate of change ``d speed / dt`` of (T, 2) points, per run of frames."""
-    speed = np.full(len(frames), np.nan)
-    accel = np.full(len(frames), np.nan)
+_TIME_ROUNDING = 1e-4  # s: the tracks file's times have 4 decimals (docs/formats.md)
+
+
+def file_rate(tf: TrackFile) -> float | None:
+    """The mean frame rate of the file's times, ``(last frame - first frame) / (last time - first time)``.
+
+    None when the file has fewer than two frames or its times do not advance (nothing to measure).
+    """
+    if len(tf.frames) < 2:
+        return None
+    first, last = tf.frames[0], tf.frames[-1]
+    span = last.time - first.time
+    if not (math.isfinite(span) and span > 0 and last.frame > first.frame):
+        return None
+    return (last.frame - first.frame) / span
+
+
+def _clock(frames: np.ndarray, times: np.ndarray, fps: float, from_frames: bool) -> np.ndarray:
+    """(T,) seconds of a track's frames: the file's times, or ``frame / fps`` when ``from_frames``.
+
+    Times that agree with a steady ``fps`` up to the file's rounding (0.1 ms) are replaced by the
+    exact steady clock (rounding noise would otherwise show up in accelerations); times that do not
+    increase (a broken clock) fall back to it too.
+    """
+    frames = np.asarray(frames, np.int64)
+    if from_frames or len(frames) == 0:
+        return frames / fps
+    t = np.asarray(times, np.float64)
+    steady = t[0] + (frames - frames[0]) / fps
+    if np.all(np.abs(t - steady) <= _TIME_ROUNDING):
+        return steady
+    if not (np.isfinite(t).all() and np.all(np.diff(t) > 0)):
+        log.warning("frame times do not increase from frame %d on; using frame / %.4g fps", frames[0], fps)
+        return steady
+    return t
+
+
+def _rate(values: np.ndarray, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``d values / dt`` of (T, ...) values: central differences over ``times`` (T,) s, per run of frames.
+
+    A frame step other than 1 (a gap that was not filled) cuts the differences; a run of one frame,
+    and a sample next to a NaN, give NaN.
+    """
+    out = np.full(np.shape(values), np.nan)
     cuts = np.flatnonzero(np.diff(frames) != 1) + 1
     for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
-        if e - s < 2:
-            continue
-        t = frames[s:e] / fps
-        v = np.gradient(xy[s:e], t, axis=0)
-        speed[s:e] = np.hypot(v[:, 0], v[:, 1])
-        accel[s:e] = np.gradient(speed[s:e], t)
-    return speed, accel
+        if e - s >= 2:
+            out[s:e] = np.gradient(values[s:e], times[s:e], axis=0)
+    return out
+
+
+def _derivatives(xy: np.ndarray, frames: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Speed ``|d xy / dt|`` and its rate of change ``d speed / dt`` of (T, 2) points, per run of frames.
+
+    Args:
+        xy: (T, 2) positions (NaN = missing).
+        frames: (T,) frame indices; a step other than 1 cuts the differences.
+        times: (T,) seconds of those frames.
+    """
+    v = _rate(xy, frames, times)
+    speed = np.hypot(v[:, 0], v[:, 1])
+    return speed, _rate(speed, frames, times)
 
 
 def _anchor(tr: _Track, names: tuple[str, ...] | None, anchor: Anchor, thr: float) -> np.ndarray:
@@ -161,10 +214,12 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
         out[at] = values
         return out
 
+    clock = _clock(tr.frames, tr.times, fps, opts["from_frames"])
+    times = np.interp(grid, tr.frames, clock) if len(grid) else np.zeros(0)
     cols: dict[str, np.ndarray] = {
         "track_id": np.full(len(grid), tid, np.int64),
         "frame": grid,
-        "time": np.interp(grid, tr.frames, tr.times) if len(grid) else np.zeros(0),
+        "time": times,
         "observed": np.isin(grid, tr.frames),
         "score": on_grid(tr.scores),
     }
@@ -174,13 +229,13 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
     for unit, xy in pos.items():
         cols[f"x_{unit}"], cols[f"y_{unit}"] = xy[:, 0], xy[:, 1]
         if smooth:
-            sm = _smooth_xy(tr.frames, xy[at], fps, opts["cutoff_hz"], order, max_gap)
+            sm = _smooth_xy(tr.frames, clock, xy[at], fps, opts["cutoff_hz"], order, max_gap)
             cols[f"x_{unit}_smooth"], cols[f"y_{unit}_smooth"] = sm[:, 0], sm[:, 1]
     for unit, xy in pos.items():
-        deriv = {"": _derivatives(xy, grid, fps)}
+        deriv = {"": _derivatives(xy, grid, times)}
         if smooth:
             sxy = np.stack([cols[f"x_{unit}_smooth"], cols[f"y_{unit}_smooth"]], 1)
-            deriv["_smooth"] = _derivatives(sxy, grid, fps)
+            deriv["_smooth"] = _derivatives(sxy, grid, times)
         for i, stem in enumerate((f"speed_{unit}_s", f"accel_{unit}_s2")):
             for suffix, values in deriv.items():
                 cols[f"{stem}{suffix}"] = values[i]
@@ -191,12 +246,16 @@ def _track_columns(tid: int, tr: _Track, names: tuple[str, ...] | None, ground: 
     kp_xy[~(kp[..., 2] >= thr)] = np.nan
     angles = {"": joint_angles(kp_xy, names)}
     if smooth:
-        sk_xy = _smooth(tr.frames, tr.keypoints, fps, opts["kpt_cutoff_hz"], order, max_gap, thr)[..., :2]
+        sk_xy = _smooth(tr.frames, clock, tr.keypoints, fps, opts["kpt_cutoff_hz"], order, max_gap, thr)[..., :2]
         angles["_smooth"] = joint_angles(sk_xy, names)
     for name in ANGLE_NAMES:
         for suffix, by_name in angles.items():
             if name in by_name:
                 cols[f"{name}_deg{suffix}"] = by_name[name]
+    for name in ANGLE_NAMES:  # angular velocities, over the same clock as the speeds
+        for suffix, by_name in angles.items():
+            if name in by_name:
+                cols[f"{name}_deg_s{suffix}"] = _rate(by_name[name], grid, times)
     for k, name in enumerate(names):
         cols[f"{name}_x_px"], cols[f"{name}_y_px"] = kp_xy[:, k, 0], kp_xy[:, k, 1]
         cols[f"{name}_score"] = kp[:, k, 2]
@@ -223,6 +282,36 @@ def check_options(flags: Mapping[str, str] | None = None, **options: float | Non
         if value is not None and not valid(value):
             shown = f"{names[name]} {value:g}" if name in names else f"{name}={value!r}"
             raise ConfigError(f"{shown}: {expected}")
+
+
+_RATE_TOLERANCE = 0.05  # the header's frame rate is trusted while the file's times agree with it this well
+
+
+def _sample_rate(tf: TrackFile) -> float:
+    """Frames per second of the file, for the smoother: the header's, unless the file's times disagree.
+
+    A camera reports a nominal rate (30) but may deliver fewer frames (15 in dim light), and a phone
+    video's header rate is only nominal: the times in the file are what the speeds use, so their
+    mean rate wins when it is more than 5 % off the header's (a warning says so), and stands in for
+    a header with no rate.
+
+    Raises:
+        ConfigError: neither the header nor the times give a rate (a single frame without fps).
+    """
+    header, measured = tf.source.fps, file_rate(tf)
+    has_header = math.isfinite(header) and header > 0
+    if measured is None:
+        if not has_header:
+            raise ConfigError(f"{tf.path}: no frame rate in the header; give the frame rate (fps, or analyze --fps)")
+        return header
+    if not has_header:
+        log.info("%s: no frame rate in the header; the frame times give %.4g fps", tf.path, measured)
+        return measured
+    if abs(measured / header - 1) > _RATE_TOLERANCE:
+        log.warning("%s: the header says %.4g fps but the frame times give %.4g fps (a camera's nominal rate, or a "
+                    "variable frame rate); smoothing at %.4g fps", tf.path, header, measured, measured)  # fmt: skip
+        return measured
+    return header
 
 
 def _ground(scale: float | None, homography: GroundMap | str | os.PathLike[str] | None) -> GroundMap | None:
@@ -264,7 +353,9 @@ def movement(
         max_gap: longest gap in a track (frames) that the smoother fills.
         anchor: a person's position: ``box`` = bottom centre of the box (the feet: the point on the
             ground plane), ``hips`` = midpoint of the hips (needs keypoints).
-        fps: frames per second; None takes the file header's.
+        fps: frames per second to use instead of the file's: times become ``frame / fps`` (for a file
+            with no rate or a wrong one). None: times are the file's, and the smoother's rate is the
+            header's, or the rate of the file's times when the header has none or is more than 5 % off.
 
     Returns:
         A pandas DataFrame sorted by ``track_id`` then ``frame``. ``df.attrs`` holds ``fps``,
@@ -274,7 +365,7 @@ def movement(
         StipError: pandas is not installed (the message gives the pip command).
         DataError: unreadable tracks file (see :func:`~stip_rt.io.read.read_tracks`).
         ConfigError: a bad option (a number out of range as :func:`check_options` says, degenerate
-            homography, no fps in the header and none given, ``hips`` without keypoints).
+            homography, no frame rate in the header or the times and none given, ``hips`` without keypoints).
     """
     require_pandas()
     import pandas as pd
@@ -283,9 +374,7 @@ def movement(
     check_options(scale=scale, fps=fps, kpt_threshold=kpt_threshold, cutoff_hz=cutoff_hz,
                   kpt_cutoff_hz=kpt_cutoff_hz, order=order, max_gap=max_gap)  # fmt: skip
     ground = _ground(scale, homography)
-    rate = float(fps) if fps is not None else tf.source.fps
-    if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"{tf.path}: no frame rate in the header; give the frame rate (fps, or analyze --fps)")
+    rate = float(fps) if fps is not None else _sample_rate(tf)
     if anchor not in ("box", "hips"):
         raise ConfigError(f"anchor {anchor!r}: expected 'box' or 'hips'")
     names = tf.skeleton.keypoints if tf.skeleton is not None else None
@@ -293,10 +382,10 @@ def movement(
         raise ConfigError(f"{tf.path}: anchor 'hips' needs keypoints with left_hip and right_hip")
     for what, hz in (("positions", cutoff_hz), ("keypoints", kpt_cutoff_hz if names is not None else 0.0)):
         if smooth and hz >= rate / 2:
-            log.warning("cutoff %.3g Hz is at or above the Nyquist rate of %.3g fps (%.3g Hz): %s are not smoothed",
-                        hz, rate, rate / 2, what)  # fmt: skip
-    opts = {"smooth": smooth, "kpt_threshold": kpt_threshold, "cutoff_hz": cutoff_hz, "kpt_cutoff_hz": kpt_cutoff_hz,
-            "order": order, "max_gap": max_gap, "anchor": anchor}  # fmt: skip
+            log.warning("cutoff %.3g Hz is at or above the Nyquist frequency (half of %.3g fps: %.3g Hz): %s are not "
+                        "smoothed", hz, rate, rate / 2, what)  # fmt: skip
+    opts = {"from_frames": fps is not None, "smooth": smooth, "kpt_threshold": kpt_threshold, "cutoff_hz": cutoff_hz,
+            "kpt_cutoff_hz": kpt_cutoff_hz, "order": order, "max_gap": max_gap, "anchor": anchor}  # fmt: skip
     parts = [_track_columns(tid, tr, names, ground, rate, opts) for tid, tr in _collect(tf).items()]
     if parts:
         df = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)

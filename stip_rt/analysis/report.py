@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 CSV_NAME = "movement.csv"
 
 
+def _float_text(value: object) -> str:
+    """8 significant digits, always with a decimal point or an exponent (``190.0``, not ``190``), so
+    that a float column whose values happen to be whole (a still person's speed, a keypoint on an
+    integer pixel) is read back as float, not int."""
+    text = f"{value:.8g}"
+    return text if "." in text or "e" in text or "n" in text else f"{text}.0"
+
+
 def write_analysis(
     tracks: TrackFile | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -58,7 +66,7 @@ def write_analysis(
     try:
         out.mkdir(parents=True, exist_ok=True)
         written["csv"] = out / CSV_NAME
-        df.to_csv(written["csv"], index=False, float_format="%.8g")
+        df.to_csv(written["csv"], index=False, float_format=_float_text)
         if plots:
             from . import plots as p
 

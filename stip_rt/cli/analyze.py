@@ -80,6 +80,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="box",
         help="a person's position: box bottom centre (feet, default) or hip midpoint",
     )
-    p.add_argument("--fps", type=float, help="frame rate (default: the tracks file's header)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate to use instead of the file's: times become frame / FPS (default: the file's frame times)",
+    )
     p.add_argument("--no-plots", dest="plots", action="store_false", help="write the CSV only")
     p.set_defaults(func=run)

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from analysis_synth import coco_walk, write_tracks
 
@@ -109,3 +110,24 @@ def test_missing_pandas_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp
     tracks = coco_walk(tmp_path / "t.jsonl", n=3)
     assert main(["analyze", str(tracks), "--out", str(tmp_path / "o")]) == 2
     assert "pip install 'stip-rt[analysis]'" in capsys.readouterr().err
+
+
+def test_csv_reads_back_with_float_columns(tmp_path: Path) -> None:
+    """A still person (speed 0) on whole-pixel keypoints: pandas reads every quantity back as float,
+    the ids and frames as int and ``observed`` as bool."""
+    import pandas as pd
+
+    from stip_rt.analysis import movement
+
+    tracks = coco_walk(tmp_path / "t.jsonl", n=30)
+    assert main(["analyze", str(tracks), "--scale", "0.01", "--no-plots", "--out", str(tmp_path / "o")]) == 0
+    back = pd.read_csv(tmp_path / "o" / "movement.csv")
+    assert {c: str(t) for c, t in back.dtypes.items() if c in ("track_id", "frame", "observed")} == {
+        "track_id": "int64", "frame": "int64", "observed": "bool"}  # fmt: skip
+    others = back.drop(columns=["track_id", "frame", "observed"])
+    assert not [c for c, t in others.dtypes.items() if t != np.float64]
+    assert back.loc[back["track_id"] == 2, "speed_px_s"].to_numpy() == pytest.approx(0.0)
+    df = movement(tracks, scale=0.01)
+    assert list(back.columns) == list(df.columns)
+    assert np.allclose(back[others.columns].to_numpy(), df[others.columns].to_numpy(np.float64), rtol=1e-7,
+                       equal_nan=True)  # fmt: skip
