@@ -66,11 +66,18 @@ class _Track:
 
 
 def _collect(tf: TrackFile) -> dict[int, _Track]:
-    """Group the file's rows by track id (frames in file order)."""
+    """Group the file's measured rows by track id (frames in file order).
+
+    Rows marked ``predicted`` (box-only detect every N: the tracker's prediction between detections,
+    ``det_index`` −1 in :func:`~stip_rt.io.read.read_tracks`) are left out: they are frames without a
+    measurement, filled like any other gap, never speeds of a constant-velocity guess.
+    """
     rows: dict[int, list[tuple[int, float, np.ndarray, float, np.ndarray | None]]] = {}
     for fr in tf.frames:
         t = fr.tracks
         for i, tid in enumerate(t.ids.tolist()):
+            if t.det_index[i] < 0:
+                continue
             kp = None if t.keypoints is None else t.keypoints[i]
             rows.setdefault(int(tid), []).append((fr.frame, fr.time, t.boxes[i], float(t.scores[i]), kp))
     out = {}

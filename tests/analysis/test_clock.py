@@ -122,3 +122,20 @@ def test_angular_velocity_in_degrees_per_second_of_frame_time(tmp_path: Path, vf
     assert df["trunk_lean_deg_s_smooth"].to_numpy() == pytest.approx(0.0, abs=1e-6)
     if not vfr:  # the filter runs over frames: a curved path at uneven frame steps is only approximated
         assert df["left_knee_deg_s_smooth"].to_numpy() == pytest.approx(60.0, abs=0.5)
+
+
+def test_predicted_rows_are_gaps_not_measurements(tmp_path: Path) -> None:
+    # box-only, detect every 5: between detections the tracker wrote its constant-velocity guess
+    # ("predicted": true). The walker really moves at 100 px/s; the guesses say 300 px/s. Speeds come
+    # from the measured rows only, the predicted frames are filled gaps (observed False).
+    records = []
+    for f in range(40):
+        p = person(1, (100 + 4 * f, 400))
+        if f % 5:
+            p = person(1, (100 + 4 * (f - f % 5) + 12 * (f % 5), 400)) | {"predicted": True}
+        records.append((f, f / 25, [p]))
+    df = movement(_write(tmp_path / "coast.jsonl", records, 25.0))
+    assert df["frame"].tolist() == list(range(36))  # the last detection is frame 35
+    assert df["observed"].tolist() == [f % 5 == 0 for f in range(36)]
+    assert df["speed_px_s_smooth"].to_numpy() == pytest.approx(100.0, abs=1e-6)
+    assert df["speed_px_s"].dropna().to_numpy() == pytest.approx(100.0)
