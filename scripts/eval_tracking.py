@@ -35,6 +35,14 @@ switch moves its means by a point; the default is 16 seeds.
 
 Usage: python scripts/eval_tracking.py [--data ../shared/data/mot15] [--seeds 16] [--mode normal|hard|both]
        [--tracker NAME ...]   (repeatable; boxmot: run with a Python that has it, e.g. a separate venv)
+
+Detect-every mode (``--det-every 1,2,3,5,10 [--coast-buffer 0,0.1,0.3,0.5] [--detections synthetic,hog,gt]``):
+ours, box-only, with the detector run every N frames through the pipeline's own steps (``stip_rt.stages``:
+``DetectEveryN``'s schedule and guide boxes, ``TrackStep`` coasting the frames between detections), every
+frame scored (coasted rows count), for each N × ``track.coast_buffer``, on the synthetic detections above
+(``--mode``), on OpenCV's HOG people detector (computed once per sequence, cached in ``--hog-cache``,
+default runs/hog; needs OpenCV 4's ``cv2.HOGDescriptor`` for that first run) and/or on the ground truth
+itself (``gt``). Prints MOTA / IDF1 / HOTA / MOTP / IDSW / FP / FN / ids per row (docs/detection.md).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ import numpy as np
 from stip_rt.detect.config import IntervalConfig
 from stip_rt.detect.interval import DetectEveryN, boxes_from_tracks
 from stip_rt.eval.mot_metrics import evaluate_mot
+from stip_rt.geometry import xywh_to_xyxy
 from stip_rt.io.mot import MotSequence, read_mot
 from stip_rt.schemas import COCO17
 from stip_rt.stages import DetectStep, FrameItem, PoseStep, TrackFeedback, TrackStep
@@ -318,6 +327,17 @@ def hog_detections(video: Path, upscale: float, cache: Path) -> list[Detections]
     return [Detections(boxes[f == i], scores[f == i]) for i in range(int(z["frames"]))]
 
 
+def gt_detections(gt: MotSequence) -> list[Detections]:
+    """The ground-truth boxes as detections of score 1, frames 1..max (frame i of the list = MOT frame i + 1)."""
+    rows = gt.frame_rows()
+    empty = np.zeros(0, np.int64)
+    out = []
+    for f in range(1, int(gt.frames.max()) + 1):
+        r = rows.get(f, empty)
+        out.append(Detections(xywh_to_xyxy(gt.boxes[r]), np.ones(len(r), np.float32)))
+    return out
+
+
 def sequence_info(data: Path, seq: str) -> tuple[float, int, int, MotSequence]:
     """fps, width, height (seqinfo.ini) and the ground truth (rows marked 1) of a MOT15 sequence."""
     info = configparser.ConfigParser()
@@ -339,7 +359,8 @@ def evaluate_every(
     motp (mean IoU of the matched boxes), idsw, num_fp, num_misses, ids (distinct ids output).
 
     Args:
-        sources: ``normal`` / ``hard`` (synthetic, seeds 0..seeds-1) and/or ``hog``.
+        sources: ``normal`` / ``hard`` (synthetic, seeds 0..seeds-1), ``hog`` and/or ``gt`` (the ground
+            truth itself, score 1: no miss, no jitter, no false positive).
     """
     table: dict[tuple[str, str, int, float], list[dict[str, float]]] = {}
     for seq in SEQUENCES:
@@ -348,6 +369,9 @@ def evaluate_every(
         for src in sources:
             if src == "hog":
                 runs.append(("HOG", hog_detections(video_of(data, seq), HOG_UPSCALE[seq], hog_dir / f"{seq}.npz")))
+                continue
+            if src == "gt":
+                runs.append(("ground truth", gt_detections(gt)))
                 continue
             for seed in range(seeds):
                 frames = synthesise(gt, w, h, fps, seed, hard=src == "hard")
@@ -444,7 +468,7 @@ def main() -> None:
     ap.add_argument(
         "--detections",
         default="synthetic,hog",
-        help="detect-every mode: synthetic (--mode) and/or hog, comma-separated",
+        help="detect-every mode: synthetic (--mode), hog and/or gt (perfect: the ground truth), comma-separated",
     )
     ap.add_argument(
         "--hog-cache",
@@ -482,10 +506,10 @@ def main_every(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error(f"--det-every / --coast-buffer: {e}")
     if not everys or min(everys) < 1 or not buffers or min(buffers) < 0:
         ap.error("--det-every needs intervals >= 1 and --coast-buffer values >= 0")
-    if not kinds or set(kinds) - {"synthetic", "hog"}:
-        ap.error(f"--detections: synthetic and/or hog, got {args.detections!r}")
+    if not kinds or set(kinds) - {"synthetic", "hog", "gt"}:
+        ap.error(f"--detections: synthetic, hog and/or gt, got {args.detections!r}")
     sources = [m for m in ("normal", "hard") if "synthetic" in kinds and args.mode in (m, "both")]
-    sources += ["hog"] if "hog" in kinds else []
+    sources += [k for k in ("hog", "gt") if k in kinds]
     table = evaluate_every(args.data, sources, args.seeds, everys, buffers, args.hog_cache)
     print_every_table(table, args.seeds)
 

@@ -62,6 +62,8 @@ def test_detect_every_mode_drives_the_pipeline_steps(data_dir):
     assert len(coasted) > 0.5 * len(every3.frames)  # 2 frames in 3 are coasted, and output
     m = evaluate_mot({"tud": (gt, every3)})["tud"]
     assert 0.5 < m.mota < evaluate_mot({"tud": (gt, every1)})["tud"].mota
+    perfect = ev.track_every(ev.gt_detections(gt), 1, 0.3, fps, (w, h))  # the ground truth as detections
+    assert evaluate_mot({"tud": (gt, perfect)})["tud"].mota == 1.0
 
 
 def test_hog_cache_is_read_as_people_boxes(tmp_path):
