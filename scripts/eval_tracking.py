@@ -35,25 +35,39 @@ switch moves its means by a point; the default is 16 seeds.
 
 Usage: python scripts/eval_tracking.py [--data ../shared/data/mot15] [--seeds 16] [--mode normal|hard|both]
        [--tracker NAME ...]   (repeatable; boxmot: run with a Python that has it, e.g. a separate venv)
+
+Detect-every mode (``--det-every 1,2,3,5,10 [--coast-buffer 0,0.1,0.3,0.5] [--detections synthetic,hog,gt]``):
+ours, box-only, with the detector run every N frames through the pipeline's own steps (``stip_rt.stages``:
+``DetectEveryN``'s schedule and guide boxes, ``TrackStep`` coasting the frames between detections), every
+frame scored (coasted rows count), for each N × ``track.coast_buffer``, on the synthetic detections above
+(``--mode``), on OpenCV's HOG people detector (computed once per sequence, cached in ``--hog-cache``,
+default runs/hog; needs OpenCV 4's ``cv2.HOGDescriptor`` for that first run) and/or on the ground truth
+itself (``gt``). Prints MOTA / IDF1 / HOTA / MOTP / IDSW / FP / FN / ids per row (docs/detection.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from stip_rt.detect.config import IntervalConfig
+from stip_rt.detect.interval import DetectEveryN, boxes_from_tracks
 from stip_rt.eval.mot_metrics import evaluate_mot
+from stip_rt.geometry import xywh_to_xyxy
 from stip_rt.io.mot import MotSequence, read_mot
 from stip_rt.schemas import COCO17
+from stip_rt.stages import DetectStep, FrameItem, PoseStep, TrackFeedback, TrackStep
 from stip_rt.track.backfill import DelayedOutput
 from stip_rt.track.baselines import BoxmotTracker, GreedyIouTracker, boxmot_available, short_buffer_config
+from stip_rt.track.config import TrackerConfig
 from stip_rt.track.tracker import Tracker
-from stip_rt.types import Poses
+from stip_rt.types import Detections, Frame, Poses, Tracks
 
 SEQUENCES = ("PETS09-S2L1", "TUD-Campus")
 # COCO-17 joints in box-normalised coordinates (x right, y down) of a person standing upright.
@@ -147,29 +161,27 @@ def synthesise(gt: MotSequence, width: int, height: int, fps: float, seed: int, 
 
 def run_tracker(tracker, frames: list[Poses], box_only: bool = False, backfill: bool = False) -> MotSequence:
     """Track ``frames`` (frame i of the list = MOT frame i + 1); with ``backfill`` through :class:`DelayedOutput`."""
-    fr, ids, boxes, scores = [], [], [], []
-
-    def add(i: int, t) -> None:
-        fr.append(np.full(len(t), i + 1))
-        ids.append(t.ids)
-        boxes.append(np.concatenate([t.boxes[:, :2], t.boxes[:, 2:] - t.boxes[:, :2]], 1))
-        scores.append(t.scores)
-
+    out: list[tuple[int, Tracks]] = []
     delayed = DelayedOutput(tracker) if backfill else None
     for i, p in enumerate(frames):
         q = Poses(p.boxes, p.box_scores, None, p.scores) if box_only else p
         if delayed is None:
-            add(i, tracker.update(q, i))
+            out.append((i, tracker.update(q, i)))
         else:
-            for j, t in delayed.update(q, i, payload=i):
-                add(j, t)
-    for j, t in delayed.flush() if delayed is not None else ():
-        add(j, t)
+            out += delayed.update(q, i, payload=i)
+    out += delayed.flush() if delayed is not None else []
+    return to_mot(out)
+
+
+def to_mot(rows: list[tuple[int, Tracks]]) -> MotSequence:
+    """Tracker output as a MOT result: (0-based frame index, its tracks) → MOT frame index + 1, boxes xywh."""
+    fr = [np.full(len(t), i + 1) for i, t in rows]
+    boxes = [np.concatenate([t.boxes[:, :2], t.boxes[:, 2:] - t.boxes[:, :2]], 1) for _, t in rows]
     return MotSequence(
         np.concatenate(fr).astype(np.int64),
-        np.concatenate(ids).astype(np.int64),
+        np.concatenate([t.ids for _, t in rows]).astype(np.int64),
         np.concatenate(boxes).astype(np.float64),
-        np.concatenate(scores).astype(np.float64),
+        np.concatenate([t.scores for _, t in rows]).astype(np.float64),
     )
 
 
@@ -240,14 +252,235 @@ def goal_lines(table: dict[tuple[str, str], list], mode: str, ours: str = "ours 
     return out
 
 
+# --------------------------------------------------------------------------- detect every N (box-only)
+
+# column → score key (fractions printed in %)
+EVERY_COLUMNS = {
+    "MOTA": "mota",
+    "IDF1": "idf1",
+    "HOTA": "hota",
+    "MOTP": "motp",
+    "IDSW": "idsw",
+    "FP": "num_fp",
+    "FN": "num_misses",
+    "ids": "ids",
+}
+PERCENT = ("mota", "idf1", "hota", "motp")
+
+
+class CachedDetector:
+    """A :class:`~stip_rt.detect.base.Detector` whose detections are given: frame index → :class:`Detections`."""
+
+    def __init__(self, dets: Sequence[Detections], name: str = "cached") -> None:
+        self.dets = dets
+        self.name = name
+
+    def detect(self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None) -> list[Detections]:
+        assert indices is not None
+        return [self.dets[i] for i in indices]
+
+
+def track_every(
+    dets: Sequence[Detections], every: int, coast_buffer: float, fps: float, size: tuple[int, int]
+) -> MotSequence:
+    """Box-only tracking of ``dets`` (frame i = MOT frame i + 1) with the detector run every ``every``
+    frames, driven as ``stip-rt track --pose none --det-every N`` on a file drives it: the pipeline's
+    own detect, pose and track steps (:mod:`stip_rt.stages`, as ``make_steps`` builds them, without
+    threads), so :class:`DetectEveryN` schedules the detections and derives the guide boxes,
+    :class:`TrackStep` coasts the frames without detection (``Tracker.coast``) and back-fills through
+    :class:`DelayedOutput`. Every frame's output is returned, coasted rows included.
+
+    Args:
+        coast_buffer: ``track.coast_buffer`` (the rest of the tracker config: defaults).
+        size: frame (width, height) px.
+    """
+    w, h = size
+    to_boxes = functools.partial(boxes_from_tracks, config=IntervalConfig(every), width=w, height=h)
+    schedule = DetectEveryN(CachedDetector(dets), every, to_boxes=to_boxes)
+    feedback = TrackFeedback()
+    tracker = Tracker(TrackerConfig(coast_buffer=coast_buffer), fps=fps, frame_size=size)
+    detect, pose = DetectStep(schedule), PoseStep(None, schedule, feedback)
+    track = TrackStep(tracker, feedback, guide=schedule.needs_tracks, coast_every=every)
+    image = np.zeros((h, w, 3), np.uint8)  # never looked at: the detector's output is given
+    items = []
+    for i in range(len(dets)):
+        item = FrameItem(i, Frame(i, i / fps, image), 0.0)
+        detect(item)
+        pose([item])
+        items += track(item)
+    items += track.flush()
+    return to_mot([(it.frame.index, it.tracks) for it in items])
+
+
+def hog_detections(video: Path, upscale: float, cache: Path) -> list[Detections]:
+    """HOG's detections of every frame of ``video`` (:func:`run_hog` once, then from ``cache``): each
+    window shrunk by 15 % of its width and 5 % of its height on each side (the person inside the
+    window, as OpenCV's ``peopledetect`` sample draws it), score = the SVM margin clipped to [0, 1]
+    (margin ≥ 0.5: a high-score detection of the tracker)."""
+    if not cache.exists():
+        run_hog(video, upscale, cache)
+    z = np.load(cache)
+    x, y, w, h = z["xywh"].T
+    boxes = np.stack([x + 0.15 * w, y + 0.05 * h, x + 0.85 * w, y + 0.95 * h], 1).astype(np.float32)
+    scores = np.clip(z["weight"], 0.0, 1.0).astype(np.float32)
+    f = z["frame"]
+    return [Detections(boxes[f == i], scores[f == i]) for i in range(int(z["frames"]))]
+
+
+def gt_detections(gt: MotSequence) -> list[Detections]:
+    """The ground-truth boxes as detections of score 1, frames 1..max (frame i of the list = MOT frame i + 1)."""
+    rows = gt.frame_rows()
+    empty = np.zeros(0, np.int64)
+    out = []
+    for f in range(1, int(gt.frames.max()) + 1):
+        r = rows.get(f, empty)
+        out.append(Detections(xywh_to_xyxy(gt.boxes[r]), np.ones(len(r), np.float32)))
+    return out
+
+
+def sequence_info(data: Path, seq: str) -> tuple[float, int, int, MotSequence]:
+    """fps, width, height (seqinfo.ini) and the ground truth (rows marked 1) of a MOT15 sequence."""
+    info = configparser.ConfigParser()
+    info.read(data / seq / "seqinfo.ini")
+    fps = float(info["Sequence"]["frameRate"])
+    w, h = int(info["Sequence"]["imWidth"]), int(info["Sequence"]["imHeight"])
+    return fps, w, h, read_mot(data / seq / "gt/gt.txt", min_score=1)
+
+
+def evaluate_every(
+    data: Path,
+    sources: Sequence[str],
+    seeds: int,
+    everys: Sequence[int],
+    buffers: Sequence[float],
+    hog_dir: Path,
+) -> dict[tuple[str, str, int, float], list[dict[str, float]]]:
+    """Scores per (sequence, detections, N, coast buffer), one dict per seed (HOG: one): mota, idf1, hota,
+    motp (mean IoU of the matched boxes), idsw, num_fp, num_misses, ids (distinct ids output).
+
+    Args:
+        sources: ``normal`` / ``hard`` (synthetic, seeds 0..seeds-1), ``hog`` and/or ``gt`` (the ground
+            truth itself, score 1: no miss, no jitter, no false positive).
+    """
+    table: dict[tuple[str, str, int, float], list[dict[str, float]]] = {}
+    for seq in SEQUENCES:
+        fps, w, h, gt = sequence_info(data, seq)
+        runs: list[tuple[str, list[Detections]]] = []
+        for src in sources:
+            if src == "hog":
+                runs.append(("HOG", hog_detections(video_of(data, seq), HOG_UPSCALE[seq], hog_dir / f"{seq}.npz")))
+                continue
+            if src == "gt":
+                runs.append(("ground truth", gt_detections(gt)))
+                continue
+            for seed in range(seeds):
+                frames = synthesise(gt, w, h, fps, seed, hard=src == "hard")
+                runs.append((f"synth {src}", [Detections(p.boxes, p.box_scores) for p in frames]))
+        for label, dets in runs:
+            for every in everys:
+                for buffer in buffers:
+                    res = track_every(dets, every, buffer, fps, (w, h))
+                    m = evaluate_mot({seq: (gt, res)})[seq]
+                    row = {a: getattr(m, a) for a in ("mota", "idf1", "hota", "motp", "idsw", "num_fp", "num_misses")}
+                    table.setdefault((seq, label, every, buffer), []).append(row | {"ids": len(np.unique(res.ids))})
+    return table
+
+
+def print_every_table(table: dict[tuple[str, str, int, float], list[dict[str, float]]], seeds: int) -> None:
+    print(
+        f"box-only, detect every N, coasting between detections; synthetic: mean over seeds 0..{seeds - 1}, "
+        "HOG: one run; MOTA/IDF1/HOTA in %, IDSW/FP/FN per run, ids = distinct ids output"
+    )
+    print(f"{'sequence':<13}{'detections':<14}{'N':>3}{'buffer':>7}" + "".join(f"{c:>7}" for c in EVERY_COLUMNS))
+    for (seq, label, every, buffer), rows in table.items():
+        cells = []
+        for key in EVERY_COLUMNS.values():
+            v = float(np.mean([r[key] for r in rows]))
+            cells.append(f"{100 * v:7.1f}" if key in PERCENT else f"{v:7.1f}")
+        print(f"{seq:<13}{label:<14}{every:>3}{buffer:>7.2f}" + "".join(cells))
+
+
+# --------------------------------------------------------------------------- a real detector: OpenCV's HOG
+
+# HOG finds people whose body fills its 64x128 window (about 96 px tall) or more: PETS09-S2L1's are
+# 64-127 px tall (5th-95th percentile), so its frames are upscaled 2x; TUD-Campus's are 136-296 px.
+HOG_UPSCALE = {"PETS09-S2L1": 2.0, "TUD-Campus": 1.0}
+
+
+def video_of(data: Path, seq: str) -> Path:
+    """The video of a MOT15 sequence (PETS09-S2L1 is OpenCV's vtest.avi, shared/data/opencv_samples)."""
+    return data.parent / "opencv_samples/vtest.avi" if seq == "PETS09-S2L1" else data / seq / f"{seq}.mp4"
+
+
+def run_hog(video: Path, upscale: float, cache: Path) -> None:
+    """OpenCV's HOG people detector (``getDefaultPeopleDetector``: Dalal-Triggs, the classic PETS09
+    baseline; ``detectMultiScale`` with stride 8, padding 8, scale 1.05, OpenCV's grouping) on every
+    frame of ``video``; raw windows (x, y, w, h in frame px) and SVM margins saved to ``cache`` (.npz).
+
+    Needs ``cv2.HOGDescriptor`` (OpenCV 4; OpenCV 5 moved it out of the main package): run with a
+    Python whose ``cv2`` has it (e.g. ``pip install --target DIR 'opencv-python-headless<5'`` and
+    ``PYTHONPATH=DIR``); the cached file is read without it.
+    """
+    import cv2
+
+    if not hasattr(cv2, "HOGDescriptor"):
+        raise SystemExit(
+            f"OpenCV {cv2.__version__} has no cv2.HOGDescriptor (OpenCV 5 moved it out): run once with a cv2 "
+            f"of OpenCV 4 first on the path to make {cache}"
+        )
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    cap = cv2.VideoCapture(str(video))
+    frames, boxes, weights = [], [], []
+    n = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        big = cv2.resize(img, None, fx=upscale, fy=upscale) if upscale != 1 else img
+        r, w = hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        r = np.asarray(r, np.float64).reshape(-1, 4) / upscale
+        frames.append(np.full(len(r), n))
+        boxes.append(r)
+        weights.append(np.asarray(w, np.float64).reshape(-1))
+        n += 1
+    cap.release()
+    if n == 0:
+        raise SystemExit(f"could not read any frame of {video}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, frame=np.concatenate(frames), xywh=np.concatenate(boxes), weight=np.concatenate(weights), frames=n)
+    tmp.replace(cache)
+
+
+def _numbers(kind: type, text: str) -> list:
+    return [kind(x) for x in text.split(",") if x.strip()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mot15")
     ap.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1 (default 16)")
     ap.add_argument("--mode", choices=("normal", "hard", "both"), default="both")
     ap.add_argument("--tracker", action="append", default=[], help="a tracker's name (repeatable; default: all)")
+    ap.add_argument("--det-every", help="detect-every mode: intervals N, e.g. 1,2,3,5,10 (box-only, ours)")
+    ap.add_argument("--coast-buffer", default="0,0.1,0.3,0.5", help="detect-every mode: track.coast_buffer values")
+    ap.add_argument(
+        "--detections",
+        default="synthetic,hog",
+        help="detect-every mode: synthetic (--mode), hog and/or gt (perfect: the ground truth), comma-separated",
+    )
+    ap.add_argument(
+        "--hog-cache",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "runs/hog",
+        help="detect-every mode: where HOG's detections are cached, <sequence>.npz (default: runs/hog, git-ignored)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.det_every is not None:
+        main_every(ap, args)
+        return
     names = args.tracker or list(TRACKERS)
     unknown = [n for n in names if n not in TRACKERS]
     if unknown:
@@ -262,6 +495,23 @@ def main() -> None:
         )
         for line in goal_lines(table, mode):
             print(line)
+
+
+def main_every(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The detect-every mode: the grid of N × coast buffer on each kind of detections."""
+    try:
+        everys, buffers = _numbers(int, args.det_every), _numbers(float, args.coast_buffer)
+        kinds = [k.strip() for k in args.detections.split(",") if k.strip()]
+    except ValueError as e:
+        ap.error(f"--det-every / --coast-buffer: {e}")
+    if not everys or min(everys) < 1 or not buffers or min(buffers) < 0:
+        ap.error("--det-every needs intervals >= 1 and --coast-buffer values >= 0")
+    if not kinds or set(kinds) - {"synthetic", "hog", "gt"}:
+        ap.error(f"--detections: synthetic, hog and/or gt, got {args.detections!r}")
+    sources = [m for m in ("normal", "hard") if "synthetic" in kinds and args.mode in (m, "both")]
+    sources += [k for k in ("hog", "gt") if k in kinds]
+    table = evaluate_every(args.data, sources, args.seeds, everys, buffers, args.hog_cache)
+    print_every_table(table, args.seeds)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ class TrackerConfig:
     min_similarity_tentative: float = 0.3
     output_box: Literal["kalman", "detection"] = "kalman"
     gate: Literal["box", "combined"] = "combined"
-    coast_buffer: float = 0.3
+    coast_buffer: float = 0.2
     kalman: KalmanConfig = field(default_factory=KalmanConfig)
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
 
