@@ -27,7 +27,8 @@ from .pipeline_config import PipelineParts, as_sinks, close_run, open_run, with_
 from .pipeline_stats import PipelineStats, StatsRecorder
 from .pipeline_threads import _END, _NAMES, _POLL, StageThreads
 from .run_config import RunConfig
-from .stages import SinkCodeError, SinkWriteError, make_steps
+from .sink_step import SinkCodeError, SinkWriteError
+from .stages import make_steps
 from .types import FrameResult
 
 __all__ = ["Pipeline", "PipelineParts", "RunConfig"]  # parts live in pipeline_config, the settings in run_config

@@ -19,7 +19,8 @@ from .live_pacing import LivePacer
 from .pipeline_config import PipelineParts, close_sinks
 from .pipeline_stats import StatsRecorder
 from .run_config import RunConfig
-from .stages import FrameItem, Steps
+from .stage_item import FrameItem
+from .stages import Steps
 from .types import FrameResult
 
 _POLL = 0.05  # seconds between checks of the stop flags while a queue is full/empty

@@ -1,7 +1,8 @@
 """The work of each pipeline stage, one frame (or one pose batch) at a time, without threads or queues.
 
-:mod:`stip_rt.pipeline` runs each step on its own thread and moves :class:`FrameItem` objects
-between them; everything a stage *does* is here, so it can be tested with fakes and no thread::
+:mod:`stip_rt.pipeline` runs each step on its own thread and moves :class:`~stip_rt.stage_item.FrameItem`
+objects between them; everything a stage *does* is here (the sink stage in :mod:`stip_rt.sink_step`), so it
+can be tested with fakes and no thread::
 
     steps = make_steps(parts, config, sinks, needs_image, recorder)  # all of them, for one run
     read, detect, pose = steps.read, steps.detect, steps.pose         # (also steps.batcher,
@@ -13,12 +14,12 @@ between them; everything a stage *does* is here, so it can be tested with fakes 
     released = track(item)          # items now complete (tracks set, back-filled), in order;
     ...                             # the undelayed tracks are published to `feedback` at once
     released = track.flush()        # the items still held, at the end of the stream
-    result = sink(item)             # FrameResult written to every sink
+    result = sink(item)             # FrameResult written to every sink (sink_step.SinkStep)
 
 The one feedback edge: a frame that is not a detection frame (detect-every-N) gets its boxes from
 the previous frame's tracks (a guide snapshot predicted to that frame), so :class:`PoseStep` waits on
-:class:`TrackFeedback`, which :class:`TrackStep` publishes to (see ``docs/pipeline.md``, "Detect every N
-and pose batches").
+:class:`~stip_rt.track_feedback.TrackFeedback`, which :class:`TrackStep` publishes to (see
+``docs/pipeline.md``, "Detect every N and pose batches").
 """
 
 from __future__ import annotations
@@ -26,135 +27,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .detect.interval import DetectEveryN, every_n
-from .errors import CallbackError, SinkError, StipError
-from .io.base import Sink, sink_failure
+from .io.base import Sink
 from .io.threaded_source import ThreadedSource, frame_feed
 from .pipeline_config import PipelineParts
 from .pose_batching import FrameBatcher, batch_limit
 from .run_config import RunConfig
+from .sink_step import SinkStep
+from .stage_item import FrameItem, NullRecorder, Recorder, record_time
 from .track.backfill import DelayedOutput
 from .track.guide import GuideSnapshot
-from .types import Detections, Frame, FrameResult, Poses, Tracks
-
-_POLL = 0.05  # seconds between checks of the cancel flag while waiting for tracks
-
-
-@dataclass(slots=True)
-class FrameItem:
-    """One frame on its way through the stages (mutable: each step fills its part).
-
-    Attributes:
-        seq: position in this run (the frame indices of live sources may have gaps).
-        frame: the decoded frame.
-        t_capture: ``time.perf_counter()`` when it was decoded (start of its latency).
-        timings: seconds per stage (``FrameResult.timings``).
-        dets: person boxes; None until the detect step ran the detector or the pose step derived them.
-        guided: True when the pose step derived ``dets`` from the previous frame's tracks (no detector ran).
-        poses: the pose step's output.
-        tracks: the track step's output.
-    """
-
-    seq: int
-    frame: Frame
-    t_capture: float
-    timings: dict[str, float] = field(default_factory=dict)
-    dets: Detections | None = None
-    guided: bool = False
-    poses: Poses | None = None
-    tracks: Tracks | None = None
-
-    @property
-    def needs_tracks(self) -> bool:
-        """True when the boxes must come from the previous frame's tracks (not a detection frame)."""
-        return self.dets is None
-
-
-class Recorder(Protocol):
-    """Where the steps report their figures (:class:`stip_rt.pipeline_stats.StatsRecorder`)."""
-
-    def stage(self, name: str, seconds: float) -> None: ...
-
-    def detector_ran(self) -> None: ...
-
-    def set_dropped(self, dropped: int) -> None: ...
-
-    def result(self, ids: np.ndarray, latency_s: float) -> None: ...
-
-
-class NullRecorder:
-    """A :class:`Recorder` that forgets everything."""
-
-    def stage(self, name: str, seconds: float) -> None:
-        pass
-
-    def detector_ran(self) -> None:
-        pass
-
-    def set_dropped(self, dropped: int) -> None:
-        pass
-
-    def result(self, ids: np.ndarray, latency_s: float) -> None:
-        pass
-
-
-def _timed(recorder: Recorder, item: FrameItem, stage: str, seconds: float) -> None:
-    item.timings[stage] = item.timings.get(stage, 0.0) + seconds
-    recorder.stage(stage, seconds)
-
-
-class TrackFeedback:
-    """What the pose step waits for on frames without detection: the tracks of the item before.
-
-    The track step publishes, after each item, either a
-    :class:`~stip_rt.track.guide.GuideSnapshot` (with detect-every-N, the tracker's
-    :meth:`~stip_rt.track.tracker.Tracker.guide_snapshot`: every person matched in the last update,
-    tentative ones too) or, for a tracker without one, its plain output tracks. :meth:`tracks_for`
-    turns it into the boxes of the frame the pose step actually processes: a snapshot is predicted
-    to that frame's index and time (a live source may have dropped frames in between; variable-rate
-    video steps by time), on the pose step's thread, from copies the track thread no longer touches.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._seq = -1
-        self._published: Tracks | GuideSnapshot | None = None
-
-    def publish(self, seq: int, tracks: Tracks | GuideSnapshot) -> None:
-        """The tracks (or guide snapshot) after item ``seq`` (called in ``seq`` order; not changed afterwards)."""
-        with self._cond:
-            self._seq, self._published = seq, tracks
-            self._cond.notify_all()
-
-    def tracks_for(self, seq: int, frame: Frame, cancel: threading.Event | None = None) -> Tracks | None:
-        """The tracks to take ``frame``'s boxes from, once item ``seq`` (the item before it) or a later
-        one is published.
-
-        Args:
-            seq: the item to wait for; < 0: none (empty tracks at once).
-            frame: the frame the boxes are for (its ``index`` and ``time`` pick the guide's prediction).
-            cancel: stop waiting when set.
-
-        Returns:
-            The published tracks (a snapshot's :meth:`~stip_rt.track.guide.GuideSnapshot.guide` for
-            ``frame``); None when ``cancel`` was set first.
-        """
-        if seq < 0:
-            return Tracks.empty()
-        with self._cond:
-            while self._seq < seq:
-                if cancel is not None and cancel.is_set():
-                    return None
-                self._cond.wait(_POLL)
-            published = self._published
-        if isinstance(published, GuideSnapshot):  # immutable: predicted outside the lock
-            return published.guide(frame.index, frame.time)
-        return published
+from .track_feedback import TrackFeedback
+from .types import Detections, Poses, Tracks
 
 
 class ReadStep:
@@ -186,7 +75,7 @@ class ReadStep:
         if got is None:
             return None
         item = FrameItem(self._seq, got.frame, got.t_capture)
-        _timed(self.recorder, item, "decode", got.decode_s)
+        record_time(self.recorder, item, "decode", got.decode_s)
         self._seq += 1
         self.last_index = got.frame.index
         return item
@@ -205,7 +94,7 @@ class DetectStep:
             return
         t0 = time.perf_counter()
         item.dets = self.every.run_detector([item.frame.image], [item.frame.index])[0]
-        _timed(self.recorder, item, "detect", time.perf_counter() - t0)
+        record_time(self.recorder, item, "detect", time.perf_counter() - t0)
         self.recorder.detector_ran()
 
 
@@ -269,7 +158,7 @@ class PoseStep:
             first.dets, ran = self.every.boxes_for(first.frame.image, first.frame.index, previous)
             first.guided = not ran
             if ran:  # nobody tracked: the detector ran on this frame
-                _timed(self.recorder, first, "detect", time.perf_counter() - t0)
+                record_time(self.recorder, first, "detect", time.perf_counter() - t0)
                 self.recorder.detector_ran()
         t0 = time.perf_counter()
         images = [item.frame.image for item in batch]
@@ -278,7 +167,7 @@ class PoseStep:
         share = (time.perf_counter() - t0) / len(batch)
         for item, p in zip(batch, poses):
             item.poses = p
-            _timed(self.recorder, item, "pose", share)
+            record_time(self.recorder, item, "pose", share)
         self.last_seq = batch[-1].seq
         return True
 
@@ -355,7 +244,7 @@ class TrackStep:
         published: Tracks | GuideSnapshot = tracks
         if self._guide is not None:  # predicted to the next frame the pose step gets (which may skip some)
             published = self._guide()
-        _timed(self.recorder, item, "track", time.perf_counter() - t0)
+        record_time(self.recorder, item, "track", time.perf_counter() - t0)
         self.feedback.publish(item.seq, published)
         return _with_tracks(released)
 
@@ -373,57 +262,6 @@ def _with_tracks(released: Sequence[tuple[FrameItem, Tracks]]) -> list[FrameItem
     for item, tracks in released:
         item.tracks = tracks
     return [item for item, _ in released]
-
-
-class SinkWriteError(SinkError):
-    """A sink's ``write`` raised an ``OSError`` (its ``__cause__``), or another error of a sink
-    stip-rt provides; the message names the sink, the pipeline adds the source and the frame."""
-
-
-class SinkCodeError(CallbackError):
-    """A caller's own sink's ``write`` raised an error that is neither a :class:`StipError` nor an
-    ``OSError`` (its ``__cause__``: a bug in the caller's code, not a disk); named as :class:`SinkWriteError`."""
-
-
-class SinkStep:
-    """Sink stage: the frame's :class:`FrameResult`, written to every sink.
-
-    Args:
-        sinks: opened sinks (the pipeline opens and closes them).
-        needs_image: attach the frame to the result (a sink draws, or ``outputs.with_images``).
-        recorder: gets ``sink`` times and each result's track ids and latency.
-    """
-
-    def __init__(self, sinks: Sequence[Sink], needs_image: bool, recorder: Recorder | None = None) -> None:
-        self.sinks = tuple(sinks)
-        self.needs_image = needs_image
-        self.recorder = recorder or NullRecorder()
-
-    def __call__(self, item: FrameItem) -> FrameResult:
-        """Write ``item``'s result to every sink, in order, and return it.
-
-        Raises:
-            SinkWriteError: a sink's ``write`` raised an ``OSError`` (a sink's own :class:`StipError`
-                passes through).
-            SinkCodeError: a caller's own sink's ``write`` raised another error (a ``ValueError``).
-        """
-        if item.tracks is None:
-            raise ValueError(f"frame {item.frame.index}: no tracks to write")
-        latency = time.perf_counter() - item.t_capture
-        item.timings["latency"] = latency
-        image = item.frame.image if self.needs_image else None
-        result = FrameResult(item.frame.index, item.frame.time, item.tracks, item.timings, image)
-        t0 = time.perf_counter()
-        for sink in self.sinks:
-            try:
-                sink.write(result)
-            except StipError:
-                raise
-            except Exception as e:
-                raise sink_failure(sink, "write", e, SinkWriteError, SinkCodeError) from e
-        _timed(self.recorder, item, "sink", time.perf_counter() - t0)
-        self.recorder.result(item.tracks.ids, latency)
-        return result
 
 
 @dataclass(frozen=True)

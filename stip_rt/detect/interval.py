@@ -5,7 +5,7 @@ use the same trick): on a frame without detection each tracked person gets the e
 visible keypoints, expanded ×1.25 about its centre (rtmlib ``pose_to_bbox``), or its tracked box
 when too few keypoints are visible or the tracking is box-only. The pipeline passes the tracker's
 :meth:`~stip_rt.track.guide.GuideSnapshot.guide` of the tracker's snapshot after the frame before
-(``stip_rt.stages.TrackFeedback``): every person matched there, tentative tracks included (so people
+(``stip_rt.track_feedback.TrackFeedback``): every person matched there, tentative tracks included (so people
 who enter the scene, found at the next detection frame, are confirmed on the frames after it), each
 box predicted to the index and time of the new frame.
 

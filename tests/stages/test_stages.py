@@ -24,17 +24,11 @@ from stip_rt.errors import SourceError
 from stip_rt.io.threaded_source import frame_feed
 from stip_rt.pipeline_stats import StatsRecorder
 from stip_rt.pose_batching import FrameBatcher
-from stip_rt.stages import (
-    DetectStep,
-    FrameItem,
-    PoseStep,
-    ReadStep,
-    SinkStep,
-    TrackFeedback,
-    TrackStep,
-    estimate_frames,
-)
+from stip_rt.sink_step import SinkStep
+from stip_rt.stage_item import FrameItem
+from stip_rt.stages import DetectStep, PoseStep, ReadStep, TrackStep, estimate_frames
 from stip_rt.track.tracker import Tracker
+from stip_rt.track_feedback import TrackFeedback
 from stip_rt.types import Detections, Frame, Poses, Tracks
 
 IMG = np.zeros((24, 32, 3), np.uint8)

@@ -10,9 +10,11 @@ import numpy as np
 from fake_stages import FakeDetector
 
 from stip_rt.detect.interval import DetectEveryN
-from stip_rt.stages import FrameItem, PoseStep, TrackFeedback, TrackStep
+from stip_rt.stage_item import FrameItem
+from stip_rt.stages import PoseStep, TrackStep
 from stip_rt.track.config import TrackerConfig
 from stip_rt.track.tracker import Tracker
+from stip_rt.track_feedback import TrackFeedback
 from stip_rt.types import Detections, Frame, Tracks
 
 IMG = np.zeros((24, 32, 3), np.uint8)
