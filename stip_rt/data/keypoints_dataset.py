@@ -61,6 +61,19 @@ class Instance:
     joints: np.ndarray
 
 
+def clean_box(ann: dict, image: dict) -> list[float] | None:
+    """The official sanitised box of a ground-truth person (HRNet/STIP dataset loaders): ``bbox``
+    clipped to the image, its size less 1 px, as ``[x1, y1, x2, y2]`` pixels; None for an empty box
+    or an annotation whose ``area`` is ≤ 0 (both dropped by the official loaders)."""
+    x, y, w, h = ann["bbox"]
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(image["width"] - 1.0, x1 + max(0.0, w - 1))
+    y2 = min(image["height"] - 1.0, y1 + max(0.0, h - 1))
+    if x2 < x1 or y2 < y1 or ann.get("area", 1) <= 0:
+        return None
+    return [x1, y1, x2, y2]
+
+
 def load_instances(ann_file: str | Path, image_dir: str | Path, schema: KeypointSchema,
                    aspect_ratio: float = 0.75, padding: float = 1.25) -> list[Instance]:
     """Read the people of a COCO-format keypoint file (official sanitising: boxes clipped to the
@@ -91,13 +104,10 @@ def load_instances(ann_file: str | Path, image_dir: str | Path, schema: Keypoint
         im = images.get(a["image_id"])
         if im is None:
             raise DataError(f"annotations {path}: annotation {i} refers to unknown image id {a['image_id']}")
-        x, y, w, h = a["bbox"]
-        x1, y1 = max(0.0, x), max(0.0, y)
-        x2 = min(im["width"] - 1.0, x1 + max(0.0, w - 1))
-        y2 = min(im["height"] - 1.0, y1 + max(0.0, h - 1))
-        if x2 < x1 or y2 < y1 or a.get("area", 1) <= 0:
+        box = clean_box(a, im)
+        if box is None:
             continue
-        center, scale = boxes_to_center_scale(np.array([[x1, y1, x2, y2]]), aspect_ratio, padding)
+        center, scale = boxes_to_center_scale(np.array([box]), aspect_ratio, padding)
         out.append(Instance(Path(image_dir) / im["file_name"], a["image_id"], center[0], scale[0],
                             np.concatenate([kps[:, :2], np.minimum(kps[:, 2:], 1)], axis=1)))
     return out

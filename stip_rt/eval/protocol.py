@@ -150,7 +150,9 @@ def run_protocol(
         progress: optional ``progress(iterable, total) -> iterable`` wrapper (the CLI's progress bar).
 
     Returns:
-        (metrics, COCO results list).
+        (metrics, COCO results list). The results are in the official format, without ``bbox``:
+        pycocotools then takes each result's ``area`` from its keypoints, as the metric printed
+        here does, so any COCO tool scores a written file with the same AP(M) and AP(L).
 
     Raises:
         DataError: invalid files, or a model whose joints do not match the dataset.
@@ -176,6 +178,6 @@ def run_protocol(
         stream = progress(stream, len(images))
     results: list[dict[str, Any]] = []
     for image_id, _, _, poses in stream:
-        results.extend(poses_to_coco(image_id, poses))
+        results.extend(poses_to_coco(image_id, poses, bbox=False))  # official format: see the docstring
     log.info("protocol: %d people kept on %d images", len(results), len(images))
     return evaluate_keypoints(gt, results, dataset, estimator.schema if custom else None), results

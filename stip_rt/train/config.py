@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from ..data.keypoints_dataset import AugmentConfig
-from ..errors import ConfigError, DataError, SourceError
+from ..errors import ConfigError, DataError, SourceError, WeightsError
 from ..models import ModelSpec, load_spec
 from ..schemas import get_schema
 from .logs import TrainEvent
@@ -123,8 +123,9 @@ def check_config(config: TrainConfig, device: str) -> None:
 
     Raises:
         ConfigError: an invalid setting, or ``out_dir`` is an existing file.
-        DataError: ``train_ann`` is not a file.
+        DataError: ``train_ann`` (or ``val.ann``, ``val.detections``) is not a file.
         SourceError: ``train_images`` (or ``val.images``) is not a folder.
+        WeightsError: ``pretrained`` or ``weights`` is not a file.
     """
     if config.amp not in ("off", "bf16", "fp16"):
         raise ConfigError(f"train config: 'amp' must be off, bf16 or fp16, got {config.amp!r}")
@@ -141,11 +142,17 @@ def _check_paths(config: TrainConfig) -> None:
     out = Path(config.out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {out}: exists and is not a folder; name a folder (new or of an earlier run)")
-    if not Path(config.train_ann).is_file():
-        raise DataError(f"train_ann {config.train_ann}: no such file")
+    for key, file in (("train_ann", config.train_ann), ("val.ann", config.val.ann),
+                      ("val.detections", config.val.detections)):
+        if file is not None and not Path(file).is_file():
+            raise DataError(f"{key} {file}: no such file")
     for key, folder in (("train_images", config.train_images), ("val.images", config.val.images)):
         if folder is not None and not Path(folder).is_dir():
             raise SourceError(f"{key} {folder}: no such folder")
+    resuming = config.resume and (out / "checkpoint.pth").is_file()  # then neither is loaded
+    for key, file in (("pretrained", config.pretrained), ("weights", config.weights)):
+        if file is not None and not resuming and not Path(file).is_file():
+            raise WeightsError(f"{key} {file}: no such file")
 
 
 def resolve_spec(config: TrainConfig) -> ModelSpec:
@@ -155,3 +162,15 @@ def resolve_spec(config: TrainConfig) -> ModelSpec:
         schema = get_schema(config.schema)
         spec = dataclasses.replace(spec, schema=schema.name)
     return spec
+
+
+def check_images(images: Iterable[Path], ann: str | Path) -> None:
+    """Check that the image of every person to train on is a file, before the first step.
+
+    Raises:
+        SourceError: the first missing image, naming the annotation file and how many are missing.
+    """
+    missing = [p for p in dict.fromkeys(images) if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise SourceError(f"image {missing[0]}: file not found{more}; train_ann {ann} names it")

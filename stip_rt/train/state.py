@@ -16,16 +16,20 @@ into ``previous-N/`` first (:func:`set_aside_outputs`), so that its log, TensorB
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import os
 import random
-from collections.abc import Mapping
+import shutil
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import WeightsError
+from ..errors import SinkError, WeightsError
 from ..models import ModelSpec
 from ..schemas import get_schema, schema_to_dict
 
@@ -123,11 +127,27 @@ def load_resume_state(module: Any, saved: Mapping[str, Any], what: str, path: st
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename (no half-written checkpoint)."""
+    """``torch.save`` to a temporary file beside ``path``, then rename (no half-written checkpoint).
+
+    A failed write (a full disk, a quota) keeps the previous ``path`` as it was and removes the
+    partial temporary file, which would otherwise hold on to the space that is missing.
+
+    Raises:
+        SinkError: the file could not be written (one line naming it and the reason).
+    """
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, p)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, p)
+    except (OSError, RuntimeError) as e:  # torch's file writer reports a full disk as a RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).splitlines() or [""])[0][:120]
+        with contextlib.suppress(OSError):
+            reason += f"; {shutil.disk_usage(p.parent).free / 2**20:.1f} MiB free there"
+        kept = "; the previous one is kept" if p.exists() else ""
+        raise SinkError(f"{p}: cannot write it ({reason}){kept}") from e
     return p
 
 
@@ -166,3 +186,35 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise WeightsError(f"checkpoint {path}: not a training checkpoint (missing {', '.join(missing)})")
     return state
+
+
+def apply_schedule(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.MultiStepLR, lr: float,
+                   milestones: Sequence[int], gamma: float) -> float | None:
+    """Make a resumed run follow its own learning-rate schedule.
+
+    A scheduler's saved state holds the milestones, ``gamma`` and base lr of the run that wrote it,
+    and the optimiser's the lr it had reached, so loading them alone would ignore a new ``lr``,
+    ``milestones`` or ``gamma`` (e.g. a run extended with later milestones). When they differ, the
+    schedule is replaced and the lr set to what the new one gives at the scheduler's epoch:
+    ``lr × gamma^(milestones ≤ epoch)``, as :class:`~torch.optim.lr_scheduler.MultiStepLR` computes it.
+
+    Args:
+        optimizer / scheduler: with the checkpoint's state loaded.
+        lr / milestones / gamma: the resumed run's settings.
+
+    Returns:
+        The lr now in effect when the schedule changed, None when it was the same (nothing touched,
+        so that an unchanged resume stays bit-exact).
+    """
+    same = (sorted(scheduler.milestones.elements()) == sorted(milestones) and scheduler.gamma == gamma
+            and all(b == lr for b in scheduler.base_lrs))
+    if same:
+        return None
+    scheduler.milestones = Counter(milestones)
+    scheduler.gamma = gamma
+    scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
+    now = lr * gamma ** bisect.bisect_right(sorted(milestones), scheduler.last_epoch)
+    for group in optimizer.param_groups:
+        group["initial_lr"], group["lr"] = lr, now
+    scheduler._last_lr = [now for _ in optimizer.param_groups]
+    return now

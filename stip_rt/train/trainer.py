@@ -47,12 +47,13 @@ from ..nn.init import official_init
 from ..nn.stip import STIPNet
 from ..schemas import get_schema
 from . import distributed as dist_util
-from .config import Progress, TrainConfig, TrainResult, check_config, official_sigma, resolve_spec
+from .config import Progress, TrainConfig, TrainResult, check_config, check_images, official_sigma, resolve_spec
 from .finetune import BACKBONE_PREFIXES, RESNET_BACKBONE_PREFIXES, load_finetune_weights, load_pretrained
 from .logs import RunLog, TrainEvent
 from .losses import hrnet_loss, stip_loss
 from .state import (
     FORMAT,
+    apply_schedule,
     check_same_model,
     load_resume_state,
     load_training_checkpoint,
@@ -62,7 +63,7 @@ from .state import (
     set_aside_outputs,
     set_rng_state,
 )
-from .validate import metric_names, read_val_gt, validate
+from .validate import check_val_set, metric_names, validate
 
 __all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
 
@@ -139,7 +140,7 @@ class _Run:
         self.progress = progress if info.is_main else None
         self.spec = resolve_spec(config)
         if config.val.ann:  # what the metric needs, now: not after the first epochs of training
-            read_val_gt(config.val, self.spec, f"val.ann {config.val.ann}")
+            check_val_set(config.val, self.spec)
         schema = get_schema(self.spec.schema)
         self.out = Path(config.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,7 @@ class _Run:
                                    self.spec.box_padding)
         if not instances:
             raise ConfigError(f"train_ann {config.train_ann}: no annotated person to train on")
+        check_images((i.image for i in instances), config.train_ann)  # not at the step that first reads one
         sigma = config.sigma or official_sigma(self.spec)
         self.dataset = KeypointsDataset(instances, schema, self.spec.input_size, self.spec.heatmap_size, sigma,
                                         train=True, augment=config.augment, seed=config.seed)
@@ -224,6 +226,11 @@ class _Run:
         load_resume_state(self.model, state["state_dict"], "model", self.ckpt)
         load_resume_state(self.optimizer, state["optimizer"], "optimizer", self.ckpt)
         load_resume_state(self.scheduler, state["scheduler"], "scheduler", self.ckpt)
+        c = self.config
+        lr = apply_schedule(self.optimizer, self.scheduler, c.lr, c.milestones, c.gamma)
+        if lr is not None:
+            log.info("resuming with lr %g, milestones %s, gamma %g: lr %g at epoch %d", c.lr, list(c.milestones),
+                     c.gamma, lr, self.scheduler.last_epoch + 1)
         if state.get("scaler"):
             load_resume_state(self.scaler, state["scaler"], "gradient scaler", self.ckpt)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..errors import ConfigError
+from ..data.keypoints_dataset import clean_box
+from ..errors import ConfigError, DataError
 from ..eval.keypoints import COCO_NAMES, CROWDPOSE_NAMES, check_dataset_keys, evaluate_keypoints
 from ..eval.protocol import ProtocolConfig, _gt_images, predict_images
 from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
@@ -60,13 +61,18 @@ def metric_names(spec: ModelSpec) -> tuple[str, ...]:
 
 
 def gt_detections(gt: dict[str, Any]) -> dict[Any, Detections]:
-    """Ground-truth person boxes (score 1) per image: non-crowd people with a labelled keypoint."""
-    boxes: dict[Any, list[list[float]]] = {img["id"]: [] for img in gt["images"]}
+    """Ground-truth person boxes (score 1) per image, as the official loaders give them with
+    ``USE_GT_BBOX``: non-crowd people of the person category (1) with a labelled keypoint, each box
+    sanitised as for training (:func:`~stip_rt.data.keypoints_dataset.clean_box`: clipped to the
+    image, size less 1 px; empty boxes and ``area`` ≤ 0 dropped)."""
+    images = {img["id"]: img for img in gt["images"]}
+    boxes: dict[Any, list[list[float]]] = {i: [] for i in images}
     for a in gt["annotations"]:
-        if a.get("iscrowd", 0) or max(a["keypoints"][2::3], default=0) <= 0:
+        if a.get("iscrowd", 0) or a.get("category_id", 1) != 1 or max(a["keypoints"][2::3], default=0) <= 0:
             continue
-        x, y, w, h = a["bbox"]
-        boxes[a["image_id"]].append([x, y, x + w, y + h])
+        box = clean_box(a, {"width": np.inf, "height": np.inf, **images[a["image_id"]]})
+        if box is not None:
+            boxes[a["image_id"]].append(box)
     return {i: Detections(np.asarray(b, np.float32).reshape(-1, 4), np.ones(len(b), np.float32))
             for i, b in boxes.items()}
 
@@ -92,6 +98,29 @@ def read_val_gt(config: ValConfig, spec: ModelSpec, name: str | None = None) -> 
     return gt
 
 
+def check_val_set(config: ValConfig, spec: ModelSpec) -> None:
+    """Check the validation set when a run starts, not at its first validation epochs later.
+
+    The ground truth must have what the metric needs (:func:`read_val_gt`) and at least one person
+    with a labelled keypoint (a set without any scores nothing: every metric would be 0 or −1);
+    every image it names must be in ``images``; the detections file, when given, must be valid.
+
+    Raises:
+        DataError / SourceError: the first problem, naming the file or image.
+    """
+    gt = read_val_gt(config, spec, f"val.ann {config.ann}")
+    if not any(not a["iscrowd"] and a["num_keypoints"] > 0 for a in gt["annotations"]):
+        raise DataError(f"val.ann {config.ann}: no person with a labelled keypoint to validate on "
+                        f"({len(gt['images'])} images, {len(gt['annotations'])} annotations)")
+    _gt_images(gt, Path(config.images or ""), f"val.ann {config.ann}")
+    if config.detections is not None:
+        read_coco_detections(config.detections, _image_sizes(gt))
+
+
+def _image_sizes(gt: dict[str, Any]) -> dict[Any, Any]:  # (width, height); inf when not recorded
+    return {img["id"]: (img.get("width", np.inf), img.get("height", np.inf)) for img in gt["images"]}
+
+
 def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) -> dict[str, float]:
     """OKS metrics of ``model`` on the validation set.
 
@@ -115,17 +144,13 @@ def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) 
         raise ConfigError("validation: set both val.ann and val.images")
     schema = get_schema(spec.schema)
     gt = read_val_gt(config, spec)
-    if config.detections is None:
-        dets = gt_detections(gt)
-    else:
-        sizes = {img["id"]: (img.get("width", np.inf), img.get("height", np.inf)) for img in gt["images"]}
-        dets = read_coco_detections(config.detections, sizes)
+    dets = gt_detections(gt) if config.detections is None else read_coco_detections(config.detections, _image_sizes(gt))
     # fold=False: no BatchNorm folding (and its random probe) for a copy that lives for one pass
     estimator = PoseEstimator(TorchBackend(model, device=device, fold=False), spec, flip_test=config.flip_test)
     images = _gt_images(gt, Path(config.images), str(config.ann))
     results: list[dict[str, Any]] = []
     for image_id, _, _, poses in predict_images(estimator, images, dets, ProtocolConfig()):
-        results.extend(poses_to_coco(image_id, poses))
+        results.extend(poses_to_coco(image_id, poses, bbox=False))
     dataset = dataset_of(spec)
     custom = schema.name not in ("coco17", "crowdpose14")
     metrics = evaluate_keypoints(gt, results, dataset, schema if custom else None)  # type: ignore[arg-type]

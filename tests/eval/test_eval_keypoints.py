@@ -91,3 +91,36 @@ def test_wrong_dataset_and_joint_count_errors(data_dir: Path, tmp_path: Path) ->
         evaluate_keypoints(cp / "example_crowdpose_val.json", cp / "example_crowdpose_preds.json", "coco")
     with pytest.raises(DataError, match="unknown dataset"):
         evaluate_keypoints(cp / "example_crowdpose_val.json", [], "mpii")
+
+
+def test_coco_equals_pycocotools_run_independently_with_false_positives(data_dir: Path, tmp_path: Path) -> None:
+    """AP, AP50, AP75, AP(M), AP(L) of a results file as pycocotools gives them when run by hand on it."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt_path = data_dir / "coco_val2017_keypoints" / "annotations" / "person_keypoints_val2017_sample.json"
+    gt = json.loads(gt_path.read_text())
+    rng = np.random.default_rng(0)
+    res = []
+    for a in gt["annotations"]:
+        k = np.array(a["keypoints"], float).reshape(-1, 3)
+        for spread in (0.02, 0.2, 0.6):  # a good match, a poor one, a false positive
+            kk = k.copy()
+            kk[:, :2] += rng.normal(0, spread * max(a["bbox"][2:]), size=(len(k), 2))
+            kk[:, 2] = rng.random(len(k))
+            res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kk.ravel().tolist(),
+                        "score": float(rng.random())})  # fmt: skip
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps(res))
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(gt_path))
+        ev = COCOeval(coco, coco.loadRes(str(path)), "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    m = evaluate_keypoints(gt_path, path, "coco").values
+    assert m == pytest.approx(list(ev.stats), abs=1e-12)
+    assert 0 < m[0] < 1 and m[3] != m[4]  # a test that can tell the columns apart
