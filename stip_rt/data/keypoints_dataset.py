@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..io.coco import keypoint_category
 from ..pose.crops import IMAGENET_MEAN, IMAGENET_STD, affine_matrices, apply_affine, boxes_to_center_scale
 from ..schemas import KeypointSchema
 from .targets import generate_target
@@ -79,8 +80,12 @@ def load_instances(ann_file: str | Path, image_dir: str | Path, schema: Keypoint
     """Read the people of a COCO-format keypoint file (official sanitising: boxes clipped to the
     image, empty boxes and people without labelled keypoints dropped, ``iscrowd`` skipped).
 
+    The people are the annotations of the file's keypoint category
+    (:func:`~stip_rt.io.coco.keypoint_category`: 1 in COCO and CrowdPose, any id in a custom file).
+
     Raises:
-        DataError: unreadable file, missing keys, or keypoints that do not match the schema.
+        DataError: unreadable file, missing keys, ambiguous categories, or keypoints that do not
+            match the schema.
     """
     path = Path(ann_file)
     try:
@@ -89,10 +94,11 @@ def load_instances(ann_file: str | Path, image_dir: str | Path, schema: Keypoint
         anns = data["annotations"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(f"annotations {path}: not a COCO keypoint file ({e})") from None
+    person = keypoint_category(data, f"annotations {path}")
     k = schema.num_keypoints
     out = []
     for i, a in enumerate(anns):
-        if a.get("iscrowd", 0) or a.get("category_id", 1) != 1 or "keypoints" not in a:
+        if a.get("iscrowd", 0) or a.get("category_id", person) != person or "keypoints" not in a:
             continue
         kps = np.asarray(a["keypoints"], np.float32)
         if kps.size != 3 * k:
