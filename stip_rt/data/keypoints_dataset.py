@@ -167,7 +167,21 @@ class KeypointsDataset(Dataset):
         return pts.mean(0).astype(np.float32), scale[0]  # official: centre = mean of the joints
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One sample.
+
+        Raises:
+            DataError: the image is missing or unreadable, or making its sample failed; the message names
+                the image (also when it is raised in a DataLoader worker process).
+        """
         inst = self.instances[index]
+        try:
+            return self._sample(inst, index)
+        except DataError:
+            raise
+        except Exception as e:  # e.g. cv2.error: name the image, not only OpenCV's function
+            raise DataError(f"image {inst.image}: cannot make its training sample ({type(e).__name__}: {e})") from e
+
+    def _sample(self, inst: Instance, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         image = cv2.imread(str(inst.image), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(f"image {inst.image}: missing or unreadable")

@@ -219,15 +219,15 @@ def read_coco_detections(
         category_id: keep only this category: the ground truth's person category
             (:func:`keypoint_category`). A file without any box of it but with boxes of
             category 1 (COCO's person, as COCO-trained detectors and ``stip-rt detect`` write
-            them) gives those (logged).
+            them) gives those (logged); with neither, it is an error.
 
     Returns:
         image id → Detections (boxes (N, 4) float32 xyxy px, in file order). Images in
         ``image_sizes`` without any box map to empty Detections.
 
     Raises:
-        DataError: not a list, missing keys, NaN, negative box size, unknown image id, entries but
-            none of the category.
+        DataError: not a list, missing keys, NaN, negative box size, unknown image id; boxes, but
+            none of a ``category_id`` other than 1 nor of 1.
     """
     p = Path(path)
     data = _read_json(p, "detections")
@@ -280,8 +280,8 @@ def read_coco_detections(
 def _detection_category(data: list[Any], category_id: int, path: Path) -> int:
     """The category :func:`read_coco_detections` keeps: ``category_id``, else COCO's person (see there)."""
     present = {repr(d.get("category_id", PERSON_CATEGORY)) for d in data if isinstance(d, Mapping)}
-    if not data or repr(category_id) in present:
-        return category_id
+    if not data or category_id == PERSON_CATEGORY or repr(category_id) in present:
+        return category_id  # COCO's person: a file without any is "no person boxes" (stip_rt.detect.files warns)
     if repr(PERSON_CATEGORY) in present:
         log.info("detections %s: no box of category %d; using its category-%d boxes (COCO's person)", path,
                  category_id, PERSON_CATEGORY)
