@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..io.coco import keypoint_category
 from ..pose.crops import IMAGENET_MEAN, IMAGENET_STD, affine_matrices, apply_affine, boxes_to_center_scale
 from ..schemas import KeypointSchema
 from .targets import generate_target
@@ -79,8 +80,12 @@ def load_instances(ann_file: str | Path, image_dir: str | Path, schema: Keypoint
     """Read the people of a COCO-format keypoint file (official sanitising: boxes clipped to the
     image, empty boxes and people without labelled keypoints dropped, ``iscrowd`` skipped).
 
+    The people are the annotations of the file's keypoint category
+    (:func:`~stip_rt.io.coco.keypoint_category`: 1 in COCO and CrowdPose, any id in a custom file).
+
     Raises:
-        DataError: unreadable file, missing keys, or keypoints that do not match the schema.
+        DataError: unreadable file, missing keys, ambiguous categories, or keypoints that do not
+            match the schema.
     """
     path = Path(ann_file)
     try:
@@ -89,10 +94,11 @@ def load_instances(ann_file: str | Path, image_dir: str | Path, schema: Keypoint
         anns = data["annotations"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(f"annotations {path}: not a COCO keypoint file ({e})") from None
+    person = keypoint_category(data, f"annotations {path}")
     k = schema.num_keypoints
     out = []
     for i, a in enumerate(anns):
-        if a.get("iscrowd", 0) or a.get("category_id", 1) != 1 or "keypoints" not in a:
+        if a.get("iscrowd", 0) or a.get("category_id", person) != person or "keypoints" not in a:
             continue
         kps = np.asarray(a["keypoints"], np.float32)
         if kps.size != 3 * k:
@@ -161,7 +167,21 @@ class KeypointsDataset(Dataset):
         return pts.mean(0).astype(np.float32), scale[0]  # official: centre = mean of the joints
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One sample.
+
+        Raises:
+            DataError: the image is missing or unreadable, or making its sample failed; the message names
+                the image (also when it is raised in a DataLoader worker process).
+        """
         inst = self.instances[index]
+        try:
+            return self._sample(inst, index)
+        except DataError:
+            raise
+        except Exception as e:  # e.g. cv2.error: name the image, not only OpenCV's function
+            raise DataError(f"image {inst.image}: cannot make its training sample ({type(e).__name__}: {e})") from e
+
+    def _sample(self, inst: Instance, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         image = cv2.imread(str(inst.image), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(f"image {inst.image}: missing or unreadable")

@@ -9,6 +9,9 @@
   ``crowdIndex`` < 0.2, 0.2–0.8, ≥ 0.8 (each the plain mean of the precision array, rounded to
   4 decimals, as the reference). On the shared CrowdPose files and on 7.6k synthetic predictions
   over the full CrowdPose val set it gives the same numbers as xtcocotools 1.14.3, bit for bit.
+
+Both score the ground truth's keypoint category only (:func:`~stip_rt.io.coco.keypoint_category`:
+1 in COCO and CrowdPose, any id in a custom file), and every result must be of it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import DataError
-from ..io.coco import read_coco_gt, read_coco_results
+from ..io.coco import keypoint_category, read_coco_gt, read_coco_results
 from ..schemas import KeypointSchema, get_schema
 
 log = logging.getLogger(__name__)
@@ -124,7 +127,8 @@ def evaluate_keypoints(
 
     Raises:
         DataError: invalid files, results of unknown images, wrong joint count, CrowdPose GT
-            without ``crowdIndex``, COCO GT without ``area``.
+            without ``crowdIndex``, COCO GT without ``area``, ambiguous GT categories, a result of
+            another category than the GT's keypoint category (it would be ignored: AP 0).
     """
     _check_dataset(dataset)
     if schema is not None and dataset != "coco" and schema.name != DATASET_SCHEMA[dataset]:
@@ -134,6 +138,12 @@ def evaluate_keypoints(
     gt_data = read_coco_gt(gt, k) if isinstance(gt, str | Path) else gt
     ids = {img["id"] for img in gt_data["images"]}
     res = read_coco_results(results, k, ids) if isinstance(results, str | Path) else list(results)
+    person = keypoint_category(gt_data, f"ground truth {gt_name}")
+    other = next((i for i, r in enumerate(res) if r.get("category_id") != person), None)
+    if other is not None:
+        where = f"results {results}" if isinstance(results, str | Path) else "results"
+        raise DataError(f"{where}: entry [{other}] has category_id {res[other].get('category_id')!r}, but the "
+                        f"people of ground truth {gt_name} are category {person}: write the results with it")
     names = COCO_NAMES if dataset == "coco" else CROWDPOSE_NAMES
     if not res:
         log.warning("no keypoint results to evaluate: every metric is 0")
@@ -143,13 +153,15 @@ def evaluate_keypoints(
     entries = [{k: v for k, v in dict(r).items() if k != "bbox"} for r in copy.deepcopy(res)]
     check_dataset_keys(gt_data, dataset, gt_name)
     if dataset == "coco":
-        stats = _coco_stats(gt_data, entries, schema.sigmas if schema is not None else None)
+        stats = _coco_stats(gt_data, entries, person, schema.sigmas if schema is not None else None)
     else:
-        stats = _crowdpose_stats(gt_data, entries)
+        stats = _crowdpose_stats(gt_data, entries, person)
     return KeypointMetrics(dataset, names, tuple(float(v) for v in stats), len(ids), len(res))
 
 
-def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]], sigmas: Sequence[float] | None = None) -> np.ndarray:
+def _coco_stats(
+    gt: Mapping[str, Any], res: list[dict[str, Any]], category_id: int, sigmas: Sequence[float] | None = None
+) -> np.ndarray:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -160,6 +172,7 @@ def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]], sigmas: Sequen
         dt = coco.loadRes(res)
         ev = COCOeval(coco, dt, "keypoints")
         ev.params.useSegm = None
+        ev.params.catIds = [category_id]
         if sigmas is not None:
             ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev.evaluate()
@@ -168,13 +181,14 @@ def _coco_stats(gt: Mapping[str, Any], res: list[dict[str, Any]], sigmas: Sequen
     return np.asarray(ev.stats, np.float64)
 
 
-def _crowdpose_stats(gt: Mapping[str, Any], res: list[dict[str, Any]]) -> np.ndarray:
+def _crowdpose_stats(gt: Mapping[str, Any], res: list[dict[str, Any]], category_id: int) -> np.ndarray:
     from faster_coco_eval import COCO, COCOeval_faster
 
     sigmas = list(get_schema("crowdpose14").sigmas)
     coco = COCO(copy.deepcopy(dict(gt)))
     dt = coco.loadRes(res)
     ev = COCOeval_faster(coco, dt, "keypoints_crowd", kpt_oks_sigmas=sigmas, use_area=False, print_function=log.debug)
+    ev.params.catIds = [category_id]
     ev.evaluate()
     ev.accumulate()
     ev.summarize()

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import DataError, SourceError
 from ..geometry import boxes_to_center_scale
-from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
+from ..io.coco import keypoint_category, poses_to_coco, read_coco_detections, read_coco_gt
 from ..pose.estimator import PoseEstimator
 from ..pose.postprocess import OKS_THRE, oks_nms
 from ..schemas import BUILTIN_SCHEMAS
@@ -152,7 +152,9 @@ def run_protocol(
     Returns:
         (metrics, COCO results list). The results are in the official format, without ``bbox``:
         pycocotools then takes each result's ``area`` from its keypoints, as the metric printed
-        here does, so any COCO tool scores a written file with the same AP(M) and AP(L).
+        here does, so any COCO tool scores a written file with the same AP(M) and AP(L). Their
+        ``category_id`` is the ground truth's person category
+        (:func:`~stip_rt.io.coco.keypoint_category`), whose boxes are read from the detections.
 
     Raises:
         DataError: invalid files, or a model whose joints do not match the dataset.
@@ -171,13 +173,14 @@ def run_protocol(
     gt = read_coco_gt(gt_path, estimator.num_keypoints)
     check_dataset_keys(gt, dataset, str(gt_path))  # before any inference, not after it
     sizes = {img["id"]: (img.get("width", np.inf), img.get("height", np.inf)) for img in gt["images"]}
-    dets = read_coco_detections(detections_path, sizes, score_threshold=config.image_thre)
+    person = keypoint_category(gt, f"ground truth {gt_path}")
+    dets = read_coco_detections(detections_path, sizes, score_threshold=config.image_thre, category_id=person)
     images = _gt_images(gt, Path(images_dir), str(gt_path))
     stream: Iterable[Any] = predict_images(estimator, images, dets, config)
     if progress is not None:
         stream = progress(stream, len(images))
     results: list[dict[str, Any]] = []
     for image_id, _, _, poses in stream:
-        results.extend(poses_to_coco(image_id, poses, bbox=False))  # official format: see the docstring
+        results.extend(poses_to_coco(image_id, poses, person, bbox=False))  # official format: see the docstring
     log.info("protocol: %d people kept on %d images", len(results), len(images))
     return evaluate_keypoints(gt, results, dataset, estimator.schema if custom else None), results

@@ -31,6 +31,7 @@ from .sink_files import atomic_write_text
 log = logging.getLogger(__name__)
 
 MIN_BOX_SIZE = 1.0
+PERSON_CATEGORY = 1  # the person category id of COCO, CrowdPose, OCHuman and PoseTrack
 
 
 def _read_json(path: str | Path, what: str) -> Any:
@@ -126,6 +127,45 @@ def read_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict[str
     return data
 
 
+def keypoint_category(data: Mapping[str, Any], where: str) -> int:
+    """The id of the keypoint (person) category of a COCO-format ground truth.
+
+    As the official COCO loaders read a file's ``categories``: the category with a non-empty
+    ``keypoints`` list, else the one named ``person``. COCO, CrowdPose, OCHuman and PoseTrack use
+    1; a custom dataset may use another id (0, 7, ...), which training, validation and evaluation
+    then use, and with which results are written. A file without ``categories`` (a hand-made
+    training file; COCO evaluation needs the key) is taken as COCO's: 1.
+
+    Args:
+        data: the dataset dict.
+        where: names the file in the message (``ground truth PATH``).
+
+    Raises:
+        DataError: ambiguous categories (several keypoint categories, or none and not exactly one
+            named ``person``) or a category id that is not an integer, naming the file.
+    """
+    cats = data.get("categories")
+    if cats is None:
+        return PERSON_CATEGORY
+    if not isinstance(cats, list):
+        raise DataError(f"{where}: 'categories' must be a list, got {type(cats).__name__}")
+    for i, c in enumerate(cats):
+        _need_keys(c, ("id",), f"{where}: categories[{i}]")
+    with_kps = [c for c in cats if isinstance(c.get("keypoints"), list) and c["keypoints"]]
+    chosen = with_kps or [c for c in cats if str(c.get("name", "")).strip().lower() == "person"]
+    if len(chosen) != 1:
+        listed = ", ".join(f"id {c['id']!r} {c.get('name', '')!r}" for c in cats) or "none"
+        why = ("several categories have 'keypoints'" if len(with_kps) > 1
+               else "several categories are named 'person'" if chosen
+               else "no category has 'keypoints' or is named 'person'")
+        raise DataError(f"{where}: cannot tell which category holds the people: {why} (categories: {listed}); "
+                        f"keep one keypoint category")
+    cid = chosen[0]["id"]
+    if isinstance(cid, bool) or not isinstance(cid, int):
+        raise DataError(f"{where}: category {chosen[0].get('name', '')!r} has id {cid!r}, expected an integer")
+    return cid
+
+
 def read_coco_results(
     path: str | Path, num_keypoints: int | None = None, known_image_ids: Iterable[int] | None = None
 ) -> list[dict[str, Any]]:
@@ -176,26 +216,31 @@ def read_coco_detections(
         image_sizes: image id → (width, height). When given, an entry for another image id is an
             error and boxes entirely outside their image are dropped.
         score_threshold: keep boxes with score ≥ this (the official ``IMAGE_THRE``, 0 for STIP).
-        category_id: keep only this category (1 = person).
+        category_id: keep only this category: the ground truth's person category
+            (:func:`keypoint_category`). A file without any box of it but with boxes of
+            category 1 (COCO's person, as COCO-trained detectors and ``stip-rt detect`` write
+            them) gives those (logged); with neither, it is an error.
 
     Returns:
         image id → Detections (boxes (N, 4) float32 xyxy px, in file order). Images in
         ``image_sizes`` without any box map to empty Detections.
 
     Raises:
-        DataError: not a list, missing keys, NaN, negative box size, unknown image id.
+        DataError: not a list, missing keys, NaN, negative box size, unknown image id; boxes, but
+            none of a ``category_id`` other than 1 nor of 1.
     """
     p = Path(path)
     data = _read_json(p, "detections")
     if not isinstance(data, list):
         raise DataError(f"detections {p}: expected a JSON list of boxes, got {type(data).__name__}")
+    category_id = _detection_category(data, category_id, p)
     boxes: dict[int, list[list[float]]] = {i: [] for i in (image_sizes or {})}
     scores: dict[int, list[float]] = {i: [] for i in (image_sizes or {})}
     dropped = widened = 0
     for i, d in enumerate(data):
         where = f"detections {p}: entry [{i}]"
         _need_keys(d, ("image_id", "bbox", "score"), where)
-        if d.get("category_id", 1) != category_id:
+        if d.get("category_id", PERSON_CATEGORY) != category_id:
             continue
         x, y, w, h = _finite_numbers(d["bbox"], 4, where, "bbox")
         score = _num(d["score"], where, "score")
@@ -232,13 +277,26 @@ def read_coco_detections(
     }
 
 
+def _detection_category(data: list[Any], category_id: int, path: Path) -> int:
+    """The category :func:`read_coco_detections` keeps: ``category_id``, else COCO's person (see there)."""
+    present = {repr(d.get("category_id", PERSON_CATEGORY)) for d in data if isinstance(d, Mapping)}
+    if not data or category_id == PERSON_CATEGORY or repr(category_id) in present:
+        return category_id  # COCO's person: a file without any is "no person boxes" (stip_rt.detect.files warns)
+    if repr(PERSON_CATEGORY) in present:
+        log.info("detections %s: no box of category %d; using its category-%d boxes (COCO's person)", path,
+                 category_id, PERSON_CATEGORY)
+        return PERSON_CATEGORY
+    raise DataError(f"detections {path}: none of its {len(data)} boxes is of the person category {category_id} "
+                    f"(nor of COCO's person category {PERSON_CATEGORY}); categories: {', '.join(sorted(present))}")
+
+
 def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1, bbox: bool = True) -> list[dict[str, Any]]:
     """COCO keypoint results of one image.
 
     Args:
         image_id: the image's id.
         poses: people with keypoints (N, K, 3) frame pixels and their (N, 4) xyxy boxes.
-        category_id: 1 (person).
+        category_id: the person category: 1 (COCO), or the ground truth's (:func:`keypoint_category`).
         bbox: add each person's box as ``"bbox": [x, y, w, h]`` pixels (the detector's box, or
             the tracked box). pycocotools then takes a result's ``area`` from it instead of from the
             keypoints' extent; :func:`stip_rt.eval.keypoints.evaluate_keypoints` ignores it.

@@ -27,7 +27,6 @@ import contextlib
 import logging
 import math
 import random
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import to_dict
 from ..data.keypoints_dataset import KeypointsDataset, load_instances
@@ -49,6 +47,7 @@ from ..schemas import get_schema
 from . import distributed as dist_util
 from .config import Progress, TrainConfig, TrainResult, check_config, check_images, official_sigma, resolve_spec
 from .finetune import BACKBONE_PREFIXES, RESNET_BACKBONE_PREFIXES, load_finetune_weights, load_pretrained
+from .loader import close_batches, next_batch, train_loader
 from .logs import RunLog, TrainEvent
 from .losses import hrnet_loss, stip_loss
 from .state import (
@@ -65,7 +64,7 @@ from .state import (
 )
 from .validate import check_val_set, metric_names, validate
 
-__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # settings: .config
+__all__ = ["Progress", "TrainConfig", "TrainResult", "resolve_spec", "train", "train_loader"]  # .config, .loader
 
 log = logging.getLogger(__name__)
 
@@ -82,29 +81,6 @@ def _float_outputs(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_float_outputs(v) for v in obj]
     return obj
-
-
-#: Signals a job scheduler or terminal sends to the whole process group; the main process alone acts on them.
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
-
-
-def _ignore_stop_signals(worker_id: int) -> None:
-    """DataLoader workers ignore SIGTERM/SIGINT/SIGHUP, so that a signal to the process group (Slurm's
-    ``scancel``, pre-emption, Ctrl-C) leaves the main process to act: it finishes the step and writes the
-    checkpoint. Workers still end when the loader shuts them down or the main process dies (their watchdog)."""
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-
-
-def train_loader(dataset: Dataset, batch_sampler: Sampler, workers: int, pin_memory: bool,
-                 generator: torch.Generator) -> DataLoader:
-    """The training DataLoader: ``workers`` processes that ignore the stop signals (:func:`_ignore_stop_signals`).
-
-    Workers are not persistent: each epoch's get a fresh copy of the dataset with its current epoch.
-    Samples seed their own augmentation (from seed, epoch and index), so workers need no other seeding.
-    """
-    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=pin_memory,
-                      generator=generator, worker_init_fn=_ignore_stop_signals if workers else None)
 
 
 def train(config: TrainConfig, progress: Progress | None = None, stop: threading.Event | None = None) -> TrainResult:
@@ -282,31 +258,42 @@ class _Run:
             self.dataset.epoch = self.epoch
             self.loader_gen.manual_seed(c.seed * 100_003 + self.epoch * 101 + self.info.rank)
             batches = iter(self.loader)
-            while self.epoch_step < self.sampler.steps_per_epoch:
-                loss, terms = self._optimiser_step(batches)
-                self.step += 1
-                self.epoch_step += 1
-                for k, v in {"loss": loss, **terms}.items():
-                    self.sums[k] = self.sums.get(k, 0.0) + v
-                lr = self.optimizer.param_groups[0]["lr"]
-                event = TrainEvent("step", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch, loss,
-                                   terms, lr)
-                if self.runlog is not None:
-                    self.runlog.step(event)
-                self._emit(event)
-                at_max = bool(c.max_steps) and self.step >= c.max_steps
-                if dist_util.any_rank(self.stop.is_set(), self.info, self.device) or (
-                        at_max and self.epoch_step < self.sampler.steps_per_epoch):
-                    self._save_checkpoint()
-                    if not at_max:
-                        log.warning("stop requested: wrote %s at epoch %d, step %d; resume to continue", self.ckpt,
-                                    self.epoch, self.epoch_step)
-                        return self._result(stopped=True)
-                    return self._finish()
+            try:
+                ended = self._epoch_steps(batches)
+            finally:  # workers end now, also on an error (loader.py: a worker's error left them waiting)
+                close_batches(batches)
+            if ended is not None:
+                return ended
             self._end_epoch()
             if c.max_steps and self.step >= c.max_steps:
                 break
         return self._finish()
+
+    def _epoch_steps(self, batches: Any) -> TrainResult | None:
+        """The rest of the epoch's steps; the run's result when it ends within the epoch (stop, ``max_steps``)."""
+        c = self.config
+        while self.epoch_step < self.sampler.steps_per_epoch:
+            loss, terms = self._optimiser_step(batches)
+            self.step += 1
+            self.epoch_step += 1
+            for k, v in {"loss": loss, **terms}.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+            lr = self.optimizer.param_groups[0]["lr"]
+            event = TrainEvent("step", self.epoch, self.step, self.epoch_step, self.sampler.steps_per_epoch, loss,
+                               terms, lr)
+            if self.runlog is not None:
+                self.runlog.step(event)
+            self._emit(event)
+            at_max = bool(c.max_steps) and self.step >= c.max_steps
+            if dist_util.any_rank(self.stop.is_set(), self.info, self.device) or (
+                    at_max and self.epoch_step < self.sampler.steps_per_epoch):
+                self._save_checkpoint()
+                if not at_max:
+                    log.warning("stop requested: wrote %s at epoch %d, step %d; resume to continue", self.ckpt,
+                                self.epoch, self.epoch_step)
+                    return self._result(stopped=True)
+                return self._finish()
+        return None
 
     def _optimiser_step(self, batches: Any) -> tuple[float, dict[str, float]]:
         c, dev = self.config, self.device
@@ -315,7 +302,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         total, terms_sum = 0.0, dict[str, float]()
         for a in range(c.accumulate):
-            images, targets = next(batches)
+            images, targets = next_batch(batches)
             images = images.to(dev, non_blocking=True)
             if c.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)

@@ -21,7 +21,7 @@ from ..data.keypoints_dataset import clean_box
 from ..errors import ConfigError, DataError
 from ..eval.keypoints import COCO_NAMES, CROWDPOSE_NAMES, check_dataset_keys, evaluate_keypoints
 from ..eval.protocol import ProtocolConfig, _gt_images, predict_images
-from ..io.coco import poses_to_coco, read_coco_detections, read_coco_gt
+from ..io.coco import keypoint_category, poses_to_coco, read_coco_detections, read_coco_gt
 from ..models import ModelSpec
 from ..schemas import get_schema
 from ..types import Detections
@@ -60,15 +60,22 @@ def metric_names(spec: ModelSpec) -> tuple[str, ...]:
     return CROWDPOSE_NAMES if dataset_of(spec) == "crowdpose" else COCO_NAMES
 
 
-def gt_detections(gt: dict[str, Any]) -> dict[Any, Detections]:
+def gt_detections(gt: dict[str, Any], category_id: int | None = None) -> dict[Any, Detections]:
     """Ground-truth person boxes (score 1) per image, as the official loaders give them with
-    ``USE_GT_BBOX``: non-crowd people of the person category (1) with a labelled keypoint, each box
+    ``USE_GT_BBOX``: non-crowd people of the person category with a labelled keypoint, each box
     sanitised as for training (:func:`~stip_rt.data.keypoints_dataset.clean_box`: clipped to the
-    image, size less 1 px; empty boxes and ``area`` ≤ 0 dropped)."""
+    image, size less 1 px; empty boxes and ``area`` ≤ 0 dropped).
+
+    Args:
+        gt: the ground truth.
+        category_id: the person category; None: the ground truth's keypoint category
+            (:func:`~stip_rt.io.coco.keypoint_category`).
+    """
+    person = keypoint_category(gt, "ground truth") if category_id is None else category_id
     images = {img["id"]: img for img in gt["images"]}
     boxes: dict[Any, list[list[float]]] = {i: [] for i in images}
     for a in gt["annotations"]:
-        if a.get("iscrowd", 0) or a.get("category_id", 1) != 1 or max(a["keypoints"][2::3], default=0) <= 0:
+        if a.get("iscrowd", 0) or a.get("category_id", person) != person or max(a["keypoints"][2::3], default=0) <= 0:
             continue
         box = clean_box(a, {"width": np.inf, "height": np.inf, **images[a["image_id"]]})
         if box is not None:
@@ -109,12 +116,15 @@ def check_val_set(config: ValConfig, spec: ModelSpec) -> None:
         DataError / SourceError: the first problem, naming the file or image.
     """
     gt = read_val_gt(config, spec, f"val.ann {config.ann}")
-    if not any(not a["iscrowd"] and a["num_keypoints"] > 0 for a in gt["annotations"]):
+    person = keypoint_category(gt, f"val.ann {config.ann}")
+    if not any(not a["iscrowd"] and a["num_keypoints"] > 0 and a.get("category_id", person) == person
+               for a in gt["annotations"]):
         raise DataError(f"val.ann {config.ann}: no person with a labelled keypoint to validate on "
-                        f"({len(gt['images'])} images, {len(gt['annotations'])} annotations)")
+                        f"({len(gt['images'])} images, {len(gt['annotations'])} annotations, person category "
+                        f"{person})")
     _gt_images(gt, Path(config.images or ""), f"val.ann {config.ann}")
     if config.detections is not None:
-        read_coco_detections(config.detections, _image_sizes(gt))
+        read_coco_detections(config.detections, _image_sizes(gt), category_id=person)
 
 
 def _image_sizes(gt: dict[str, Any]) -> dict[Any, Any]:  # (width, height); inf when not recorded
@@ -144,13 +154,15 @@ def validate(model: nn.Module, spec: ModelSpec, config: ValConfig, device: str) 
         raise ConfigError("validation: set both val.ann and val.images")
     schema = get_schema(spec.schema)
     gt = read_val_gt(config, spec)
-    dets = gt_detections(gt) if config.detections is None else read_coco_detections(config.detections, _image_sizes(gt))
+    person = keypoint_category(gt, f"val.ann {config.ann}")
+    dets = (gt_detections(gt, person) if config.detections is None
+            else read_coco_detections(config.detections, _image_sizes(gt), category_id=person))
     # fold=False: no BatchNorm folding (and its random probe) for a copy that lives for one pass
     estimator = PoseEstimator(TorchBackend(model, device=device, fold=False), spec, flip_test=config.flip_test)
     images = _gt_images(gt, Path(config.images), str(config.ann))
     results: list[dict[str, Any]] = []
     for image_id, _, _, poses in predict_images(estimator, images, dets, ProtocolConfig()):
-        results.extend(poses_to_coco(image_id, poses, bbox=False))
+        results.extend(poses_to_coco(image_id, poses, category_id=person, bbox=False))
     dataset = dataset_of(spec)
     custom = schema.name not in ("coco17", "crowdpose14")
     metrics = evaluate_keypoints(gt, results, dataset, schema if custom else None)  # type: ignore[arg-type]

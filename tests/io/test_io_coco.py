@@ -10,6 +10,7 @@ import pytest
 
 from stip_rt.errors import DataError
 from stip_rt.io.coco import (
+    keypoint_category,
     poses_to_coco,
     read_coco_detections,
     read_coco_gt,
@@ -170,3 +171,59 @@ def test_results_carry_the_box_and_pycocotools_evaluates_them(data_dir: Path) ->
 @pytest.mark.parametrize("num_keypoints", [17, None])
 def test_no_people_give_no_results(num_keypoints: int | None) -> None:
     assert poses_to_coco(7, Poses.empty(num_keypoints)) == []
+
+
+KP = ["nose", "neck"]
+
+
+@pytest.mark.parametrize("categories, expected", [
+    ([{"id": 1, "name": "person", "keypoints": KP}], 1),  # COCO, CrowdPose
+    ([{"id": 7, "name": "person", "keypoints": KP}], 7),  # a lab's dataset
+    ([{"id": 0, "name": "human", "keypoints": KP}], 0),  # the category with keypoints, whatever its name
+    ([{"id": 2, "name": "car"}, {"id": 5, "name": "Person"}], 5),  # no keypoint list: the one named person
+    ([{"id": 3, "name": "ball", "keypoints": []}, {"id": 4, "name": "person", "keypoints": KP}], 4),
+])  # fmt: skip
+def test_keypoint_category(categories, expected) -> None:
+    assert keypoint_category({"categories": categories}, "gt.json") == expected
+
+
+def test_keypoint_category_of_a_file_without_categories_is_cocos() -> None:
+    assert keypoint_category({"images": [], "annotations": []}, "train.json") == 1
+
+
+@pytest.mark.parametrize("categories, match", [
+    ([{"id": 1, "name": "person", "keypoints": KP}, {"id": 2, "name": "hand", "keypoints": KP}],
+     r"several categories have 'keypoints' \(categories: id 1 'person', id 2 'hand'\)"),
+    ([{"id": 1, "name": "car"}], r"no category has 'keypoints' or is named 'person'"),
+    ([], r"no category has 'keypoints' .*categories: none"),
+    ([{"id": 1, "name": "person"}, {"id": 2, "name": "person"}], r"several categories are named 'person'"),
+    ([{"id": "p", "name": "person", "keypoints": KP}], r"id 'p', expected an integer"),
+    ([{"name": "person", "keypoints": KP}], r"categories\[0\]: missing key\(s\) 'id'"),
+])  # fmt: skip
+def test_ambiguous_keypoint_categories_are_refused(categories, match) -> None:
+    with pytest.raises(DataError, match=match) as e:
+        keypoint_category({"categories": categories}, "ground truth /data/lab.json")
+    assert str(e.value).startswith("ground truth /data/lab.json: ")
+
+
+def test_detections_of_the_datasets_person_category_else_cocos(tmp_path: Path) -> None:
+    sizes = {1: (100, 100)}
+    ours = [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 5, 5], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [9, 9, 5, 5], "score": 0.8}]  # fmt: skip
+    np.testing.assert_allclose(read_coco_detections(_write(tmp_path, ours), sizes, category_id=7)[1].boxes,
+                               [[0, 0, 5, 5]])
+    # a COCO detector's file (person = 1) for a dataset whose person category is 7: its persons
+    coco_detector = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9},
+                     {"image_id": 1, "category_id": 3, "bbox": [9, 9, 5, 5], "score": 0.8}]  # fmt: skip
+    np.testing.assert_allclose(read_coco_detections(_write(tmp_path, coco_detector), sizes, category_id=7)[1].boxes,
+                               [[0, 0, 5, 5]])
+    # neither: every image would silently get no person
+    p = _write(tmp_path, [{"image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5], "score": 0.9}], "cars.json")
+    with pytest.raises(DataError, match=r"cars\.json: none of its 1 boxes is of the person category 7"):
+        read_coco_detections(p, sizes, category_id=7)
+    assert read_coco_detections(_write(tmp_path, []), sizes, category_id=7)[1].boxes.shape == (0, 4)
+
+
+def test_results_written_with_the_datasets_person_category() -> None:
+    poses = Poses(np.float32([[0, 0, 4, 4]]), np.float32([1]), np.zeros((1, 17, 3), np.float32), np.float32([1]))
+    assert poses_to_coco(3, poses, category_id=0)[0]["category_id"] == 0
