@@ -225,6 +225,15 @@ def test_bench_that_measures_nothing_is_an_error(tiny_yaml, capsys) -> None:
     assert "nothing was measured: every backend was skipped on device cpu" in captured.err
 
 
+def test_bench_whose_baseline_is_skipped_says_why_there_are_no_ratio_lines(tiny_yaml, capsys) -> None:
+    code = main(["bench", "--model", str(tiny_yaml), "--backends", "cuda-fast,torch", "--batch", "1",
+                 "--seconds", "0.01", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "torch        batch   1:" in out and "cuda-fast    skipped:" in out
+    assert not any(line.startswith("ratio ") for line in out.splitlines())
+    assert "no ratio lines against cuda-fast: it was skipped (above)" in out
+
+
 def test_export_loads_in_onnxruntime_equals_torch_and_goes_into_a_new_folder(tiny_yaml, tmp_path, capsys) -> None:
     """Random weights come from the fixed seed (the same network as `--weights random` runs), the
     opset asked for is written, and `--out DIR/` (missing folders) gets the default name inside."""
