@@ -40,3 +40,30 @@ def test_info_says_what_a_bug_report_needs(tmp_path, monkeypatch, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["cache"]["weights"] == str(tmp_path / "home" / "cache" / "weights")
     assert info["environment"]["STIP_RT_CACHE_MAX_GB"] == "2"
+
+
+def _option_actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from ((f"{name} {v}", a) for v, a in _option_actions(child))
+        elif action.option_strings:
+            yield "", action
+
+
+def test_every_option_of_the_small_commands_says_its_default():
+    """An option with a default value (not a flag, not None) shows it in --help."""
+    from stip_rt.cli import build_parser
+
+    top = build_parser()
+    verbs = next(a for a in top._actions if a.dest == "verb").choices
+    missing = []
+    for verb in ("info", "export", "bench", "cache", "weights", "predict", "config"):
+        for where, action in _option_actions(verbs[verb]):
+            if action.default in (None, False, [], "==SUPPRESS==") or action.help is None:
+                continue
+            if "default" not in action.help and action.default != 0:
+                missing.append(f"{verb} {where}{action.option_strings[-1]}")
+    assert not missing, missing
