@@ -43,11 +43,27 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[An
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def yaml_error_text(e: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``line L, column C: <problem> (<context>)``, the position
+    1-based (PyYAML's own text spans several lines and names the stream ``<unicode string>``)."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(e).split())
+    context = getattr(e, "context", None)
+    context_mark = getattr(e, "context_mark", None)
+    where = ""
+    if context and context_mark is not None and context_mark.line != mark.line:
+        where = f" on line {context_mark.line + 1}"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context}{where})" if context else "")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping (a key given twice in one mapping is an error).
 
     Raises:
-        ConfigError: missing file, invalid YAML, a duplicate key, or not a mapping.
+        ConfigError: missing or unreadable file (a binary file too), invalid YAML (one line with the
+            line and column), a duplicate key, or not a mapping.
     """
     p = Path(path)
     try:
@@ -56,12 +72,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config {p}: file not found") from None
     except OSError as e:
         raise ConfigError(f"config {p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {p}: not a YAML text file (byte {e.start} is not UTF-8)") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except _DuplicateKey as e:
         raise ConfigError(f"config {p}: {e}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config {p}: invalid YAML ({e})") from None
+        raise ConfigError(f"config {p}: invalid YAML at {yaml_error_text(e)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

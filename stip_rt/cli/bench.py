@@ -95,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r.backend:<{width}} batch {r.batch:>3}: {speed}")
         for line in ratio_lines(results, baseline=names[0]) + fold_ratio_lines(results):
             print(f"{line}  [{spec.name}]")
+        measured = {r.backend for r in results if r.crops_per_s is not None}
+        if names[0] not in measured and measured:
+            print(
+                f"no ratio lines against {names[0]}: it was skipped (above); the first of --backends is the "
+                f"baseline, put one that runs here first  [{spec.name}]"
+            )
     for line in model_ratio_lines(by_model):
         print(line)
     if not any(r.crops_per_s is not None for results in by_model.values() for r in results):
@@ -102,16 +108,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_EXAMPLES = """examples:
+  stip-rt bench --backends torch,onnxruntime --batch 1,8 --seconds 1        # CPU
+  stip-rt bench --backends torch,cuda-fast,tensorrt --model stip-w32-coco-256x192 --model hrnet-w32-coco-256x192
+
+A backend that cannot run here is listed as skipped, with the reason; ratio lines compare each
+backend with the first one (the baseline), each model with the first model."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="throughput of inference backends (crops/s)")
+    p = sub.add_parser(
+        "bench",
+        help="throughput of inference backends (crops/s)",
+        description="Crops/s and ms per batch of each backend variant, batch size and model, with ratio lines.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--backends",
         default="torch,cuda-fast,onnxruntime,tensorrt",
         help="comma-separated backend variants "
         "<backend>[+unfolded][+unfused][+compile][+branches][+cudnn-benchmark][+fp16|bf16|fp32] "
-        "(e.g. torch,torch+unfolded,cuda-fast,cuda-fast+compile); the first is the baseline of the ratio lines",
+        "(e.g. torch,torch+unfolded,cuda-fast,cuda-fast+compile); the first is the baseline of the ratio lines "
+        "(default: %(default)s)",
     )
-    p.add_argument("--batch", default="1,8,32,64", help="comma-separated batch sizes")
+    p.add_argument("--batch", default="1,8,32,64", help="comma-separated batch sizes (default: %(default)s)")
     p.add_argument(
         "-m",
         "--model",
@@ -126,14 +147,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="checkpoint, or 'random' (default: random weights; speed does not depend on them)",
     )
-    p.add_argument("--device", default="auto", help="device for torch/cuda-fast/tensorrt (auto, cpu, cuda, cuda:N)")
-    p.add_argument("--seconds", type=float, default=2.0, help="time budget per backend and batch (> 0)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="device for torch/cuda-fast/tensorrt: auto, cpu, cuda, cuda:N (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="time budget per backend and batch, seconds > 0 (default: %(default)s)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
     p.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
     p.add_argument(
         "--ort-opt",
         default="all",
         choices=("disable", "basic", "extended", "all"),
-        help="ONNX Runtime graph optimisation level",
+        help="ONNX Runtime graph optimisation level (default: %(default)s)",
     )
     p.set_defaults(func=run)

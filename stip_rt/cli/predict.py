@@ -110,7 +110,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="keypoints for given person boxes in images → COCO results (+ drawings)",
-        description=__doc__,
+        description=(__doc__ or "").replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", metavar="IMAGE_OR_DIR", help="an image, a folder of images or a glob")
@@ -118,7 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="results.json", help="COCO keypoint results to write")
     p.add_argument("--draw", metavar="DIR", help="also write the images with skeletons drawn into DIR")
     p.add_argument("--no-nms", action="store_true", help="keep every person (no OKS-NMS)")
-    p.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score")
+    p.add_argument("--image-thre", type=float, default=0.0, help="minimum detection score (default: %(default)s)")
     add_model_options(p, model_help="pose model: zoo name or model YAML (default: auto)")
     add_config_options(p)
     p.set_defaults(func=run)

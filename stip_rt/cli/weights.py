@@ -112,7 +112,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("fetch", help="download weights into the cache (SHA-256 checked)")
     q.add_argument("names", nargs="+", metavar="NAME", help="zoo name(s), see `stip-rt weights list`")
     q.add_argument("--force", action="store_true", help="download again even when a good copy is cached")
-    q.add_argument("--timeout", type=float, default=weights.DEFAULT_TIMEOUT_S, help="network timeout in seconds (> 0)")
+    q.add_argument(
+        "--timeout",
+        type=float,
+        default=weights.DEFAULT_TIMEOUT_S,
+        help="network timeout in seconds, > 0 (default: %(default)s)",
+    )
     q.set_defaults(func=_fetch)
 
     q = verbs.add_parser("verify", help="re-hash cached weights (exit 2 when one is corrupt)")

@@ -203,6 +203,8 @@ def load_or_build(
     Returns:
         The engine ``deserialize`` returned.
 
+    A cache that cannot be written (read-only, full) costs one warning, not the engine just built.
+
     Raises:
         BackendError: a freshly built plan cannot be deserialized.
     """
@@ -220,8 +222,12 @@ def load_or_build(
     if engine is None:
         raise BackendError("TensorRT: the engine just built cannot be deserialized")
     if cache is not None:
-        path = cache.store(key, plan)
-        log.info("TensorRT engine cached at %s", path)
+        try:
+            path = cache.store(key, plan)
+        except BackendError as e:  # a read-only or full cache: the engine just built still runs
+            log.warning("%s; the engine is used without caching it (it is built again next time)", e)
+        else:
+            log.info("TensorRT engine cached at %s", path)
     return engine
 
 

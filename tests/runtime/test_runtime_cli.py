@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 
 import onnx
 import pytest
@@ -150,7 +151,12 @@ def test_export_of_a_zoo_model_with_a_corrupt_or_missing_cached_checkpoint(
     from stip_rt.runtime import onnx_export
 
     exported: list[object] = []
-    monkeypatch.setattr(onnx_export, "export_onnx", lambda model, path, config: exported.append(path) or path)
+    def fake_export(model, path, config):
+        exported.append(path)
+        path.write_bytes(b"onnx")
+        return path
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
     name = "hrnet-w32-coco-256x192"
     if cached == "corrupt":
         weights.weights_dir().mkdir(parents=True)
@@ -217,3 +223,98 @@ def test_bench_that_measures_nothing_is_an_error(tiny_yaml, capsys) -> None:
     captured = capsys.readouterr()
     assert code == 2 and "skipped" in captured.out
     assert "nothing was measured: every backend was skipped on device cpu" in captured.err
+
+
+def test_bench_whose_baseline_is_skipped_says_why_there_are_no_ratio_lines(tiny_yaml, capsys) -> None:
+    code = main(["bench", "--model", str(tiny_yaml), "--backends", "cuda-fast,torch", "--batch", "1",
+                 "--seconds", "0.01", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "torch        batch   1:" in out and "cuda-fast    skipped:" in out
+    assert not any(line.startswith("ratio ") for line in out.splitlines())
+    assert "no ratio lines against cuda-fast: it was skipped (above)" in out
+
+
+def test_export_loads_in_onnxruntime_equals_torch_and_goes_into_a_new_folder(tiny_yaml, tmp_path, capsys) -> None:
+    """Random weights come from the fixed seed (the same network as `--weights random` runs), the
+    opset asked for is written, and `--out DIR/` (missing folders) gets the default name inside."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from stip_rt.models import RANDOM_SEED, build_model
+
+    folder = tmp_path / "new" / "sub"
+    assert main(["export", "--model", str(tiny_yaml), "--opset", "18", "--out", f"{folder}/"]) == 0
+    out = folder / "tiny.onnx"
+    assert f"wrote {out} (standard flavour, random weights)" in capsys.readouterr().out
+    assert [p.name for p in folder.iterdir()] == ["tiny.onnx"]  # no temp file left
+    proto = onnx.load(str(out))
+    assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 18
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((3, 3, 128, 96), dtype=np.float32)
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.no_grad():
+        want = build_model(str(tiny_yaml), seed=RANDOM_SEED).eval()(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape == (3, 14, 64, 48)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@pytest.fixture()
+def fake_export(monkeypatch):
+    """``export_onnx`` replaced: records its paths and writes a small file (or a part of one, then fails)."""
+    from stip_rt.errors import BackendError
+    from stip_rt.runtime import onnx_export
+
+    calls: list[Path] = []
+    fail = {"on": False}
+
+    def export(model, path, config):
+        calls.append(path)
+        path.write_bytes(b"partial" if fail["on"] else b"onnx")
+        if fail["on"]:
+            raise BackendError("ONNX export of STIPNet failed: boom")
+        return path
+
+    monkeypatch.setattr(onnx_export, "export_onnx", export)
+    return calls, fail
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "{model}"], "is the --model file itself"),
+        (["--out", "{tmp}/x.engine", "--format", "onnx"], "is a TensorRT engine but --format is onnx"),
+        (["--out", "{tmp}/x.onnx", "--format", "engine"], "is an ONNX file but --format is engine"),
+        (["--out", "{tmp}/x.engine", "--profile", "1,8"], "--profile '1,8': expected three batch sizes"),
+        (["--out", "{tmp}/x.engine", "--profile", "8,1,64"], "--profile '8,1,64'"),
+        (["--format", "engine", "--profile", "a,b,c"], "--profile 'a,b,c'"),
+    ],
+)
+def test_export_refuses_a_wrong_output_before_any_work(
+    tiny_yaml, tmp_path, fake_export, capsys, extra: list[str], message: str
+) -> None:
+    before = tiny_yaml.read_bytes()
+    argv = [a.format(model=tiny_yaml, tmp=tmp_path) for a in extra]
+    assert main(["export", "--model", str(tiny_yaml), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert fake_export[0] == [] and tiny_yaml.read_bytes() == before
+    assert not (tmp_path / "x.engine").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_a_failed_export_leaves_the_existing_file_as_it_was(tiny_yaml, tmp_path, fake_export, capsys) -> None:
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the good export of yesterday")
+    fake_export[1]["on"] = True
+    assert main(["export", "--model", str(tiny_yaml), "--out", str(out)]) == 2
+    assert "boom" in capsys.readouterr().err
+    assert out.read_bytes() == b"the good export of yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "tiny.yaml"]  # no partial file
+    fake_export[1]["on"] = False
+    assert main(["export", "--model", str(tiny_yaml), "--out", str(out)]) == 0
+    assert out.read_bytes() == b"onnx" and "it replaced the file that was there" in capsys.readouterr().out
+
+
+def test_export_of_a_model_file_without_weights_says_the_fix_once(tiny_yaml, tmp_path, fake_export, caplog) -> None:
+    assert main(["export", "--model", str(tiny_yaml), "--out", str(tmp_path / "x.onnx")]) == 0
+    assert "exporting RANDOM weights" in caplog.text
+    assert caplog.text.count("pass --weights CHECKPOINT") == 1

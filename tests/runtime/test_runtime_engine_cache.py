@@ -113,6 +113,19 @@ def test_unwritable_cache_is_a_backend_error(tmp_path) -> None:
         ec.EngineCache(blocker / "engines").store(KEY, b"plan")
 
 
+def test_an_unwritable_cache_costs_a_warning_not_the_engine_just_built(tmp_path, caplog) -> None:
+    """A read-only cache (here a folder that cannot be created): the build of minutes is used, not lost."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = ec.EngineCache(blocker / "engines")
+    builds = []
+    with caplog.at_level(logging.WARNING):
+        engine = ec.load_or_build(cache, KEY, lambda: builds.append(1) or b"plan", lambda p: p.decode())
+    assert engine == "plan" and builds == [1]
+    assert str(blocker) in caplog.text and "without caching it" in caplog.text
+    assert blocker.read_text() == "not a folder"
+
+
 def test_file_sha256(tmp_path) -> None:
     p = tmp_path / "x.onnx"
     p.write_bytes(b"abc")
