@@ -5,6 +5,8 @@
 Each image's id is its file name's stem as a number (``000000000785.jpg`` → 785), or the stem
 itself when it is not a number; ``DETS.json`` (COCO results with ``bbox``) gives the boxes per id.
 People are rescored and OKS-NMS'ed as in the official protocol (``--no-nms`` to keep all).
+An image that cannot be read is left out with an error naming it; the others are predicted and
+written, and the command then fails (exit 2) naming the images left out.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from ..errors import SinkError
+    from ..errors import SinkError, SourceError
     from ..eval.protocol import ProtocolConfig, predict_images
     from ..io.coco import poses_to_coco, read_coco_detections, write_coco_results
     from ..io.draw import draw_people
@@ -82,9 +84,15 @@ def run(args: argparse.Namespace) -> int:
     if draw_dir is not None:
         draw_dir.mkdir(parents=True, exist_ok=True)
     protocol = ProtocolConfig(image_thre=args.image_thre, use_nms=not args.no_nms)
-    results = []
-    stream = predict_images(est, images, dets, protocol)
-    for image_id, path, image, poses in tqdm(stream, total=len(images), unit="img", disable=not sys.stderr.isatty()):
+    results: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    for image_id, path in tqdm(images, unit="img", disable=not sys.stderr.isatty()):
+        try:  # one image at a time: an unreadable one is left out, the others are still predicted and written
+            ((_, _, image, poses),) = predict_images(est, [(image_id, path)], dets, protocol)
+        except SourceError as e:
+            log.error("%s: left out", e)
+            unreadable.append(str(path))
+            continue
         results.extend(poses_to_coco(image_id, poses))
         if draw_dir is not None:
             drawn = draw_people(image, poses.boxes, poses.keypoints, schema=est.schema, scores=poses.scores)
@@ -92,7 +100,14 @@ def run(args: argparse.Namespace) -> int:
             if not cv2.imwrite(str(out), drawn):
                 raise SinkError(f"drawing {out}: cannot write this image")
     write_coco_results(args.out, results)
-    print(f"{len(results)} people on {len(images)} image(s) → {args.out}")
+    done = len(images) - len(unreadable)
+    print(f"{len(results)} people on {done} image(s) → {args.out}")
+    if unreadable:
+        shown = ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+        raise SourceError(
+            f"{len(unreadable)} of {len(images)} image(s) could not be read and were left out ({shown}); "
+            f"the results of the other {done} are in {args.out}"
+        )
     return 0
 
 

@@ -290,11 +290,11 @@ def _detection_category(data: list[Any], category_id: int, path: Path) -> int:
                     f"(nor of COCO's person category {PERSON_CATEGORY}); categories: {', '.join(sorted(present))}")
 
 
-def poses_to_coco(image_id: int, poses: Poses, category_id: int = 1, bbox: bool = True) -> list[dict[str, Any]]:
+def poses_to_coco(image_id: int | str, poses: Poses, category_id: int = 1, bbox: bool = True) -> list[dict[str, Any]]:
     """COCO keypoint results of one image.
 
     Args:
-        image_id: the image's id.
+        image_id: the image's id (a number, or a file stem where the name is not one: `stip-rt predict`).
         poses: people with keypoints (N, K, 3) frame pixels and their (N, 4) xyxy boxes.
         category_id: the person category: 1 (COCO), or the ground truth's (:func:`keypoint_category`).
         bbox: add each person's box as ``"bbox": [x, y, w, h]`` pixels (the detector's box, or

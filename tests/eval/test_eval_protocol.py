@@ -315,3 +315,24 @@ def test_predict_missing_input_is_not_found(data_dir: Path, tiny_models, tmp_pat
     missing = tmp_path / "nope.jpg"
     assert main(_predict_argv(missing, dets, tmp_path / "r.json", tiny_models["coco"])) == 2
     assert f"{missing}: not found" in capsys.readouterr().err
+
+
+def test_predict_leaves_out_an_unreadable_image_and_keeps_the_others(
+    data_dir: Path, tiny_models, tmp_path: Path, capsys
+) -> None:
+    # a folder of images where one is damaged: the others are still predicted and written, and the
+    # command fails naming the damaged one (before, it stopped there and wrote nothing)
+    _, images, dets = _coco(data_dir)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("000000000785.jpg", "000000040083.jpg"):
+        (folder / name).write_bytes((images / name).read_bytes())
+    bad = folder / "000000000001.jpg"  # sorts first
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    out = tmp_path / "res.json"
+    assert main(_predict_argv(folder, dets, out, tiny_models["coco"], "--no-nms")) == 2
+    io = capsys.readouterr()
+    assert f"1 of 3 image(s) could not be read and were left out ({bad})" in io.err
+    assert f"the results of the other 2 are in {out}" in io.err and "Traceback" not in io.err
+    assert "on 2 image(s)" in io.out
+    assert {r["image_id"] for r in read_coco_results(out, 17)} == {785, 40083}
