@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -207,4 +208,27 @@ def test_two_runs_at_once_and_kept_results_are_not_overwritten(
     for arrays, copies in kept:
         for x, y in zip(arrays, copies, strict=True):
             np.testing.assert_array_equal(x, y)
+    assert stip_threads() == []
+
+
+def test_the_documented_python_snippets_run_as_written(
+    tmp_path: Path, vtest: Path, pets_gt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two whole box-only runs of vtest (795 frames), one drawing every frame: ~3 s. docs/pipeline.md's
+    # block needs a zoo model's weights (a download): not here
+    for name in ("vtest.avi", "video.mp4"):
+        (tmp_path / name).symlink_to(vtest)
+    (tmp_path / "gt.txt").symlink_to(pets_gt)
+    monkeypatch.chdir(tmp_path)
+    blocks = [
+        block
+        for doc in (REPO / "README.md", REPO / "docs" / "analysis.md")
+        for block in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+        if "track_frames(" in block
+    ]
+    assert len(blocks) == 2
+    for block in blocks:
+        namespace: dict[str, object] = {"print": lambda *a: None}
+        exec(block, namespace)
+        assert namespace["result"].index == 794  # type: ignore[attr-defined]
     assert stip_threads() == []
