@@ -202,6 +202,8 @@ class TrackRun(Iterator[FrameResult]):
             StipError: the run's error, after everything computed before it was written.
         """
         if self._closed:
+            if self.pipeline.running:  # close() on another thread is still stopping it: let the sinks finish
+                self.pipeline.wait(self.pipeline.config.queues.join_timeout_s)  # (may raise the run's error)
             raise StopIteration
         results = self._results  # a local: close() from another thread may drop the attribute
         if results is None:
@@ -220,9 +222,10 @@ class TrackRun(Iterator[FrameResult]):
 
         Raises:
             StipError: a source, model, detector or sink cannot be opened; ConfigError: the run was closed
-                before it was prepared.
+                before it was prepared (after a run, ``info`` stays readable).
         """
-        return self.pipeline.prepare().run
+        parts = self.pipeline.parts  # once built, also after the run ended (prepare() refuses a stopped run)
+        return parts.run if parts is not None else self.pipeline.prepare().run
 
     def stats(self) -> PipelineStats:
         """Figures of the run so far (frames, people, tracks, fps per stage, latency); any time, any thread."""

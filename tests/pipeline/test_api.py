@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,11 @@ def test_info_prepares_the_run_and_repr_and_stats_tell_its_state(vtest: Path, pe
     assert [r.index for r in run] == [0, 1, 2]
     assert repr(run) == f"<TrackRun {str(vtest)!r}: ended, 3 frames>" and run.stats().frames == 3
     run.close()
-    assert repr(run).endswith(": closed, 3 frames>")
+    assert repr(run).endswith(": closed, 3 frames>") and run.info.source.height == 576  # still readable
+    closed = stip_rt.track_frames(vtest, detections=str(pets_gt), pose="none")
+    closed.close()
+    with pytest.raises(ConfigError, match="stopped"):
+        _ = closed.info
 
 
 def _cell(namespace: dict[str, object]) -> None:
@@ -231,4 +236,40 @@ def test_the_documented_python_snippets_run_as_written(
         namespace: dict[str, object] = {"print": lambda *a: None}
         exec(block, namespace)
         assert namespace["result"].index == 794  # type: ignore[attr-defined]
+    assert stip_threads() == []
+
+
+class _SlowClose:
+    """A sink whose close() takes a while (a big file being finished)."""
+
+    needs_image = False
+
+    def __init__(self) -> None:
+        self.closing, self.closed = threading.Event(), threading.Event()
+
+    def open(self, run: object) -> None:
+        pass
+
+    def write(self, result: object) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closing.set()
+        time.sleep(0.5)
+        self.closed.set()
+
+
+def test_a_loop_ended_by_close_on_another_thread_ends_once_the_outputs_are_finished(
+    vtest: Path, pets_gt: Path
+) -> None:
+    # the loop's next() saw the closed flag and ended while the other thread was still finishing the sinks
+    sink = _SlowClose()
+    run = stip_rt.track_frames(vtest, detections=str(pets_gt), pose="none", sinks=sink)
+    closer = threading.Thread(target=run.close)
+    for r in run:
+        if r.index == 2:
+            closer.start()
+            assert sink.closing.wait(30)
+    assert sink.closed.is_set()
+    closer.join(30)
     assert stip_threads() == []
