@@ -7,13 +7,25 @@ Heavy modules (torch) are imported on first use of a name, so ``import stip_rt``
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StipError
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers (mypy, IDEs); nothing is imported at run time
+    from .api import TrackRun, track_config, track_frames
+    from .detect.factory import create_detector
+    from .models import ModelSpec, build_model
+    from .pipeline import Pipeline
+    from .pose.estimator import PoseEstimator
+    from .run_config import RunConfig
+    from .run_load import load_run_config
+    from .runtime.factory import create_backend
+    from .track.tracker import Tracker
+    from .types import Detections, FrameResult, Poses, Tracks
+
 __all__ = [
     "Detections", "FrameResult", "ModelSpec", "Pipeline", "PoseEstimator", "Poses", "RunConfig",
-    "StipError", "Tracker", "Tracks", "build_model", "create_backend", "create_detector",
+    "StipError", "TrackRun", "Tracker", "Tracks", "build_model", "create_backend", "create_detector",
     "load_run_config", "track_config", "track_frames",
 ]
 
@@ -26,6 +38,7 @@ _LAZY = {
     "load_run_config": "stip_rt.run_load",
     "track_config": "stip_rt.api",
     "track_frames": "stip_rt.api",
+    "TrackRun": "stip_rt.api",
     "PoseEstimator": "stip_rt.pose.estimator",
     "Tracker": "stip_rt.track.tracker",
     "create_backend": "stip_rt.runtime.factory",

@@ -8,6 +8,7 @@ that given files exist (a ``stat``, nothing is opened), and rules between branch
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -83,7 +84,20 @@ def _pose_model(v: str) -> str | None:
     names = zoo_names()
     if v in names:
         return None
-    return f"not a zoo model, model file, auto or none{did_you_mean(v, names)}"
+    return f"not a zoo model, model file, auto or none{_zoo_suggestion(v, names)}"
+
+
+def _zoo_suggestion(v: str, names: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest zoo name, or the first whose start is closest to ``v``
+    (``stip-w32`` and ``hrnet-w33`` are a zoo name's start); else the list of zoo names."""
+    hint = did_you_mean(v, names)
+    if not hint:
+        starts: dict[str, str] = {}
+        for name in names:
+            starts.setdefault(name[: len(v)], name)
+        close = difflib.get_close_matches(v, list(starts), n=1)
+        hint = f" (did you mean '{starts[close[0]]}'?)" if close else f"; zoo models: {', '.join(names)}"
+    return hint
 
 
 def _buckets(v: tuple[int, ...]) -> str | None:
