@@ -172,19 +172,23 @@ def _export_settings(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _onnxruntime(model: nn.Module | str | Path, device: str, precision: str, config: Any, opts: dict) -> Backend:
-    from .onnx_export import ExportConfig, cached_onnx
+    from .onnx_export import ExportConfig, onnx_for_session
     from .onnxruntime_backend import OnnxRuntimeBackend, OrtConfig
 
     if precision != "fp32" and not device.startswith("cuda"):
         raise BackendError(f"onnxruntime backend on the CPU runs fp32 only (asked for {precision})")
-    onnx_path: str | Path | None = opts.get("onnx")
-    if onnx_path is None:
-        if isinstance(model, nn.Module):
-            export = ExportConfig(flavour="standard", fp16=precision == "fp16", **_export_settings(opts))
-            onnx_path = cached_onnx(model, export, input_size=opts.get("input_size"))
-        else:
-            onnx_path = model
-    backend = OnnxRuntimeBackend(onnx_path, device=device, precision=precision, config=config or OrtConfig())
+    given: str | Path | None = opts.get("onnx")
+    source = model if given is None else given  # a given ONNX file, else the model
+    ort_config = config or OrtConfig()
+    onnx_path: str | Path
+    if isinstance(source, nn.Module):
+        export = ExportConfig(flavour="standard", fp16=precision == "fp16", **_export_settings(opts))
+        # the cached export; a temporary one (deleted once the session holds the model) where the cache is read-only
+        with onnx_for_session(source, export, input_size=opts.get("input_size")) as onnx_path:
+            backend = OnnxRuntimeBackend(onnx_path, device=device, precision=precision, config=ort_config)
+    else:
+        onnx_path = source
+        backend = OnnxRuntimeBackend(onnx_path, device=device, precision=precision, config=ort_config)
     if isinstance(model, nn.Module):
         check_onnx_matches(model, backend.session, onnx_path, opts.get("input_size"))
     return backend

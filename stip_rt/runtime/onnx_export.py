@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from torch import nn
 
 from ..errors import BackendError
 from ..nn.fold import prepare_inference
+from ..paths import HOME_ENV
 from .engine_cache import cache_limit_bytes, enforce_cache_limit, onnx_cache_dir, touch
 
 log = logging.getLogger(__name__)
@@ -187,8 +190,10 @@ def export_onnx(
     finally:
         registration.removeFilter(_not_torchvision_notice)
     proto = onnx.load(str(path), load_external_data=False)
+    # weights written as external data (``<name>.onnx.data``, over ~1.5 GB) are only found from the file's folder
+    external = any(onnx.external_data_helper.uses_external_data(t) for t in proto.graph.initializer)
     try:
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(str(path) if external else proto)
     except onnx.checker.ValidationError as e:
         raise BackendError(f"ONNX export: {path} fails onnx.checker: {_first_line(e)}") from e
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -229,6 +234,42 @@ def model_fingerprint(model: nn.Module, *extra: object) -> str:
     return h.hexdigest()[:24]
 
 
+class CacheWriteError(BackendError):
+    """The ONNX cache folder cannot be written (read-only, no permission, full disk).
+
+    Attributes:
+        folder: the cache folder.
+        reason: the OS's words (``Read-only file system``, ``No space left on device``...).
+    """
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(f"ONNX cache {folder}: cannot write ({reason})")
+        self.folder = folder
+        self.reason = reason
+
+
+def _cache_path(model: nn.Module, config: ExportConfig, shape: tuple[int, int, int], folder: Path) -> Path:
+    return folder / f"{type(model).__name__.lower()}-{model_fingerprint(model, config, shape)}.onnx"
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the folder cannot even be read."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    """The OSError ``e`` is or was raised from (``export_onnx`` wraps a failed write in a BackendError)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 def cached_onnx(
     model: nn.Module,
     config: ExportConfig = ExportConfig(),
@@ -240,10 +281,14 @@ def cached_onnx(
     The file name is a fingerprint of the weights, spec, torch version and export settings,
     so changed weights give a new export (random-weight models are seeded,
     :data:`stip_rt.models.RANDOM_SEED`, so they give the same one). Each use marks the file as
-    used; in the default folder, a new export then evicts the least recently used entries over
-    the cache's size limit (:func:`~stip_rt.runtime.engine_cache.enforce_cache_limit`).
+    used (not in a read-only folder, which is fine for a file already there); in the default
+    folder, a new export then evicts the least recently used entries over the cache's size
+    limit (:func:`~stip_rt.runtime.engine_cache.enforce_cache_limit`). :func:`onnx_for_session`
+    is the same with a fall-back for a cache that cannot be written.
 
     Raises:
+        CacheWriteError: the file is not cached and the folder cannot be written (checked before
+            exporting) or the write failed (a full disk); a :class:`BackendError`.
         BackendError: the export failed.
         ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed (checked before exporting).
     """
@@ -252,17 +297,69 @@ def cached_onnx(
     if managed:
         cache_limit_bytes()
     folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
-    path = folder / f"{type(model).__name__.lower()}-{model_fingerprint(model, config, shape)}.onnx"
-    if path.exists():
+    path = _cache_path(model, config, shape, folder)
+    if _is_file(path):
         log.info("using cached ONNX export %s", path)
         touch(path)
         return path
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.onnx")  # concurrent runs
     try:
-        export_onnx(model, tmp, config, input_size=shape[1:])
-        tmp.replace(path)
+        try:  # a read-only or unreachable folder fails here, before an export of seconds
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp.open("xb").close()
+        except FileExistsError:
+            pass  # a leftover of a killed run with the same pid and thread: overwritten
+        except OSError as e:
+            raise CacheWriteError(folder, e.strerror or str(e)) from e
+        try:
+            export_onnx(model, tmp, config, input_size=shape[1:])
+            tmp.replace(path)
+        except Exception as e:
+            err = _os_error(e)
+            if err is None:
+                raise
+            raise CacheWriteError(folder, err.strerror or str(err)) from e
     finally:
         tmp.unlink(missing_ok=True)
     if managed:
         enforce_cache_limit(keep=(path,))
     return path
+
+
+@contextmanager
+def onnx_for_session(
+    model: nn.Module,
+    config: ExportConfig = ExportConfig(),
+    input_size: Sequence[int] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[Path]:
+    """The ONNX file of ``model`` for building a session inside the ``with`` block.
+
+    :func:`cached_onnx`'s file when it is cached (a read-only folder is fine) or can be cached.
+    When the cache folder cannot be written (a read-only home or mount, no permission, a full
+    disk), the model is exported into a temporary folder instead, with one warning; the folder
+    (the ``.onnx`` file and any external-data file next to it) is deleted when the block ends, so
+    build the session (ONNX Runtime and TensorRT read the whole model at creation) inside it and
+    keep no use of the path after it.
+
+    Raises:
+        BackendError: the export failed.
+        ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed (checked before exporting).
+    """
+    shape = model_input_shape(model, input_size)
+    try:
+        path = cached_onnx(model, config, shape[1:], cache_dir)
+    except CacheWriteError as e:
+        failure = e
+    else:
+        yield path
+        return
+    log.warning(
+        "%s; exporting the model to a temporary file instead, which every run does again "
+        "(set %s to a writable folder to keep the export)",
+        failure,
+        HOME_ENV,
+    )
+    name = _cache_path(model, config, shape, failure.folder).name
+    with tempfile.TemporaryDirectory(prefix="stip-rt-onnx-") as tmp:  # external data, if any, lands here too
+        yield export_onnx(model, Path(tmp) / name, config, input_size=shape[1:])

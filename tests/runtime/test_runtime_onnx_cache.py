@@ -1,0 +1,237 @@
+"""The onnxruntime backend with an ONNX cache that cannot be written: a read-only folder, a full disk
+during the export, a read-only folder that already holds the export; weights in external data."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from stip_rt.models import build_model
+from stip_rt.runtime import factory, onnx_export
+from stip_rt.runtime.onnx_export import CacheWriteError, ExportConfig, cached_onnx, onnx_for_session
+
+TINY = {
+    "name": "tiny-stip",
+    "arch": "stip",
+    "schema": "crowdpose14",
+    "num_joints": 14,
+    "input_size": (128, 96),
+    "heatmap_size": (64, 48),
+    "widths": (8, 16, 32, 64),
+    "num_modules": (1, 1, 1),
+    "num_blocks": 1,
+    "stem_blocks": 1,
+}
+LOGGER = "stip_rt.runtime.onnx_export"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> nn.Module:
+    torch.manual_seed(0)
+    return build_model(TINY).eval()
+
+
+@pytest.fixture
+def onnx_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The ONNX cache folder of a fresh ``$STIP_RT_HOME``."""
+    monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "cache" / "onnx"
+
+
+@pytest.fixture
+def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder standing in for /tmp (``tempfile.gettempdir()``), to check nothing is left there."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def exports(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The paths ``export_onnx`` is called with (it still exports)."""
+    calls: list[Path] = []
+    real = onnx_export.export_onnx
+
+    def spy(model: nn.Module, path: str | Path, *args: object, **kw: object) -> Path:
+        calls.append(Path(path))
+        return real(model, path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(onnx_export, "export_onnx", spy)
+    return calls
+
+
+@pytest.fixture
+def chmod_read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Skips where folder permissions are not enforced (root with CAP_DAC_OVERRIDE), as tests/weights does."""
+    probe = tmp_path_factory.mktemp("permissions")
+    probe.chmod(0o555)
+    try:
+        (probe / "x").touch()
+    except PermissionError:
+        yield
+        return
+    finally:
+        probe.chmod(0o755)
+    pytest.skip("folder permissions are not enforced for this user (root?)")
+
+
+def _erofs_under(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate a read-only mount at ``folder``: creating folders or files under it raises EROFS."""
+    real_mkdir, real_open = Path.mkdir, Path.open
+
+    def inside(p: Path) -> bool:
+        return p == folder or folder in p.parents
+
+    def mkdir(self: Path, *args: object, **kw: object) -> None:
+        if inside(self) and not self.is_dir():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        real_mkdir(self, *args, **kw)  # type: ignore[arg-type]
+
+    def open_(self: Path, mode: str = "r", *args: object, **kw: object) -> object:
+        if inside(self) and any(c in mode for c in "wxa+"):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_open(self, mode, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    monkeypatch.setattr(Path, "open", open_)
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _check_runs(backend: object, model: nn.Module) -> None:
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        ref = model(x)
+    out = backend.infer(x)  # type: ignore[attr-defined]
+    assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+
+def _one_fallback_warning(caplog: pytest.LogCaptureFixture, folder: Path, reason: str) -> None:
+    (message,) = _warnings(caplog)
+    assert str(folder) in message and reason in message
+    assert "every run" in message and "STIP_RT_HOME" in message
+
+
+def test_read_only_cache_folder_exports_to_a_temporary_file(
+    tiny, onnx_dir, temp_root, exports, chmod_read_only, caplog
+) -> None:
+    onnx_dir.mkdir(parents=True)
+    onnx_dir.chmod(0o555)
+    try:
+        with caplog.at_level(logging.WARNING):
+            backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
+    finally:
+        onnx_dir.chmod(0o755)
+    _check_runs(backend, tiny)
+    _one_fallback_warning(caplog, onnx_dir, "Permission denied")
+    assert len(exports) == 1 and temp_root in exports[0].parents  # no export tried in the cache first
+    assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
+
+
+def test_read_only_mount_simulated(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog) -> None:
+    """EROFS where the cache folder does not exist yet (a read-only home); runs as root too."""
+    _erofs_under(onnx_dir.parent, monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
+    _check_runs(backend, tiny)
+    _one_fallback_warning(caplog, onnx_dir, "Read-only file system")
+    assert len(exports) == 1 and temp_root in exports[0].parents
+    assert not onnx_dir.exists() and list(temp_root.iterdir()) == []
+    assert backend.path.name.startswith("stipnet-")  # type: ignore[attr-defined]  # the cache entry's name
+
+
+def test_full_disk_during_the_export_write(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog) -> None:
+    real_save = torch.onnx.ONNXProgram.save
+
+    def save(self: torch.onnx.ONNXProgram, destination: str, **kw: object) -> None:
+        if onnx_dir in Path(destination).parents:
+            Path(destination).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(self, destination, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.onnx.ONNXProgram, "save", save)
+    with caplog.at_level(logging.WARNING):
+        backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
+    _check_runs(backend, tiny)
+    _one_fallback_warning(caplog, onnx_dir, "No space left on device")
+    assert [temp_root in p.parents for p in exports] == [False, True]  # the cache first, then a temp file
+    assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []  # the partial file is gone too
+
+
+def test_read_only_folder_with_the_export_already_there(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog):
+    cached = cached_onnx(tiny)  # writable: exported into the cache
+    assert cached.parent == onnx_dir and len(exports) == 1
+    _erofs_under(onnx_dir.parent, monkeypatch)
+    monkeypatch.setattr("os.utime", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only")))
+    with caplog.at_level(logging.WARNING):
+        backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
+    _check_runs(backend, tiny)
+    assert backend.path == cached and len(exports) == 1  # type: ignore[attr-defined]  # used, not exported again
+    assert _warnings(caplog) == [] and list(temp_root.iterdir()) == []
+
+
+def test_read_only_folder_with_the_export_already_there_chmod(tiny, onnx_dir, exports, chmod_read_only, caplog):
+    cached = cached_onnx(tiny)
+    onnx_dir.chmod(0o555)
+    cached.chmod(0o444)
+    try:
+        with caplog.at_level(logging.WARNING):
+            backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
+    finally:
+        onnx_dir.chmod(0o755)
+    assert backend.path == cached and len(exports) == 1 and _warnings(caplog) == []  # type: ignore[attr-defined]
+
+
+def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch) -> None:
+    """``cached_onnx`` (TensorRT's exports, ``stip-rt export``) says the cache cannot be written, before exporting."""
+    _erofs_under(onnx_dir.parent, monkeypatch)
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
+    with pytest.raises(CacheWriteError, match=r"ONNX cache .*onnx: cannot write \(Read-only file system\)") as e:
+        cached_onnx(tiny)
+    assert e.value.folder == onnx_dir
+
+
+def test_export_errors_are_not_taken_for_a_full_cache(onnx_dir, temp_root, caplog) -> None:
+    class Broken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("boom")
+
+    with (
+        pytest.raises(onnx_export.BackendError, match="export of Broken failed") as e,
+        onnx_for_session(Broken(), input_size=(16, 12)),
+    ):
+        pass
+    assert not isinstance(e.value, CacheWriteError) and _warnings(caplog) == []
+    assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
+
+
+def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_root, monkeypatch, caplog) -> None:
+    """Weights written beside the graph (``<name>.onnx.data``, big models): ONNX Runtime holds them once
+    the session exists (it maps the file: removing it is safe on POSIX), so the folder goes with them."""
+    from torch.onnx._internal.exporter import _onnx_program
+
+    from stip_rt.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    if not hasattr(_onnx_program, "_LARGE_MODEL_THRESHOLD"):
+        pytest.skip("this torch decides external data differently")
+    monkeypatch.setattr(_onnx_program, "_LARGE_MODEL_THRESHOLD", 0)  # every initializer in external data
+    _erofs_under(onnx_dir.parent, monkeypatch)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 3, padding=1)).eval()
+    with caplog.at_level(logging.WARNING), onnx_for_session(model, ExportConfig(), input_size=(16, 12)) as path:
+        assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.data"]
+        backend = OnnxRuntimeBackend(path)
+    assert list(temp_root.iterdir()) == [] and len(_warnings(caplog)) == 1
+    x = torch.randn(2, 3, 16, 12)
+    with torch.no_grad():
+        assert torch.allclose(backend.infer(x), model(x), atol=1e-5)
