@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,7 +53,13 @@ def test_export_builds_the_checkpoint_model(trained, tmp_path, monkeypatch):
 
     result, spec = trained
     seen = []
-    monkeypatch.setattr(onnx_export, "export_onnx", lambda model, out, cfg: seen.append(model) or out)
+
+    def fake_export(model, out, cfg):  # writes a file: export renames its temp file into place
+        seen.append(model)
+        Path(out).write_bytes(b"onnx")
+        return out
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
     assert main(["export", "--weights", str(result.model), "--out", str(tmp_path / "m.onnx")]) == 0
     assert main(["export", "--model", str(result.model), "--out", str(tmp_path / "m.onnx")]) == 0
     assert [m.spec for m in seen] == [spec, spec] and not seen[0].training
