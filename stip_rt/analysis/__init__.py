@@ -1,12 +1,14 @@
-"""Movement analysis of tracks files: positions, speeds, joint angles (:func:`movement`) and plots.
+"""Movement analysis of tracks files: positions, speeds, joint angles (:func:`movement`), per-track summaries
+(:func:`summarize`) and plots.
 
 Example::
 
     from stip_rt.io import read_tracks
-    from stip_rt.analysis import movement, plots
+    from stip_rt.analysis import movement, plots, summarize
 
     tracks = read_tracks("tracks.jsonl")
     df = movement(tracks, scale=0.02)          # metres per pixel; or homography="ground.yaml"
+    per_track = summarize(df)                  # one row per track: duration, distance, speeds, angle ranges
     plots.speed(df).savefig("speed.png")
 
 Needs pandas and matplotlib (``pip install 'stip-rt[analysis]'``); importing this package does not.
@@ -26,6 +28,7 @@ _EXPORTS = {
     "joint_angles": "angles",
     "ANGLE_NAMES": "angles",
     "write_analysis": "report",
+    "summarize": "summary",
 }
 
 __all__ = sorted([*_EXPORTS, "plots"])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SinkError
 from ..io.read import TrackFile, read_tracks
 from .kinematics import movement, require_pandas
+from .summary import SUMMARY_NAME, summarize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,19 +40,20 @@ def write_analysis(
 ) -> dict[str, Path]:
     """Compute :func:`~stip_rt.analysis.movement` and write it with its plots into ``out_dir``.
 
-    Files: ``movement.csv``; ``trajectories.png`` (over the source's first frame when readable),
+    Files: ``movement.csv``; ``summary.csv`` (one row per track, :func:`~stip_rt.analysis.summary.summarize`);
+    ``trajectories.png`` (over the source's first frame when readable),
     ``ground.png`` (with a scale or homography), ``speed.png``, ``timeline.png`` and
     ``angles/track_<id>.png`` (with keypoints; the ``max_angle_tracks`` longest tracks).
 
     Args:
         tracks: a :func:`~stip_rt.io.read.read_tracks` result or a path.
         out_dir: folder (created if missing).
-        plots: False writes the CSV only.
+        plots: False writes the CSVs only.
         max_angle_tracks: joint-angle figures for at most this many tracks.
         **options: keyword options of :func:`~stip_rt.analysis.movement` (``scale``, ``homography`` ...).
 
     Returns:
-        name → path of every file written (``csv``, ``trajectories``, ``ground``, ``speed``,
+        name → path of every file written (``csv``, ``summary``, ``trajectories``, ``ground``, ``speed``,
         ``timeline``, ``angles/<id>``).
 
     Raises:
@@ -67,6 +69,8 @@ def write_analysis(
         out.mkdir(parents=True, exist_ok=True)
         written["csv"] = out / CSV_NAME
         df.to_csv(written["csv"], index=False, float_format=_float_text)
+        written["summary"] = out / SUMMARY_NAME
+        summarize(df).to_csv(written["summary"], index=False, float_format=_float_text)
         if plots:
             from . import plots as p
 

@@ -1,4 +1,4 @@
-"""``stip-rt analyze``: movement quantities (CSV) and plots from a tracks file."""
+"""``stip-rt analyze``: movement quantities (CSV), a per-track summary (CSV) and plots from a tracks file."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ FLAGS = {"scale": "--scale", "fps": "--fps", "kpt_threshold": "--kpt-threshold",
 def run(args: argparse.Namespace) -> int:
     from ..analysis.kinematics import check_options
     from ..analysis.report import write_analysis
+    from ..analysis.summary import longest_table
 
     options = {"scale": args.scale, "fps": args.fps, "kpt_threshold": args.kpt_threshold, "cutoff_hz": args.cutoff,
                "kpt_cutoff_hz": args.kpt_cutoff, "max_gap": args.max_gap}  # fmt: skip
@@ -32,16 +33,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<13}{path}")
     if angles:
         print(f"{'angles':<13}{angles[0].parent}/ ({len(angles)} track{'s' * (len(angles) > 1)})")
+    if "summary" in written:
+        import pandas as pd
+
+        smoothed = "smoothed" if args.smooth == "butterworth" else "raw"
+        table = longest_table(pd.read_csv(written["summary"]))
+        print(f"\n{table}\n(speeds from the {smoothed} columns; all tracks and columns in {written['summary'].name})")
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
-        help="movement CSV (position, speed, joint angles) and plots from a tracks file",
+        help="movement CSV (position, speed, joint angles), per-track summary CSV and plots from a tracks file",
         description=(
             "stip-rt analyze TRACKS: per-frame, per-track positions, speeds, accelerations, joint angles and "
-            "keypoints (movement.csv; units in the column names, see docs/analysis.md) and PNG plots."
+            "keypoints (movement.csv; units in the column names, see docs/analysis.md), one row per track\n"
+            "(summary.csv: duration, distance, speeds, joint-angle ranges) and PNG plots."
         ),
         epilog="Example: stip-rt analyze tracks.jsonl --homography ground.yaml --out analysis/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -85,5 +93,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="frame rate to use instead of the file's: times become frame / FPS (default: the file's frame times)",
     )
-    p.add_argument("--no-plots", dest="plots", action="store_false", help="write the CSV only")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="write the CSVs only")
     p.set_defaults(func=run)

@@ -46,7 +46,7 @@ def test_csv_only_and_homography(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     assert main(["analyze", str(tracks), "--homography", str(h), "--no-plots", "--smooth", "none", "-o", str(out)]) == 0
-    assert [p.name for p in out.iterdir()] == ["movement.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["movement.csv", "summary.csv"]
     header = (out / "movement.csv").read_text().splitlines()[0].split(",")
     assert "speed_m_s" in header and not any(c.endswith("_smooth") for c in header)
 
