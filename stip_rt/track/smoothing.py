@@ -138,8 +138,9 @@ def _filtfilt_in_time(t: np.ndarray, xy: np.ndarray, fps: float, cutoff_hz: floa
     time (``fps`` points per second or a little more, so that a point falls on both ends), filtered
     there with the Butterworth designed for the grid's rate, and the result is interpolated back to
     ``t`` with a cubic spline. Cubic rather than linear both ways: a straight chord between samples
-    1/15 s apart cuts a curved path short (a 1 Hz sway of 20 px by up to 0.4 px, a stall of 0.2 s
-    by 2 px), which the filter then keeps; a cubic spline through the samples stays within 0.1 px.
+    cuts a curved path short, which the filter then keeps (a 1 Hz sway of 20 px under a 2 Hz cutoff,
+    steps of 1/30 and 1/15 s in turn: 0.44 px off with linear interpolation, 0.07 px cubic; with
+    0.2 s stalls 1.9 and 0.12 px; 0.05 px at a steady 15 fps over frames).
 
     Args:
         t: (n,) strictly increasing sample times in seconds, n >= 2.
