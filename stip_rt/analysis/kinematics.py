@@ -3,10 +3,10 @@
 Units are in the column names (``_px``, ``_m``, ``_px_s``, ``_m_s``, ``_m_s2``, ``_deg``, ``_deg_s``); see
 docs/analysis.md for the full list. Raw columns come straight from the file (a keypoint below the
 threshold is NaN); ``_smooth`` columns come from the zero-phase Butterworth smoother of
-:func:`stip_rt.track.smoothing.smooth_offline`, which also fills gaps of up to ``max_gap`` frames
-(rows with ``observed`` False). Speeds and accelerations are central finite differences over the
-file's frame times (variable frame rates and dropped frames included; ``frame / fps`` when a frame
-rate is given), computed separately on each run of consecutive frames.
+:func:`stip_rt.track.smoothing.smooth_offline` (in time, over the frame times), which also fills gaps
+of up to ``max_gap`` frames (rows with ``observed`` False). Speeds and accelerations are central finite
+differences over the file's frame times (variable frame rates and dropped frames included; ``frame / fps``
+when a frame rate is given), computed separately on each run of consecutive frames.
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ def _smooth(frames: np.ndarray, times: np.ndarray, kp: np.ndarray, fps: float, c
     The filter is linear, so subtracting a least-squares line per joint and coordinate (fitted to its
     good samples) and adding it back after filtering changes nothing in the middle of a track, but
     removes the start-up transient of ``filtfilt`` at the ends: steady motion comes out exact. The
-    line is in time (``times``, seconds of the frames), so steady motion stays exact at a variable
-    frame rate too, where the filter (which runs over frames) sees uneven steps.
+    line and the filter are in time (``times``, seconds of the frames): at uneven frame steps (a
+    variable frame rate, stalls) the smoother resamples onto an even time grid, so curved paths and
+    angles keep the cutoff in Hz whatever the local frame rate.
     A joint the smoother did not interpolate on a filled frame (``missing``) is NaN, whatever ``min_score``.
     """
     kp = np.asarray(kp, np.float64)
@@ -114,7 +115,9 @@ def _smooth(frames: np.ndarray, times: np.ndarray, kp: np.ndarray, fps: float, c
             (slope[k], offset[k]), *_ = np.linalg.lstsq(a, kp[good[:, k], k, :2], rcond=None)
     detrended = kp.copy()
     detrended[..., :2] -= t[:, None, None] * slope + offset
-    sm = smooth_offline(frames, detrended, fps, cutoff_hz=cutoff, order=order, max_gap=max_gap, min_score=min_score)
+    sm = smooth_offline(
+        frames, detrended, fps, cutoff_hz=cutoff, order=order, max_gap=max_gap, min_score=min_score, times=t
+    )
     out = sm.keypoints.astype(np.float64)
     tg = np.interp(sm.frames, frames, t) if len(frames) else np.zeros(0)
     out[..., :2] += tg[:, None, None] * slope + offset

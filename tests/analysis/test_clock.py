@@ -28,6 +28,13 @@ def _vfr_times(n: int) -> np.ndarray:
     return np.r_[0.0, np.cumsum(np.where(np.arange(n - 1) % 2 == 0, 1 / 30, 1 / 15))]
 
 
+def _stall_times(n: int) -> np.ndarray:
+    """A camera at 30 fps that stalls for 0.2 s every 9 frames (consecutive frame numbers, a jump in time)."""
+    steps = np.full(n - 1, 1 / 30)
+    steps[::9] = 0.2
+    return np.r_[0.0, np.cumsum(steps)]
+
+
 def test_variable_frame_rate_speeds_use_the_frame_times(tmp_path: Path, caplog) -> None:
     # walking 100 px/s in real time; the header says 30 fps, the frames come at 20 fps on average
     times = _vfr_times(80)
@@ -104,24 +111,59 @@ def test_times_that_do_not_increase_fall_back_to_the_frame_rate(tmp_path: Path, 
     assert "do not increase" in caplog.text
 
 
-@pytest.mark.parametrize("vfr", [True, False], ids=["variable-rate", "25fps"])
-def test_angular_velocity_in_degrees_per_second_of_frame_time(tmp_path: Path, vfr: bool) -> None:
-    # the left ankle swings around the knee at 60 °/s (knee angle 60° → about 164°)
+@pytest.mark.parametrize("clock", ["25fps", "variable-rate", "stalls"])
+def test_angular_velocity_in_degrees_per_second_of_frame_time(tmp_path: Path, clock: str) -> None:
+    # the left ankle swings around the knee at 60 °/s (knee angle 60° → about 164°); the smoother works
+    # in time, so uneven frame steps (before: 61-66 °/s at alternating steps, 56-76 °/s with stalls)
+    # read the true rate as well as a steady 25 fps
     knee_i, ankle_i = COCO17.keypoints.index("left_knee"), COCO17.keypoints.index("left_ankle")
-    times = _vfr_times(36) if vfr else np.arange(44) / 25
+    times = {"25fps": np.arange(44) / 25, "variable-rate": _vfr_times(36), "stalls": _stall_times(30)}[clock]
     records = []
     for f, t in enumerate(times):
         kp = pose(COCO17, 200.0)
         theta = np.radians(60 + 60 * t)
         kp[ankle_i, :2] = kp[knee_i, :2] + 50 * np.array([np.sin(theta), -np.cos(theta)])
         records.append((f, t, [person(1, (200, 400), kp)]))
-    df = movement(_write(tmp_path / "swing.jsonl", records, 30.0 if vfr else 25.0, COCO17))
+    df = movement(_write(tmp_path / "swing.jsonl", records, 25.0 if clock == "25fps" else 30.0, COCO17))
     assert df["left_knee_deg"].to_numpy() == pytest.approx(60 + 60 * times, abs=0.05)
     assert df["left_knee_deg_s"].to_numpy() == pytest.approx(60.0, abs=0.5)
     assert df["right_knee_deg_s"].to_numpy() == pytest.approx(0.0, abs=1e-6)  # the straight leg does not move
     assert df["trunk_lean_deg_s_smooth"].to_numpy() == pytest.approx(0.0, abs=1e-6)
-    if not vfr:  # the filter runs over frames: a curved path at uneven frame steps is only approximated
-        assert df["left_knee_deg_s_smooth"].to_numpy() == pytest.approx(60.0, abs=0.5)
+    assert df["left_knee_deg_smooth"].to_numpy() == pytest.approx(60 + 60 * times, abs=0.05)
+    assert df["left_knee_deg_s_smooth"].to_numpy() == pytest.approx(60.0, abs=0.5)
+
+
+@pytest.mark.parametrize("clock", ["steady", "variable-rate", "stalls"])
+def test_a_sway_is_smoothed_in_time_at_any_frame_rate(tmp_path: Path, clock: str) -> None:
+    # x sways at 1 Hz (20 px) around a walk of 100 px/s; a 2 Hz cutoff keeps the sway. At a steady 15 fps
+    # the smoothed x is within 0.06 px inside the track; filtered over frames, alternating 1/30-1/15 s
+    # steps were 1 px off and stalls 8 px: in time, both are within 0.2 px, and so are their speeds
+    times = {"steady": np.arange(150) / 15, "variable-rate": _vfr_times(200), "stalls": _stall_times(250)}[clock]
+    x = 100 + 100 * times + 20 * np.sin(2 * np.pi * times)
+    records = [(f, t, [person(1, (x[f], 400))]) for f, t in enumerate(times)]
+    df = movement(_write(tmp_path / "sway.jsonl", records, 30.0), cutoff_hz=2.0)
+    inner = slice(20, -20)
+    assert df["x_px_smooth"].to_numpy()[inner] == pytest.approx(x[inner], abs=0.2)
+    assert df["y_px_smooth"].to_numpy() == pytest.approx(400.0, abs=1e-6)
+    speed = np.abs(100 + 2 * np.pi * 20 * np.cos(2 * np.pi * times))
+    assert df["speed_px_s_smooth"].to_numpy()[inner] == pytest.approx(speed[inner], abs=8.0)  # before: 30, 117 off
+
+
+@pytest.mark.parametrize("gap", [4, 11])
+def test_dropped_frames_at_a_variable_frame_rate(tmp_path: Path, gap: int) -> None:
+    # --max-gap counts frames at a variable rate too: 4 dropped frames (10 ≥ 4) are filled, with times
+    # interpolated between their neighbours', 11 are not; observed keeps its meaning
+    times = _vfr_times(60)
+    kept = [f for f in range(60) if not 20 <= f < 20 + gap]
+    records = [(f, times[f], [person(1, (100 + 100 * times[f], 400))]) for f in kept]
+    df = movement(_write(tmp_path / "drop.jsonl", records, 30.0))
+    filled = gap <= 10
+    frames = list(range(60)) if filled else kept
+    assert df["frame"].tolist() == frames and (~df["observed"]).sum() == (gap if filled else 0)
+    t = df["time"].to_numpy()
+    assert t == pytest.approx(np.interp(frames, kept, times[kept]), abs=1e-4)
+    assert df["x_px_smooth"].to_numpy() == pytest.approx(100 + 100 * t, abs=0.01)
+    assert df["speed_px_s_smooth"].dropna().to_numpy() == pytest.approx(100.0, rel=2e-3)
 
 
 def test_predicted_rows_are_gaps_not_measurements(tmp_path: Path) -> None:

@@ -79,3 +79,67 @@ def test_offline_gap_joints_without_both_sides_are_missing_not_zero():
 def test_offline_rejects_bad_frames():
     with pytest.raises(ValueError, match="increasing"):
         smooth_offline(np.array([0, 0]), np.zeros((2, 1, 3)), 30.0)
+
+
+def _alternating(n: int) -> np.ndarray:
+    """Frame times of a phone video: steps of 1/30 s and 1/15 s in turn (20 fps on average)."""
+    return np.r_[0.0, np.cumsum(np.where(np.arange(n - 1) % 2 == 0, 1 / 30, 1 / 15))]
+
+
+def test_offline_even_times_give_the_filter_over_frames():
+    rng = np.random.default_rng(1)
+    frames = np.delete(np.arange(100), [30, 31, 70])
+    kp = rng.normal(100, 5, (frames.size, 3, 3))
+    kp[..., 2] = rng.uniform(0, 1, (frames.size, 3))
+    ref = smooth_offline(frames, kp, 30.0, max_gap=5)
+    jitter = rng.uniform(-1e-4, 1e-4, frames.size)  # times rounded to 0.1 ms: still an even clock
+    for times in (5 + frames / 30, 5 + frames / 30 + jitter, frames / 29.5):
+        res = smooth_offline(frames, kp, 30.0, max_gap=5, times=times)
+        np.testing.assert_array_equal(res.keypoints, ref.keypoints)
+        np.testing.assert_array_equal(res.filled, ref.filled)
+        np.testing.assert_array_equal(res.missing, ref.missing)
+
+
+@pytest.mark.parametrize("noise", [0.0, 2.0])
+def test_offline_uneven_times_are_filtered_in_time(noise: float):
+    # a 1 Hz sine (20 px) at alternating 1/30-1/15 s steps, 2 Hz cutoff at the mean 20 fps: over frames,
+    # the uneven steps look like a 10 Hz wobble of the path, which the filter bends away (1 px off);
+    # in time the sine comes out as at a steady rate, and noise is removed without lag
+    t = _alternating(200)
+    x = 100 + 20 * np.sin(2 * np.pi * t)
+    rng = np.random.default_rng(0)
+    kp = np.zeros((200, 1, 3))
+    kp[:, 0, 0] = x + rng.normal(0, noise, 200) if noise else x
+    kp[:, 0, 1] = 50
+    kp[:, 0, 2] = 0.9
+    res = smooth_offline(np.arange(200), kp, 20.0, cutoff_hz=2.0, times=t)
+    err = res.keypoints[20:-20, 0, 0] - x[20:-20]
+    if not noise:
+        assert np.abs(err).max() < 0.15
+        return
+    raw = kp[20:-20, 0, 0] - x[20:-20]
+    assert np.abs(err).mean() < 0.6 * np.abs(raw).mean()
+    assert abs(np.corrcoef(err, np.gradient(x[20:-20], t[20:-20]))[0, 1]) < 0.3
+
+
+def test_offline_gaps_are_filled_linearly_in_time_and_counted_in_frames():
+    # a joint moving 100 px/s at alternating frame steps, below the score for frames 10-12 (3 frames,
+    # filled at its positions in time) and 30-35 (6 frames > max_gap 5: left as it was); no filtering
+    t = _alternating(50)
+    kp = np.zeros((50, 1, 3))
+    kp[:, 0, 0] = 100 * t
+    kp[:, 0, 2] = 0.9
+    kp[10:13, 0, 2] = 0.1
+    kp[30:36, 0, :] = [0.0, 0.0, 0.1]
+    res = smooth_offline(np.arange(50), kp, 20.0, cutoff_hz=10.0, max_gap=5, times=t)
+    assert res.filled[10:13, 0].all() and not res.filled[30:36].any()
+    np.testing.assert_allclose(res.keypoints[10:13, 0, 0], 100 * t[10:13], rtol=1e-6)
+    np.testing.assert_array_equal(res.keypoints[30:36, 0], kp[30:36, 0].astype(np.float32))
+
+
+def test_offline_rejects_bad_times():
+    kp = np.zeros((3, 1, 3))
+    with pytest.raises(ValueError, match="times must be"):
+        smooth_offline(np.arange(3), kp, 30.0, times=np.array([0.0, 0.1]))
+    with pytest.raises(ValueError, match="increasing"):
+        smooth_offline(np.arange(3), kp, 30.0, times=np.array([0.0, 0.2, 0.1]))
