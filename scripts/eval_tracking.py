@@ -22,13 +22,16 @@ switch moves its means by a point; the default is 16 seeds.
 Usage: python scripts/eval_tracking.py [--data ../shared/data/mot15] [--seeds 16] [--mode normal|hard|both]
        [--tracker NAME ...]   (repeatable; boxmot: run with a Python that has it, e.g. a separate venv)
 
-Detect-every mode (``--det-every 1,2,3,5,10 [--coast-buffer 0,0.1,0.3,0.5] [--detections synthetic,hog,gt]``):
+Detect-every mode (``--det-every 1,2,3,5,10 [--coast-buffer 0,0.1,0.3,0.5] [--detections synthetic,hog,gt]
+[--paired-vs B]``):
 ours, box-only, with the detector run every N frames through the pipeline's own steps (``stip_rt.stages``:
 ``DetectEveryN``'s schedule and guide boxes, ``TrackStep`` coasting the frames between detections), every
-frame scored (coasted rows count), for each N × ``track.coast_buffer``, on the synthetic detections above
+frame scored (coasted rows count), for each N × ``track.coast_buffer`` (a value ``B/s``: B per coasted second,
+B / fps per coasted frame at the sequence's frame rate), on the synthetic detections above
 (``--mode``), on OpenCV's HOG people detector (computed once per sequence, cached in ``--hog-cache``,
 default runs/hog; needs OpenCV 4's ``cv2.HOGDescriptor`` for that first run) and/or on the ground truth
-itself (``gt``). Prints MOTA / IDF1 / HOTA / MOTP / IDSW / FP / FN / ids per row (docs/detection.md).
+itself (``gt``). Prints MOTA / IDF1 / HOTA / MOTP / IDSW / FP / FN / ids per row (docs/detection.md); with
+``--paired-vs B``, then each buffer's seed-paired IDF1 / MOTA difference from buffer B on the synthetic rows.
 """
 
 from __future__ import annotations
@@ -213,6 +216,22 @@ def track_every(
     return to_mot([(it.frame.index, it.tracks) for it in items])
 
 
+def per_frame_buffer(buffer: str, fps: float) -> float:
+    """A ``--coast-buffer`` value as ``track.coast_buffer`` (per coasted frame): ``B`` is B per coasted frame,
+    ``B/s`` B per coasted second, so B / ``fps`` per frame (people move a fraction of their size per second,
+    whatever the frame rate).
+
+    Raises:
+        ValueError: not a number (with an optional ``/s``), or below 0.
+    """
+    text = buffer.strip()
+    per_s = text.endswith("/s")
+    value = float(text[:-2] if per_s else text)
+    if not value >= 0:
+        raise ValueError(f"coast buffer {buffer!r} must be >= 0")
+    return value / fps if per_s else value
+
+
 def sequence_info(data: Path, seq: str) -> tuple[float, int, int, MotSequence]:
     """fps, width, height (seqinfo.ini) and the ground truth (rows marked 1) of a MOT15 sequence."""
     info = configparser.ConfigParser()
@@ -227,17 +246,18 @@ def evaluate_every(
     sources: Sequence[str],
     seeds: int,
     everys: Sequence[int],
-    buffers: Sequence[float],
+    buffers: Sequence[str],
     hog_dir: Path,
-) -> dict[tuple[str, str, int, float], list[dict[str, float]]]:
+) -> dict[tuple[str, str, int, str], list[dict[str, float]]]:
     """Scores per (sequence, detections, N, coast buffer), one dict per seed (HOG: one): mota, idf1, hota,
     motp (mean IoU of the matched boxes), idsw, num_fp, num_misses, ids (distinct ids output).
 
     Args:
         sources: ``normal`` / ``hard`` (synthetic, seeds 0..seeds-1), ``hog`` and/or ``gt`` (the ground
             truth itself, score 1: no miss, no jitter, no false positive).
+        buffers: coast buffers, per coasted frame (``0.2``) or per coasted second (``1.4/s``, :func:`per_frame_buffer`).
     """
-    table: dict[tuple[str, str, int, float], list[dict[str, float]]] = {}
+    table: dict[tuple[str, str, int, str], list[dict[str, float]]] = {}
     for seq in SEQUENCES:
         fps, w, h, gt = sequence_info(data, seq)
         runs: list[tuple[str, list[Detections]]] = []
@@ -254,25 +274,51 @@ def evaluate_every(
         for label, dets in runs:
             for every in everys:
                 for buffer in buffers:
-                    res = track_every(dets, every, buffer, fps, (w, h))
+                    res = track_every(dets, every, per_frame_buffer(buffer, fps), fps, (w, h))
                     m = evaluate_mot({seq: (gt, res)})[seq]
                     row = {a: getattr(m, a) for a in ("mota", "idf1", "hota", "motp", "idsw", "num_fp", "num_misses")}
                     table.setdefault((seq, label, every, buffer), []).append(row | {"ids": len(np.unique(res.ids))})
     return table
 
 
-def print_every_table(table: dict[tuple[str, str, int, float], list[dict[str, float]]], seeds: int) -> None:
+def print_every_table(table: dict[tuple[str, str, int, str], list[dict[str, float]]], seeds: int) -> None:
     print(
         f"box-only, detect every N, coasting between detections; synthetic: mean over seeds 0..{seeds - 1}, "
         "HOG: one run; MOTA/IDF1/HOTA in %, IDSW/FP/FN per run, ids = distinct ids output"
     )
-    print(f"{'sequence':<13}{'detections':<14}{'N':>3}{'buffer':>7}" + "".join(f"{c:>7}" for c in EVERY_COLUMNS))
+    print(f"{'sequence':<13}{'detections':<14}{'N':>3}{'buffer':>8}" + "".join(f"{c:>7}" for c in EVERY_COLUMNS))
     for (seq, label, every, buffer), rows in table.items():
         cells = []
         for key in EVERY_COLUMNS.values():
             v = float(np.mean([r[key] for r in rows]))
             cells.append(f"{100 * v:7.1f}" if key in PERCENT else f"{v:7.1f}")
-        print(f"{seq:<13}{label:<14}{every:>3}{buffer:>7.2f}" + "".join(cells))
+        print(f"{seq:<13}{label:<14}{every:>3}{buffer:>8}" + "".join(cells))
+
+
+def paired_differences(
+    table: dict[tuple[str, str, int, str], list[dict[str, float]]], baseline: str, key: str
+) -> dict[tuple[str, str, int, str], tuple[float, float]]:
+    """Seed-paired difference of score ``key`` from the ``baseline`` buffer, per (sequence, detections, N,
+    buffer) with more than one seed: (mean, standard error of the mean) of buffer − baseline over the seeds."""
+    out = {}
+    for (seq, label, every, buffer), rows in table.items():
+        base = table.get((seq, label, every, baseline))
+        if buffer == baseline or base is None or len(rows) < 2:
+            continue
+        d = np.array([r[key] for r in rows]) - np.array([r[key] for r in base])
+        out[(seq, label, every, buffer)] = (float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)))
+    return out
+
+
+def print_paired(table: dict[tuple[str, str, int, str], list[dict[str, float]]], baseline: str) -> None:
+    idf1, mota = paired_differences(table, baseline, "idf1"), paired_differences(table, baseline, "mota")
+    print(f"seed-paired differences from buffer {baseline} (points; ± standard error; * beyond two)")
+    print(f"{'sequence':<13}{'detections':<14}{'N':>3}{'buffer':>8}{'dIDF1':>15}{'dMOTA':>15}")
+    for key, (m1, s1) in idf1.items():
+        m2, s2 = mota[key]
+        seq, label, every, buffer = key
+        cells = [f"{100 * m:+7.1f}±{100 * s:4.1f}{'*' if abs(m) > 2 * s else ' '}" for m, s in ((m1, s1), (m2, s2))]
+        print(f"{seq:<13}{label:<14}{every:>3}{buffer:>8}" + "".join(cells))
 
 
 def _numbers(kind: type, text: str) -> list:
@@ -286,7 +332,12 @@ def main() -> None:
     ap.add_argument("--mode", choices=("normal", "hard", "both"), default="both")
     ap.add_argument("--tracker", action="append", default=[], help="a tracker's name (repeatable; default: all)")
     ap.add_argument("--det-every", help="detect-every mode: intervals N, e.g. 1,2,3,5,10 (box-only, ours)")
-    ap.add_argument("--coast-buffer", default="0,0.1,0.3,0.5", help="detect-every mode: track.coast_buffer values")
+    ap.add_argument(
+        "--coast-buffer",
+        default="0,0.1,0.3,0.5",
+        help="detect-every mode: track.coast_buffer values per coasted frame, or per coasted second as B/s",
+    )
+    ap.add_argument("--paired-vs", help="detect-every mode: also print seed-paired differences from this buffer")
     ap.add_argument(
         "--detections",
         default="synthetic,hog",
@@ -322,18 +373,25 @@ def main() -> None:
 def main_every(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The detect-every mode: the grid of N × coast buffer on each kind of detections."""
     try:
-        everys, buffers = _numbers(int, args.det_every), _numbers(float, args.coast_buffer)
+        everys = _numbers(int, args.det_every)
+        buffers = [b.strip() for b in args.coast_buffer.split(",") if b.strip()]
+        for b in buffers:
+            per_frame_buffer(b, 1.0)
         kinds = [k.strip() for k in args.detections.split(",") if k.strip()]
     except ValueError as e:
         ap.error(f"--det-every / --coast-buffer: {e}")
-    if not everys or min(everys) < 1 or not buffers or min(buffers) < 0:
+    if not everys or min(everys) < 1 or not buffers:
         ap.error("--det-every needs intervals >= 1 and --coast-buffer values >= 0")
+    if args.paired_vs is not None and args.paired_vs not in buffers:
+        ap.error(f"--paired-vs {args.paired_vs!r} is not one of --coast-buffer {buffers}")
     if not kinds or set(kinds) - {"synthetic", "hog", "gt"}:
         ap.error(f"--detections: synthetic, hog and/or gt, got {args.detections!r}")
     sources = [m for m in ("normal", "hard") if "synthetic" in kinds and args.mode in (m, "both")]
     sources += [k for k in ("hog", "gt") if k in kinds]
     table = evaluate_every(args.data, sources, args.seeds, everys, buffers, args.hog_cache)
     print_every_table(table, args.seeds)
+    if args.paired_vs is not None:
+        print_paired(table, args.paired_vs)
 
 
 if __name__ == "__main__":
