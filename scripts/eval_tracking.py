@@ -26,8 +26,9 @@ Detect-every mode (``--det-every 1,2,3,5,10 [--coast-buffer 0,0.1,0.3,0.5] [--de
 [--paired-vs B]``):
 ours, box-only, with the detector run every N frames through the pipeline's own steps (``stip_rt.stages``:
 ``DetectEveryN``'s schedule and guide boxes, ``TrackStep`` coasting the frames between detections), every
-frame scored (coasted rows count), for each N × ``track.coast_buffer`` (a value ``B/s``: B per coasted second,
-B / fps per coasted frame at the sequence's frame rate), on the synthetic detections above
+frame scored (coasted rows count), for each N × coast buffer (``track.coast_buffer_per_s``: a value ``B/s`` is
+B per coasted second, a plain ``B`` B per coasted frame, B × fps per second at the sequence's rate), on the
+synthetic detections above
 (``--mode``), on OpenCV's HOG people detector (computed once per sequence, cached in ``--hog-cache``,
 default runs/hog; needs OpenCV 4's ``cv2.HOGDescriptor`` for that first run) and/or on the ground truth
 itself (``gt``). Prints MOTA / IDF1 / HOTA / MOTP / IDSW / FP / FN / ids per row (docs/detection.md); with
@@ -185,7 +186,7 @@ class CachedDetector:
 
 
 def track_every(
-    dets: Sequence[Detections], every: int, coast_buffer: float, fps: float, size: tuple[int, int]
+    dets: Sequence[Detections], every: int, coast_buffer_per_s: float, fps: float, size: tuple[int, int]
 ) -> MotSequence:
     """Box-only tracking of ``dets`` (frame i = MOT frame i + 1) with the detector run every ``every``
     frames, driven as ``stip-rt track --pose none --det-every N`` on a file drives it: the pipeline's
@@ -195,14 +196,14 @@ def track_every(
     :class:`DelayedOutput`. Every frame's output is returned, coasted rows included.
 
     Args:
-        coast_buffer: ``track.coast_buffer`` (the rest of the tracker config: defaults).
+        coast_buffer_per_s: ``track.coast_buffer_per_s`` (the rest of the tracker config: defaults).
         size: frame (width, height) px.
     """
     w, h = size
     to_boxes = functools.partial(boxes_from_tracks, config=IntervalConfig(every), width=w, height=h)
     schedule = DetectEveryN(CachedDetector(dets), every, to_boxes=to_boxes)
     feedback = TrackFeedback()
-    tracker = Tracker(TrackerConfig(coast_buffer=coast_buffer), fps=fps, frame_size=size)
+    tracker = Tracker(TrackerConfig(coast_buffer_per_s=coast_buffer_per_s), fps=fps, frame_size=size)
     detect, pose = DetectStep(schedule), PoseStep(None, schedule, feedback)
     track = TrackStep(tracker, feedback, guide=schedule.needs_tracks, coast_every=every)
     image = np.zeros((h, w, 3), np.uint8)  # never looked at: the detector's output is given
@@ -216,10 +217,9 @@ def track_every(
     return to_mot([(it.frame.index, it.tracks) for it in items])
 
 
-def per_frame_buffer(buffer: str, fps: float) -> float:
-    """A ``--coast-buffer`` value as ``track.coast_buffer`` (per coasted frame): ``B`` is B per coasted frame,
-    ``B/s`` B per coasted second, so B / ``fps`` per frame (people move a fraction of their size per second,
-    whatever the frame rate).
+def per_second_buffer(buffer: str, fps: float) -> float:
+    """A ``--coast-buffer`` value as ``track.coast_buffer_per_s``: ``B/s`` is B per coasted second, a plain ``B``
+    B per coasted frame (the former ``track.coast_buffer``), so B × ``fps`` per second.
 
     Raises:
         ValueError: not a number (with an optional ``/s``), or below 0.
@@ -229,7 +229,7 @@ def per_frame_buffer(buffer: str, fps: float) -> float:
     value = float(text[:-2] if per_s else text)
     if not value >= 0:
         raise ValueError(f"coast buffer {buffer!r} must be >= 0")
-    return value / fps if per_s else value
+    return value if per_s else value * fps
 
 
 def sequence_info(data: Path, seq: str) -> tuple[float, int, int, MotSequence]:
@@ -255,7 +255,7 @@ def evaluate_every(
     Args:
         sources: ``normal`` / ``hard`` (synthetic, seeds 0..seeds-1), ``hog`` and/or ``gt`` (the ground
             truth itself, score 1: no miss, no jitter, no false positive).
-        buffers: coast buffers, per coasted frame (``0.2``) or per coasted second (``1.4/s``, :func:`per_frame_buffer`).
+        buffers: coast buffers, per coasted frame (``0.2``) or second (``1.4/s``; :func:`per_second_buffer`).
     """
     table: dict[tuple[str, str, int, str], list[dict[str, float]]] = {}
     for seq in SEQUENCES:
@@ -274,7 +274,7 @@ def evaluate_every(
         for label, dets in runs:
             for every in everys:
                 for buffer in buffers:
-                    res = track_every(dets, every, per_frame_buffer(buffer, fps), fps, (w, h))
+                    res = track_every(dets, every, per_second_buffer(buffer, fps), fps, (w, h))
                     m = evaluate_mot({seq: (gt, res)})[seq]
                     row = {a: getattr(m, a) for a in ("mota", "idf1", "hota", "motp", "idsw", "num_fp", "num_misses")}
                     table.setdefault((seq, label, every, buffer), []).append(row | {"ids": len(np.unique(res.ids))})
@@ -335,7 +335,7 @@ def main() -> None:
     ap.add_argument(
         "--coast-buffer",
         default="0,0.1,0.3,0.5",
-        help="detect-every mode: track.coast_buffer values per coasted frame, or per coasted second as B/s",
+        help="detect-every mode: coast buffers per coasted frame, or per coasted second as B/s (coast_buffer_per_s)",
     )
     ap.add_argument("--paired-vs", help="detect-every mode: also print seed-paired differences from this buffer")
     ap.add_argument(
@@ -376,7 +376,7 @@ def main_every(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         everys = _numbers(int, args.det_every)
         buffers = [b.strip() for b in args.coast_buffer.split(",") if b.strip()]
         for b in buffers:
-            per_frame_buffer(b, 1.0)
+            per_second_buffer(b, 1.0)
         kinds = [k.strip() for k in args.detections.split(",") if k.strip()]
     except ValueError as e:
         ap.error(f"--det-every / --coast-buffer: {e}")

@@ -83,10 +83,11 @@ class TrackerConfig:
         output_box: ``kalman`` outputs the filtered box, ``detection`` the matched input box.
         gate: what the ``min_similarity_*`` gates apply to: ``box`` (the box similarity: motion decides
             what is possible, OKS only ranks the candidates) or ``combined`` (the mixed similarity).
-        coast_buffer: after frames without detection (``Tracker.coast``, box-only detect every N), the
+        coast_buffer_per_s: after frames without detection (``Tracker.coast``, box-only detect every N), the
             tracks coasted since their last match are matched with buffered boxes (C-BIoU, Yang et al.
-            2023): grown by this fraction of their size on every side per coasted frame; confirmed and lost
-            ones in a second round after stage 1, tentative ones in stage 3. 0: plain IoU only.
+            2023): grown on every side by this fraction of their size per coasted second (coasted frames /
+            ``fps``: 1.4 is 0.2 per coasted frame at 7 fps, 0.056 at 25); confirmed and lost ones in a second
+            round after stage 1, tentative ones in stage 3. 0: plain IoU only.
         kalman: motion model noise.
         smoothing: causal One-Euro keypoint smoothing.
     """
@@ -107,7 +108,7 @@ class TrackerConfig:
     min_similarity_tentative: float = 0.3
     output_box: Literal["kalman", "detection"] = "kalman"
     gate: Literal["box", "combined"] = "combined"
-    coast_buffer: float = 0.2
+    coast_buffer_per_s: float = 1.4
     kalman: KalmanConfig = field(default_factory=KalmanConfig)
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
 
@@ -122,8 +123,8 @@ class TrackerConfig:
             raise ValueError("tentative_max_misses must be >= 0")
         if self.max_age_s < 0:
             raise ValueError("max_age_s must be >= 0")
-        if not self.coast_buffer >= 0.0:
-            raise ValueError("coast_buffer must be >= 0")
+        if not self.coast_buffer_per_s >= 0.0:
+            raise ValueError("coast_buffer_per_s must be >= 0")
         if not 0.0 <= self.oks_weight <= 1.0:
             raise ValueError("oks_weight must be in [0, 1]")
         for name in ("min_similarity_high", "min_similarity_lost", "min_similarity_low", "min_similarity_tentative"):

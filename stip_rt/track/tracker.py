@@ -135,10 +135,11 @@ class Tracker:
             x_pred, p_pred = predict(tab.x, tab.p, cfg.kalman, dt)
             # 2.-5. Three matching stages (recency and OKS count from the previous update: coasted frames
             # in between matched nobody).
-            # tracks coasted since their last match are less sure of where they are: buffered matching
+            # tracks coasted since their last match are less sure of where they are: buffered matching, grown
+            # per coasted second (coasted frames at ``fps``)
             buffer = None
-            if self._clock.coasted and cfg.coast_buffer:
-                buffer = cfg.coast_buffer * self._clock.coasts_since(tab.last)
+            if self._clock.coasted and cfg.coast_buffer_per_s:
+                buffer = (cfg.coast_buffer_per_s / self.fps) * self._clock.coasts_since(tab.last)
             matches, births = associate(
                 tab, x_pred, boxes, kpts, cand, is_high, cfg, self._sigmas, prev_update, self.max_age, buffer
             )

@@ -55,19 +55,19 @@ def test_detect_every_mode_drives_the_pipeline_steps(data_dir):
     dets = [Detections(p.boxes, p.box_scores) for p in frames]
     tracker, box_only, backfill = ev.TRACKERS["ours box-only"](fps, (w, h))
     plain = ev.run_tracker(tracker, frames, box_only, backfill)
-    every1 = ev.track_every(dets, 1, 0.3, fps, (w, h))
+    every1 = ev.track_every(dets, 1, 0.3 * fps, fps, (w, h))
     for a in ("frames", "ids", "boxes"):
         np.testing.assert_array_equal(getattr(every1, a), getattr(plain, a))
-    every3 = ev.track_every(dets, 3, 0.3, fps, (w, h))
+    every3 = ev.track_every(dets, 3, 0.3 * fps, fps, (w, h))
     blanked = [d if i % 3 == 0 else Detections.empty() for i, d in enumerate(dets)]
-    same = ev.track_every(blanked, 3, 0.3, fps, (w, h))
+    same = ev.track_every(blanked, 3, 0.3 * fps, fps, (w, h))
     for a in ("frames", "ids", "boxes"):
         np.testing.assert_array_equal(getattr(same, a), getattr(every3, a))
     coasted = every3.frames[(every3.frames - 1) % 3 != 0]
     assert len(coasted) > 0.5 * len(every3.frames)  # 2 frames in 3 are coasted, and output
     m = evaluate_mot({"tud": (gt, every3)})["tud"]
     assert 0.5 < m.mota < evaluate_mot({"tud": (gt, every1)})["tud"].mota
-    perfect = ev.track_every(md.gt_detections(gt), 1, 0.3, fps, (w, h))  # the ground truth as detections
+    perfect = ev.track_every(md.gt_detections(gt), 1, 0.3 * fps, fps, (w, h))  # the ground truth as detections
     assert evaluate_mot({"tud": (gt, perfect)})["tud"].mota == 1.0
 
 

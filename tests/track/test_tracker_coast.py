@@ -8,6 +8,7 @@ from track_inputs import box, poses
 
 from stip_rt.errors import DataError
 from stip_rt.schemas import COCO17
+from stip_rt.track import tracker as tracker_module
 from stip_rt.track.backfill import DelayedOutput
 from stip_rt.track.config import TrackerConfig
 from stip_rt.track.tracker import Tracker, TrackState
@@ -101,12 +102,13 @@ def test_coast_moves_the_last_keypoints_with_the_box() -> None:
     np.testing.assert_allclose(shift, out.boxes[0, 0] - 116.0, atol=0.5)  # with the box
 
 
-@pytest.mark.parametrize("buffer", [0.0, 0.3])
+@pytest.mark.parametrize("buffer", [0.0, 3.0])
 def test_a_newborn_is_found_again_after_coasting_by_its_buffered_box(buffer: float) -> None:
     """A person born on a detection frame has no speed yet; 5 frames later, at 6 px per frame, it moved a whole
     box width (30 px): plain IoU is 0, the tentative track dies and a new one starts at every detection, never
-    confirmed; the buffered box of the coasted track still reaches it, and one id follows it."""
-    tr = Tracker(TrackerConfig(coast_buffer=buffer), fps=10.0)
+    confirmed; the buffered box of the coasted track (3 per coasted second: 0.3 per frame at 10 fps) still
+    reaches it, and one id follows it."""
+    tr = Tracker(TrackerConfig(coast_buffer_per_s=buffer), fps=10.0)
     tr.update(poses([box(500.0)]), 0)  # someone else, so that the walker is born tentative
     walker_ids = []
     for f in range(5, 31):
@@ -117,3 +119,28 @@ def test_a_newborn_is_found_again_after_coasting_by_its_buffered_box(buffer: flo
         assert walker_ids[5:] == [[2]] * 21  # confirmed at frame 10, then on every frame
     else:
         assert walker_ids == [[]] * 26 and max(tr.track_states()) == 7  # ids 2..7: one per detection frame
+
+
+@pytest.mark.parametrize(("fps", "every"), [(7.0, 5), (10.0, 5), (20.0, 10), (25.0, 3)])
+def test_the_coast_buffer_grows_per_coasted_second(monkeypatch: pytest.MonkeyPatch, fps: float, every: int) -> None:
+    """The boxes of a track coasted since its last match grow by ``coast_buffer_per_s`` × coasted frames / fps:
+    0.5 s of coasting (10 frames at 20 fps, 5 at 10 fps) buffers alike; at 7 fps the default 1.4 is the former
+    0.2 per coasted frame. Nothing coasted, nothing buffered."""
+    seen = []
+    real = tracker_module.associate
+
+    def spy(*args, **kwargs):
+        seen.append(args[-1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker_module, "associate", spy)
+    tr = Tracker(fps=fps)
+    _walk(tr, range(2), speed=1.0)
+    for f in range(2, 2 + every - 1):
+        tr.coast(f)
+    tr.update(poses([box(100.0 + every + 1)]), every + 1)
+    assert seen[0] is None  # frame 1: nothing coasted
+    coasted = (every - 1) / fps  # seconds
+    np.testing.assert_allclose(seen[1], [1.4 * coasted], rtol=1e-12)
+    if fps == 7.0:
+        np.testing.assert_allclose(seen[1], [0.2 * (every - 1)], rtol=1e-12)
