@@ -83,27 +83,6 @@ def chmod_read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     pytest.skip("folder permissions are not enforced for this user (root?)")
 
 
-def _erofs_under(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulate a read-only mount at ``folder``: creating folders or files under it raises EROFS."""
-    real_mkdir, real_open = Path.mkdir, Path.open
-
-    def inside(p: Path) -> bool:
-        return p == folder or folder in p.parents
-
-    def mkdir(self: Path, *args: object, **kw: object) -> None:
-        if inside(self) and not self.is_dir():
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        real_mkdir(self, *args, **kw)  # type: ignore[arg-type]
-
-    def open_(self: Path, mode: str = "r", *args: object, **kw: object) -> object:
-        if inside(self) and any(c in mode for c in "wxa+"):
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        return real_open(self, mode, *args, **kw)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(Path, "mkdir", mkdir)
-    monkeypatch.setattr(Path, "open", open_)
-
-
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -138,9 +117,9 @@ def test_read_only_cache_folder_exports_to_a_temporary_file(
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
 
 
-def test_read_only_mount_simulated(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog) -> None:
+def test_read_only_mount_simulated(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog, read_only_under) -> None:
     """EROFS where the cache folder does not exist yet (a read-only home); runs as root too."""
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     with caplog.at_level(logging.WARNING):
         backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
     _check_runs(backend, tiny)
@@ -168,10 +147,12 @@ def test_full_disk_during_the_export_write(tiny, onnx_dir, temp_root, exports, m
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []  # the partial file is gone too
 
 
-def test_read_only_folder_with_the_export_already_there(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog):
+def test_read_only_folder_with_the_export_already_there(
+    tiny, onnx_dir, temp_root, exports, monkeypatch, caplog, read_only_under
+) -> None:
     cached = cached_onnx(tiny)  # writable: exported into the cache
     assert cached.parent == onnx_dir and len(exports) == 1
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     monkeypatch.setattr("os.utime", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only")))
     with caplog.at_level(logging.WARNING):
         backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
@@ -192,9 +173,9 @@ def test_read_only_folder_with_the_export_already_there_chmod(tiny, onnx_dir, ex
     assert backend.path == cached and len(exports) == 1 and _warnings(caplog) == []  # type: ignore[attr-defined]
 
 
-def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch) -> None:
+def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch, read_only_under) -> None:
     """``cached_onnx`` (TensorRT's exports, ``stip-rt export``) says the cache cannot be written, before exporting."""
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
     with pytest.raises(CacheWriteError, match=r"ONNX cache .*onnx: cannot write \(Read-only file system\)") as e:
         cached_onnx(tiny)
@@ -215,7 +196,9 @@ def test_export_errors_are_not_taken_for_a_full_cache(onnx_dir, temp_root, caplo
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
 
 
-def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_root, monkeypatch, caplog) -> None:
+def test_external_data_survives_removing_the_temporary_folder(
+    onnx_dir, temp_root, monkeypatch, caplog, read_only_under
+) -> None:
     """Weights written beside the graph (``<name>.onnx.data``, big models): ONNX Runtime holds them once
     the session exists (it maps the file: removing it is safe on POSIX), so the folder goes with them."""
     from torch.onnx._internal.exporter import _onnx_program
@@ -225,7 +208,7 @@ def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_roo
     if not hasattr(_onnx_program, "_LARGE_MODEL_THRESHOLD"):
         pytest.skip("this torch decides external data differently")
     monkeypatch.setattr(_onnx_program, "_LARGE_MODEL_THRESHOLD", 0)  # every initializer in external data
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 3, padding=1)).eval()
     with caplog.at_level(logging.WARNING), onnx_for_session(model, ExportConfig(), input_size=(16, 12)) as path:
