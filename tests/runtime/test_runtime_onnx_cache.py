@@ -218,3 +218,34 @@ def test_external_data_survives_removing_the_temporary_folder(
     x = torch.randn(2, 3, 16, 12)
     with torch.no_grad():
         assert torch.allclose(backend.infer(x), model(x), atol=1e-5)
+
+
+def test_cached_external_data_keeps_its_final_name_and_is_one_cache_entry(onnx_dir, monkeypatch) -> None:
+    """An export over the external-data threshold: the cache holds ``<name>.onnx`` and ``<name>.onnx.data``
+    (the name the ``.onnx`` records), ONNX Runtime loads the pair, and listing/pruning treat it as one."""
+    import onnx
+    from torch.onnx._internal.exporter import _onnx_program
+
+    from stip_rt.runtime import engine_cache as ec
+    from stip_rt.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    if not hasattr(_onnx_program, "_LARGE_MODEL_THRESHOLD"):
+        pytest.skip("this torch decides external data differently")
+    monkeypatch.setattr(_onnx_program, "_LARGE_MODEL_THRESHOLD", 0)  # every initializer in external data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 3, padding=1)).eval()
+    path = cached_onnx(model, ExportConfig(), input_size=(16, 12))
+    data = path.with_name(f"{path.name}.data")
+    assert sorted(p.name for p in onnx_dir.iterdir()) == [path.name, data.name]  # no temp name left
+    proto = onnx.load(str(path), load_external_data=False)
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {data.name}
+    backend = OnnxRuntimeBackend(path)
+    x = torch.randn(2, 3, 16, 12)
+    with torch.no_grad():
+        assert torch.allclose(backend.infer(x), model(x), atol=1e-5)
+    (entry,) = ec.cache_entries()
+    assert entry.kind == "onnx" and entry.name == path.name and entry.paths == (path, data)
+    assert entry.size == path.stat().st_size + data.stat().st_size > 64 * 3 * 9 * 4
+    assert ec.prune_cache(10**12, keep=[path]) == [] and ec.prune_cache(0, keep=[path]) == []  # in use: kept
+    assert [e.name for e in ec.prune_cache(0)] == [path.name] and list(onnx_dir.iterdir()) == []
