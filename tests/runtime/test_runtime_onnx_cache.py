@@ -174,7 +174,7 @@ def test_read_only_folder_with_the_export_already_there_chmod(tiny, onnx_dir, ex
 
 
 def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch, read_only_under) -> None:
-    """``cached_onnx`` (TensorRT's exports, ``stip-rt export``) says the cache cannot be written, before exporting."""
+    """``cached_onnx`` itself (no fall-back) says the cache cannot be written, before exporting."""
     read_only_under(onnx_dir.parent)
     monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
     with pytest.raises(CacheWriteError, match=r"ONNX cache .*onnx: cannot write \(Read-only file system\)") as e:
