@@ -241,3 +241,30 @@ def test_run_failing_on_a_typo_exports_nothing(
         assert calls == [] and not (home / "onnx").exists()
     else:
         assert len(calls) == 1
+
+
+def test_external_data_is_part_of_its_export_and_temp_folders_are_partial(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``<x>.onnx`` + ``<x>.onnx.data`` are one entry (listed, sized and pruned together); an export's temp
+    folder ``<x>.<pid>.<thread>.tmp/`` is a partial entry, removed once stale, left alone while fresh."""
+    onnx = home / "onnx"
+    big, big_data = _entry(onnx, "big-a.onnx", 100, 3), _entry(onnx, "big-a.onnx.data", 2_000_000, 3)
+    small = _entry(onnx, "small-b.onnx", 1000, 1)
+    stale_dir, fresh_dir = onnx / "x.1.2.tmp", onnx / "y.3.4.tmp"
+    stale = _entry(stale_dir, "x.onnx.data", 500, 2)  # a killed export
+    _entry(fresh_dir, "y.onnx", 500, 0)  # an export running now
+    t = time.time() - 2 * DAY
+    os.utime(stale_dir, (t, t))
+    odd_dir = onnx / "mine"  # a folder the cache did not make
+    _entry(odd_dir, "notes.txt", 10, 30)
+    entries = {e.name: e for e in ec.cache_entries()}
+    assert sorted(entries) == ["big-a.onnx", "small-b.onnx", "x.1.2.tmp", "y.3.4.tmp"]
+    assert entries["big-a.onnx"].paths == (big, big_data) and entries["big-a.onnx"].size == 2_000_100
+    assert entries["x.1.2.tmp"].kind == "partial" and entries["x.1.2.tmp"].size == 500
+    assert main(["cache", "list"]) == 0
+    assert "2.0 MB" in capsys.readouterr().out
+    removed = ec.prune_cache(5000)
+    assert [e.name for e in removed] == ["x.1.2.tmp", "big-a.onnx"]
+    assert not big.exists() and not big_data.exists() and not stale.exists() and not stale_dir.exists()
+    assert small.exists() and fresh_dir.is_dir() and odd_dir.is_dir()

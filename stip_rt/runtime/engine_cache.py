@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -168,9 +169,12 @@ class EngineCache:
         return plan_path
 
     def remove(self, key: EngineKey) -> None:
-        """Delete the entry of ``key`` (missing files are fine)."""
+        """Delete the entry of ``key`` (missing files are fine; a read-only cache keeps it, with a log line)."""
         for p in self.paths(key):
-            p.unlink(missing_ok=True)
+            try:
+                p.unlink(missing_ok=True)
+            except OSError as e:
+                log.info("cannot remove %s from the engine cache (%s)", p, e.strerror or e)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -293,19 +297,44 @@ def touch(*paths: Path) -> None:
 
 
 def _entry_key(kind: str, p: Path) -> tuple[str, str] | None:
-    """(kind, group) of a file the cache wrote, or None for anything else in its folders (left alone)."""
-    if kind == "onnx" and p.suffix == ".onnx":  # exports, and ``<stem>.<pid>.<thread>.tmp.onnx`` while exporting
-        return ("partial" if p.name.endswith(".tmp.onnx") else "onnx", p.name)
+    """(kind, group) of a file or folder the cache wrote, or None for anything else in its folders (left alone).
+
+    An export is ``<x>.onnx`` with, for weights in external data, ``<x>.onnx.data``: one entry. An
+    export in progress is the folder ``<x>.<pid>.<thread>.tmp`` (``<x>.<pid>.<thread>.tmp.onnx`` files
+    are left by older versions).
+    """
+    if kind == "onnx":
+        if p.name.endswith(".tmp.onnx") or (p.name.endswith(".tmp") and p.is_dir()):
+            return ("partial", p.name)
+        if p.suffix == ".onnx":
+            return ("onnx", p.name)
+        if p.name.endswith(".onnx.data"):
+            return ("onnx", p.name.removesuffix(".data"))
+        return None
     if kind == "engine" and _ENGINE_FILE.fullmatch(p.name):  # plans, sidecars and their _atomic_write temp files
         return ("partial", p.name) if p.name.endswith(".tmp") else ("engine", p.stem)
     return None
 
 
+def _sizes_and_times(p: Path) -> list[tuple[int, float]]:
+    """(bytes, modification time) of a file, or of a temp folder (0 bytes) and each file in it; [] once
+    removed (another run pruning)."""
+    try:
+        st = p.stat()
+        if not p.is_dir():
+            return [(st.st_size, st.st_mtime)]
+        inside = [q.stat() for q in p.rglob("*") if q.is_file()]
+    except FileNotFoundError:
+        return []
+    return [(0, st.st_mtime)] + [(q.st_size, q.st_mtime) for q in inside]
+
+
 def cache_entries() -> list[CacheEntry]:
     """Every entry of the ONNX and engine caches, least recently used first.
 
-    Only files the cache writes count (``*.onnx`` in ``onnx/``; ``<digest>.engine``, ``<digest>.json``
-    and their temp files in ``engines/``); anything else put there is neither listed nor pruned.
+    Only files the cache writes count (``*.onnx`` with their ``*.onnx.data`` and export temp folders
+    in ``onnx/``; ``<digest>.engine``, ``<digest>.json`` and their temp files in ``engines/``);
+    anything else put there is neither listed nor pruned.
     """
     entries: list[CacheEntry] = []
     groups: dict[tuple[str, str], list[Path]] = {}
@@ -314,19 +343,14 @@ def cache_entries() -> list[CacheEntry]:
             continue
         for p in folder.iterdir():
             group = _entry_key(kind, p)
-            if group is not None and p.is_file():
+            if group is not None and (p.is_file() or group[0] == "partial"):
                 groups.setdefault(group, []).append(p)
     for (kind, key), paths in groups.items():
-        stats = []
-        for p in paths:
-            try:
-                stats.append(p.stat())
-            except FileNotFoundError:  # removed meanwhile (another run pruning)
-                continue
+        stats = [st for p in paths for st in _sizes_and_times(p)]
         if not stats:
             continue
         name = f"{key}.engine" if kind == "engine" else key
-        size, used = sum(st.st_size for st in stats), max(st.st_mtime for st in stats)
+        size, used = sum(b for b, _ in stats), max(t for _, t in stats)
         entries.append(CacheEntry(kind, name, tuple(sorted(paths)), size, used))
     return sorted(entries, key=lambda e: (e.last_used, e.name))
 
@@ -360,7 +384,10 @@ def prune_cache(max_bytes: int | None, keep: Iterable[Path] = ()) -> list[CacheE
     removed: list[CacheEntry] = []
     for e in stale + over:
         for p in e.paths:
-            p.unlink(missing_ok=True)
+            if p.is_dir():  # an export's temp folder
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
         removed.append(e)
         why = "stale temp file" if e.kind == "partial" else "least recently used, over the limit"
         log.info("cache: removed %s (%.1f MB, %s)", e.name, e.size / 1e6, why)

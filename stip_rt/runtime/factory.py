@@ -195,7 +195,7 @@ def _onnxruntime(model: nn.Module | str | Path, device: str, precision: str, con
 
 
 def _tensorrt(model: nn.Module | str | Path, device: str, precision: str, config: Any, opts: dict) -> Backend:
-    from .onnx_export import ExportConfig, cached_onnx
+    from .onnx_export import ExportConfig, SessionExports
     from .tensorrt_backend import TensorRTBackend, TensorRTConfig
 
     if precision not in ("fp16", "fp32"):
@@ -203,10 +203,18 @@ def _tensorrt(model: nn.Module | str | Path, device: str, precision: str, config
     cfg = config or TensorRTConfig()
     fp16 = precision == "fp16"
     if isinstance(model, nn.Module):
-        settings = _export_settings(opts)
-        plugin = cached_onnx(model, ExportConfig(flavour="plugin", fp16=fp16, **settings), opts.get("input_size"))
-        standard = cached_onnx(model, ExportConfig(flavour="standard", fp16=fp16, **settings), opts.get("input_size"))
-        return TensorRTBackend(plugin if cfg.plugin else standard, device=device, config=cfg, fallback_onnx=standard)
+        module, settings, size = model, _export_settings(opts), opts.get("input_size")
+        # the cached exports; temporary ones (one warning for both flavours, deleted once the engine is
+        # built or loaded) where the cache cannot be written. The standard flavour is exported only when
+        # the plugin engine fails (a cached plugin engine needs no other export).
+        with SessionExports() as exports:
+
+            def onnx(flavour: str) -> Path:
+                return exports.get(module, ExportConfig(flavour=flavour, fp16=fp16, **settings), size)
+
+            if not cfg.plugin:
+                return TensorRTBackend(onnx("standard"), device=device, config=cfg)
+            return TensorRTBackend(onnx("plugin"), device=device, config=cfg, fallback_onnx=lambda: onnx("standard"))
     return TensorRTBackend(opts.get("onnx", model), device=device, config=cfg)
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,53 @@ def _os_error(e: BaseException) -> OSError | None:
     return None
 
 
+def _use_cached(path: Path) -> bool:
+    """Whether ``path`` is cached; marks it as used when it is."""
+    if not _is_file(path):
+        return False
+    log.info("using cached ONNX export %s", path)
+    touch(path)
+    return True
+
+
+def _export_into_cache(
+    model: nn.Module, config: ExportConfig, shape: tuple[int, int, int], folder: Path, path: Path
+) -> None:
+    """Export into a temporary folder inside ``folder`` under the final name, then move the files into place.
+
+    The exporter names external data after the file it writes (``<name>.onnx.data``) and records that
+    name, relative to the ``.onnx``'s folder, inside the ``.onnx``: exporting under the final name and
+    moving every file the export wrote keeps the reference right. The data files move first, the
+    ``.onnx`` last, so a concurrent run never finds the ``.onnx`` without its weights.
+
+    Raises:
+        CacheWriteError: ``folder`` cannot be written (before exporting) or a write failed.
+        BackendError: the export failed.
+    """
+    work = folder / f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp"  # concurrent runs: one each
+    try:
+        try:  # a read-only or unreachable folder fails here, before an export of seconds
+            folder.mkdir(parents=True, exist_ok=True)
+            if work.exists():  # the leftover of a killed run with the same pid and thread
+                shutil.rmtree(work)
+            work.mkdir()
+        except OSError as e:
+            raise CacheWriteError(folder, e.strerror or str(e)) from e
+        try:
+            exported = export_onnx(model, work / path.name, config, input_size=shape[1:])
+            for written in sorted(work.iterdir()):  # the external data (the work folder holds this export only)
+                if written != exported:
+                    os.replace(written, folder / written.name)
+            os.replace(exported, path)
+        except Exception as e:
+            err = _os_error(e)
+            if err is None:
+                raise
+            raise CacheWriteError(folder, err.strerror or str(err)) from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def cached_onnx(
     model: nn.Module,
     config: ExportConfig = ExportConfig(),
@@ -280,11 +328,13 @@ def cached_onnx(
 
     The file name is a fingerprint of the weights, spec, torch version and export settings,
     so changed weights give a new export (random-weight models are seeded,
-    :data:`stip_rt.models.RANDOM_SEED`, so they give the same one). Each use marks the file as
-    used (not in a read-only folder, which is fine for a file already there); in the default
-    folder, a new export then evicts the least recently used entries over the cache's size
-    limit (:func:`~stip_rt.runtime.engine_cache.enforce_cache_limit`). :func:`onnx_for_session`
-    is the same with a fall-back for a cache that cannot be written.
+    :data:`stip_rt.models.RANDOM_SEED`, so they give the same one). Weights written as external
+    data (models over ~1.5 GB) lie beside it as ``<name>.onnx.data``, which the ``.onnx`` names.
+    Each use marks the file as used (not in a read-only folder, which is fine for a file already
+    there); in the default folder, a new export then evicts the least recently used entries over
+    the cache's size limit (:func:`~stip_rt.runtime.engine_cache.enforce_cache_limit`).
+    :func:`onnx_for_session` and :class:`SessionExports` are the same with a fall-back for a cache
+    that cannot be written.
 
     Raises:
         CacheWriteError: the file is not cached and the folder cannot be written (checked before
@@ -298,32 +348,74 @@ def cached_onnx(
         cache_limit_bytes()
     folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
     path = _cache_path(model, config, shape, folder)
-    if _is_file(path):
-        log.info("using cached ONNX export %s", path)
-        touch(path)
+    if _use_cached(path):
         return path
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.onnx")  # concurrent runs
-    try:
-        try:  # a read-only or unreachable folder fails here, before an export of seconds
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp.open("xb").close()
-        except FileExistsError:
-            pass  # a leftover of a killed run with the same pid and thread: overwritten
-        except OSError as e:
-            raise CacheWriteError(folder, e.strerror or str(e)) from e
-        try:
-            export_onnx(model, tmp, config, input_size=shape[1:])
-            tmp.replace(path)
-        except Exception as e:
-            err = _os_error(e)
-            if err is None:
-                raise
-            raise CacheWriteError(folder, err.strerror or str(err)) from e
-    finally:
-        tmp.unlink(missing_ok=True)
+    _export_into_cache(model, config, shape, folder, path)
     if managed:
         enforce_cache_limit(keep=(path,))
     return path
+
+
+class SessionExports:
+    """ONNX files for building sessions or engines inside one ``with`` block, whatever the cache allows.
+
+    :meth:`get` gives :func:`cached_onnx`'s file when it is cached (a read-only folder is fine) or
+    can be cached. When the cache folder cannot be written (a read-only home or mount, no
+    permission, a full disk), models are exported into one temporary folder instead, with ONE
+    warning for the block however many files it needs; from then on the cache is only looked up
+    (files already there are used), never written. The temporary folder (each ``.onnx`` and any
+    external-data file next to it) is deleted when the block ends, so build the sessions or
+    engines (ONNX Runtime and TensorRT read the whole model at creation) inside it and keep no use
+    of the paths after it.
+
+    Args:
+        cache_dir: the cache folder; default :func:`~stip_rt.runtime.engine_cache.onnx_cache_dir`.
+    """
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self._cache_dir = cache_dir
+        self._stack = ExitStack()
+        self._failure: CacheWriteError | None = None
+        self._temporary: dict[str, Path] = {}  # cache file name -> temporary export
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> SessionExports:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def get(
+        self, model: nn.Module, config: ExportConfig = ExportConfig(), input_size: Sequence[int] | None = None
+    ) -> Path:
+        """The ONNX file of ``model`` for ``config``: cached, or exported into the temporary folder.
+
+        Raises:
+            BackendError: the export failed.
+            ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed (checked before exporting).
+        """
+        shape = model_input_shape(model, input_size)
+        if self._failure is None:
+            try:
+                return cached_onnx(model, config, shape[1:], self._cache_dir)
+            except CacheWriteError as e:
+                self._failure = e
+                log.warning(
+                    "%s; exporting the model to a temporary file instead, which every run does again "
+                    "(set %s to a writable folder to keep the export)",
+                    e,
+                    HOME_ENV,
+                )
+        cached = _cache_path(model, config, shape, self._failure.folder)
+        if cached.name in self._temporary:
+            return self._temporary[cached.name]
+        if _use_cached(cached):  # another flavour or model, already in the unwritable cache
+            return cached
+        if self._tmp is None:  # external data, if any, lands here too
+            self._tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="stip-rt-onnx-")))
+        path = export_onnx(model, self._tmp / cached.name, config, input_size=shape[1:])
+        self._temporary[cached.name] = path
+        return path
 
 
 @contextmanager
@@ -335,31 +427,13 @@ def onnx_for_session(
 ) -> Iterator[Path]:
     """The ONNX file of ``model`` for building a session inside the ``with`` block.
 
-    :func:`cached_onnx`'s file when it is cached (a read-only folder is fine) or can be cached.
-    When the cache folder cannot be written (a read-only home or mount, no permission, a full
-    disk), the model is exported into a temporary folder instead, with one warning; the folder
-    (the ``.onnx`` file and any external-data file next to it) is deleted when the block ends, so
-    build the session (ONNX Runtime and TensorRT read the whole model at creation) inside it and
-    keep no use of the path after it.
+    :class:`SessionExports` for one file: :func:`cached_onnx`'s file when it is cached (a read-only
+    folder is fine) or can be cached; when the cache folder cannot be written, a temporary export
+    with one warning, deleted (with any external-data file) when the block ends.
 
     Raises:
         BackendError: the export failed.
         ConfigError: ``$STIP_RT_CACHE_MAX_GB`` is malformed (checked before exporting).
     """
-    shape = model_input_shape(model, input_size)
-    try:
-        path = cached_onnx(model, config, shape[1:], cache_dir)
-    except CacheWriteError as e:
-        failure = e
-    else:
-        yield path
-        return
-    log.warning(
-        "%s; exporting the model to a temporary file instead, which every run does again "
-        "(set %s to a writable folder to keep the export)",
-        failure,
-        HOME_ENV,
-    )
-    name = _cache_path(model, config, shape, failure.folder).name
-    with tempfile.TemporaryDirectory(prefix="stip-rt-onnx-") as tmp:  # external data, if any, lands here too
-        yield export_onnx(model, Path(tmp) / name, config, input_size=shape[1:])
+    with SessionExports(cache_dir) as exports:
+        yield exports.get(model, config, input_size)

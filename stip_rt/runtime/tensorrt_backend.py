@@ -191,7 +191,7 @@ class TensorRTBackend:
         device: ``cuda`` or ``cuda:N``.
         config: build settings.
         fallback_onnx: the standard flavour of the same model, built with one warning when the
-            plugin engine fails.
+            plugin engine fails; or a function giving it, called only then (no export otherwise).
         progress: build progress callback.
 
     Raises:
@@ -205,7 +205,7 @@ class TensorRTBackend:
         onnx_path: str | Path,
         device: str = "cuda",
         config: TensorRTConfig = TensorRTConfig(),
-        fallback_onnx: str | Path | None = None,
+        fallback_onnx: str | Path | Callable[[], str | Path] | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         if not device.startswith("cuda") or not torch.cuda.is_available():
@@ -229,7 +229,7 @@ class TensorRTBackend:
                     raise
                 log.warning("tensorrt: the IaP plugin engine failed (%s); using the plugin-free engine", e)
                 plugin = False
-                self.onnx_path = Path(fallback_onnx)
+                self.onnx_path = Path(fallback_onnx() if callable(fallback_onnx) else fallback_onnx)
                 self.engine = self._load(self.onnx_path, False, cache, progress)
             self.context = self.engine.create_execution_context()
         self.plugin = plugin

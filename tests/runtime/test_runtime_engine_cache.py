@@ -130,3 +130,22 @@ def test_file_sha256(tmp_path) -> None:
     p = tmp_path / "x.onnx"
     p.write_bytes(b"abc")
     assert ec.file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_stale_entry_in_a_read_only_cache_is_rebuilt_without_an_error(tmp_path, monkeypatch, caplog) -> None:
+    """A stale entry that cannot be deleted (read-only cache): load still says "rebuild", nothing raises."""
+    import errno
+    from pathlib import Path
+
+    cache = ec.EngineCache(tmp_path)
+    plan_path, meta_path = cache.paths(KEY)
+    cache.store(KEY, b"0123456789")
+    meta_path.write_text("{}")  # another key
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with caplog.at_level(logging.WARNING):
+        assert cache.load(KEY) is None
+    assert plan_path.exists() and "rebuilding" in caplog.text

@@ -83,27 +83,6 @@ def chmod_read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     pytest.skip("folder permissions are not enforced for this user (root?)")
 
 
-def _erofs_under(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulate a read-only mount at ``folder``: creating folders or files under it raises EROFS."""
-    real_mkdir, real_open = Path.mkdir, Path.open
-
-    def inside(p: Path) -> bool:
-        return p == folder or folder in p.parents
-
-    def mkdir(self: Path, *args: object, **kw: object) -> None:
-        if inside(self) and not self.is_dir():
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        real_mkdir(self, *args, **kw)  # type: ignore[arg-type]
-
-    def open_(self: Path, mode: str = "r", *args: object, **kw: object) -> object:
-        if inside(self) and any(c in mode for c in "wxa+"):
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        return real_open(self, mode, *args, **kw)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(Path, "mkdir", mkdir)
-    monkeypatch.setattr(Path, "open", open_)
-
-
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -138,9 +117,9 @@ def test_read_only_cache_folder_exports_to_a_temporary_file(
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
 
 
-def test_read_only_mount_simulated(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog) -> None:
+def test_read_only_mount_simulated(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog, read_only_under) -> None:
     """EROFS where the cache folder does not exist yet (a read-only home); runs as root too."""
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     with caplog.at_level(logging.WARNING):
         backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
     _check_runs(backend, tiny)
@@ -168,10 +147,12 @@ def test_full_disk_during_the_export_write(tiny, onnx_dir, temp_root, exports, m
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []  # the partial file is gone too
 
 
-def test_read_only_folder_with_the_export_already_there(tiny, onnx_dir, temp_root, exports, monkeypatch, caplog):
+def test_read_only_folder_with_the_export_already_there(
+    tiny, onnx_dir, temp_root, exports, monkeypatch, caplog, read_only_under
+) -> None:
     cached = cached_onnx(tiny)  # writable: exported into the cache
     assert cached.parent == onnx_dir and len(exports) == 1
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     monkeypatch.setattr("os.utime", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only")))
     with caplog.at_level(logging.WARNING):
         backend = factory.create_backend(tiny, backend="onnxruntime", device="cpu")
@@ -192,9 +173,9 @@ def test_read_only_folder_with_the_export_already_there_chmod(tiny, onnx_dir, ex
     assert backend.path == cached and len(exports) == 1 and _warnings(caplog) == []  # type: ignore[attr-defined]
 
 
-def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch) -> None:
-    """``cached_onnx`` (TensorRT's exports, ``stip-rt export``) says the cache cannot be written, before exporting."""
-    _erofs_under(onnx_dir.parent, monkeypatch)
+def test_cached_onnx_still_raises_for_its_other_callers(tiny, onnx_dir, monkeypatch, read_only_under) -> None:
+    """``cached_onnx`` itself (no fall-back) says the cache cannot be written, before exporting."""
+    read_only_under(onnx_dir.parent)
     monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
     with pytest.raises(CacheWriteError, match=r"ONNX cache .*onnx: cannot write \(Read-only file system\)") as e:
         cached_onnx(tiny)
@@ -215,7 +196,9 @@ def test_export_errors_are_not_taken_for_a_full_cache(onnx_dir, temp_root, caplo
     assert list(onnx_dir.iterdir()) == [] and list(temp_root.iterdir()) == []
 
 
-def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_root, monkeypatch, caplog) -> None:
+def test_external_data_survives_removing_the_temporary_folder(
+    onnx_dir, temp_root, monkeypatch, caplog, read_only_under
+) -> None:
     """Weights written beside the graph (``<name>.onnx.data``, big models): ONNX Runtime holds them once
     the session exists (it maps the file: removing it is safe on POSIX), so the folder goes with them."""
     from torch.onnx._internal.exporter import _onnx_program
@@ -225,7 +208,7 @@ def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_roo
     if not hasattr(_onnx_program, "_LARGE_MODEL_THRESHOLD"):
         pytest.skip("this torch decides external data differently")
     monkeypatch.setattr(_onnx_program, "_LARGE_MODEL_THRESHOLD", 0)  # every initializer in external data
-    _erofs_under(onnx_dir.parent, monkeypatch)
+    read_only_under(onnx_dir.parent)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 3, padding=1)).eval()
     with caplog.at_level(logging.WARNING), onnx_for_session(model, ExportConfig(), input_size=(16, 12)) as path:
@@ -235,3 +218,34 @@ def test_external_data_survives_removing_the_temporary_folder(onnx_dir, temp_roo
     x = torch.randn(2, 3, 16, 12)
     with torch.no_grad():
         assert torch.allclose(backend.infer(x), model(x), atol=1e-5)
+
+
+def test_cached_external_data_keeps_its_final_name_and_is_one_cache_entry(onnx_dir, monkeypatch) -> None:
+    """An export over the external-data threshold: the cache holds ``<name>.onnx`` and ``<name>.onnx.data``
+    (the name the ``.onnx`` records), ONNX Runtime loads the pair, and listing/pruning treat it as one."""
+    import onnx
+    from torch.onnx._internal.exporter import _onnx_program
+
+    from stip_rt.runtime import engine_cache as ec
+    from stip_rt.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    if not hasattr(_onnx_program, "_LARGE_MODEL_THRESHOLD"):
+        pytest.skip("this torch decides external data differently")
+    monkeypatch.setattr(_onnx_program, "_LARGE_MODEL_THRESHOLD", 0)  # every initializer in external data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 8, 3, padding=1)).eval()
+    path = cached_onnx(model, ExportConfig(), input_size=(16, 12))
+    data = path.with_name(f"{path.name}.data")
+    assert sorted(p.name for p in onnx_dir.iterdir()) == [path.name, data.name]  # no temp name left
+    proto = onnx.load(str(path), load_external_data=False)
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {data.name}
+    backend = OnnxRuntimeBackend(path)
+    x = torch.randn(2, 3, 16, 12)
+    with torch.no_grad():
+        assert torch.allclose(backend.infer(x), model(x), atol=1e-5)
+    (entry,) = ec.cache_entries()
+    assert entry.kind == "onnx" and entry.name == path.name and entry.paths == (path, data)
+    assert entry.size == path.stat().st_size + data.stat().st_size > 64 * 3 * 9 * 4
+    assert ec.prune_cache(10**12, keep=[path]) == [] and ec.prune_cache(0, keep=[path]) == []  # in use: kept
+    assert [e.name for e in ec.prune_cache(0)] == [path.name] and list(onnx_dir.iterdir()) == []
