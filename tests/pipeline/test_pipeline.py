@@ -303,7 +303,9 @@ def test_soak_short_run_no_growth_no_thread_leak() -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "soak_pipeline.py"
     # the allocator's arenas grow for the first 15-20 s of a box-only run (4 stage threads and the
     # source's): measured from 10 s, a 30 s run read 5-10 % growth on a plateau, a false alarm
-    args = ["--minutes", "1", "--warm-up-s", "25", "--restart-s", "10", "--model", "none", "--no-video"]
+    # (a sample a second: growth compares the saw-tooth's crests in the two halves after warm-up)
+    args = ["--minutes", "1", "--warm-up-s", "25", "--restart-s", "10", "--sample-s", "1", "--model", "none",
+            "--no-video"]  # fmt: skip
     res = subprocess.run(
         [sys.executable, str(script), *args],
         capture_output=True,
