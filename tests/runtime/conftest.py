@@ -1,8 +1,9 @@
-"""Fixtures shared by the runtime tests: a read-only mount simulated at a folder."""
+"""Fixtures shared by the runtime tests: a read-only mount simulated at a folder, a stand-in for /tmp."""
 
 from __future__ import annotations
 
 import errno
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,3 +35,12 @@ def read_only_under(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
         monkeypatch.setattr(Path, "open", open_)
 
     return simulate
+
+
+@pytest.fixture
+def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder standing in for /tmp (``tempfile.gettempdir()``), to check nothing is left there."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import tempfile
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,25 +17,16 @@ from stip_rt.models import build_model
 from stip_rt.runtime import factory, onnx_export
 from stip_rt.runtime.onnx_export import CacheWriteError, ExportConfig, cached_onnx, onnx_for_session
 
-TINY = {
-    "name": "tiny-stip",
-    "arch": "stip",
-    "schema": "crowdpose14",
-    "num_joints": 14,
-    "input_size": (128, 96),
-    "heatmap_size": (64, 48),
-    "widths": (8, 16, 32, 64),
-    "num_modules": (1, 1, 1),
-    "num_blocks": 1,
-    "stem_blocks": 1,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from tiny_specs import TINY_STIP
+
 LOGGER = "stip_rt.runtime.onnx_export"
 
 
 @pytest.fixture(scope="module")
 def tiny() -> nn.Module:
     torch.manual_seed(0)
-    return build_model(TINY).eval()
+    return build_model(TINY_STIP).eval()
 
 
 @pytest.fixture
@@ -43,15 +34,6 @@ def onnx_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The ONNX cache folder of a fresh ``$STIP_RT_HOME``."""
     monkeypatch.setenv("STIP_RT_HOME", str(tmp_path / "home"))
     return tmp_path / "home" / "cache" / "onnx"
-
-
-@pytest.fixture
-def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty folder standing in for /tmp (``tempfile.gettempdir()``), to check nothing is left there."""
-    root = tmp_path / "tmp"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
 
 
 @pytest.fixture
@@ -88,7 +70,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def _check_runs(backend: object, model: nn.Module) -> None:
-    x = torch.randn(2, 3, 128, 96)
+    x = torch.randn(2, 3, *model.spec.input_size)
     with torch.no_grad():
         ref = model(x)
     out = backend.infer(x)  # type: ignore[attr-defined]
