@@ -84,10 +84,7 @@ def test_a_video_another_batch_is_doing_is_left_to_it(tmp_path: Path, vtest: Pat
 def test_a_full_disk_fails_the_video_with_one_clear_error_and_keeps_earlier_outputs(
     tmp_path: Path, vtest: Path, gt: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for name in ("a.avi", "b.avi"):
-        (videos / name).symlink_to(vtest)
+    videos = _videos(tmp_path, vtest, "a.avi", "b.avi")
     config = load_run_config(pose="none", detections=str(gt), max_frames=20)
     out = tmp_path / "out"
     real_write = FrameFile.write
@@ -121,6 +118,15 @@ def test_a_full_disk_fails_the_video_with_one_clear_error_and_keeps_earlier_outp
     assert not (out / "b" / DONE).exists() and not (out / "b" / ERROR).exists()  # error.txt could not be written
 
 
+def _videos(tmp_path: Path, vtest: Path, *names: str) -> Path:
+    """A folder ``videos/`` holding ``names``, each a link to vtest.avi."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in names:
+        (videos / name).symlink_to(vtest)
+    return videos
+
+
 def _refuse_b(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every output file of video b cannot be created (no permission)."""
     from stip_rt.io import sink_files
@@ -136,10 +142,7 @@ def _refuse_b(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_output_that_cannot_be_created_is_named_as_the_user_asked_for_it(
     tmp_path: Path, vtest: Path, gt: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for name in ("a.avi", "b.avi"):
-        (videos / name).symlink_to(vtest)
+    videos = _videos(tmp_path, vtest, "a.avi", "b.avi")
     out = tmp_path / "out"
     _refuse_b(monkeypatch)
     config = load_run_config(pose="none", detections=str(gt), max_frames=5)
@@ -158,9 +161,7 @@ def test_a_redo_that_fails_keeps_the_earlier_finished_outputs(
 ) -> None:
     """Done again with another format (or --force, or new options), a video whose redo fails (a full
     disk) keeps the complete outputs of its earlier run and their done.json; the next run redoes it."""
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    (videos / "b.avi").symlink_to(vtest)
+    videos = _videos(tmp_path, vtest, "b.avi")
     out = tmp_path / "out"
     config = load_run_config(pose="none", detections=str(gt), max_frames=5)
     assert [r.status for r in run_batch([videos / "b.avi"], out, config, ["jsonl"])] == ["done"]
